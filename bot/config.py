@@ -1,0 +1,603 @@
+"""The bot's configuration: one TOML file, validated once at start into frozen models.
+
+`load_config` is the only place that reads it. Every problem found is reported at once, in plain
+words naming the dotted key and the expected form; the VK token never appears in any of them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import tomllib
+import zoneinfo
+from collections.abc import Iterable, Mapping, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, get_args
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    Strict,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import ErrorDetails
+
+from bot.durations import (
+    DURATION_FORM,
+    TIME_FORM,
+    format_clock_time,
+    format_duration,
+    parse_clock_time,
+    parse_duration,
+)
+
+TOKEN_ENV = "CONFIRMBOT_VK_TOKEN"  # noqa: S105 - the variable's name, not a secret
+DEFAULT_API_URL = "https://api.vk.ru/method/"
+PLACEHOLDER_TOKEN = "vk1.a.REPLACE_ME"  # noqa: S105 - what config.example.toml ships
+DEFAULT_TIMEZONE = "Europe/Moscow"
+# VK numbers chats as peers 2000000000 + chat id; user ids stay below that.
+CHAT_PEER_BASE = 2_000_000_000
+PEER_FORM = "2000000000 + chat id, e.g. 2000000001"
+QUIET_HOURS_FORM = '"HH:MM-HH:MM", e.g. "21:00-08:00", or "off"'
+
+
+class ConfigError(Exception):
+    """The config (or a file it names) is not usable; `problems` says why, line by line."""
+
+    def __init__(self, problems: Iterable[str], *, source: Path | None = None) -> None:
+        self.problems: tuple[str, ...] = tuple(problems)
+        self.source = source
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        head = f"{self.source}: " if self.source is not None else ""
+        if len(self.problems) == 1:
+            return head + self.problems[0]
+        lines = [f"{head}{len(self.problems)} problems:"]
+        lines += [f"  - {problem}" for problem in self.problems]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self._text()
+
+
+def default_campaign_path() -> Path:
+    """The packaged default campaign, order No. 47."""
+    resource = resources.files("bot").joinpath("campaigns", "order_47.toml")
+    if isinstance(resource, Path):
+        return resource
+    # Only a zipped install gets here; the file next to this module is the same resource.
+    return Path(__file__).resolve().parent / "campaigns" / "order_47.toml"
+
+
+def check_timezone(name: str) -> str:
+    """Return `name` if it is an IANA time zone known here, else raise ValueError."""
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(
+            f"{show_value(name)} is not a known time zone; "
+            'expected an IANA name, e.g. "Europe/Moscow"'
+        ) from None
+    return name
+
+
+# --- field types -------------------------------------------------------------------------------
+
+
+def _user_id(value: int) -> int:
+    if value <= 0:
+        raise ValueError(f"{value} is not a VK user id; expected a positive number, e.g. 123456")
+    if value >= CHAT_PEER_BASE:
+        raise ValueError(
+            f"{value} is a chat peer id, not a user id; expected a VK user id, e.g. 123456"
+        )
+    return value
+
+
+def _chat_peer_id(value: int) -> int:
+    if value <= CHAT_PEER_BASE:
+        raise ValueError(f"{value} is not a chat peer id; expected {PEER_FORM}")
+    return value
+
+
+def _duration(value: object) -> object:
+    if isinstance(value, str):
+        return parse_duration(value)
+    if isinstance(value, dt.timedelta):
+        if value <= dt.timedelta(0):
+            raise ValueError(f"{format_duration(value)} is not positive; expected {DURATION_FORM}")
+        return value
+    raise ValueError(f"{show_value(value)} is not a duration; expected {DURATION_FORM} in quotes")
+
+
+def _clock_time(value: object) -> object:
+    if isinstance(value, str):
+        return parse_clock_time(value)
+    if isinstance(value, dt.time):
+        if value.tzinfo is not None:
+            raise ValueError(f"expected a local time without a zone; {TIME_FORM}")
+        return value
+    raise ValueError(f"{show_value(value)} is not a time of day; expected {TIME_FORM}")
+
+
+def _unique(values: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(dict.fromkeys(values))
+
+
+UserId = Annotated[int, Strict(), AfterValidator(_user_id)]
+ChatPeerId = Annotated[int, Strict(), AfterValidator(_chat_peer_id)]
+Duration = Annotated[dt.timedelta, BeforeValidator(_duration)]
+ClockTime = Annotated[dt.time, BeforeValidator(_clock_time)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _resolve(path: Path, info: ValidationInfo) -> Path:
+    """Expand `~` and make a relative path relative to the config file's directory."""
+    if not str(path).strip() or str(path) == ".":
+        raise ValueError('expected a file path, e.g. "confirmbot.db"')
+    path = path.expanduser()
+    base = info.context.get("base_dir") if isinstance(info.context, dict) else None
+    if not path.is_absolute() and isinstance(base, Path):
+        path = base / path
+    return path
+
+
+# --- sections ----------------------------------------------------------------------------------
+
+
+class VkConfig(_Frozen):
+    token: SecretStr
+    group_id: Annotated[int, Strict(), Field(gt=0)]
+    api_url: str = DEFAULT_API_URL
+    request_timeout: Annotated[float, Strict(), Field(gt=0, le=600)] | None = None
+
+    @field_validator("token")
+    @classmethod
+    def _token_not_blank(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().strip():
+            raise ValueError(f"the token is empty; set it here or in the {TOKEN_ENV} variable")
+        return value
+
+    @field_validator("api_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        value = value.strip()
+        if re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value) is None:
+            raise ValueError(
+                f'{show_value(value)} is not an http(s) URL; expected e.g. "{DEFAULT_API_URL}"'
+            )
+        return value if value.endswith("/") else value + "/"
+
+
+class StorageConfig(_Frozen):
+    path: Path = Field(default=Path("confirmbot.db"), validate_default=True)
+
+    @field_validator("path")
+    @classmethod
+    def _relative_to_config(cls, value: Path, info: ValidationInfo) -> Path:
+        return _resolve(value, info)
+
+
+class BotConfig(_Frozen):
+    timezone: Annotated[str, AfterValidator(check_timezone)] = DEFAULT_TIMEZONE
+    admins: Annotated[tuple[UserId, ...], AfterValidator(_unique)] = ()
+    controller: UserId | None = None
+    admin_chats: Annotated[tuple[ChatPeerId, ...], AfterValidator(_unique)] = ()
+    heads_chats: Annotated[tuple[ChatPeerId, ...], AfterValidator(_unique)] = ()
+
+    @model_validator(mode="after")
+    def _chats_apart(self) -> BotConfig:
+        # Admin summaries name every lagging school: they must not reach the heads' chat.
+        shared = sorted(set(self.admin_chats) & set(self.heads_chats))
+        if shared:
+            listed = ", ".join(str(peer) for peer in shared)
+            raise ValueError(
+                f"{listed} is in both admin_chats and heads_chats; a chat is either for staff "
+                "or for heads"
+            )
+        return self
+
+    @property
+    def tzinfo(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)
+
+
+class CampaignFileConfig(_Frozen):
+    file: Path = Field(default_factory=default_campaign_path)
+
+    @field_validator("file")
+    @classmethod
+    def _relative_to_config(cls, value: Path, info: ValidationInfo) -> Path:
+        return _resolve(value, info)
+
+
+class QuietHours(_Frozen):
+    """Local hours when nobody is reminded; `start` > `end` means the span wraps midnight."""
+
+    start: dt.time
+    end: dt.time
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> QuietHours:
+        if self.start == self.end:
+            raise ValueError(f"start and end are both {format_clock_time(self.start)}")
+        return self
+
+    def contains(self, moment: dt.time) -> bool:
+        """Whether a local time of day falls in the quiet span (start included, end excluded)."""
+        moment = moment.replace(tzinfo=None)
+        if self.start < self.end:
+            return self.start <= moment < self.end
+        return moment >= self.start or moment < self.end
+
+    def __str__(self) -> str:
+        return f"{format_clock_time(self.start)}-{format_clock_time(self.end)}"
+
+
+def _quiet_hours(value: object) -> object:
+    if value is None or isinstance(value, QuietHours | dict):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(
+            f"{show_value(value)} is not a span of hours; expected {QUIET_HOURS_FORM}"
+        )
+    text = value.strip()
+    if text.lower() in {"", "off", "none", "no"}:
+        return None
+    parts = re.split(r"\s*[-–—]\s*", text)
+    if len(parts) != 2:
+        raise ValueError(
+            f"{show_value(value)} is not a span of hours; expected {QUIET_HOURS_FORM}"
+        )
+    try:
+        start, end = parse_clock_time(parts[0]), parse_clock_time(parts[1])
+    except ValueError:
+        raise ValueError(
+            f"{show_value(value)} is not a span of hours; expected {QUIET_HOURS_FORM}"
+        ) from None
+    if start == end:
+        raise ValueError(
+            f"{show_value(value)} starts and ends at the same time; expected {QUIET_HOURS_FORM}"
+        )
+    return QuietHours(start=start, end=end)
+
+
+def _before(values: tuple[dt.timedelta, ...]) -> tuple[dt.timedelta, ...]:
+    return tuple(sorted(set(values), reverse=True))
+
+
+class RemindersConfig(_Frozen):
+    before: Annotated[tuple[Duration, ...], AfterValidator(_before)] = (
+        dt.timedelta(days=3),
+        dt.timedelta(days=1),
+        dt.timedelta(hours=3),
+    )
+    quiet_hours: Annotated[QuietHours | None, BeforeValidator(_quiet_hours)] = QuietHours(
+        start=dt.time(21, 0), end=dt.time(8, 0)
+    )
+    daily_summary: ClockTime = dt.time(9, 0)
+    escalate_every: Duration = dt.timedelta(hours=24)
+
+
+class Config(_Frozen):
+    vk: VkConfig
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    bot: BotConfig = Field(default_factory=BotConfig)
+    campaign: CampaignFileConfig = Field(default_factory=CampaignFileConfig)
+    reminders: RemindersConfig = Field(default_factory=RemindersConfig)
+
+
+# --- loading -----------------------------------------------------------------------------------
+
+# The expected form of each key, for error lines; `[]` stands for any list index.
+_FORMS: dict[str, str] = {
+    "vk": "a table [vk] with token and group_id",
+    "vk.token": f'the community access token, e.g. "vk1.a.…", or the {TOKEN_ENV} variable',
+    "vk.group_id": "the community id, a positive integer, e.g. 123456789",
+    "vk.api_url": f'an http(s) URL, e.g. "{DEFAULT_API_URL}"',
+    "vk.request_timeout": "seconds, a positive number, e.g. 30",
+    "storage": "a table [storage]",
+    "storage.path": 'the SQLite file path, e.g. "confirmbot.db"',
+    "bot": "a table [bot]",
+    "bot.timezone": 'an IANA time zone name, e.g. "Europe/Moscow"',
+    "bot.admins": "a list of VK user ids, e.g. [123456, 7890]",
+    "bot.admins[]": "a VK user id, a positive integer, e.g. 123456",
+    "bot.controller": "a VK user id, a positive integer, e.g. 123456",
+    "bot.admin_chats": "a list of chat peer ids, e.g. [2000000001]",
+    "bot.admin_chats[]": PEER_FORM,
+    "bot.heads_chats": "a list of chat peer ids, e.g. [2000000002]",
+    "bot.heads_chats[]": PEER_FORM,
+    "campaign": "a table [campaign]",
+    "campaign.file": 'the path of a campaign TOML file, e.g. "campaigns/order_47.toml"',
+    "reminders": "a table [reminders]",
+    "reminders.before": 'a list of durations, e.g. ["3d", "1d", "3h"]',
+    "reminders.before[]": DURATION_FORM,
+    "reminders.quiet_hours": QUIET_HOURS_FORM,
+    "reminders.daily_summary": TIME_FORM,
+    "reminders.escalate_every": 'a duration like "24h" or "1d"',
+}
+
+# Values at these keys are never echoed back, whatever is wrong with them.
+_SECRET_KEYS = frozenset({"vk.token"})
+
+
+def dotted(loc: Sequence[int | str]) -> str:
+    """`('bot', 'admin_chats', 1)` -> `bot.admin_chats[1]`."""
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text or "(top level)"
+
+
+def _pattern(loc: Sequence[int | str]) -> str:
+    return dotted([("[]" if isinstance(p, int) else p) for p in loc]).replace(".[]", "[]")
+
+
+def show_value(value: object) -> str:
+    """A short, safe rendering of a bad value for an error line; long strings are withheld."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        # A long string may be a token pasted into the wrong key.
+        if len(value) > 40 or value.lower().startswith("vk1."):
+            return "the value"
+        return repr(value)
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    return "the value"
+
+
+def _model_in(annotation: object) -> type[BaseModel] | None:
+    """The model a field holds, directly or as the items of a tuple, list or optional."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        if arg is not Ellipsis and arg is not type(None):
+            found = _model_in(arg)
+            if found is not None:
+                return found
+    return None
+
+
+def _allowed_keys(model: type[BaseModel], loc: Sequence[int | str]) -> list[str] | None:
+    """The keys allowed at `loc` (the table that holds an unknown key) in `model`."""
+    current: type[BaseModel] = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = current.model_fields.get(part)
+        found = _model_in(field.annotation) if field is not None else None
+        if found is None:
+            return None
+        current = found
+    return list(current.model_fields)
+
+
+def explain_errors(
+    exc: ValidationError,
+    *,
+    model: type[BaseModel],
+    forms: Mapping[str, str],
+    secret_keys: frozenset[str] = frozenset(),
+    prefix: Sequence[int | str] = (),
+    label: Mapping[tuple[int | str, ...], str] | None = None,
+) -> list[str]:
+    """Turn pydantic's errors into plain lines: `key: what is wrong; expected form`.
+
+    `label` may name parts of a location, e.g. `{("steps", 1): "steps[1] (3.2)"}`.
+    """
+    lines: list[str] = []
+    for error in exc.errors(include_url=False):
+        loc = tuple(prefix) + tuple(error["loc"])
+        lines.append(_explain(error, loc, model, forms, secret_keys, label or {}))
+    return list(dict.fromkeys(lines))
+
+
+def _where(loc: tuple[int | str, ...], label: Mapping[tuple[int | str, ...], str]) -> str:
+    for cut in range(len(loc), 0, -1):
+        if loc[:cut] in label:
+            rest = dotted(("x", *loc[cut:]))[1:]
+            return label[loc[:cut]] + rest
+    return dotted(loc)
+
+
+def _explain(
+    error: ErrorDetails,
+    loc: tuple[int | str, ...],
+    model: type[BaseModel],
+    forms: Mapping[str, str],
+    secret_keys: frozenset[str],
+    label: Mapping[tuple[int | str, ...], str],
+) -> str:
+    kind = error["type"]
+    where = _where(loc, label)
+    pattern = _pattern(loc)
+    form = forms.get(pattern) or forms.get(_pattern(loc[:-1])) or ""
+    expected = f"; expected {form}" if form else ""
+    if kind == "missing":
+        return f"{where}: missing{expected}"
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(model, loc[:-1]) or []
+        if len(loc) == 1:
+            homes = [
+                name
+                for name, field in model.model_fields.items()
+                if isinstance(field.annotation, type)
+                and issubclass(field.annotation, BaseModel)
+                and str(loc[0]) in field.annotation.model_fields
+            ]
+            hint = f"; {loc[0]} belongs in [{homes[0]}]" if homes else ""
+            return (
+                f"unknown section or key {str(loc[0])!r}; allowed at the top level: "
+                + ", ".join(allowed)
+                + hint
+            )
+        return f"{where}: unknown key; allowed here: " + ", ".join(allowed)
+    if kind in {"value_error", "assertion_error"}:
+        message = error["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        return f"{where}: {message}" if loc else message
+    value = "the value" if pattern in secret_keys else show_value(error.get("input"))
+    reason = _REASONS.get(kind)
+    if reason is None:
+        message = error["msg"]
+        reason = f"is not valid ({message[:1].lower()}{message[1:]})"
+    return f"{where}: {value} {reason}{expected}"
+
+
+_REASONS = {
+    "model_type": "is not a table",
+    "model_attributes_type": "is not a table",
+    "dict_type": "is not a table",
+    "list_type": "is not a list",
+    "tuple_type": "is not a list",
+    "int_type": "is not an integer",
+    "int_parsing": "is not an integer",
+    "int_from_float": "is not a whole number",
+    "float_type": "is not a number",
+    "float_parsing": "is not a number",
+    "string_type": "is not a string in quotes",
+    "bool_type": "is not true or false",
+    "greater_than": "is too small",
+    "greater_than_equal": "is too small",
+    "less_than": "is too large",
+    "less_than_equal": "is too large",
+    "string_too_short": "is too short",
+    "string_too_long": "is too long",
+    "string_pattern_mismatch": "does not have the expected form",
+    "too_short": "has too few items",
+    "too_long": "has too many items",
+    "path_type": "is not a path string",
+    "date_type": "is not a date",
+    "date_parsing": "is not a date",
+    "datetime_type": "is not a date and time",
+    "datetime_parsing": "is not a date and time",
+    "enum": "is not one of the allowed values",
+    "literal_error": "is not one of the allowed values",
+}
+
+
+def _scrub(lines: Iterable[str], secrets: Iterable[str]) -> list[str]:
+    hidden = [s for s in secrets if len(s) >= 4]
+    result = []
+    for line in lines:
+        for secret in hidden:
+            line = line.replace(secret, "[hidden]")
+        result.append(line)
+    return result
+
+
+def read_toml(path: Path, *, what: str, error: type[ConfigError] = ConfigError) -> dict[str, Any]:
+    """Read a TOML file, turning every way it can fail into `error` with one plain line."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise error([f"{what} {path} not found"], source=None) from None
+    except IsADirectoryError:
+        raise error([f"{what} {path} is a directory, not a file"], source=None) from None
+    except OSError as exc:
+        raise error([f"cannot read {what} {path}: {exc.strerror}"], source=None) from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise error(
+            [f"line {line}: the file is not UTF-8 text; save it in UTF-8"], source=path
+        ) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise error([f"TOML syntax error: {exc}"], source=path) from None
+
+
+def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:
+    """Read and validate the config file; `env` (default: the process environment) may hold
+    the token in CONFIRMBOT_VK_TOKEN, which wins over the file's.
+
+    Raises ConfigError listing every problem.
+    """
+    env = os.environ if env is None else env
+    path = Path(path)
+    data = read_toml(path, what="config file")
+    env_token = env.get(TOKEN_ENV, "").strip()
+    secrets = [env_token]
+    vk = data.get("vk")
+    if isinstance(vk, dict):
+        file_token = vk.get("token")
+        if isinstance(file_token, str):
+            secrets.append(file_token.strip())
+            secrets.append(file_token)
+        if env_token:
+            data["vk"] = {**vk, "token": env_token}
+    elif vk is None and env_token:
+        data["vk"] = {"token": env_token}
+
+    # Validated even when absent, so that its default path, too, is next to the config file.
+    data.setdefault("storage", {})
+    problems: list[str] = []
+    config: Config | None = None
+    try:
+        config = Config.model_validate(data, context={"base_dir": path.resolve().parent})
+    except ValidationError as exc:
+        problems = explain_errors(exc, model=Config, forms=_FORMS, secret_keys=_SECRET_KEYS)
+    # Raised outside the except block so that pydantic's error, which holds the raw input and
+    # so the token, is not chained to ours.
+    if config is None:
+        raise ConfigError(_scrub(problems, secrets), source=path)
+    return config
+
+
+def describe(config: Config) -> list[str]:
+    """A few lines saying what the config means, for `confirmbot check-config`."""
+    bot = config.bot
+    reminders = config.reminders
+
+    def chats(peers: tuple[int, ...]) -> str:
+        if not peers:
+            return "none"
+        return ", ".join(f"{peer} (chat {peer - CHAT_PEER_BASE})" for peer in peers)
+
+    before = ", ".join(format_duration(d) for d in reminders.before) or "none"
+    quiet = str(reminders.quiet_hours) if reminders.quiet_hours is not None else "off"
+    timeout = config.vk.request_timeout
+    return [
+        f"VK community: {config.vk.group_id}; API: {config.vk.api_url}"
+        + (f"; timeout {timeout:g} s" if timeout is not None else ""),
+        "VK token: "
+        + (
+            "still the placeholder; put the real one in the file or in " + TOKEN_ENV
+            if config.vk.token.get_secret_value() == PLACEHOLDER_TOKEN
+            else "set (hidden)"
+        ),
+        f"storage: {config.storage.path}",
+        f"time zone: {bot.timezone}",
+        "admins: " + (", ".join(str(a) for a in bot.admins) or "none"),
+        f"controller: {bot.controller if bot.controller is not None else 'not set'}",
+        f"admin chats: {chats(bot.admin_chats)}",
+        f"heads chats: {chats(bot.heads_chats)}",
+        f"campaign file: {config.campaign.file}",
+        f"reminders: {before} before the deadline; quiet hours: {quiet}; "
+        f"daily summary at {format_clock_time(reminders.daily_summary)}; "
+        f"escalation every {format_duration(reminders.escalate_every)}",
+    ]

@@ -1,0 +1,155 @@
+"""The product's nouns: campaigns, steps, schools, people and answers.
+
+Nothing here knows about VK or any other messenger: a MAX adapter uses the same models.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("datetime must carry a time zone")
+    return value
+
+
+AwareDatetime = Annotated[dt.datetime, AfterValidator(_aware)]
+
+
+class StepKind(StrEnum):
+    CONFIRM = "confirm"
+    COUNT = "count"
+
+
+class StepState(StrEnum):
+    """What a school said about a step; `NONE` means it has not answered yet."""
+
+    DONE = "done"
+    IN_PROGRESS = "in_progress"
+    PROBLEM = "problem"
+    NONE = "none"
+
+
+class Role(StrEnum):
+    HEAD = "head"
+    DEPUTY = "deputy"
+
+
+class AnswerSource(StrEnum):
+    BUTTON = "button"
+    TEXT = "text"
+    ADMIN = "admin"
+
+
+class CountPart(_Frozen):
+    """One counted quantity of a count step, e.g. teachers connected of all teachers."""
+
+    key: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")
+    title: str = Field(min_length=1, max_length=60)
+    aliases: tuple[str, ...] = ()
+
+    def names(self) -> tuple[str, ...]:
+        return (self.key, self.title.casefold(), *(a.casefold() for a in self.aliases))
+
+
+class Step(_Frozen):
+    id: str = Field(pattern=r"^[0-9A-Za-z][0-9A-Za-z._-]{0,15}$")
+    title: str = Field(min_length=1, max_length=1000)
+    short_title: str = Field(min_length=1, max_length=60)
+    kind: StepKind = StepKind.CONFIRM
+    parts: tuple[CountPart, ...] = ()
+
+    @model_validator(mode="after")
+    def _parts_match_kind(self) -> Step:
+        if self.kind is StepKind.COUNT and not self.parts:
+            raise ValueError(f"step {self.id}: a count step needs at least one part")
+        if self.kind is StepKind.CONFIRM and self.parts:
+            raise ValueError(f"step {self.id}: a confirm step has no parts")
+        keys = [p.key for p in self.parts]
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"step {self.id}: part keys repeat")
+        return self
+
+
+class Campaign(_Frozen):
+    """An order whose steps every school must confirm by the deadline."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    title: str = Field(min_length=1, max_length=500)
+    number: str = Field(min_length=1, max_length=32)
+    date: dt.date
+    issuer: str = ""
+    deadline: AwareDatetime
+    timezone: str
+    steps: tuple[Step, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_steps(self) -> Campaign:
+        ids = [s.id for s in self.steps]
+        if len(set(ids)) != len(ids):
+            raise ValueError("step ids repeat")
+        return self
+
+    def step(self, step_id: str) -> Step | None:
+        for step in self.steps:
+            if step.id == step_id:
+                return step
+        return None
+
+
+class School(_Frozen):
+    id: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=300)
+
+
+class Person(_Frozen):
+    vk_id: int = Field(gt=0)
+    school_id: str
+    full_name: str = Field(min_length=1, max_length=200)
+    role: Role
+
+
+class Count(_Frozen):
+    """`done` of `total` for one part of a count step."""
+
+    done: int = Field(ge=0, le=10_000_000)
+    total: int = Field(ge=0, le=10_000_000)
+
+    @model_validator(mode="after")
+    def _not_over_total(self) -> Count:
+        if self.done > self.total:
+            raise ValueError("done exceeds total")
+        return self
+
+    @property
+    def complete(self) -> bool:
+        return self.done == self.total
+
+
+class Answer(_Frozen):
+    """One answer of a school about a step, as recorded; the history is all of them."""
+
+    campaign_id: str
+    school_id: str
+    step_id: str
+    state: StepState
+    counts: dict[str, Count] = Field(default_factory=dict)
+    reason: str = Field(default="", max_length=500)
+    answered_by: int
+    answered_at: AwareDatetime
+    late: bool = False
+    source: AnswerSource
+    origin: str = Field(default="", max_length=200)
+
+    def counts_text(self) -> str:
+        """`teachers=45/50;pupils=380/412`, the report's `value` column."""
+        return ";".join(f"{k}={c.done}/{c.total}" for k, c in self.counts.items())

@@ -1,0 +1,483 @@
+"""The config file: defaults, every kind of mistake, and the token kept out of sight."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import traceback
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr, ValidationError
+
+from bot.config import (
+    TOKEN_ENV,
+    BotConfig,
+    Config,
+    ConfigError,
+    QuietHours,
+    RemindersConfig,
+    VkConfig,
+    default_campaign_path,
+    describe,
+    load_config,
+)
+from bot.durations import format_duration, parse_clock_time, parse_duration
+
+TOKEN = "vk1.a.TopSecretTokenValue_0123456789abcdefghijklmnopqrstuvwxyz"
+MINIMAL = f"""
+[vk]
+token = "{TOKEN}"
+group_id = 123456
+"""
+EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.toml"
+
+
+def write(tmp_path: Path, text: str, name: str = "config.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def problems(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, text), env=env or {})
+    return list(caught.value.problems)
+
+
+def only_problem(tmp_path: Path, text: str) -> str:
+    found = problems(tmp_path, text)
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_minimal_config_gets_the_defaults(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL), env={})
+
+    assert config.vk.token.get_secret_value() == TOKEN
+    assert config.vk.group_id == 123456
+    assert config.vk.api_url == "https://api.vk.ru/method/"
+    assert config.vk.request_timeout is None
+    assert config.storage.path == tmp_path.resolve() / "confirmbot.db"
+    assert config.bot.timezone == "Europe/Moscow"
+    assert config.bot.tzinfo.key == "Europe/Moscow"
+    assert config.bot.admins == ()
+    assert config.bot.controller is None
+    assert config.bot.admin_chats == ()
+    assert config.bot.heads_chats == ()
+    assert config.campaign.file == default_campaign_path()
+    assert config.campaign.file.is_file()
+    reminders = config.reminders
+    assert reminders.before == (dt.timedelta(days=3), dt.timedelta(days=1), dt.timedelta(hours=3))
+    assert reminders.quiet_hours == QuietHours(start=dt.time(21, 0), end=dt.time(8, 0))
+    assert reminders.daily_summary == dt.time(9, 0)
+    assert reminders.escalate_every == dt.timedelta(hours=24)
+
+
+def test_full_config_is_read(tmp_path: Path) -> None:
+    text = (
+        MINIMAL
+        + """
+api_url = "http://127.0.0.1:8081/method"
+request_timeout = 12.5
+
+[storage]
+path = "data/bot.db"
+
+[bot]
+timezone = "Asia/Yekaterinburg"
+admins = [11, 22, 11]
+controller = 33
+admin_chats = [2000000001]
+heads_chats = [2000000002, 2000000003]
+
+[campaign]
+file = "campaigns/order_48.toml"
+
+[reminders]
+before = ["1h", "2d", "1d12h", "48h", "45s", "30m"]
+quiet_hours = "22:30-07:15"
+daily_summary = "8:05"
+escalate_every = "12h"
+"""
+    )
+    config = load_config(write(tmp_path, text), env={})
+
+    assert config.vk.api_url == "http://127.0.0.1:8081/method/"
+    assert config.vk.request_timeout == 12.5
+    assert config.storage.path == tmp_path.resolve() / "data" / "bot.db"
+    assert config.bot.timezone == "Asia/Yekaterinburg"
+    assert config.bot.admins == (11, 22)
+    assert config.bot.controller == 33
+    assert config.bot.heads_chats == (2000000002, 2000000003)
+    assert config.campaign.file == tmp_path.resolve() / "campaigns" / "order_48.toml"
+    hours = [d.total_seconds() / 3600 for d in config.reminders.before]
+    assert hours == [48, 36, 1, 0.5, 45 / 3600]
+    assert config.reminders.quiet_hours == QuietHours(start=dt.time(22, 30), end=dt.time(7, 15))
+    assert config.reminders.daily_summary == dt.time(8, 5)
+    assert config.reminders.escalate_every == dt.timedelta(hours=12)
+
+
+def test_absolute_and_home_paths_are_kept(tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere" / "x.db"
+    config = load_config(
+        write(tmp_path, MINIMAL + f'[storage]\npath = "{target.as_posix()}"\n'), env={}
+    )
+    assert config.storage.path == target
+    config = load_config(write(tmp_path, MINIMAL + '[storage]\npath = "~/x.db"\n'), env={})
+    assert config.storage.path == Path("~/x.db").expanduser()
+
+
+def test_relative_paths_follow_the_config_file_not_the_cwd(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "etc").mkdir()
+    path = write(tmp_path / "etc", MINIMAL + '[storage]\npath = "bot.db"\n')
+    monkeypatch.chdir(tmp_path)
+    config = load_config(Path("etc/config.toml"), env={})
+    assert config.storage.path == tmp_path.resolve() / "etc" / "bot.db"
+    assert path.exists()
+
+
+def test_example_config_is_valid_and_documents_every_key(tmp_path: Path) -> None:
+    config = load_config(EXAMPLE, env={})
+    assert config.vk.group_id > 0
+    text = EXAMPLE.read_text(encoding="utf-8")
+    for key in (
+        "token",
+        "group_id",
+        "api_url",
+        "request_timeout",
+        "path",
+        "timezone",
+        "admins",
+        "controller",
+        "admin_chats",
+        "heads_chats",
+        "file",
+        "before",
+        "quiet_hours",
+        "daily_summary",
+        "escalate_every",
+        TOKEN_ENV,
+    ):
+        assert key in text, key
+    assert any("placeholder" in line for line in describe(config))
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path / "nope.toml", env={})
+    assert "not found" in str(caught.value)
+    assert "nope.toml" in str(caught.value)
+
+
+def test_directory_instead_of_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="is a directory"):
+        load_config(tmp_path, env={})
+
+
+def test_toml_syntax_error_names_the_line(tmp_path: Path) -> None:
+    message = only_problem(tmp_path, "[vk]\ngroup_id = 1\ntoken = vk1.a.unquoted\n")
+    assert "TOML syntax error" in message
+    assert "line 3" in message
+
+
+def test_non_utf8_file(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_bytes("[vk]\n# комментарий\n".encode("cp1251"))
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_config(path, env={})
+
+
+def test_unknown_key_lists_the_allowed_ones(tmp_path: Path) -> None:
+    message = only_problem(tmp_path, MINIMAL + "grop_id = 5\n")
+    assert message.startswith("vk.grop_id: unknown key")
+    assert "token, group_id, api_url, request_timeout" in message
+
+
+def test_unknown_section_and_misplaced_key(tmp_path: Path) -> None:
+    found = problems(tmp_path, "timezone = 'Europe/Moscow'\n" + MINIMAL + "[remind]\nx = 1\n")
+    assert any("'remind'" in p and "vk, storage, bot, campaign, reminders" in p for p in found)
+    assert any("'timezone'" in p and "belongs in [bot]" in p for p in found)
+
+
+def test_missing_vk_keys(tmp_path: Path) -> None:
+    found = problems(tmp_path, "[bot]\n")
+    assert found == [
+        "vk: missing; expected a table [vk] with token and group_id",
+    ]
+    found = problems(tmp_path, "[vk]\napi_url = 'https://api.vk.ru/method/'\n")
+    assert any(p.startswith("vk.token: missing") and TOKEN_ENV in p for p in found)
+    assert any(p.startswith("vk.group_id: missing") for p in found)
+
+
+def test_section_that_is_not_a_table(tmp_path: Path) -> None:
+    message = only_problem(tmp_path, "bot = 5\n" + MINIMAL)
+    assert message.startswith("bot: 5 is not a table")
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("group_id = 0", "vk.group_id: 0 is too small"),
+        ("group_id = '12'", "vk.group_id: '12' is not an integer"),
+        ("group_id = true", "vk.group_id: true is not an integer"),
+        ("api_url = 'ftp://vk'", "vk.api_url: 'ftp://vk' is not an http(s) URL"),
+        ("api_url = 'api.vk.ru'", "vk.api_url: 'api.vk.ru' is not an http(s) URL"),
+        ("request_timeout = -1", "vk.request_timeout: -1 is too small"),
+    ],
+)
+def test_bad_vk_values(tmp_path: Path, line: str, expected: str) -> None:
+    text = f'[vk]\ntoken = "{TOKEN}"\ngroup_id = 5\n{line}\n'
+    text = text.replace("group_id = 5\ngroup_id", "group_id")
+    message = only_problem(tmp_path, text)
+    assert message.startswith(expected)
+    assert "expected" in message
+
+
+def test_bad_peer_id_message(tmp_path: Path) -> None:
+    message = only_problem(tmp_path, MINIMAL + "[bot]\nadmin_chats = [2000000001, 12345]\n")
+    assert message == (
+        "bot.admin_chats[1]: 12345 is not a chat peer id; "
+        "expected 2000000000 + chat id, e.g. 2000000001"
+    )
+
+
+def test_bad_user_ids(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path, MINIMAL + "[bot]\nadmins = [1, -2, 2000000005, 'x']\ncontroller = 0\n"
+    )
+    assert found[0].startswith("bot.admins[1]: -2 is not a VK user id")
+    assert found[1].startswith("bot.admins[2]: 2000000005 is a chat peer id, not a user id")
+    assert found[2].startswith("bot.admins[3]: 'x' is not an integer")
+    assert found[3].startswith("bot.controller: 0 is not a VK user id")
+    assert len(found) == 4
+
+
+def test_chat_in_both_lists(tmp_path: Path) -> None:
+    message = only_problem(
+        tmp_path, MINIMAL + "[bot]\nadmin_chats = [2000000001]\nheads_chats = [2000000001]\n"
+    )
+    assert message.startswith("bot: 2000000001 is in both admin_chats and heads_chats")
+
+
+@pytest.mark.parametrize("zone", ["Mars/Olympus", "", "Europe", "../etc/passwd", "MSK+3"])
+def test_bad_timezone(tmp_path: Path, zone: str) -> None:
+    message = only_problem(tmp_path, MINIMAL + f'[bot]\ntimezone = "{zone}"\n')
+    assert message.startswith("bot.timezone: ")
+    assert "is not a known time zone" in message
+    assert "Europe/Moscow" in message
+
+
+@pytest.mark.parametrize("bad", ["5x", "0s", "0d0h", "-1h", "h", "1h1d", "1.5h", "99999d", ""])
+def test_bad_durations(tmp_path: Path, bad: str) -> None:
+    found = problems(
+        tmp_path, MINIMAL + f'[reminders]\nbefore = ["3d", "{bad}"]\nescalate_every = "{bad}"\n'
+    )
+    assert len(found) == 2, found
+    assert found[0].startswith("reminders.before[1]: ")
+    assert found[1].startswith("reminders.escalate_every: ")
+
+
+def test_duration_that_is_not_a_string(tmp_path: Path) -> None:
+    message = only_problem(tmp_path, MINIMAL + "[reminders]\nbefore = [3600]\n")
+    assert message.startswith("reminders.before[0]: 3600 is not a duration")
+    assert "in quotes" in message
+
+
+def test_before_may_be_empty(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL + "[reminders]\nbefore = []\n"), env={})
+    assert config.reminders.before == ()
+
+
+@pytest.mark.parametrize("bad", ["21:00", "21:00-8", "25:00-08:00", "21-08", "8:00-8:00", "x"])
+def test_bad_quiet_hours(tmp_path: Path, bad: str) -> None:
+    message = only_problem(tmp_path, MINIMAL + f'[reminders]\nquiet_hours = "{bad}"\n')
+    assert message.startswith("reminders.quiet_hours: ")
+    assert '"21:00-08:00"' in message
+
+
+def test_quiet_hours_not_a_string(tmp_path: Path) -> None:
+    message = only_problem(tmp_path, MINIMAL + "[reminders]\nquiet_hours = 21\n")
+    assert message.startswith("reminders.quiet_hours: 21 is not a span of hours")
+
+
+@pytest.mark.parametrize("off", ["off", "", "OFF"])
+def test_quiet_hours_can_be_off(tmp_path: Path, off: str) -> None:
+    config = load_config(write(tmp_path, MINIMAL + f'[reminders]\nquiet_hours = "{off}"\n'), {})
+    assert config.reminders.quiet_hours is None
+
+
+def test_quiet_hours_wrapping_midnight() -> None:
+    night = QuietHours(start=dt.time(21, 0), end=dt.time(8, 0))
+    assert night.contains(dt.time(21, 0))
+    assert night.contains(dt.time(23, 59))
+    assert night.contains(dt.time(0, 0))
+    assert night.contains(dt.time(7, 59))
+    assert not night.contains(dt.time(8, 0))
+    assert not night.contains(dt.time(12, 0))
+    lunch = QuietHours(start=dt.time(13, 0), end=dt.time(14, 0))
+    assert lunch.contains(dt.time(13, 30))
+    assert not lunch.contains(dt.time(14, 0))
+    assert not lunch.contains(dt.time(1, 0))
+    assert str(night) == "21:00-08:00"
+
+
+@pytest.mark.parametrize("bad", ["24:00", "9", "09:60", "9.00"])
+def test_bad_daily_summary(tmp_path: Path, bad: str) -> None:
+    message = only_problem(tmp_path, MINIMAL + f'[reminders]\ndaily_summary = "{bad}"\n')
+    assert message.startswith("reminders.daily_summary: ")
+    assert '"HH:MM"' in message
+
+
+def test_daily_summary_as_toml_time(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL + "[reminders]\ndaily_summary = 10:30:00\n"), {})
+    assert config.reminders.daily_summary == dt.time(10, 30)
+
+
+def test_all_problems_are_reported_at_once(tmp_path: Path) -> None:
+    text = """
+[vk]
+group_id = -1
+[bot]
+timezone = "Nowhere/Land"
+heads_chats = [1]
+[reminders]
+before = ["soon"]
+daily_summary = "noon"
+"""
+    found = problems(tmp_path, text)
+    keys = [p.split(":", 1)[0] for p in found]
+    assert keys == [
+        "vk.token",
+        "vk.group_id",
+        "bot.timezone",
+        "bot.heads_chats[0]",
+        "reminders.before[0]",
+        "reminders.daily_summary",
+    ]
+
+
+def test_env_token_overrides_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL)
+    config = load_config(path, env={TOKEN_ENV: "vk1.a.FromTheEnvironment"})
+    assert config.vk.token.get_secret_value() == "vk1.a.FromTheEnvironment"
+
+
+def test_env_token_may_replace_the_key(tmp_path: Path) -> None:
+    path = write(tmp_path, "[vk]\ngroup_id = 7\n")
+    config = load_config(path, env={TOKEN_ENV: " vk1.a.FromTheEnvironment\n"})
+    assert config.vk.token.get_secret_value() == "vk1.a.FromTheEnvironment"
+    with pytest.raises(ConfigError, match=TOKEN_ENV):
+        load_config(path, env={TOKEN_ENV: "  "})
+
+
+def test_process_environment_is_the_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(TOKEN_ENV, "vk1.a.FromTheProcess")
+    config = load_config(write(tmp_path, MINIMAL))
+    assert config.vk.token.get_secret_value() == "vk1.a.FromTheProcess"
+
+
+def test_empty_token_in_file(tmp_path: Path) -> None:
+    message = only_problem(tmp_path, '[vk]\ntoken = " "\ngroup_id = 5\n')
+    assert message.startswith("vk.token: the token is empty")
+
+
+def _all_text(error: ConfigError) -> str:
+    chain = "".join(traceback.format_exception(error))
+    return "\n".join([str(error), repr(error), *error.problems, chain])
+
+
+def test_token_never_appears_in_errors(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # The token sits in the file, is pasted in a wrong key too, and another one is in the env.
+    text = f"""
+[vk]
+token = "{TOKEN}"
+group_id = "{TOKEN}"
+api_url = "{TOKEN}"
+tokne = "{TOKEN}"
+[bot]
+timezone = "{TOKEN}"
+admins = ["{TOKEN}"]
+[reminders]
+before = ["{TOKEN}"]
+quiet_hours = "{TOKEN}"
+"""
+    env_token = "vk1.a.EnvironmentSecret_abcdefghijklmnop"
+    caplog.set_level(logging.DEBUG)
+    for env in ({}, {TOKEN_ENV: env_token}):
+        with pytest.raises(ConfigError) as caught:
+            load_config(write(tmp_path, text), env=env)
+        error = caught.value
+        assert len(error.problems) >= 7
+        assert error.__cause__ is None
+        assert error.__context__ is None
+        everything = _all_text(error) + caplog.text
+        assert TOKEN not in everything
+        assert TOKEN[:20] not in everything
+        assert env_token not in everything
+
+
+def test_bad_token_type_does_not_echo(tmp_path: Path) -> None:
+    message = only_problem(tmp_path, "[vk]\ntoken = 12345678901\ngroup_id = 5\n")
+    assert message.startswith("vk.token: the value is not a string")
+    assert "12345678901" not in message
+
+
+def test_repr_and_dump_hide_the_token(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL), env={})
+    assert TOKEN not in repr(config)
+    assert TOKEN not in str(config)
+    assert TOKEN not in repr(config.vk)
+    assert TOKEN not in config.model_dump_json()
+    assert TOKEN not in "\n".join(describe(config))
+
+
+def test_config_is_frozen(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL), env={})
+    with pytest.raises(ValidationError):
+        config.vk.group_id = 5  # type: ignore[misc]
+
+
+def test_config_built_in_code() -> None:
+    config = Config(
+        vk=VkConfig(token=SecretStr("t"), group_id=1, api_url="http://127.0.0.1:9000/method"),
+        bot=BotConfig(admins=(5,), admin_chats=(2000000001,)),
+        reminders=RemindersConfig(before=("1h", dt.timedelta(days=1)), quiet_hours="off"),
+    )
+    assert config.vk.api_url == "http://127.0.0.1:9000/method/"
+    assert config.reminders.before == (dt.timedelta(days=1), dt.timedelta(hours=1))
+    assert config.reminders.quiet_hours is None
+    assert config.storage.path == Path("confirmbot.db")
+
+
+def test_describe_mentions_what_check_config_shows(tmp_path: Path) -> None:
+    text = MINIMAL + "[bot]\nadmin_chats = [2000000003]\nheads_chats = [2000000004]\n"
+    lines = describe(load_config(write(tmp_path, text), env={}))
+    joined = "\n".join(lines)
+    assert "123456" in joined
+    assert "2000000003 (chat 3)" in joined
+    assert "2000000004 (chat 4)" in joined
+    assert "order_47.toml" in joined
+    assert "3d, 1d, 3h" in joined
+    assert "VK token: set (hidden)" in joined
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("3d", 259200), ("24h", 86400), ("30m", 1800), ("45s", 45), ("1d12h", 129600),
+     ("1D 2H", 93600), ("1h30m15s", 5415)],
+)  # fmt: skip
+def test_parse_duration(text: str, seconds: int) -> None:
+    value = parse_duration(text)
+    assert value.total_seconds() == seconds
+    assert parse_duration(format_duration(value)) == value
+
+
+def test_parse_clock_time() -> None:
+    assert parse_clock_time(" 9:05 ") == dt.time(9, 5)
+    with pytest.raises(ValueError, match="HH:MM"):
+        parse_clock_time("9:5")
