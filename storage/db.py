@@ -1,0 +1,222 @@
+"""One aiosqlite connection, explicit nesting transactions and numbered migrations.
+
+The shape follows mautrix's async_db: `isolation_level=None`, `BEGIN IMMEDIATE` for the outermost
+transaction and SAVEPOINTs inside it, each migration applied in a transaction together with the
+bump of `PRAGMA user_version`, and a refusal to open a database written by newer code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import os
+import re
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+log = logging.getLogger(__name__)
+
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+SqlParams = Sequence[Any] | dict[str, Any]
+
+
+class DatabaseError(Exception):
+    """The database cannot be used as it is (newer than the code, a broken migration)."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+def bundled_migrations() -> list[Migration]:
+    """Read `storage/migrations/NNNN_name.sql`, ordered, with no gaps."""
+    found: list[Migration] = []
+    for entry in resources.files("storage.migrations").iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append(Migration(int(match.group(1)), entry.name, entry.read_text("utf-8")))
+    found.sort(key=lambda m: m.version)
+    for expected, migration in enumerate(found, start=1):
+        if migration.version != expected:
+            raise DatabaseError(f"migration {migration.name}: expected number {expected:04d}")
+    return found
+
+
+class Database:
+    """The single connection of the process; every statement goes through it."""
+
+    def __init__(self, conn: aiosqlite.Connection, path: str) -> None:
+        self._conn = conn
+        self.path = path
+        self._lock = asyncio.Lock()
+        # Which task owns the open transaction and how deep its savepoints go.
+        self._depth: contextvars.ContextVar[int] = contextvars.ContextVar(
+            f"db_depth_{id(self)}", default=0
+        )
+
+    @classmethod
+    async def open(
+        cls,
+        path: str | Path,
+        *,
+        migrations: Iterable[Migration] | None = None,
+        synchronous: str = "FULL",
+    ) -> Database:
+        """Open (creating if needed), set the PRAGMAs and bring the schema up to date.
+
+        `synchronous=FULL` in WAL mode makes a committed answer survive a power cut, which is
+        what we promise a head once we have acknowledged it.
+        """
+        target = str(path)
+        if target != ":memory:":
+            _create_private(Path(target))
+        conn = await aiosqlite.connect(target, isolation_level=None)
+        db = cls(conn, target)
+        try:
+            await conn.execute("PRAGMA foreign_keys = ON")
+            await conn.execute("PRAGMA journal_mode = WAL")
+            if synchronous.upper() not in {"FULL", "NORMAL", "EXTRA"}:
+                raise DatabaseError(f"unsupported synchronous mode {synchronous!r}")
+            await conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+            await conn.execute("PRAGMA busy_timeout = 5000")
+            await db.upgrade(bundled_migrations() if migrations is None else list(migrations))
+        except BaseException:
+            await conn.close()
+            raise
+        return db
+
+    async def close(self) -> None:
+        await self._conn.close()
+
+    async def schema_version(self) -> int:
+        row = await self.fetchone("PRAGMA user_version")
+        return int(row[0]) if row else 0
+
+    async def upgrade(self, migrations: Sequence[Migration]) -> None:
+        current = await self.schema_version()
+        latest = migrations[-1].version if migrations else 0
+        if current > latest:
+            raise DatabaseError(
+                f"database {self.path} has schema version {current}, newer than this "
+                f"confirmbot knows ({latest}); upgrade confirmbot instead of opening it"
+            )
+        for migration in migrations:
+            if migration.version <= current:
+                continue
+            log.info("applying migration %s", migration.name)
+            async with self.transaction():
+                for statement in _split_statements(migration.sql):
+                    await self._conn.execute(statement)
+                await self._conn.execute(f"PRAGMA user_version = {migration.version:d}")
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        """Run the block atomically; nested calls in the same task become savepoints."""
+        depth = self._depth.get()
+        if depth == 0:
+            async with self._lock:
+                token = self._depth.set(1)
+                try:
+                    await self._conn.execute("BEGIN IMMEDIATE")
+                    try:
+                        yield
+                    except BaseException:
+                        await self._conn.execute("ROLLBACK")
+                        raise
+                    await self._conn.execute("COMMIT")
+                finally:
+                    self._depth.reset(token)
+            return
+        name = f"sp{depth}"
+        token = self._depth.set(depth + 1)
+        try:
+            await self._conn.execute(f"SAVEPOINT {name}")
+            try:
+                yield
+            except BaseException:
+                await self._conn.execute(f"ROLLBACK TO {name}")
+                await self._conn.execute(f"RELEASE {name}")
+                raise
+            await self._conn.execute(f"RELEASE {name}")
+        finally:
+            self._depth.reset(token)
+
+    @asynccontextmanager
+    async def _statement_guard(self) -> AsyncIterator[None]:
+        # A statement outside any transaction must not land inside another task's transaction.
+        if self._depth.get() > 0:
+            yield
+        else:
+            async with self._lock:
+                yield
+
+    async def execute(self, sql: str, params: SqlParams = ()) -> int:
+        """Run one statement; returns the number of changed rows."""
+        async with self._statement_guard():
+            cursor = await self._conn.execute(sql, params)
+            changed = cursor.rowcount
+            await cursor.close()
+            return changed
+
+    async def insert(self, sql: str, params: SqlParams = ()) -> int:
+        """Run an INSERT; returns the new row id."""
+        async with self._statement_guard():
+            cursor = await self._conn.execute(sql, params)
+            row_id = cursor.lastrowid
+            await cursor.close()
+            return int(row_id or 0)
+
+    async def executemany(self, sql: str, rows: Iterable[SqlParams]) -> None:
+        async with self._statement_guard():
+            await self._conn.executemany(sql, rows)
+
+    async def fetchall(self, sql: str, params: SqlParams = ()) -> list[aiosqlite.Row]:
+        async with self._statement_guard():
+            cursor = await self._conn.execute(sql, params)
+            rows = await cursor.fetchall()
+            await cursor.close()
+            return list(rows)
+
+    async def fetchone(self, sql: str, params: SqlParams = ()) -> aiosqlite.Row | None:
+        async with self._statement_guard():
+            cursor = await self._conn.execute(sql, params)
+            row = await cursor.fetchone()
+            await cursor.close()
+            return row
+
+    async def fetchval(self, sql: str, params: SqlParams = ()) -> Any:
+        row = await self.fetchone(sql, params)
+        return None if row is None else row[0]
+
+    @asynccontextmanager
+    async def iterate(self, sql: str, params: SqlParams = ()) -> AsyncIterator[aiosqlite.Cursor]:
+        """Stream rows (for reports over thousands of schools) without loading them all."""
+        async with self._statement_guard():
+            cursor = await self._conn.execute(sql, params)
+            try:
+                yield cursor
+            finally:
+                await cursor.close()
+
+
+def _create_private(file: Path) -> None:
+    """Create the database file owner-only: the roster holds people's names and VK ids."""
+    file.parent.mkdir(parents=True, exist_ok=True)
+    if not file.exists():
+        os.close(os.open(file, os.O_CREAT | os.O_WRONLY, 0o600))
+
+
+def _split_statements(sql: str) -> list[str]:
+    """Split a migration into statements; our migrations hold no `;` inside literals."""
+    return [part.strip() for part in sql.split(";") if part.strip()]

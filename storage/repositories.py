@@ -1,0 +1,543 @@
+"""Repositories: the only place that holds SQL. Rows leave as pydantic models."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+
+from pydantic import BaseModel, ConfigDict
+
+from bot.domain import (
+    Answer,
+    AnswerSource,
+    Campaign,
+    Count,
+    Person,
+    Role,
+    School,
+    StepState,
+)
+from storage.db import Database
+
+
+def _ts(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).isoformat()
+
+
+def _parse_ts(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text)
+
+
+class _Row(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class RosterChanges(_Row):
+    schools_added: int = 0
+    schools_updated: int = 0
+    schools_unchanged: int = 0
+    schools_not_in_file: int = 0
+    people_added: int = 0
+    people_updated: int = 0
+    people_removed: int = 0
+
+
+class Membership(_Row):
+    school: School
+    role: Role
+    full_name: str
+
+
+class StepTally(_Row):
+    """How many schools are in each state for one step."""
+
+    step_id: str
+    done: int = 0
+    in_progress: int = 0
+    problem: int = 0
+
+
+class PartTotal(_Row):
+    part: str
+    done: int
+    total: int
+
+
+class PendingInput(_Row):
+    campaign_id: str
+    school_id: str
+    step_id: str
+    kind: str
+    created_at: dt.datetime
+
+
+class CampaignRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def save(self, campaign: Campaign, now: dt.datetime) -> None:
+        """Store or refresh a campaign's definition; steps with answers are never dropped."""
+        async with self._db.transaction():
+            await self._db.execute(
+                """
+                INSERT INTO campaigns
+                    (id, title, number, date, issuer, deadline, timezone, definition, created_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (id) DO UPDATE SET
+                    title = excluded.title, number = excluded.number, date = excluded.date,
+                    issuer = excluded.issuer, deadline = excluded.deadline,
+                    timezone = excluded.timezone, definition = excluded.definition
+                """,
+                (
+                    campaign.id,
+                    campaign.title,
+                    campaign.number,
+                    campaign.date.isoformat(),
+                    campaign.issuer,
+                    _ts(campaign.deadline),
+                    campaign.timezone,
+                    campaign.model_dump_json(),
+                    _ts(now),
+                ),
+            )
+            await self._db.executemany(
+                """
+                INSERT INTO steps (campaign_id, step_id, position, title, kind)
+                VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT (campaign_id, step_id) DO UPDATE SET
+                    position = excluded.position, title = excluded.title, kind = excluded.kind
+                """,
+                [
+                    (campaign.id, step.id, position, step.title, step.kind.value)
+                    for position, step in enumerate(campaign.steps)
+                ],
+            )
+
+    async def get(self, campaign_id: str) -> Campaign | None:
+        text = await self._db.fetchval(
+            "SELECT definition FROM campaigns WHERE id = ?", (campaign_id,)
+        )
+        return None if text is None else Campaign.model_validate_json(text)
+
+    async def mark_announced(self, campaign_id: str, now: dt.datetime) -> None:
+        await self._db.execute(
+            "UPDATE campaigns SET announced_at = ? WHERE id = ?", (_ts(now), campaign_id)
+        )
+
+    async def announced_at(self, campaign_id: str) -> dt.datetime | None:
+        text = await self._db.fetchval(
+            "SELECT announced_at FROM campaigns WHERE id = ?", (campaign_id,)
+        )
+        return None if text is None else _parse_ts(text)
+
+
+class RosterRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def apply(
+        self, schools: Sequence[School], people: Sequence[Person], now: dt.datetime
+    ) -> RosterChanges:
+        """Make the roster match the file, all or nothing; answers are never touched.
+
+        Schools missing from the file are kept (they may hold answers); the people of every
+        school in the file become exactly the file's people.
+        """
+        stamp = _ts(now)
+        counts: dict[str, int] = defaultdict(int)
+        async with self._db.transaction():
+            existing = {
+                row[0]: row[1] for row in await self._db.fetchall("SELECT id, name FROM schools")
+            }
+            file_ids = {school.id for school in schools}
+            counts["schools_not_in_file"] = len(set(existing) - file_ids)
+            for school in schools:
+                if school.id not in existing:
+                    counts["schools_added"] += 1
+                    await self._db.execute(
+                        "INSERT INTO schools (id, name, created_at, updated_at) "
+                        "VALUES (?, ?, ?, ?)",
+                        (school.id, school.name, stamp, stamp),
+                    )
+                elif existing[school.id] != school.name:
+                    counts["schools_updated"] += 1
+                    await self._db.execute(
+                        "UPDATE schools SET name = ?, updated_at = ? WHERE id = ?",
+                        (school.name, stamp, school.id),
+                    )
+                else:
+                    counts["schools_unchanged"] += 1
+            old_people = {
+                (row[0], row[1]): (row[2], row[3])
+                for row in await self._db.fetchall(
+                    "SELECT vk_id, school_id, full_name, role FROM people"
+                )
+                if row[1] in file_ids
+            }
+            new_people = {(p.vk_id, p.school_id): (p.full_name, p.role.value) for p in people}
+            for key in old_people.keys() - new_people.keys():
+                counts["people_removed"] += 1
+                await self._db.execute("DELETE FROM people WHERE vk_id = ? AND school_id = ?", key)
+            for key, (name, role) in new_people.items():
+                before = old_people.get(key)
+                if before == (name, role):
+                    continue
+                counts["people_added" if before is None else "people_updated"] += 1
+                await self._db.execute(
+                    """
+                    INSERT INTO people (vk_id, school_id, full_name, role) VALUES (?, ?, ?, ?)
+                    ON CONFLICT (vk_id, school_id) DO UPDATE SET
+                        full_name = excluded.full_name, role = excluded.role
+                    """,
+                    (*key, name, role),
+                )
+        return RosterChanges(**counts)
+
+    async def count_schools(self) -> int:
+        return int(await self._db.fetchval("SELECT COUNT(*) FROM schools"))
+
+    async def count_people(self) -> int:
+        return int(await self._db.fetchval("SELECT COUNT(DISTINCT vk_id) FROM people"))
+
+    async def schools(self) -> list[School]:
+        rows = await self._db.fetchall("SELECT id, name FROM schools ORDER BY id")
+        return [School(id=row[0], name=row[1]) for row in rows]
+
+    async def school(self, school_id: str) -> School | None:
+        row = await self._db.fetchone("SELECT id, name FROM schools WHERE id = ?", (school_id,))
+        return None if row is None else School(id=row[0], name=row[1])
+
+    async def find_schools(self, query: str, limit: int = 20) -> list[School]:
+        """Schools whose id equals the query or whose name contains it, any case.
+
+        SQLite's LIKE folds only ASCII case, so Cyrillic names are matched in Python.
+        """
+        exact = await self.school(query.strip())
+        if exact is not None:
+            return [exact]
+        needle = query.strip().casefold()
+        found: list[School] = []
+        async with self._db.iterate("SELECT id, name FROM schools ORDER BY id") as cursor:
+            async for row in cursor:
+                if needle in str(row[1]).casefold():
+                    found.append(School(id=row[0], name=row[1]))
+                    if len(found) >= limit:
+                        break
+        return found
+
+    async def people_of(self, school_ids: Iterable[str]) -> dict[str, list[Person]]:
+        ids = list(dict.fromkeys(school_ids))
+        result: dict[str, list[Person]] = {school_id: [] for school_id in ids}
+        for chunk_start in range(0, len(ids), 500):
+            chunk = ids[chunk_start : chunk_start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = await self._db.fetchall(
+                f"SELECT vk_id, school_id, full_name, role FROM people "  # noqa: S608
+                f"WHERE school_id IN ({marks}) ORDER BY school_id, role DESC, full_name",
+                chunk,
+            )
+            for row in rows:
+                result[row[1]].append(
+                    Person(vk_id=row[0], school_id=row[1], full_name=row[2], role=Role(row[3]))
+                )
+        return result
+
+    async def memberships(self, vk_id: int) -> list[Membership]:
+        rows = await self._db.fetchall(
+            """
+            SELECT s.id, s.name, p.role, p.full_name FROM people p
+            JOIN schools s ON s.id = p.school_id
+            WHERE p.vk_id = ? ORDER BY s.id
+            """,
+            (vk_id,),
+        )
+        return [
+            Membership(school=School(id=r[0], name=r[1]), role=Role(r[2]), full_name=r[3])
+            for r in rows
+        ]
+
+
+class AnswerRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def record(self, answer: Answer, event_id: str | None = None) -> bool:
+        """Append an answer and make it current; False if this VK event was already counted.
+
+        The event mark and the answer share one transaction, so a replayed update can never
+        count twice and a crash can never leave one without the other.
+        """
+        async with self._db.transaction():
+            if event_id is not None:
+                fresh = await self._db.execute(
+                    "INSERT INTO processed_events (event_id, processed_at) VALUES (?, ?) "
+                    "ON CONFLICT DO NOTHING",
+                    (event_id, _ts(answer.answered_at)),
+                )
+                if fresh == 0:
+                    return False
+            answer_id = await self._db.insert(
+                """
+                INSERT INTO answers (campaign_id, school_id, step_id, state, reason,
+                    answered_by, answered_at, late, source, origin)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+                (
+                    answer.campaign_id,
+                    answer.school_id,
+                    answer.step_id,
+                    answer.state.value,
+                    answer.reason,
+                    answer.answered_by,
+                    _ts(answer.answered_at),
+                    int(answer.late),
+                    answer.source.value,
+                    answer.origin,
+                ),
+            )
+            if answer.counts:
+                await self._db.executemany(
+                    "INSERT INTO answer_counts (answer_id, part, position, done, total) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    [
+                        (answer_id, part, position, c.done, c.total)
+                        for position, (part, c) in enumerate(answer.counts.items())
+                    ],
+                )
+            await self._db.execute(
+                """
+                INSERT INTO current_answers (campaign_id, school_id, step_id, answer_id, state)
+                VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT (campaign_id, school_id, step_id) DO UPDATE SET
+                    answer_id = excluded.answer_id, state = excluded.state
+                """,
+                (answer.campaign_id, answer.school_id, answer.step_id, answer_id, answer.state),
+            )
+        return True
+
+    async def _answers(self, where: str, params: Sequence[object]) -> list[Answer]:
+        rows = await self._db.fetchall(
+            f"""
+            SELECT a.id, a.campaign_id, a.school_id, a.step_id, a.state, a.reason,
+                   a.answered_by, a.answered_at, a.late, a.source, a.origin
+            FROM answers a {where}
+            """,  # noqa: S608 - `where` is one of this module's constants
+            params,
+        )
+        if not rows:
+            return []
+        counts: dict[int, dict[str, Count]] = defaultdict(dict)
+        ids = [row[0] for row in rows]
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for cid, part, done, total in await self._db.fetchall(
+                f"SELECT answer_id, part, done, total FROM answer_counts "  # noqa: S608
+                f"WHERE answer_id IN ({marks}) ORDER BY answer_id, position",
+                chunk,
+            ):
+                counts[cid][part] = Count(done=done, total=total)
+        return [
+            Answer(
+                campaign_id=r[1],
+                school_id=r[2],
+                step_id=r[3],
+                state=StepState(r[4]),
+                reason=r[5],
+                answered_by=r[6],
+                answered_at=_parse_ts(r[7]),
+                late=bool(r[8]),
+                source=AnswerSource(r[9]),
+                origin=r[10],
+                counts=counts.get(r[0], {}),
+            )
+            for r in rows
+        ]
+
+    async def current_for_school(self, campaign_id: str, school_id: str) -> dict[str, Answer]:
+        answers = await self._answers(
+            "JOIN current_answers c ON c.answer_id = a.id "
+            "WHERE c.campaign_id = ? AND c.school_id = ?",
+            (campaign_id, school_id),
+        )
+        return {answer.step_id: answer for answer in answers}
+
+    async def current_states(self, campaign_id: str) -> dict[str, dict[str, StepState]]:
+        """school id -> step id -> current state, for every school that answered anything."""
+        result: dict[str, dict[str, StepState]] = defaultdict(dict)
+        async with self._db.iterate(
+            "SELECT school_id, step_id, state FROM current_answers WHERE campaign_id = ?",
+            (campaign_id,),
+        ) as cursor:
+            async for row in cursor:
+                result[row[0]][row[1]] = StepState(row[2])
+        return dict(result)
+
+    async def history(self, campaign_id: str, school_id: str | None = None) -> list[Answer]:
+        if school_id is None:
+            return await self._answers("WHERE a.campaign_id = ? ORDER BY a.id", (campaign_id,))
+        return await self._answers(
+            "WHERE a.campaign_id = ? AND a.school_id = ? ORDER BY a.id", (campaign_id, school_id)
+        )
+
+    async def tallies(self, campaign_id: str) -> dict[str, StepTally]:
+        """Per step, how many schools currently report each state (one grouped query)."""
+        per_step: dict[str, dict[str, int]] = defaultdict(dict)
+        for step_id, state, n in await self._db.fetchall(
+            """
+            SELECT c.step_id, c.state, COUNT(*) FROM current_answers c
+            JOIN schools s ON s.id = c.school_id
+            WHERE c.campaign_id = ? GROUP BY c.step_id, c.state
+            """,
+            (campaign_id,),
+        ):
+            per_step[step_id][state] = n
+        return {
+            step_id: StepTally(step_id=step_id, **states) for step_id, states in per_step.items()
+        }
+
+    async def finished_count(self, campaign_id: str, step_ids: Sequence[str]) -> int:
+        """Schools whose every listed step is currently `done`."""
+        marks = ",".join("?" * len(step_ids))
+        value = await self._db.fetchval(
+            f"""
+            SELECT COUNT(*) FROM (
+                SELECT c.school_id FROM current_answers c
+                JOIN schools s ON s.id = c.school_id
+                WHERE c.campaign_id = ? AND c.state = 'done' AND c.step_id IN ({marks})
+                GROUP BY c.school_id HAVING COUNT(*) = ?
+            )
+            """,  # noqa: S608 - only placeholders are interpolated
+            (campaign_id, *step_ids, len(step_ids)),
+        )
+        return int(value or 0)
+
+    async def part_totals(self, campaign_id: str, step_id: str) -> list[PartTotal]:
+        """District totals of a count step over the schools' current answers."""
+        rows = await self._db.fetchall(
+            """
+            SELECT n.part, SUM(n.done), SUM(n.total) FROM current_answers c
+            JOIN schools s ON s.id = c.school_id
+            JOIN answer_counts n ON n.answer_id = c.answer_id
+            WHERE c.campaign_id = ? AND c.step_id = ?
+            GROUP BY n.part
+            """,
+            (campaign_id, step_id),
+        )
+        return [PartTotal(part=r[0], done=int(r[1]), total=int(r[2])) for r in rows]
+
+
+class EventRepository:
+    """VK event ids already handled, for updates that are not answers."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def seen(self, event_id: str) -> bool:
+        found = await self._db.fetchval(
+            "SELECT 1 FROM processed_events WHERE event_id = ?", (event_id,)
+        )
+        return found is not None
+
+    async def mark(self, event_id: str, now: dt.datetime) -> bool:
+        changed = await self._db.execute(
+            "INSERT INTO processed_events (event_id, processed_at) VALUES (?, ?) "
+            "ON CONFLICT DO NOTHING",
+            (event_id, _ts(now)),
+        )
+        return changed > 0
+
+
+class ConversationRepository:
+    """What the bot remembers about people: acknowledgements, awaited input, reachability."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def acknowledge(self, campaign_id: str, vk_id: int, now: dt.datetime) -> bool:
+        changed = await self._db.execute(
+            "INSERT INTO acknowledgements (campaign_id, vk_id, acknowledged_at) "
+            "VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            (campaign_id, vk_id, _ts(now)),
+        )
+        return changed > 0
+
+    async def count_acknowledged(self, campaign_id: str) -> int:
+        """People of the roster who have acknowledged the campaign's order."""
+        value = await self._db.fetchval(
+            "SELECT COUNT(*) FROM acknowledgements a WHERE a.campaign_id = ? "
+            "AND EXISTS (SELECT 1 FROM people p WHERE p.vk_id = a.vk_id)",
+            (campaign_id,),
+        )
+        return int(value or 0)
+
+    async def acknowledged(
+        self, campaign_id: str, vk_ids: Sequence[int] | None = None
+    ) -> dict[int, dt.datetime]:
+        """When each person acknowledged the order (only `vk_ids`, if given)."""
+        sql = "SELECT vk_id, acknowledged_at FROM acknowledgements WHERE campaign_id = ?"
+        params: list[object] = [campaign_id]
+        if vk_ids is not None:
+            sql += f" AND vk_id IN ({','.join('?' * len(vk_ids))})"
+            params += list(vk_ids)
+        rows = await self._db.fetchall(sql, params)
+        return {row[0]: _parse_ts(row[1]) for row in rows}
+
+    async def mark_unreachable(self, vk_id: int, now: dt.datetime) -> None:
+        await self._db.execute(
+            "INSERT INTO private_unreachable (vk_id, since) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            (vk_id, _ts(now)),
+        )
+
+    async def mark_reachable(self, vk_id: int) -> None:
+        await self._db.execute("DELETE FROM private_unreachable WHERE vk_id = ?", (vk_id,))
+
+    async def is_unreachable(self, vk_id: int) -> bool:
+        found = await self._db.fetchval(
+            "SELECT 1 FROM private_unreachable WHERE vk_id = ?", (vk_id,)
+        )
+        return found is not None
+
+    async def expect_input(self, vk_id: int, peer_id: int, pending: PendingInput) -> None:
+        await self._db.execute(
+            """
+            INSERT INTO pending_inputs
+                (vk_id, peer_id, campaign_id, school_id, step_id, kind, created_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (vk_id, peer_id) DO UPDATE SET
+                campaign_id = excluded.campaign_id, school_id = excluded.school_id,
+                step_id = excluded.step_id, kind = excluded.kind,
+                created_at = excluded.created_at
+            """,
+            (
+                vk_id,
+                peer_id,
+                pending.campaign_id,
+                pending.school_id,
+                pending.step_id,
+                pending.kind,
+                _ts(pending.created_at),
+            ),
+        )
+
+    async def pending_input(self, vk_id: int, peer_id: int) -> PendingInput | None:
+        row = await self._db.fetchone(
+            "SELECT campaign_id, school_id, step_id, kind, created_at FROM pending_inputs "
+            "WHERE vk_id = ? AND peer_id = ?",
+            (vk_id, peer_id),
+        )
+        if row is None:
+            return None
+        return PendingInput(
+            campaign_id=row[0],
+            school_id=row[1],
+            step_id=row[2],
+            kind=row[3],
+            created_at=_parse_ts(row[4]),
+        )
+
+    async def clear_input(self, vk_id: int, peer_id: int) -> None:
+        await self._db.execute(
+            "DELETE FROM pending_inputs WHERE vk_id = ? AND peer_id = ?", (vk_id, peer_id)
+        )

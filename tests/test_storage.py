@@ -1,0 +1,238 @@
+"""Storage on real SQLite files: migrations, roster re-import, answers history and tallies."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.domain import (
+    Answer,
+    AnswerSource,
+    Campaign,
+    Count,
+    CountPart,
+    Person,
+    Role,
+    School,
+    Step,
+    StepKind,
+    StepState,
+)
+from storage.db import Database, DatabaseError, Migration, bundled_migrations
+from storage.repositories import AnswerRepository, CampaignRepository, RosterRepository
+
+NOW = dt.datetime(2023, 10, 17, 9, 0, tzinfo=dt.UTC)
+
+
+def make_campaign() -> Campaign:
+    return Campaign(
+        id="c1",
+        title="Тест",
+        number="1",
+        date=dt.date(2023, 10, 16),
+        deadline=dt.datetime(2023, 10, 20, 20, 59, tzinfo=dt.UTC),
+        timezone="Europe/Moscow",
+        steps=(
+            Step(id="1", title="Первый", short_title="Первый"),
+            Step(
+                id="2",
+                title="Второй",
+                short_title="Второй",
+                kind=StepKind.COUNT,
+                parts=(CountPart(key="teachers", title="педагоги"),),
+            ),
+        ),
+    )
+
+
+def answer(school: str, step: str, state: StepState, by: int = 1, **kw: object) -> Answer:
+    return Answer.model_validate(
+        {
+            "campaign_id": "c1",
+            "school_id": school,
+            "step_id": step,
+            "state": state,
+            "answered_by": by,
+            "answered_at": NOW,
+            "source": AnswerSource.TEXT,
+            **kw,
+        }
+    )
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = await Database.open(tmp_path / "t.db")
+    yield database
+    await database.close()
+
+
+async def seed(db: Database) -> None:
+    await CampaignRepository(db).save(make_campaign(), NOW)
+    await RosterRepository(db).apply(
+        [School(id="s1", name="СОШ №1"), School(id="s2", name="Лицей")],
+        [
+            Person(vk_id=10, school_id="s1", full_name="Иванов", role=Role.HEAD),
+            Person(vk_id=11, school_id="s1", full_name="Петрова", role=Role.DEPUTY),
+            Person(vk_id=20, school_id="s2", full_name="Сидоров", role=Role.HEAD),
+        ],
+        NOW,
+    )
+
+
+async def test_fresh_database_gets_every_migration(db: Database) -> None:
+    assert await db.schema_version() == len(bundled_migrations())
+    assert await db.fetchval("PRAGMA journal_mode") == "wal"
+    assert await db.fetchval("PRAGMA foreign_keys") == 1
+    assert await db.fetchval("PRAGMA synchronous") == 2  # FULL
+
+
+async def test_existing_database_is_upgraded_and_keeps_data(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    first = bundled_migrations()[:1]
+    extra = Migration(len(bundled_migrations()) + 1, "x", "CREATE TABLE extra (x INTEGER)")
+    db = await Database.open(path, migrations=first)
+    await seed(db)
+    await db.close()
+    db = await Database.open(path, migrations=[*bundled_migrations(), extra])
+    assert await db.schema_version() == extra.version
+    assert await RosterRepository(db).count_schools() == 2
+    await db.close()
+
+
+async def test_refuses_database_newer_than_code(tmp_path: Path) -> None:
+    path = tmp_path / "new.db"
+    db = await Database.open(path)
+    await db.execute("PRAGMA user_version = 999")
+    await db.close()
+    with pytest.raises(DatabaseError, match="newer"):
+        await Database.open(path)
+
+
+async def test_failed_migration_leaves_version_unchanged(tmp_path: Path) -> None:
+    path = tmp_path / "broken.db"
+    db = await Database.open(path)
+    version = await db.schema_version()
+    bad = Migration(version + 1, "bad", "CREATE TABLE ok1 (x INTEGER); SELECT * FROM nowhere")
+    migrations = [*bundled_migrations(), bad]
+    with pytest.raises(Exception, match="nowhere"):
+        await db.upgrade(migrations)
+    assert await db.schema_version() == version
+    assert await db.fetchval("SELECT name FROM sqlite_master WHERE name = 'ok1'") is None
+    await db.close()
+
+
+async def _rename_then_fail(db: Database) -> None:
+    async with db.transaction():
+        await db.execute("UPDATE schools SET name = 'B' WHERE id = 's2'")
+        raise RuntimeError
+
+
+async def test_nested_transaction_rolls_back_inner_only(db: Database) -> None:
+    await seed(db)
+    async with db.transaction():
+        await db.execute("UPDATE schools SET name = 'A' WHERE id = 's1'")
+        with pytest.raises(RuntimeError):
+            await _rename_then_fail(db)
+    names = dict(await db.fetchall("SELECT id, name FROM schools"))
+    assert names == {"s1": "A", "s2": "Лицей"}
+
+
+async def test_reimport_updates_people_and_keeps_answers(db: Database) -> None:
+    await seed(db)
+    answers = AnswerRepository(db)
+    await answers.record(answer("s1", "1", StepState.DONE))
+    changes = await RosterRepository(db).apply(
+        [School(id="s1", name="СОШ №1 им. Гамзатова"), School(id="s3", name="Новая")],
+        [
+            Person(vk_id=10, school_id="s1", full_name="Иванов И.И.", role=Role.HEAD),
+            Person(vk_id=30, school_id="s3", full_name="Новиков", role=Role.HEAD),
+        ],
+        NOW,
+    )
+    assert changes.schools_added == 1
+    assert changes.schools_updated == 1
+    assert changes.schools_not_in_file == 1
+    assert changes.people_added == 1
+    assert changes.people_updated == 1
+    assert changes.people_removed == 1
+    current = await answers.current_for_school("c1", "s1")
+    assert current["1"].state is StepState.DONE
+    people = await RosterRepository(db).people_of(["s1", "s2"])
+    assert [p.full_name for p in people["s1"]] == ["Иванов И.И."]
+    assert [p.vk_id for p in people["s2"]] == [20]
+
+
+async def test_history_is_append_only_and_current_is_latest(db: Database) -> None:
+    await seed(db)
+    answers = AnswerRepository(db)
+    await answers.record(answer("s1", "1", StepState.IN_PROGRESS, by=10))
+    await answers.record(answer("s1", "1", StepState.DONE, by=11))
+    counts = {"teachers": Count(done=45, total=50)}
+    await answers.record(answer("s1", "2", StepState.IN_PROGRESS, counts=counts))
+    history = await answers.history("c1", "s1")
+    assert [(a.step_id, a.state, a.answered_by) for a in history] == [
+        ("1", StepState.IN_PROGRESS, 10),
+        ("1", StepState.DONE, 11),
+        ("2", StepState.IN_PROGRESS, 1),
+    ]
+    current = await answers.current_for_school("c1", "s1")
+    assert current["1"].answered_by == 11
+    assert current["2"].counts == counts
+    tallies = await answers.tallies("c1")
+    assert tallies["1"].done == 1
+    assert tallies["2"].in_progress == 1
+    totals = await answers.part_totals("c1", "2")
+    assert [(t.part, t.done, t.total) for t in totals] == [("teachers", 45, 50)]
+
+
+async def test_replayed_event_counts_once(db: Database) -> None:
+    await seed(db)
+    answers = AnswerRepository(db)
+    assert await answers.record(answer("s1", "1", StepState.DONE), event_id="e1")
+    assert not await answers.record(answer("s1", "1", StepState.DONE), event_id="e1")
+    assert len(await answers.history("c1")) == 1
+
+
+async def test_finished_count_needs_every_step_done(db: Database) -> None:
+    await seed(db)
+    answers = AnswerRepository(db)
+    full = {"teachers": Count(done=50, total=50)}
+    await answers.record(answer("s1", "1", StepState.DONE))
+    await answers.record(answer("s1", "2", StepState.DONE, counts=full))
+    await answers.record(answer("s2", "1", StepState.DONE))
+    await answers.record(answer("s2", "2", StepState.PROBLEM, reason="нет связи"))
+    assert await answers.finished_count("c1", ["1", "2"]) == 1
+
+
+async def test_concurrent_answers_leave_consistent_state(db: Database) -> None:
+    await seed(db)
+    answers = AnswerRepository(db)
+    states = [StepState.DONE, StepState.IN_PROGRESS] * 20
+    await asyncio.gather(
+        *(answers.record(answer("s1", "1", s, by=10 + i % 2)) for i, s in enumerate(states))
+    )
+    history = await answers.history("c1", "s1")
+    assert len(history) == len(states)
+    current = await answers.current_for_school("c1", "s1")
+    assert current["1"].state is history[-1].state
+
+
+async def test_find_schools_matches_cyrillic_any_case(db: Database) -> None:
+    await seed(db)
+    roster = RosterRepository(db)
+    assert [s.id for s in await roster.find_schools("лиц")] == ["s2"]
+    assert [s.id for s in await roster.find_schools("СОШ")] == ["s1"]
+    assert [s.id for s in await roster.find_schools("s2")] == ["s2"]
+    assert await roster.find_schools("гимназия") == []
+
+
+async def test_database_file_is_owner_only(tmp_path: Path) -> None:
+    path = tmp_path / "private.db"
+    db = await Database.open(path)
+    await db.close()
+    assert path.stat().st_mode & 0o077 == 0
