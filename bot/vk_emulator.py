@@ -1,0 +1,1215 @@
+"""An emulator of the VK API (v5.199) and Bots Long Poll over loopback HTTP.
+
+The real vkbottle ``Bot`` runs against it unchanged (``api.API_URL = emulator.api_url``), so
+the end-to-end tests and ``confirmbot demo`` exercise the wire format the bot sees on VK:
+form-encoded ``POST /method/<name>``, ``{"response": ...}`` / ``{"error": {...}}`` bodies with
+HTTP 200, string ``ts`` in long-poll answers, ``payload`` as a JSON string in ``message_new``
+and as an object in ``message_event``. Shapes follow ``/work/shared/vk-wire/samples.json``.
+
+Test hooks are plain methods: push updates (``push_message_new``, ``push_message_event``,
+``push_raw``, ``press``), shape the world (``add_user``, ``add_chat``, ``force_failed``,
+``fail_next``) and read what the bot did (``calls``, ``sent``, ``event_answers``, ``wait_for``).
+
+Run standalone with ``python -m bot.vk_emulator --port 8080 --token T --group-id 1``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+import secrets
+from collections import deque
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Final, Self
+
+from aiohttp import web
+
+__all__ = [
+    "API_VERSION",
+    "CHAT_PEER_OFFSET",
+    "Call",
+    "MessageVersion",
+    "SentMessage",
+    "VKEmulator",
+    "VKError",
+    "main",
+]
+
+logger = logging.getLogger(__name__)
+
+API_VERSION: Final = "5.199"
+# peer_id of a chat is 2000000000 + chat_id (dev.vk.com/method/messages.send, peer_id).
+CHAT_PEER_OFFSET: Final = 2_000_000_000
+
+# dev.vk.com/method/messages.send documents "Max. length = 9000" for `message`, yet VK answers
+# error 914 "Message is too long" above 4096 characters in practice, and vkbottle 4.11 itself
+# cuts `message.answer()` into 4096-character chunks (tools/mini_types/base/message.py). The
+# emulator enforces the stricter figure: a bot that fits here fits on VK.
+MAX_MESSAGE_LENGTH: Final = 4096
+
+# Keyboard limits, dev.vk.com/api/bots/development/keyboard: a regular keyboard is at most 5 x 10
+# with 40 buttons, an inline one 5 x 6 with 10 buttons; a malformed keyboard gets error 911
+# "Keyboard format is invalid". Label <= 40 and payload <= 255 characters: the same page's data
+# structure section, restated by vk-io's Keyboard reference (negezor/vk-io, keyboard guide).
+MAX_BUTTONS_PER_ROW: Final = 5
+MAX_ROWS_INLINE: Final = 6
+MAX_BUTTONS_INLINE: Final = 10
+MAX_ROWS_REGULAR: Final = 10
+MAX_BUTTONS_REGULAR: Final = 40
+MAX_LABEL_LENGTH: Final = 40
+MAX_PAYLOAD_LENGTH: Final = 255
+# messages.send with peer_ids takes at most 100 recipients (dev.vk.com/method/messages.send).
+MAX_PEER_IDS: Final = 100
+
+BUTTON_TYPES: Final = frozenset(
+    {
+        "text",
+        "callback",
+        "open_link",
+        "location",
+        "vkpay",
+        "open_app",
+        "intent_subscribe",
+        "intent_unsubscribe",
+    }
+)
+BUTTON_COLORS: Final = frozenset({"primary", "secondary", "negative", "positive"})
+LABELLED_BUTTONS: Final = frozenset({"text", "callback", "open_link", "open_app"})
+
+# client_info.button_actions as VK sends them, samples.json (long_poll_ok and
+# long_poll_private_with_text_button_payload).
+BUTTON_ACTIONS_WITH_CALLBACK: Final = (
+    "text",
+    "vkpay",
+    "open_app",
+    "location",
+    "open_link",
+    "callback",
+    "intent_subscribe",
+    "intent_unsubscribe",
+)
+BUTTON_ACTIONS_WITHOUT_CALLBACK: Final = ("text", "open_link", "location", "vkpay", "open_app")
+
+ERROR_MESSAGES: Final[dict[int, str]] = {
+    3: "Unknown method passed",
+    5: "User authorization failed: invalid access_token (4).",
+    6: "Too many requests per second",
+    8: "Invalid request: v (version) is required",
+    10: "Internal server error",
+    100: "One of the parameters specified was missing or invalid",
+    113: "Invalid user id",
+    901: "Can't send messages for users without permission",
+    911: "Keyboard format is invalid",
+    914: "Message is too long",
+    917: "You don't have access to this chat",
+    920: "Can't edit this kind of message",
+}
+
+DEFAULT_MAX_WAIT: Final = 25.0
+_WAIT_POLL_INTERVAL: Final = 0.05
+
+Json = Any
+MethodHandler = Callable[[dict[str, str]], Json]
+
+
+class VKError(Exception):
+    """A VK API error answered as ``{"error": {...}}``; raise it from a method handler."""
+
+    def __init__(self, code: int, message: str | None = None) -> None:
+        self.code = code
+        self.message = message or ERROR_MESSAGES.get(code, "Unknown error occurred")
+        super().__init__(f"[{code}] {self.message}")
+
+
+def _param_error(detail: str) -> VKError:
+    return VKError(100, f"{ERROR_MESSAGES[100]}: {detail}")
+
+
+class KeyboardFormatError(ValueError):
+    """The ``keyboard`` parameter breaks VK's format or limits (answered as error 911)."""
+
+
+@dataclass
+class Call:
+    """One API call as the emulator saw it; ``params`` never holds the access token."""
+
+    method: str
+    params: dict[str, str]
+    response: Json = None
+    error: dict[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def error_code(self) -> int | None:
+        return None if self.error is None else int(self.error["error_code"])
+
+
+@dataclass
+class MessageVersion:
+    """An earlier state of an edited message."""
+
+    text: str
+    keyboard: dict[str, Any] | None
+    attachment: str | None
+
+
+@dataclass
+class SentMessage:
+    """A message the community sent, as currently stored (``messages.edit`` updates it)."""
+
+    message_id: int
+    conversation_message_id: int
+    peer_id: int
+    text: str
+    keyboard: dict[str, Any] | None
+    random_id: int
+    attachment: str | None = None
+    payload: str | None = None
+    date: int = 0
+    edited: bool = False
+    history: list[MessageVersion] = field(default_factory=list)
+
+    @property
+    def buttons(self) -> list[dict[str, Any]]:
+        """Every button of the keyboard, row by row."""
+        if self.keyboard is None:
+            return []
+        return [button for row in self.keyboard.get("buttons", []) for button in row]
+
+    @property
+    def labels(self) -> list[str]:
+        return [str(b["action"].get("label", "")) for b in self.buttons]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class _User:
+    id: int
+    first_name: str
+    last_name: str
+    allows_messages: bool = True
+
+
+@dataclass
+class _Chat:
+    peer_id: int
+    member_ids: list[int]
+    bot_is_admin: bool
+    owner_id: int
+
+
+def _now_ts() -> int:
+    return int(datetime.now(UTC).timestamp())
+
+
+def _compact_json(value: Json) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _parse_int(params: dict[str, str], name: str, *, required: bool = False) -> int | None:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        if required:
+            raise _param_error(f"{name} is a required parameter")
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise _param_error(f"{name} not integer") from None
+
+
+def parse_keyboard(raw: str) -> dict[str, Any]:
+    """Parse and check a ``keyboard`` parameter the way VK does; raise KeyboardFormatError."""
+    try:
+        keyboard = json.loads(raw)
+    except ValueError:
+        raise KeyboardFormatError("keyboard is not valid JSON") from None
+    if not isinstance(keyboard, dict):
+        raise KeyboardFormatError("keyboard must be an object")
+    rows = keyboard.get("buttons")
+    if not isinstance(rows, list):
+        raise KeyboardFormatError("buttons must be an array of arrays")
+    inline = keyboard.get("inline", False)
+    if not isinstance(inline, bool) or not isinstance(keyboard.get("one_time", False), bool):
+        raise KeyboardFormatError("inline and one_time must be booleans")
+    max_rows, max_buttons = (
+        (MAX_ROWS_INLINE, MAX_BUTTONS_INLINE)
+        if inline
+        else (MAX_ROWS_REGULAR, MAX_BUTTONS_REGULAR)
+    )
+    kind = "inline" if inline else "regular"
+    if len(rows) > max_rows:
+        raise KeyboardFormatError(f"{kind} keyboard has {len(rows)} rows, max {max_rows}")
+    total = 0
+    for r, row in enumerate(rows):
+        if not isinstance(row, list) or not row:
+            raise KeyboardFormatError(f"buttons[{r}] must be a non-empty array")
+        if len(row) > MAX_BUTTONS_PER_ROW:
+            raise KeyboardFormatError(
+                f"buttons[{r}] has {len(row)} buttons, max {MAX_BUTTONS_PER_ROW}"
+            )
+        for c, button in enumerate(row):
+            _check_button(button, f"buttons[{r}][{c}]")
+        total += len(row)
+    if total > max_buttons:
+        raise KeyboardFormatError(f"{kind} keyboard has {total} buttons, max {max_buttons}")
+    return keyboard
+
+
+def _check_button(button: Json, where: str) -> None:
+    if not isinstance(button, dict) or not isinstance(button.get("action"), dict):
+        raise KeyboardFormatError(f"{where}.action must be an object")
+    action: dict[str, Any] = button["action"]
+    kind = action.get("type")
+    if kind not in BUTTON_TYPES:
+        raise KeyboardFormatError(f"{where}.action.type {kind!r} is unknown")
+    if kind in LABELLED_BUTTONS:
+        label = action.get("label")
+        if not isinstance(label, str) or not label:
+            raise KeyboardFormatError(f"{where}.action.label is required")
+        if len(label) > MAX_LABEL_LENGTH:
+            raise KeyboardFormatError(
+                f"{where}.action.label is {len(label)} characters, max {MAX_LABEL_LENGTH}"
+            )
+    if kind == "open_link" and not isinstance(action.get("link"), str):
+        raise KeyboardFormatError(f"{where}.action.link is required")
+    if "payload" in action:
+        payload = action["payload"]
+        # VK takes the payload as a JSON *string* (the keyboard page's examples); an object
+        # in its place is a format error.
+        if not isinstance(payload, str):
+            raise KeyboardFormatError(f"{where}.action.payload must be a JSON string")
+        if len(payload) > MAX_PAYLOAD_LENGTH:
+            raise KeyboardFormatError(
+                f"{where}.action.payload is {len(payload)} characters, max {MAX_PAYLOAD_LENGTH}"
+            )
+        try:
+            json.loads(payload)
+        except ValueError:
+            raise KeyboardFormatError(f"{where}.action.payload is not valid JSON") from None
+    color = button.get("color")
+    if color is not None and color not in BUTTON_COLORS:
+        raise KeyboardFormatError(f"{where}.color {color!r} is unknown")
+
+
+class VKEmulator:
+    """The far side of the wire: a VK API and Bots Long Poll server on loopback."""
+
+    def __init__(
+        self,
+        token: str = "emulator-token",  # noqa: S107  (a fake token for a fake server)
+        group_id: int = 1,
+        group_name: str = "Управление образования",
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        max_wait: float = DEFAULT_MAX_WAIT,
+        max_message_length: int = MAX_MESSAGE_LENGTH,
+    ) -> None:
+        self.token = token
+        self.group_id = group_id
+        self.group_name = group_name
+        self.host = host
+        self.port = port
+        self.max_wait = max_wait
+        self.max_message_length = max_message_length
+
+        self.calls: list[Call] = []
+        self.sent: list[SentMessage] = []
+        self.event_answers: list[dict[str, Any]] = []
+        self.poll_requests: list[dict[str, str]] = []
+
+        self._users: dict[int, _User] = {}
+        self._chats: dict[int, _Chat] = {}
+        self._methods: dict[str, MethodHandler] = {
+            "groups.getById": self._groups_get_by_id,
+            "groups.getLongPollServer": self._groups_get_long_poll_server,
+            "messages.send": self._messages_send,
+            "messages.edit": self._messages_edit,
+            "messages.sendMessageEventAnswer": self._messages_send_message_event_answer,
+            "messages.getConversationMembers": self._messages_get_conversation_members,
+            "users.get": self._users_get,
+        }
+        self._injected: dict[str, deque[VKError]] = {}
+
+        self._message_ids = itertools.count(1001)
+        self._versions = itertools.count(10_000_001)
+        self._cmids: dict[int, int] = {}
+        self._by_random_id: dict[tuple[int, int], SentMessage] = {}
+        self._incoming: set[tuple[int, int]] = set()
+        self._open_events: dict[str, dict[str, Any]] = {}
+        self._answered_events: set[str] = set()
+
+        self._updates: list[dict[str, Any]] = []
+        self._first_ts = 1
+        self._keys: set[str] = set()
+        self._forced: deque[int] = deque()
+        self._released = False
+        self._closing = False
+        self._changed = asyncio.Event()
+
+        self._runner: web.AppRunner | None = None
+        self._bound_port: int | None = None
+
+    # ----------------------------------------------------------------------------- lifecycle
+
+    async def start(self) -> None:
+        """Bind the HTTP server; with ``port=0`` the OS picks a free port."""
+        if self._runner is not None:
+            return
+        app = web.Application()
+        app.router.add_route("*", "/method/{name}", self._handle_method)
+        app.router.add_route("*", self._long_poll_path, self._handle_long_poll)
+        app.router.add_post("/_emulator/message_new", self._handle_control_message_new)
+        app.router.add_post("/_emulator/press", self._handle_control_press)
+        app.router.add_get("/_emulator/sent", self._handle_control_sent)
+        # access_log=None: vkbottle puts access_token in the query string, and aiohttp's access
+        # log would write the request line with it.
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port)
+        await site.start()
+        self._runner = runner
+        self._closing = False
+        address = runner.addresses[0]
+        self._bound_port = int(address[1])
+        logger.info("VK emulator for group %s listening on %s", self.group_id, self.api_url)
+
+    async def stop(self) -> None:
+        """Release pending long polls and shut the server down."""
+        if self._runner is None:
+            return
+        self._closing = True
+        self._notify()
+        runner, self._runner = self._runner, None
+        await runner.cleanup()
+        self._bound_port = None
+        logger.info("VK emulator stopped")
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    @property
+    def base_url(self) -> str:
+        if self._bound_port is None:
+            msg = "VKEmulator is not started"
+            raise RuntimeError(msg)
+        return f"http://{self.host}:{self._bound_port}"
+
+    @property
+    def api_url(self) -> str:
+        """What to assign to ``API.API_URL``: vkbottle appends the method name to it."""
+        return f"{self.base_url}/method/"
+
+    @property
+    def long_poll_server(self) -> str:
+        return f"{self.base_url}{self._long_poll_path}"
+
+    @property
+    def _long_poll_path(self) -> str:
+        # VK's server looks like https://lp.vk.com/wh123456789 (samples.json).
+        return f"/wh{self.group_id}"
+
+    # ----------------------------------------------------------------------- world set-up
+
+    def add_user(
+        self, user_id: int, first_name: str, last_name: str, *, allows_messages: bool = True
+    ) -> None:
+        self._users[user_id] = _User(user_id, first_name, last_name, allows_messages)
+
+    def set_allows_messages(self, user_id: int, allowed: bool) -> None:
+        self._user(user_id).allows_messages = allowed
+
+    def add_chat(
+        self,
+        peer_id: int,
+        member_ids: list[int],
+        *,
+        bot_is_admin: bool = True,
+        owner_id: int | None = None,
+    ) -> None:
+        """Register a chat the community is in; the owner defaults to the first member."""
+        if peer_id < CHAT_PEER_OFFSET:
+            msg = f"a chat peer_id is >= {CHAT_PEER_OFFSET}, got {peer_id}"
+            raise ValueError(msg)
+        if not member_ids and owner_id is None:
+            msg = "a chat needs at least one member"
+            raise ValueError(msg)
+        owner = owner_id if owner_id is not None else member_ids[0]
+        members = list(dict.fromkeys([owner, *member_ids]))
+        self._chats[peer_id] = _Chat(peer_id, members, bot_is_admin, owner)
+
+    def set_bot_is_admin(self, peer_id: int, is_admin: bool) -> None:
+        self._chats[peer_id].bot_is_admin = is_admin
+
+    def add_method(self, name: str, handler: MethodHandler) -> None:
+        """Serve another API method: ``handler(params)`` returns the response or raises VKError."""
+        self._methods[name] = handler
+
+    def fail_next(
+        self, method: str, code: int, message: str | None = None, *, times: int = 1
+    ) -> None:
+        """Answer the next ``times`` calls of ``method`` with error ``code`` (e.g. 6 or 10)."""
+        queue = self._injected.setdefault(method, deque())
+        queue.extend(VKError(code, message) for _ in range(times))
+
+    def force_failed(self, code: int) -> None:
+        """Answer the next long poll with ``{"failed": code}`` (1, 2 or 3).
+
+        Codes 2 and 3 also expire every issued key, as on VK, so the bot has to call
+        ``groups.getLongPollServer`` again. A poll waiting right now returns the failure at once.
+        """
+        if code not in (1, 2, 3):
+            msg = f"failed code must be 1, 2 or 3, got {code}"
+            raise ValueError(msg)
+        self._forced.append(code)
+        self._notify()
+
+    def release_pollers(self) -> None:
+        """Answer pending and later long polls at once, without waiting, until hold_pollers().
+
+        vkbottle's ``polling.stop()`` only sets a flag checked between polls; with this the
+        poll in flight returns and ``bot.run_polling()`` finishes. The release stays in force
+        because a poll already sent may reach the server only after this call.
+        """
+        self._released = True
+        self._notify()
+
+    def hold_pollers(self) -> None:
+        """Undo release_pollers(): long polls wait for updates again."""
+        self._released = False
+
+    # --------------------------------------------------------------------------- updates
+
+    @property
+    def ts(self) -> int:
+        """The ts the next update will get; a poll with this ts waits for new updates."""
+        return self._first_ts + len(self._updates)
+
+    @property
+    def updates(self) -> list[dict[str, Any]]:
+        return list(self._updates)
+
+    def push_message_new(
+        self,
+        *,
+        from_id: int,
+        peer_id: int,
+        text: str,
+        payload: dict[str, Any] | None = None,
+        action: dict[str, Any] | None = None,
+        callback_supported: bool = True,
+        attachments: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        """Queue a ``message_new`` exactly as VK sends it (payload as a JSON string)."""
+        raw_payload = None if payload is None else _compact_json(payload)
+        return self._push_message_new(
+            from_id=from_id,
+            peer_id=peer_id,
+            text=text,
+            raw_payload=raw_payload,
+            action=action,
+            callback_supported=callback_supported,
+            attachments=attachments,
+        )
+
+    def push_message_event(
+        self,
+        *,
+        user_id: int,
+        peer_id: int,
+        payload: dict[str, Any],
+        conversation_message_id: int,
+    ) -> dict[str, Any]:
+        """Queue a ``message_event`` (a callback button press); payload is an object."""
+        return self._push_message_event(
+            user_id=user_id,
+            peer_id=peer_id,
+            payload=payload,
+            conversation_message_id=conversation_message_id,
+        )
+
+    def push_message_allow(self, user_id: int) -> dict[str, Any]:
+        """The user allowed messages from the community."""
+        self.set_allows_messages(user_id, True)
+        return self.push_raw(self._envelope("message_allow", {"user_id": user_id, "key": ""}))
+
+    def push_message_deny(self, user_id: int) -> dict[str, Any]:
+        """The user forbade messages from the community."""
+        self.set_allows_messages(user_id, False)
+        return self.push_raw(self._envelope("message_deny", {"user_id": user_id}))
+
+    def push_raw(self, update: dict[str, Any]) -> dict[str, Any]:
+        """Queue an update as given (pushing the same one twice replays it)."""
+        if update.get("type") == "message_event":
+            obj = update.get("object", {})
+            self._open_events.setdefault(str(obj.get("event_id")), obj)
+        self._updates.append(update)
+        logger.debug("queued update %s at ts %s", update.get("type"), self.ts - 1)
+        self._notify()
+        return update
+
+    def press(
+        self,
+        user_id: int,
+        message: SentMessage,
+        label: str,
+        *,
+        callback_supported: bool = True,
+    ) -> dict[str, Any]:
+        """Press the button labelled ``label`` on ``message`` as ``user_id``'s client would.
+
+        A callback button gives a ``message_event``; a text button, or a callback button on a
+        client without callback support, gives a ``message_new`` with the label as text and the
+        button's payload string.
+        """
+        current = self._find_sent(message.peer_id, message.conversation_message_id) or message
+        if current.keyboard is None:
+            msg = f"message {current.conversation_message_id} to {current.peer_id} has no keyboard"
+            raise LookupError(msg)
+        matches = [b for b in current.buttons if b["action"].get("label") == label]
+        if not matches:
+            msg = (
+                f"no button {label!r} on message {current.conversation_message_id} "
+                f"to {current.peer_id}; buttons: {current.labels}"
+            )
+            raise LookupError(msg)
+        action: dict[str, Any] = matches[0]["action"]
+        kind = action["type"]
+        raw_payload: str | None = action.get("payload")
+        if kind == "callback" and callback_supported:
+            return self._push_message_event(
+                user_id=user_id,
+                peer_id=current.peer_id,
+                payload=None if raw_payload is None else json.loads(raw_payload),
+                conversation_message_id=current.conversation_message_id,
+            )
+        if kind in ("text", "callback"):
+            return self._push_message_new(
+                from_id=user_id,
+                peer_id=current.peer_id,
+                text=label,
+                raw_payload=raw_payload,
+                action=None,
+                callback_supported=callback_supported,
+                attachments=None,
+            )
+        msg = f"button {label!r} is of type {kind!r}; only text and callback can be pressed"
+        raise ValueError(msg)
+
+    # ------------------------------------------------------------------------ inspection
+
+    def calls_to(self, method: str) -> list[Call]:
+        return [c for c in self.calls if c.method == method]
+
+    def messages_to(self, peer_id: int) -> list[SentMessage]:
+        return [m for m in self.sent if m.peer_id == peer_id]
+
+    def last_message_to(self, peer_id: int) -> SentMessage | None:
+        messages = self.messages_to(peer_id)
+        return messages[-1] if messages else None
+
+    def user_name(self, user_id: int) -> tuple[str, str]:
+        user = self._user(user_id)
+        return user.first_name, user.last_name
+
+    async def wait_for(
+        self,
+        predicate: Callable[[], object],
+        timeout: float = 5.0,  # noqa: ASYNC109  (the tests' spelling; enforced below)
+        *,
+        description: str | None = None,
+    ) -> None:
+        """Wait until ``predicate()`` is truthy, re-checking on every change to the emulator."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not predicate():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                what = description or getattr(predicate, "__name__", repr(predicate))
+                recent = [
+                    f"{c.method}->{'ok' if c.ok else c.error_code}" for c in self.calls[-10:]
+                ]
+                msg = (
+                    f"{what} still false after {timeout}s; last API calls: {recent}; "
+                    f"messages sent: {[(m.peer_id, m.text[:60]) for m in self.sent[-10:]]}"
+                )
+                raise TimeoutError(msg)
+            # Also wake periodically: the predicate may look at state outside the emulator.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._changed.wait(), timeout=min(remaining, _WAIT_POLL_INTERVAL)
+                )
+
+    async def wait_for_message(
+        self,
+        peer_id: int,
+        *,
+        contains: str | None = None,
+        count: int = 1,
+        timeout: float = 5.0,  # noqa: ASYNC109  (the tests' spelling; enforced by wait_for)
+    ) -> SentMessage:
+        """Wait for the ``count``-th message to ``peer_id`` matching ``contains``; return it."""
+
+        def matching() -> list[SentMessage]:
+            return [m for m in self.messages_to(peer_id) if contains is None or contains in m.text]
+
+        description = f"message #{count} to {peer_id}" + (
+            f" containing {contains!r}" if contains is not None else ""
+        )
+        await self.wait_for(lambda: len(matching()) >= count, timeout, description=description)
+        return matching()[count - 1]
+
+    # ------------------------------------------------------------------------- internals
+
+    def _notify(self) -> None:
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    def _user(self, user_id: int) -> _User:
+        user = self._users.get(user_id)
+        if user is None:
+            user = _User(user_id, f"Имя{user_id}", f"Фамилия{user_id}")
+            self._users[user_id] = user
+        return user
+
+    def _next_cmid(self, peer_id: int) -> int:
+        self._cmids[peer_id] = self._cmids.get(peer_id, 0) + 1
+        return self._cmids[peer_id]
+
+    def _envelope(self, kind: str, obj: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "type": kind,
+            "v": API_VERSION,
+            "group_id": self.group_id,
+            "event_id": secrets.token_hex(20),
+            "object": obj,
+        }
+
+    def _push_message_new(
+        self,
+        *,
+        from_id: int,
+        peer_id: int,
+        text: str,
+        raw_payload: str | None,
+        action: dict[str, Any] | None,
+        callback_supported: bool,
+        attachments: list[dict[str, Any]] | None,
+    ) -> dict[str, Any]:
+        is_chat = peer_id >= CHAT_PEER_OFFSET
+        cmid = self._next_cmid(peer_id)
+        message: dict[str, Any] = {
+            "date": _now_ts(),
+            "from_id": from_id,
+            # A community sees id 0 for chat messages (vk-wire README).
+            "id": 0 if is_chat else next(self._message_ids),
+            "out": 0,
+            "version": next(self._versions),
+        }
+        if action is not None:
+            message["action"] = action
+        message.update(
+            {
+                "attachments": attachments or [],
+                "conversation_message_id": cmid,
+                "fwd_messages": [],
+                "important": False,
+                "is_hidden": False,
+                "peer_id": peer_id,
+                "random_id": 0,
+                "text": text,
+            }
+        )
+        if raw_payload is not None:
+            message["payload"] = raw_payload
+        client_info = {
+            "button_actions": list(
+                BUTTON_ACTIONS_WITH_CALLBACK
+                if callback_supported
+                else BUTTON_ACTIONS_WITHOUT_CALLBACK
+            ),
+            "keyboard": True,
+            "inline_keyboard": True,
+            "carousel": callback_supported,
+            "lang_id": 0,
+        }
+        self._incoming.add((peer_id, cmid))
+        if not is_chat and from_id > 0:
+            # A user who writes to the community lets it answer.
+            self._user(from_id).allows_messages = True
+        update = self._envelope("message_new", {"message": message, "client_info": client_info})
+        return self.push_raw(update)
+
+    def _push_message_event(
+        self,
+        *,
+        user_id: int,
+        peer_id: int,
+        payload: Json,
+        conversation_message_id: int,
+    ) -> dict[str, Any]:
+        obj: dict[str, Any] = {
+            "user_id": user_id,
+            "peer_id": peer_id,
+            "event_id": secrets.token_hex(6),
+        }
+        if payload is not None:
+            obj["payload"] = payload
+        obj["conversation_message_id"] = conversation_message_id
+        return self.push_raw(self._envelope("message_event", obj))
+
+    def _find_sent(self, peer_id: int, cmid: int) -> SentMessage | None:
+        for message in self.sent:
+            if message.peer_id == peer_id and message.conversation_message_id == cmid:
+                return message
+        return None
+
+    # ------------------------------------------------------------------------------ HTTP
+
+    @staticmethod
+    async def _read_params(request: web.Request) -> dict[str, str]:
+        params: dict[str, str] = {k: v for k, v in request.query.items()}
+        if request.method == "POST" and request.can_read_body:
+            form = await request.post()
+            for key, value in form.items():
+                if isinstance(value, str):
+                    params[key] = value
+        return params
+
+    @staticmethod
+    def _json_response(body: Json) -> web.Response:
+        return web.json_response(body, dumps=lambda obj: json.dumps(obj, ensure_ascii=False))
+
+    async def _handle_method(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        params = await self._read_params(request)
+        token = params.pop("access_token", None)
+        authorization = request.headers.get("Authorization", "")
+        if token is None and authorization.startswith("Bearer "):
+            token = authorization.removeprefix("Bearer ")
+        call = Call(method=name, params=params)
+        try:
+            if token != self.token:
+                raise VKError(5)
+            if "v" not in params:
+                raise VKError(8)
+            handler = self._methods.get(name)
+            if handler is None:
+                raise VKError(3)
+            injected = self._injected.get(name)
+            if injected:
+                raise injected.popleft()
+            call.response = handler(params)
+            body: dict[str, Any] = {"response": call.response}
+        except VKError as error:
+            request_params = [
+                {"key": "method", "value": name},
+                {"key": "oauth", "value": "1"},
+                *({"key": k, "value": v} for k, v in params.items()),
+            ]
+            call.error = {
+                "error_code": error.code,
+                "error_msg": error.message,
+                "request_params": request_params,
+            }
+            body = {"error": call.error}
+            logger.debug("%s -> error %s %s", name, error.code, error.message)
+        else:
+            logger.debug("%s -> ok", name)
+        self.calls.append(call)
+        self._notify()
+        return self._json_response(body)
+
+    async def _handle_long_poll(self, request: web.Request) -> web.Response:
+        params = await self._read_params(request)
+        self.poll_requests.append(params)
+        self._notify()
+        return self._json_response(await self._long_poll(params))
+
+    async def _long_poll(self, params: dict[str, str]) -> dict[str, Any]:
+        try:
+            wait = float(params.get("wait", DEFAULT_MAX_WAIT))
+        except ValueError:
+            wait = DEFAULT_MAX_WAIT
+        wait = min(max(wait, 0.0), self.max_wait)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        while True:
+            if self._forced:
+                code = self._forced.popleft()
+                if code in (2, 3):
+                    self._keys.clear()
+                return {"failed": 1, "ts": str(self.ts)} if code == 1 else {"failed": code}
+            if params.get("act") != "a_check" or params.get("key") not in self._keys:
+                return {"failed": 2}
+            try:
+                ts = int(params.get("ts", ""))
+            except ValueError:
+                return {"failed": 1, "ts": str(self.ts)}
+            if ts < self._first_ts or ts > self.ts:
+                return {"failed": 1, "ts": str(self.ts)}
+            pending = self._updates[ts - self._first_ts :]
+            remaining = deadline - loop.time()
+            if pending or remaining <= 0 or self._closing or self._released:
+                return {"ts": str(self.ts), "updates": pending}
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), timeout=remaining)
+
+    # Control endpoints for standalone use (`python -m bot.vk_emulator`): push updates and read
+    # what the bot sent with curl. They take the same access_token as the API.
+
+    def _check_control_token(self, request: web.Request) -> None:
+        if request.query.get("access_token") != self.token:
+            raise web.HTTPForbidden(text="access_token required")
+
+    async def _handle_control_message_new(self, request: web.Request) -> web.Response:
+        self._check_control_token(request)
+        body = await request.json()
+        update = self.push_message_new(
+            from_id=int(body["from_id"]),
+            peer_id=int(body.get("peer_id", body["from_id"])),
+            text=str(body.get("text", "")),
+            payload=body.get("payload"),
+            action=body.get("action"),
+            callback_supported=bool(body.get("callback_supported", True)),
+        )
+        return self._json_response(update)
+
+    async def _handle_control_press(self, request: web.Request) -> web.Response:
+        self._check_control_token(request)
+        body = await request.json()
+        message = self._find_sent(int(body["peer_id"]), int(body["conversation_message_id"]))
+        if message is None:
+            raise web.HTTPNotFound(text="no such message")
+        try:
+            update = self.press(
+                int(body["user_id"]),
+                message,
+                str(body["label"]),
+                callback_supported=bool(body.get("callback_supported", True)),
+            )
+        except (LookupError, ValueError) as error:
+            raise web.HTTPBadRequest(text=str(error)) from None
+        return self._json_response(update)
+
+    async def _handle_control_sent(self, request: web.Request) -> web.Response:
+        self._check_control_token(request)
+        peer = request.query.get("peer_id")
+        messages = self.sent if peer is None else self.messages_to(int(peer))
+        return self._json_response([m.to_dict() for m in messages])
+
+    # --------------------------------------------------------------------------- methods
+
+    def _group_object(self) -> dict[str, Any]:
+        return {
+            "id": self.group_id,
+            "name": self.group_name,
+            "screen_name": f"club{self.group_id}",
+            "is_closed": 0,
+            "type": "group",
+        }
+
+    def _groups_get_by_id(self, params: dict[str, str]) -> Json:
+        # 5.199 answers {"groups": [...], "profiles": [...]}; vkbottle's BotPolling reads
+        # response["groups"][0]["id"] when it has no group_id.
+        requested = params.get("group_ids") or params.get("group_id")
+        if requested:
+            ids = {part.strip() for part in requested.split(",") if part.strip()}
+            own = {str(self.group_id), f"club{self.group_id}"}
+            if not ids <= own:
+                raise _param_error("group_ids is undefined")
+        return {"groups": [self._group_object()], "profiles": []}
+
+    def _groups_get_long_poll_server(self, params: dict[str, str]) -> Json:
+        group_id = _parse_int(params, "group_id", required=True)
+        if group_id != self.group_id:
+            raise _param_error("group_id is invalid")
+        key = secrets.token_hex(20)
+        self._keys.add(key)
+        return {"key": key, "server": self.long_poll_server, "ts": str(self.ts)}
+
+    def _check_text(self, params: dict[str, str]) -> tuple[str, str | None]:
+        text = params.get("message", "")
+        attachment = params.get("attachment") or None
+        if len(text) > self.max_message_length:
+            raise VKError(914)
+        return text, attachment
+
+    @staticmethod
+    def _check_keyboard(params: dict[str, str]) -> dict[str, Any] | None:
+        raw = params.get("keyboard")
+        if not raw:
+            return None
+        try:
+            return parse_keyboard(raw)
+        except KeyboardFormatError as error:
+            raise VKError(911, f"{ERROR_MESSAGES[911]}: {error}") from None
+
+    def _send_target_error(self, peer_id: int) -> VKError | None:
+        if peer_id == 0:
+            return _param_error("peer_id is invalid")
+        if 0 < peer_id < CHAT_PEER_OFFSET and not self._user(peer_id).allows_messages:
+            return VKError(901)
+        return None
+
+    def _messages_send(self, params: dict[str, str]) -> Json:
+        # random_id is mandatory since API 5.90 ("random_id is a required parameter",
+        # python273/vk_api#200); 0 turns deduplication off.
+        random_id = _parse_int(params, "random_id", required=True) or 0
+        text, attachment = self._check_text(params)
+        if not text and not attachment:
+            raise _param_error("message is empty or invalid")
+        keyboard = self._check_keyboard(params)
+
+        if params.get("peer_ids"):
+            try:
+                peer_ids = [int(p) for p in params["peer_ids"].split(",") if p.strip()]
+            except ValueError:
+                raise _param_error("peer_ids is invalid") from None
+            if not peer_ids or len(peer_ids) > MAX_PEER_IDS:
+                raise _param_error(f"peer_ids should contain 1..{MAX_PEER_IDS} ids")
+            items: list[dict[str, Any]] = []
+            for peer in peer_ids:
+                error = self._send_target_error(peer)
+                if error is not None:
+                    # No message_id on a failed item (VKCOM/vk-api-schema#208; samples.json).
+                    items.append(
+                        {
+                            "peer_id": peer,
+                            "error": {"code": error.code, "description": error.message},
+                        }
+                    )
+                    continue
+                sent = self._store_sent(peer, text, keyboard, random_id, attachment, params)
+                items.append(
+                    {
+                        "peer_id": peer,
+                        "message_id": self._visible_message_id(sent),
+                        "conversation_message_id": sent.conversation_message_id,
+                    }
+                )
+            return items
+
+        peer_id = _parse_int(params, "peer_id") or _parse_int(params, "user_id")
+        chat_id = _parse_int(params, "chat_id")
+        if peer_id is None and chat_id is not None:
+            peer_id = CHAT_PEER_OFFSET + chat_id
+        if peer_id is None:
+            raise _param_error("you should specify peer_id, user_id, domain, chat_id or user_ids")
+        error = self._send_target_error(peer_id)
+        if error is not None:
+            raise error
+        sent = self._store_sent(peer_id, text, keyboard, random_id, attachment, params)
+        return self._visible_message_id(sent)
+
+    @staticmethod
+    def _visible_message_id(message: SentMessage) -> int:
+        # In chats a community gets message id 0 (vk-wire README).
+        return 0 if message.peer_id >= CHAT_PEER_OFFSET else message.message_id
+
+    def _store_sent(
+        self,
+        peer_id: int,
+        text: str,
+        keyboard: dict[str, Any] | None,
+        random_id: int,
+        attachment: str | None,
+        params: dict[str, str],
+    ) -> SentMessage:
+        if random_id:
+            earlier = self._by_random_id.get((peer_id, random_id))
+            if earlier is not None:
+                logger.debug("random_id %s to %s seen before: not sent again", random_id, peer_id)
+                return earlier
+        message = SentMessage(
+            message_id=0 if peer_id >= CHAT_PEER_OFFSET else next(self._message_ids),
+            conversation_message_id=self._next_cmid(peer_id),
+            peer_id=peer_id,
+            text=text,
+            keyboard=keyboard,
+            random_id=random_id,
+            attachment=attachment,
+            payload=params.get("payload"),
+            date=_now_ts(),
+        )
+        self.sent.append(message)
+        if random_id:
+            self._by_random_id[(peer_id, random_id)] = message
+        return message
+
+    def _messages_edit(self, params: dict[str, str]) -> Json:
+        peer_id = _parse_int(params, "peer_id", required=True)
+        assert peer_id is not None  # noqa: S101  (required=True)
+        cmid = _parse_int(params, "conversation_message_id")
+        message_id = _parse_int(params, "message_id")
+        if cmid is None and not message_id:
+            raise _param_error("message_id or conversation_message_id is required")
+        if cmid is not None:
+            target = self._find_sent(peer_id, cmid)
+            incoming = (peer_id, cmid) in self._incoming
+        else:
+            target = next(
+                (m for m in self.sent if m.peer_id == peer_id and m.message_id == message_id),
+                None,
+            )
+            incoming = False
+        if target is None:
+            # VK refuses to edit someone else's message (920); for an id it does not know the
+            # exact code is undocumented, 100 is what the emulator answers.
+            if incoming:
+                raise VKError(920)
+            raise _param_error("message not found")
+        text, attachment = self._check_text(params)
+        keyboard = self._check_keyboard(params)
+        if not text and not attachment and keyboard is None:
+            raise _param_error("message is empty or invalid")
+        # messages.edit replaces the message as a whole (hence its keep_forward_messages and
+        # keep_snippets flags): text, attachments and keyboard not passed again are gone.
+        target.history.append(MessageVersion(target.text, target.keyboard, target.attachment))
+        target.text = text
+        target.keyboard = keyboard
+        target.attachment = attachment
+        target.edited = True
+        return 1
+
+    def _messages_send_message_event_answer(self, params: dict[str, str]) -> Json:
+        event_id = params.get("event_id")
+        if not event_id:
+            raise _param_error("event_id is a required parameter")
+        user_id = _parse_int(params, "user_id", required=True)
+        peer_id = _parse_int(params, "peer_id", required=True)
+        event_data: Json = None
+        if params.get("event_data"):
+            try:
+                event_data = json.loads(params["event_data"])
+            except ValueError:
+                raise _param_error("event_data is invalid") from None
+            if not isinstance(event_data, dict) or event_data.get("type") not in (
+                "show_snackbar",
+                "open_link",
+                "open_app",
+            ):
+                raise _param_error("event_data is invalid")
+        # VK does not document an error for an unknown or already answered event_id (the event
+        # just expires after a minute), so the emulator answers 1 and records the facts.
+        self.event_answers.append(
+            {
+                "event_id": event_id,
+                "user_id": user_id,
+                "peer_id": peer_id,
+                "event_data": event_data,
+                "known": event_id in self._open_events,
+                "repeated": event_id in self._answered_events,
+            }
+        )
+        self._answered_events.add(event_id)
+        return 1
+
+    def _profile(self, user_id: int) -> dict[str, Any]:
+        user = self._user(user_id)
+        return {
+            "id": user.id,
+            "first_name": user.first_name,
+            "last_name": user.last_name,
+            "can_access_closed": True,
+            "is_closed": False,
+        }
+
+    def _users_get(self, params: dict[str, str]) -> Json:
+        raw = params.get("user_ids") or params.get("user_id") or ""
+        profiles = []
+        for part in raw.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            if part.startswith("id") and part[2:].isdigit():
+                part = part[2:]
+            if not part.isdigit():
+                raise VKError(113)
+            profiles.append(self._profile(int(part)))
+        return profiles
+
+    def _messages_get_conversation_members(self, params: dict[str, str]) -> Json:
+        peer_id = _parse_int(params, "peer_id", required=True)
+        chat = self._chats.get(peer_id) if peer_id is not None else None
+        if chat is None or not chat.bot_is_admin:
+            raise VKError(917)
+        items: list[dict[str, Any]] = []
+        for index, member_id in enumerate([*chat.member_ids, -self.group_id]):
+            item: dict[str, Any] = {
+                "member_id": member_id,
+                "invited_by": chat.owner_id,
+                "join_date": 1_697_000_000 + index * 100_000,
+            }
+            if member_id == chat.owner_id:
+                item["is_admin"] = True
+                item["is_owner"] = True
+            elif member_id == -self.group_id:
+                item["is_admin"] = True
+            items.append(item)
+        return {
+            "count": len(items),
+            "items": items,
+            "profiles": [self._profile(m) for m in chat.member_ids if m > 0],
+            "groups": [self._group_object()],
+        }
+
+
+# ------------------------------------------------------------------------------------ CLI
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    emulator = VKEmulator(
+        args.token, args.group_id, args.group_name, host=args.host, port=args.port
+    )
+    async with emulator:
+        print(f"api_url: {emulator.api_url}", flush=True)
+        print(f"long poll: {emulator.long_poll_server}", flush=True)
+        print(
+            f"push: POST {emulator.base_url}/_emulator/message_new?access_token=<token> "
+            '{"from_id": 501234, "text": "hi"}',
+            flush=True,
+        )
+        await asyncio.Event().wait()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m bot.vk_emulator", description="Emulate the VK API for a community bot."
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--token", default="emulator-token")
+    parser.add_argument("--group-id", type=int, default=1)
+    parser.add_argument("--group-name", default="Управление образования")
+    parser.add_argument("--verbose", "-v", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(args))
+
+
+if __name__ == "__main__":
+    main()
