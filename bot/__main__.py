@@ -1,0 +1,206 @@
+"""`confirmbot`: run the bot, the demo, import a roster, check a config, announce."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from bot.campaign import describe_campaign, load_campaign
+from bot.clock import SystemClock
+from bot.config import Config, ConfigError, describe, load_config
+from bot.flow import Incoming
+from bot.roster import RosterError, read_roster
+from storage.db import Database, DatabaseError
+from storage.repositories import RosterRepository
+
+log = logging.getLogger("confirmbot")
+
+
+def _setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # vkbottle logs every request at DEBUG; one line per event worth knowing is ours to write.
+    logging.getLogger("vkbottle").setLevel(logging.WARNING)
+    logging.getLogger("aiohttp").setLevel(logging.WARNING)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="confirmbot",
+        description="VK bot that collects confirmations of an order's steps from every school.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run the bot (VK long poll)")
+    run.add_argument("--config", type=Path, required=True)
+
+    demo = commands.add_parser("demo", help="the whole flow on the built-in VK API emulator")
+    demo.add_argument("--schools", type=int, default=12, help="schools in the district (>= 3)")
+
+    roster = commands.add_parser("roster", help="the list of schools and people")
+    roster_commands = roster.add_subparsers(dest="roster_command", required=True)
+    roster_import = roster_commands.add_parser("import", help="load schools and people (CSV)")
+    roster_import.add_argument("file", type=Path)
+    roster_import.add_argument("--config", type=Path, required=True)
+
+    check = commands.add_parser("check-config", help="validate a config and explain it")
+    check.add_argument("--config", type=Path, required=True)
+
+    announce = commands.add_parser("announce", help="post the order to the heads chats")
+    announce.add_argument("--config", type=Path, required=True)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    try:
+        if args.command == "run":
+            return asyncio.run(_run(load_config(args.config)))
+        if args.command == "demo":
+            from bot.demo import run_demo  # the emulator is only needed here
+
+            if args.schools < 3 or args.schools > 5000:
+                print("error: --schools must be between 3 and 5000", file=sys.stderr)
+                return 2
+            return asyncio.run(run_demo(schools=args.schools))
+        if args.command == "roster":
+            return asyncio.run(_roster_import(load_config(args.config), args.file))
+        if args.command == "check-config":
+            return asyncio.run(_check_config(args.config))
+        if args.command == "announce":
+            return asyncio.run(_announce(load_config(args.config)))
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except DatabaseError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 2
+
+
+async def _run(config: Config) -> int:
+    from bot.app import build_app, serve
+
+    app = await build_app(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signum, stop.set)
+    log.info("confirmbot started: community %s, campaign %s", config.vk.group_id, app.campaign.id)
+    try:
+        await serve(app, stop)
+    finally:
+        await app.close()
+        log.info("confirmbot stopped")
+    return 0
+
+
+async def _roster_import(config: Config, file: Path) -> int:
+    try:
+        roster = read_roster(file)
+    except RosterError as error:
+        print(f"error: {file}: {error}", file=sys.stderr)
+        print("nothing was changed", file=sys.stderr)
+        return 1
+    except OSError as error:
+        print(f"error: cannot read {file}: {error.strerror}", file=sys.stderr)
+        return 1
+    db = await Database.open(config.storage.path)
+    try:
+        changes = await RosterRepository(db).apply(
+            roster.schools, roster.people, SystemClock().now()
+        )
+    finally:
+        await db.close()
+    print(
+        f"roster imported from {file}: "
+        f"schools added {changes.schools_added}, updated {changes.schools_updated}, "
+        f"unchanged {changes.schools_unchanged}; "
+        f"people added {changes.people_added}, updated {changes.people_updated}, "
+        f"removed {changes.people_removed}"
+    )
+    if changes.schools_not_in_file:
+        print(
+            f"{changes.schools_not_in_file} school(s) in the database are not in the file; "
+            "they were kept with their answers"
+        )
+    return 0
+
+
+async def _check_config(path: Path) -> int:
+    problems: list[str] = []
+    try:
+        config = load_config(path)
+    except ConfigError as error:
+        print(f"{path}: NOT OK", file=sys.stderr)
+        for problem in error.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 1
+    try:
+        campaign = load_campaign(config.campaign.file)
+    except ConfigError as error:
+        problems += [f"campaign.file: {p}" for p in error.problems]
+        campaign = None
+    schools = "no database yet (import the roster first)"
+    if _exists(config.storage.path):
+        try:
+            db = await Database.open(config.storage.path)
+        except DatabaseError as error:
+            problems.append(f"storage.path: {error}")
+        else:
+            try:
+                schools = f"{await RosterRepository(db).count_schools()} in the roster"
+            finally:
+                await db.close()
+    if not config.bot.admins:
+        problems.append("bot.admins: no admins; expected at least one VK user id, e.g. [12345]")
+    if problems:
+        print(f"{path}: NOT OK", file=sys.stderr)
+        for problem in problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 1
+    print("OK")
+    for line in describe(config):
+        print(f"  {line}")
+    if campaign is not None:
+        for line in describe_campaign(campaign):
+            print(f"  {line}")
+    print(f"  schools: {schools}")
+    return 0
+
+
+def _exists(path: Path) -> bool:
+    return path.exists()
+
+
+async def _announce(config: Config) -> int:
+    from bot.app import build_app
+
+    app = await build_app(config)
+    try:
+        if not config.bot.heads_chats:
+            print("error: bot.heads_chats is empty: nowhere to announce", file=sys.stderr)
+            return 1
+        # Not an answer to anybody: every action of an announcement names its own chat.
+        await app.delivery.carry_out(Incoming(user_id=0, peer_id=0), await app.flow.announce())
+        print(f"announced in {len(config.bot.heads_chats)} heads chat(s)")
+    finally:
+        await app.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,194 @@
+"""The composition root: config -> database -> repositories -> rules -> handlers -> Bot."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiohttp import ClientError
+from vkbottle import API, Bot, VKAPIError
+from vkbottle.http import AiohttpClient
+from vkbottle.polling import BotPolling
+
+from bot.campaign import load_campaign
+from bot.clock import Clock, SystemClock
+from bot.config import Config
+from bot.delivery import Delivery
+from bot.domain import Campaign
+from bot.flow import Flow, Settings
+from bot.service import CampaignService, Repositories
+from bot.vk import CURRENT_EVENT_ID, VKMessenger
+from handlers.admins import admins_labeler
+from handlers.chat_events import chat_events_labeler
+from handlers.heads import heads_labeler
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+# VK error 5: the token is wrong or revoked; retrying cannot help.
+ERROR_AUTH = 5
+
+
+class StatePolling(BotPolling):
+    """vkbottle's polling, keeping its `ts` file beside our database instead of the cwd."""
+
+    def __init__(self, api: API, group_id: int, state_dir: Path, wait: int = 25) -> None:
+        super().__init__(api, group_id=group_id, wait=wait, skip_old_events=False)
+        self._state_dir = state_dir
+
+    @property
+    def ts_state_path(self) -> Path:
+        return self._state_dir / f"long-poll-{self.group_id}.json"
+
+
+@dataclass
+class App:
+    config: Config
+    clock: Clock
+    db: Database
+    repos: Repositories
+    campaign: Campaign
+    service: CampaignService
+    flow: Flow
+    delivery: Delivery
+    api: API
+    http: AiohttpClient
+    bot: Bot
+    polling: StatePolling
+
+    async def close(self) -> None:
+        await self.http.close()
+        await self.db.close()
+
+
+async def build_app(
+    config: Config, *, clock: Clock | None = None, campaign: Campaign | None = None
+) -> App:
+    clock = clock or SystemClock()
+    campaign = campaign or load_campaign(config.campaign.file)
+    db = await Database.open(config.storage.path)
+    try:
+        repos = Repositories.on(db)
+        await repos.campaigns.save(campaign, clock.now())
+        service = CampaignService(campaign, repos, clock)
+        flow = Flow(
+            service,
+            Settings(
+                admins=frozenset(config.bot.admins),
+                controller=config.bot.controller,
+                admin_chats=frozenset(config.bot.admin_chats),
+                heads_chats=tuple(config.bot.heads_chats),
+                timezone=config.bot.timezone,
+            ),
+        )
+        http = AiohttpClient()
+        api = API(config.vk.token.get_secret_value(), http_client=http)
+        api.API_URL = config.vk.api_url
+        delivery = Delivery(VKMessenger(api), repos.conversations, repos.roster, clock)
+        group_id = config.vk.group_id
+        polling = StatePolling(api, group_id, _state_dir(config))
+        bot = Bot(api=api, polling=polling)
+        for labeler in (
+            chat_events_labeler(flow, delivery, group_id),
+            admins_labeler(flow, delivery, group_id),
+            heads_labeler(flow, delivery, group_id),
+        ):
+            bot.labeler.load(labeler)
+    except BaseException:
+        await db.close()
+        raise
+    return App(
+        config, clock, db, repos, campaign, service, flow, delivery, api, http, bot, polling
+    )
+
+
+def _state_dir(config: Config) -> Path:
+    return Path(config.storage.path).resolve().parent
+
+
+class Runner:
+    """Long-polls VK and handles each batch before asking for the next.
+
+    vkbottle saves the long-poll `ts` when the consumer asks for the next batch, so handling a
+    batch to the end first means a restart never skips an update that was not handled.
+    """
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self._inflight: set[str] = set()
+        self._batch: asyncio.Task[None] | None = None
+
+    async def run(self) -> None:
+        """Poll until cancelled; VK being unreachable is retried with back-off."""
+        backoff = 1.0
+        while True:
+            try:
+                async for event in self.app.polling.listen():
+                    backoff = 1.0
+                    self._batch = asyncio.create_task(self.handle_batch(event.get("updates", [])))
+                    await asyncio.shield(self._batch)
+            except VKAPIError as error:
+                if error.code == ERROR_AUTH:
+                    log.error("VK rejected the token (error 5); check [vk] token")
+                    raise
+                log.warning("VK error %s at start-up; retrying in %.0f s", error.code, backoff)
+            except (TimeoutError, ClientError, OSError) as error:
+                log.warning(
+                    "VK unreachable (%s); retrying in %.0f s", type(error).__name__, backoff
+                )
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 60.0)
+
+    async def drain(self) -> None:
+        """Let the batch being handled finish, so acknowledged answers are stored."""
+        if self._batch is not None:
+            with contextlib.suppress(Exception):
+                await self._batch
+
+    async def handle_batch(self, updates: list[dict[str, Any]]) -> None:
+        await asyncio.gather(*(self.handle(update) for update in updates))
+
+    async def handle(self, update: dict[str, Any]) -> None:
+        """Handle one update once: a replayed `event_id` is ignored."""
+        if update.get("group_id") not in (None, self.app.config.vk.group_id):
+            log.warning("ignoring an update for another community")
+            return
+        event_id = update.get("event_id")
+        events = self.app.repos.events
+        if isinstance(event_id, str):
+            if event_id in self._inflight or await events.seen(event_id):
+                log.info("ignoring a replayed update %s", event_id)
+                return
+            self._inflight.add(event_id)
+        token = CURRENT_EVENT_ID.set(event_id if isinstance(event_id, str) else None)
+        try:
+            await self.app.bot.process_event(update, self.app.api)
+        finally:
+            CURRENT_EVENT_ID.reset(token)
+            if isinstance(event_id, str):
+                await events.mark(event_id, self.app.clock.now())
+                self._inflight.discard(event_id)
+
+
+async def serve(app: App, stop: asyncio.Event) -> None:
+    """Run until `stop` is set, then finish the batch in hand and close cleanly."""
+    runner = Runner(app)
+    task = asyncio.create_task(runner.run())
+    stopper = asyncio.create_task(stop.wait())
+    try:
+        done, _ = await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if task in done:
+            task.result()
+    finally:
+        app.polling.stop()
+        for pending in (task, stopper):
+            pending.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        with contextlib.suppress(asyncio.CancelledError):
+            await stopper
+        await runner.drain()

@@ -1,0 +1,124 @@
+"""Carry out the flow's actions through a messenger, with the private-message fallback."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Protocol
+
+from bot import texts
+from bot.clock import Clock
+from bot.flow import Action, Edit, Incoming, Private, Reply, SendTo, Snackbar
+from bot.keyboards import Keyboard
+from storage.repositories import ConversationRepository, RosterRepository
+
+log = logging.getLogger(__name__)
+
+
+class NotAllowed(Exception):
+    """The messenger refused a private message: the person has not allowed it (VK 901)."""
+
+
+@dataclass(frozen=True)
+class Sent:
+    peer_id: int
+    message_id: int
+    conversation_message_id: int
+
+
+class Messenger(Protocol):
+    """What the product needs from a messenger; VK is one implementation, MAX will be another."""
+
+    async def send(
+        self, peer_id: int, text: str, keyboard: Keyboard | None, *, callback: bool = True
+    ) -> Sent:
+        """Send a message (split under the length limit); raise NotAllowed if refused."""
+        ...
+
+    async def edit(
+        self, peer_id: int, conversation_message_id: int, text: str, keyboard: Keyboard | None
+    ) -> bool:
+        """Replace a message's text and keyboard; False if it cannot be edited."""
+        ...
+
+    async def snackbar(self, incoming: Incoming, text: str) -> None:
+        """Answer a button press with a short pop-up."""
+        ...
+
+
+class Delivery:
+    def __init__(
+        self,
+        messenger: Messenger,
+        conversations: ConversationRepository,
+        roster: RosterRepository,
+        clock: Clock,
+    ) -> None:
+        self.messenger = messenger
+        self.conversations = conversations
+        self.roster = roster
+        self.clock = clock
+
+    async def carry_out(self, incoming: Incoming, actions: list[Action]) -> None:
+        answered_callback = False
+        for action in actions:
+            if isinstance(action, Snackbar):
+                if incoming.is_callback and not answered_callback:
+                    await self.messenger.snackbar(incoming, action.text)
+                    answered_callback = True
+                elif not incoming.is_callback:
+                    await self._send(incoming.peer_id, action.text, None, incoming)
+            elif isinstance(action, Reply):
+                await self._send(incoming.peer_id, action.text, action.keyboard, incoming)
+            elif isinstance(action, SendTo):
+                await self._send(action.peer_id, action.text, action.keyboard, incoming)
+            elif isinstance(action, Edit):
+                edited = (
+                    incoming.is_callback
+                    and incoming.conversation_message_id is not None
+                    and await self.messenger.edit(
+                        incoming.peer_id,
+                        incoming.conversation_message_id,
+                        action.text,
+                        action.keyboard,
+                    )
+                )
+                if not edited:
+                    await self._send(incoming.peer_id, action.text, action.keyboard, incoming)
+            else:
+                await self.private(action, callback=incoming.supports_callback)
+        if incoming.is_callback and not answered_callback:
+            # VK shows a spinner on the button until the event is answered.
+            await self.messenger.snackbar(incoming, "")
+
+    async def _send(
+        self, peer_id: int, text: str, keyboard: Keyboard | None, incoming: Incoming
+    ) -> None:
+        await self.messenger.send(peer_id, text, keyboard, callback=incoming.supports_callback)
+
+    async def private(self, action: Private, *, callback: bool = True) -> bool:
+        """Try the person's private chat; on refusal mention them in the fallback chat.
+
+        Returns True if the private message went through.
+        """
+        if not await self.conversations.is_unreachable(action.user_id):
+            try:
+                await self.messenger.send(
+                    action.user_id, action.text, action.keyboard, callback=callback
+                )
+                return True
+            except NotAllowed:
+                log.info("private message refused: user=%s, falling back to chat", action.user_id)
+                await self.conversations.mark_unreachable(action.user_id, self.clock.now())
+        if action.fallback_peer is None:
+            return False
+        person_name = await self._name(action.user_id)
+        ask = texts.ask_to_write(person_name, action.user_id)
+        await self.messenger.send(
+            action.fallback_peer, f"{ask}\n\n{action.text}", action.keyboard, callback=callback
+        )
+        return False
+
+    async def _name(self, vk_id: int) -> str | None:
+        memberships = await self.roster.memberships(vk_id)
+        return memberships[0].full_name if memberships else None

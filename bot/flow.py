@@ -1,0 +1,468 @@
+"""What the bot does with each incoming message or button press, as a list of outgoing actions.
+
+Messenger-neutral: an adapter turns a VK (or MAX) update into `Incoming` and carries out the
+returned actions. The head's conversation is a small table of states:
+
+    (nothing awaited) --«Проблема»-----------> awaiting reason  --text--> reason recorded
+    (nothing awaited) --count step opened----> awaiting counts  --text--> numbers recorded
+    awaiting anything --a command or answer--> (nothing awaited)
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot import texts
+from bot.domain import AnswerSource, School, StepKind, StepState
+from bot.keyboards import (
+    Keyboard,
+    announcement_keyboard,
+    card_keyboard,
+    school_choice_keyboard,
+    step_keyboard,
+)
+from bot.parsing import (
+    MAX_REASON_LENGTH,
+    AdminCommand,
+    AnswerProblem,
+    ParsedAdminCommand,
+    clean,
+    looks_like_answer,
+    parse_admin_command,
+    parse_answer,
+    parse_counts,
+)
+from bot.payloads import (
+    AcknowledgePayload,
+    AnswerPayload,
+    OpenCardPayload,
+    OpenStepPayload,
+    Payload,
+    decode,
+)
+from bot.service import CampaignService
+from storage.repositories import Membership, PendingInput
+
+log = logging.getLogger(__name__)
+
+CHAT_PEER_START = 2_000_000_000
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One message or button press, whatever the messenger."""
+
+    user_id: int
+    peer_id: int
+    text: str = ""
+    payload: Any = None
+    event_id: str | None = None  # the update's id, to count a replayed update once
+    callback_id: str | None = None  # a button press's own id, to answer it
+    is_callback: bool = False
+    conversation_message_id: int | None = None
+    supports_callback: bool = True
+    addressed: bool = True  # in a chat: mentions the bot or starts with "/"
+
+    @property
+    def in_chat(self) -> bool:
+        return self.peer_id >= CHAT_PEER_START
+
+    @property
+    def origin(self) -> str:
+        return f"{self.peer_id}:{self.conversation_message_id or 0}"
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A new message in the conversation the update came from."""
+
+    text: str
+    keyboard: Keyboard | None = None
+
+
+@dataclass(frozen=True)
+class SendTo:
+    peer_id: int
+    text: str
+    keyboard: Keyboard | None = None
+
+
+@dataclass(frozen=True)
+class Private:
+    """A private message; if the messenger refuses it, a mention in `fallback_peer` instead."""
+
+    user_id: int
+    text: str
+    keyboard: Keyboard | None = None
+    fallback_peer: int | None = None
+
+
+@dataclass(frozen=True)
+class Edit:
+    """Replace the message whose button was pressed (a callback); else send a new one."""
+
+    text: str
+    keyboard: Keyboard | None = None
+
+
+@dataclass(frozen=True)
+class Snackbar:
+    text: str
+
+
+Action = Reply | SendTo | Private | Edit | Snackbar
+
+
+@dataclass(frozen=True)
+class Settings:
+    admins: frozenset[int]
+    controller: int | None
+    admin_chats: frozenset[int]
+    heads_chats: tuple[int, ...]
+    timezone: str
+
+
+@dataclass
+class _Outcome:
+    actions: list[Action] = field(default_factory=list)
+
+    def add(self, *actions: Action) -> list[Action]:
+        self.actions.extend(actions)
+        return self.actions
+
+
+class Flow:
+    def __init__(self, service: CampaignService, settings: Settings) -> None:
+        self.service = service
+        self.settings = settings
+        self.campaign = service.campaign
+
+    def is_staff(self, user_id: int) -> bool:
+        return user_id in self.settings.admins or user_id == self.settings.controller
+
+    # -- entry points ------------------------------------------------------------------------
+
+    async def on_message(self, msg: Incoming) -> list[Action]:
+        """A text message (or a text button, whose payload rides along)."""
+        conversations = self.service.repos.conversations
+        if not msg.in_chat:
+            # Writing to the community is what lets it write back (VK error 901 otherwise).
+            await conversations.mark_reachable(msg.user_id)
+        if msg.payload is not None:
+            payload = decode(msg.payload)
+            if payload is not None:
+                return await self._on_payload(msg, payload)
+            # A text button press of an old keyboard: treat its label as text below.
+        command = parse_admin_command(msg.text)
+        if command is not None:
+            return await self.on_command(msg, command)
+        memberships = await self.service.memberships(msg.user_id)
+        if not memberships:
+            if not msg.addressed:
+                return []
+            if self.is_staff(msg.user_id):
+                return [Reply(texts.HELP_ADMIN)]
+            return [Reply(texts.STRANGER)]
+        pending = await conversations.pending_input(msg.user_id, msg.peer_id)
+        if looks_like_answer(msg.text, self.campaign):
+            if pending is not None:
+                await conversations.clear_input(msg.user_id, msg.peer_id)
+            return await self._typed_answer(msg, memberships)
+        if pending is not None and clean(msg.text):
+            return await self._awaited_input(msg, memberships, pending)
+        if not msg.addressed:
+            return []
+        if msg.in_chat:
+            return [Reply(texts.head_help([m.school.name for m in memberships], self.campaign))]
+        return await self._show_card(msg, memberships, None)
+
+    async def on_callback(self, msg: Incoming) -> list[Action]:
+        payload = decode(msg.payload)
+        if payload is None:
+            log.info("rejected payload from %s", msg.user_id)
+            return [Snackbar(texts.BAD_BUTTON)]
+        return await self._on_payload(msg, payload)
+
+    # -- buttons -----------------------------------------------------------------------------
+
+    async def _on_payload(self, msg: Incoming, payload: Payload) -> list[Action]:
+        if payload.c != self.campaign.id:
+            return [self._notice(msg, texts.BAD_BUTTON)]
+        if isinstance(payload, AcknowledgePayload):
+            return await self._acknowledge(msg)
+        memberships = await self.service.memberships(msg.user_id)
+        if not memberships:
+            return [self._notice(msg, texts.STRANGER)]
+        if isinstance(payload, OpenCardPayload):
+            return await self._show_card(msg, memberships, payload.sc or None)
+        school = _school_of(memberships, payload.sc)
+        step = self.campaign.step(payload.s)
+        if school is None:
+            return [self._notice(msg, texts.NOT_YOUR_SCHOOL)]
+        if step is None:
+            return [self._notice(msg, texts.BAD_BUTTON)]
+        conversations = self.service.repos.conversations
+        if isinstance(payload, OpenStepPayload):
+            if step.kind is StepKind.COUNT:
+                await conversations.expect_input(
+                    msg.user_id,
+                    msg.peer_id,
+                    PendingInput(
+                        campaign_id=self.campaign.id,
+                        school_id=school.id,
+                        step_id=step.id,
+                        kind="counts",
+                        created_at=self.service.now(),
+                    ),
+                )
+            keyboard = step_keyboard(self.campaign, school.id, step.id)
+            return self._show(msg, texts.step_prompt(self.campaign, school, step), keyboard)
+        if not isinstance(payload, AnswerPayload):
+            return [self._notice(msg, texts.BAD_BUTTON)]
+        if step.kind is StepKind.COUNT and payload.st is not StepState.PROBLEM:
+            return [self._notice(msg, texts.BAD_BUTTON)]
+        recorded = await self.service.record(
+            by=msg.user_id,
+            school=school,
+            step_id=step.id,
+            state=payload.st,
+            source=AnswerSource.BUTTON,
+            origin=msg.origin,
+            event_id=msg.event_id,
+        )
+        if not recorded.stored:
+            return [self._notice(msg, texts.DUPLICATE)]
+        log.info(
+            "answer stored: school=%s step=%s state=%s by=%s late=%s",
+            school.id,
+            step.id,
+            payload.st.value,
+            msg.user_id,
+            recorded.answer.late,
+        )
+        out = _Outcome()
+        if msg.is_callback:
+            out.add(
+                Snackbar(
+                    texts.SNACK_SAVED.format(step=step.id, state=texts.STATE_NAME[payload.st])
+                )
+            )
+        card_text = texts.card(recorded.status, self.service.now())
+        if recorded.answer.late:
+            card_text += "\n" + texts.LATE_NOTE
+        out.add(*self._show(msg, card_text, self._card_keyboard(recorded.status.finished, school)))
+        if payload.st is StepState.PROBLEM:
+            await conversations.expect_input(
+                msg.user_id,
+                msg.peer_id,
+                PendingInput(
+                    campaign_id=self.campaign.id,
+                    school_id=school.id,
+                    step_id=step.id,
+                    kind="reason",
+                    created_at=self.service.now(),
+                ),
+            )
+            out.add(Reply(texts.ASK_REASON.format(step=step.id)))
+        elif recorded.status.finished:
+            out.add(Reply(texts.ALL_DONE.format(school=school.name, number=self.campaign.number)))
+        return out.actions
+
+    async def _acknowledge(self, msg: Incoming) -> list[Action]:
+        memberships = await self.service.memberships(msg.user_id)
+        if not memberships and not self.is_staff(msg.user_id):
+            return [self._notice(msg, texts.STRANGER)]
+        fresh = await self.service.acknowledge(msg.user_id)
+        if fresh:
+            log.info("acknowledged: user=%s", msg.user_id)
+        text = texts.ACK_THANKS.format(number=self.campaign.number) if fresh else texts.ACK_ALREADY
+        return [self._notice(msg, text)]
+
+    async def _show_card(
+        self, msg: Incoming, memberships: list[Membership], school_id: str | None
+    ) -> list[Action]:
+        if school_id is None and len(memberships) > 1:
+            choice = school_choice_keyboard(
+                self.campaign, [(m.school.id, m.school.name) for m in memberships]
+            )
+            return self._deliver_card(msg, texts.CHOOSE_SCHOOL, choice)
+        school = memberships[0].school if school_id is None else _school_of(memberships, school_id)
+        if school is None:
+            return [self._notice(msg, texts.NOT_YOUR_SCHOOL)]
+        status = await self.service.school_status(school)
+        return self._deliver_card(
+            msg,
+            texts.card(status, self.service.now()),
+            self._card_keyboard(status.finished, school),
+        )
+
+    def _deliver_card(self, msg: Incoming, text: str, keyboard: Keyboard | None) -> list[Action]:
+        """In private the card replaces the pressed message; from a chat it goes privately."""
+        if not msg.in_chat:
+            return self._show(msg, text, keyboard)
+        actions: list[Action] = [
+            Private(msg.user_id, text, keyboard, fallback_peer=msg.peer_id),
+        ]
+        if msg.is_callback:
+            actions.append(Snackbar(texts.CARD_SENT_PRIVATELY))
+        return actions
+
+    def _card_keyboard(self, finished: bool, school: School) -> Keyboard | None:
+        return None if finished else card_keyboard(self.campaign, school.id)
+
+    # -- typed answers -----------------------------------------------------------------------
+
+    async def _typed_answer(self, msg: Incoming, memberships: list[Membership]) -> list[Action]:
+        parsed = parse_answer(msg.text, self.campaign)
+        if isinstance(parsed, AnswerProblem):
+            return [Reply(texts.answer_error(parsed, self.campaign))]
+        if len(memberships) > 1:
+            return await self._show_card(msg, memberships, None)
+        school = memberships[0].school
+        recorded = await self.service.record(
+            by=msg.user_id,
+            school=school,
+            step_id=parsed.step_id,
+            state=parsed.state,
+            counts=parsed.counts,
+            reason=parsed.reason,
+            source=AnswerSource.TEXT,
+            origin=msg.origin,
+            event_id=msg.event_id,
+        )
+        if not recorded.stored:
+            return [Reply(texts.DUPLICATE)]
+        log.info(
+            "answer stored: school=%s step=%s state=%s by=%s late=%s",
+            school.id,
+            parsed.step_id,
+            parsed.state.value,
+            msg.user_id,
+            recorded.answer.late,
+        )
+        step = self.campaign.step(parsed.step_id)
+        if step is None:  # parse_answer only returns the campaign's steps
+            return [Reply(texts.BAD_BUTTON)]
+        receipt = texts.receipt(recorded.status, step, recorded.answer, self.service.now())
+        return [Reply(receipt, self._card_keyboard(recorded.status.finished, school))]
+
+    async def _awaited_input(
+        self, msg: Incoming, memberships: list[Membership], pending: PendingInput
+    ) -> list[Action]:
+        conversations = self.service.repos.conversations
+        school = _school_of(memberships, pending.school_id)
+        step = self.campaign.step(pending.step_id)
+        if school is None or step is None or pending.campaign_id != self.campaign.id:
+            await conversations.clear_input(msg.user_id, msg.peer_id)
+            return [Reply(texts.BAD_BUTTON)]
+        text = clean(msg.text)
+        if pending.kind == "reason":
+            reason = text[:MAX_REASON_LENGTH]
+            state, counts = StepState.PROBLEM, {}
+        else:
+            parsed = parse_counts(text, step)
+            if isinstance(parsed, AnswerProblem):
+                return [Reply(texts.answer_error(parsed, self.campaign))]
+            reason, state, counts = "", parsed.state, parsed.counts
+        recorded = await self.service.record(
+            by=msg.user_id,
+            school=school,
+            step_id=step.id,
+            state=state,
+            counts=counts,
+            reason=reason,
+            source=AnswerSource.TEXT,
+            origin=msg.origin,
+            event_id=msg.event_id,
+        )
+        await conversations.clear_input(msg.user_id, msg.peer_id)
+        if not recorded.stored:
+            return [Reply(texts.DUPLICATE)]
+        log.info(
+            "answer stored: school=%s step=%s state=%s by=%s",
+            school.id,
+            step.id,
+            state,
+            msg.user_id,
+        )
+        receipt = texts.receipt(recorded.status, step, recorded.answer, self.service.now())
+        return [Reply(receipt, self._card_keyboard(recorded.status.finished, school))]
+
+    # -- admin commands ----------------------------------------------------------------------
+
+    async def on_command(self, msg: Incoming, parsed: ParsedAdminCommand) -> list[Action]:
+        """A staff command; others get a polite refusal and no data.
+
+        Where the bot reads every chat message, a bare «статус» from staff is a command too;
+        from anyone else in a chat it is just talk unless it is addressed to the bot.
+        """
+        command = parsed.command
+        if not self.is_staff(msg.user_id):
+            if not msg.addressed:
+                return []
+            memberships = await self.service.memberships(msg.user_id)
+            if memberships and command is AdminCommand.HELP:
+                names = [m.school.name for m in memberships]
+                return [Reply(texts.head_help(names, self.campaign))]
+            if memberships and command is AdminCommand.STATUS and not parsed.argument:
+                return await self._show_card(msg, memberships, None)
+            return [Reply(texts.ADMIN_ONLY if memberships else texts.STRANGER)]
+        if msg.in_chat and msg.peer_id not in self.settings.admin_chats:
+            if command is AdminCommand.HELP:
+                return [Reply(texts.HELP_ADMIN)]
+            return [Reply(texts.ADMIN_IN_HEADS_CHAT)]
+        if command is AdminCommand.HELP:
+            return [Reply(texts.HELP_ADMIN)]
+        if command is AdminCommand.STATUS:
+            return await self._status(parsed.argument)
+        if command is AdminCommand.PENDING:
+            schools, total = await self.service.pending_schools()
+            return [Reply(texts.pending(self.campaign, schools, total))]
+        if command is AdminCommand.ANNOUNCE:
+            return await self.announce(reply=True)
+        if command is AdminCommand.REPORT:
+            return [Reply(texts.REPORT_NOT_READY)]
+        return [Reply(texts.REMIND_NOT_READY)]
+
+    async def _status(self, query: str) -> list[Action]:
+        if not query:
+            return [Reply(texts.district_status(await self.service.district_status()))]
+        found = await self.service.find_schools(query)
+        if not found:
+            return [Reply(texts.UNKNOWN_SCHOOL.format(query=query[:100]))]
+        if len(found) > 1:
+            return [Reply(texts.several_schools(found))]
+        school = found[0]
+        status = await self.service.school_status(school)
+        names = await self.service.names(school)
+        return [Reply(texts.school_status(status, names, self.settings.timezone))]
+
+    async def announce(self, *, reply: bool = False) -> list[Action]:
+        """Post the order with «Отчитаться» and «Ознакомлен» to every heads chat."""
+        keyboard = announcement_keyboard(self.campaign)
+        text = texts.announcement(self.campaign)
+        actions: list[Action] = [
+            SendTo(peer, text, keyboard) for peer in self.settings.heads_chats
+        ]
+        await self.service.repos.campaigns.mark_announced(self.campaign.id, self.service.now())
+        log.info("announcement sent to %d heads chats", len(self.settings.heads_chats))
+        if reply:
+            actions.append(Reply(texts.ANNOUNCED.format(chats=len(self.settings.heads_chats))))
+        return actions
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _notice(self, msg: Incoming, text: str) -> Action:
+        return Snackbar(text) if msg.is_callback else Reply(text)
+
+    def _show(self, msg: Incoming, text: str, keyboard: Keyboard | None) -> list[Action]:
+        return [Edit(text, keyboard) if msg.is_callback else Reply(text, keyboard)]
+
+
+def _school_of(memberships: list[Membership], school_id: str) -> School | None:
+    for membership in memberships:
+        if membership.school.id == school_id:
+            return membership.school
+    return None

@@ -1,0 +1,114 @@
+"""Buttons as the product sees them; adapters turn them into VK (or MAX) keyboards.
+
+Payloads are small JSON objects (VK allows 255 characters); every one is validated with
+`bot.payloads` before use, because a payload is client input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from bot.domain import Campaign, StepKind, StepState
+from bot.payloads import (
+    AcknowledgePayload,
+    AnswerPayload,
+    OpenCardPayload,
+    OpenStepPayload,
+    Payload,
+)
+from bot.texts import (
+    BUTTON_ACKNOWLEDGE,
+    BUTTON_BACK,
+    BUTTON_REPORT,
+    STATE_BUTTON,
+    step_button_label,
+)
+
+# VK: an inline keyboard holds at most 10 buttons (6 rows), a label 40 characters.
+MAX_INLINE_BUTTONS = 10
+MAX_ROWS = 6
+MAX_LABEL = 40
+
+
+class Color(StrEnum):
+    PRIMARY = "primary"
+    SECONDARY = "secondary"
+    POSITIVE = "positive"
+    NEGATIVE = "negative"
+
+
+@dataclass(frozen=True)
+class Button:
+    label: str
+    payload: Payload
+    color: Color = Color.SECONDARY
+
+
+@dataclass(frozen=True)
+class Keyboard:
+    rows: tuple[tuple[Button, ...], ...]
+
+    def buttons(self) -> list[Button]:
+        return [button for row in self.rows for button in row]
+
+
+_STATE_COLORS = {
+    StepState.DONE: Color.POSITIVE,
+    StepState.IN_PROGRESS: Color.SECONDARY,
+    StepState.PROBLEM: Color.NEGATIVE,
+}
+
+
+def announcement_keyboard(campaign: Campaign) -> Keyboard:
+    return Keyboard(
+        (
+            (Button(BUTTON_REPORT, OpenCardPayload(c=campaign.id), Color.PRIMARY),),
+            (Button(BUTTON_ACKNOWLEDGE, AcknowledgePayload(c=campaign.id), Color.POSITIVE),),
+        )
+    )
+
+
+def card_keyboard(campaign: Campaign, school_id: str) -> Keyboard:
+    """One button per step (two per row) that opens the step's answers."""
+    buttons = [
+        Button(
+            step_button_label(step),
+            OpenStepPayload(c=campaign.id, sc=school_id, s=step.id),
+            Color.PRIMARY,
+        )
+        for step in campaign.steps[:MAX_INLINE_BUTTONS]
+    ]
+    per_row = 1 if len(buttons) <= MAX_ROWS else 2
+    rows = tuple(tuple(buttons[i : i + per_row]) for i in range(0, len(buttons), per_row))
+    return Keyboard(rows)
+
+
+def step_keyboard(campaign: Campaign, school_id: str, step_id: str) -> Keyboard:
+    """The three answers of a step (a count step takes numbers as text, so only «Проблема»)."""
+    step = campaign.step(step_id)
+    states = (
+        [StepState.PROBLEM]
+        if step is not None and step.kind is StepKind.COUNT
+        else [StepState.DONE, StepState.IN_PROGRESS, StepState.PROBLEM]
+    )
+    answers = tuple(
+        Button(
+            STATE_BUTTON[state],
+            AnswerPayload(c=campaign.id, sc=school_id, s=step_id, st=state),
+            _STATE_COLORS[state],
+        )
+        for state in states
+    )
+    back = Button(BUTTON_BACK, OpenCardPayload(c=campaign.id, sc=school_id))
+    return Keyboard((answers, (back,)))
+
+
+def school_choice_keyboard(campaign: Campaign, schools: list[tuple[str, str]]) -> Keyboard:
+    """When a person answers for several schools: which card to open."""
+    return Keyboard(
+        tuple(
+            (Button(name[:MAX_LABEL], OpenCardPayload(c=campaign.id, sc=school_id)),)
+            for school_id, name in schools[:MAX_ROWS]
+        )
+    )

@@ -1,0 +1,103 @@
+"""The whole bot running against the VK API emulator: for `confirmbot demo` and the tests."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bot.app import App, build_app, serve
+from bot.clock import Clock
+from bot.config import Config
+from bot.domain import Campaign, Person, School
+from bot.vk_emulator import VKEmulator
+from storage.repositories import RosterRepository
+
+ADMIN_CHAT = 2_000_000_001
+HEADS_CHAT = 2_000_000_002
+GROUP_ID = 222_000_111
+TOKEN = "sandbox-token"  # noqa: S105 - the emulator's own, not a VK secret
+
+
+@dataclass
+class Sandbox:
+    emulator: VKEmulator
+    app: App
+    config: Config
+    _stop: asyncio.Event
+    _task: asyncio.Task[None]
+
+    async def close(self) -> None:
+        self._stop.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        await self.app.close()
+        await self.emulator.stop()
+
+    def say(
+        self, user_id: int, text: str, *, peer_id: int | None = None, callback: bool = True
+    ) -> dict[str, Any]:
+        """A person writes `text` (privately unless `peer_id` names a chat)."""
+        return self.emulator.push_message_new(
+            from_id=user_id,
+            peer_id=user_id if peer_id is None else peer_id,
+            text=text,
+            callback_supported=callback,
+        )
+
+
+def sandbox_config(
+    workdir: Path,
+    api_url: str,
+    *,
+    admins: Sequence[int],
+    controller: int | None = None,
+) -> Config:
+    return Config.model_validate(
+        {
+            "vk": {"token": TOKEN, "group_id": GROUP_ID, "api_url": api_url},
+            "storage": {"path": str(workdir / "confirmbot.db")},
+            "bot": {
+                "admins": list(admins),
+                "controller": controller,
+                "admin_chats": [ADMIN_CHAT],
+                "heads_chats": [HEADS_CHAT],
+            },
+        }
+    )
+
+
+async def start_sandbox(
+    workdir: Path,
+    *,
+    schools: Sequence[School],
+    people: Sequence[Person],
+    admins: Sequence[int],
+    clock: Clock,
+    campaign: Campaign | None = None,
+    names: dict[int, tuple[str, str]] | None = None,
+) -> Sandbox:
+    """Start the emulator, load the roster, build the app and start long polling."""
+    emulator = VKEmulator(token=TOKEN, group_id=GROUP_ID)
+    await emulator.start()
+    try:
+        for user_id, (first, last) in (names or {}).items():
+            emulator.add_user(user_id, first, last)
+        members = sorted({p.vk_id for p in people})
+        emulator.add_chat(ADMIN_CHAT, list(admins))
+        emulator.add_chat(HEADS_CHAT, members)
+        config = sandbox_config(workdir, emulator.api_url, admins=admins)
+        app = await build_app(config, clock=clock, campaign=campaign)
+    except BaseException:
+        await emulator.stop()
+        raise
+    await RosterRepository(app.db).apply(schools, people, clock.now())
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(app, stop))
+    await emulator.wait_for(
+        lambda: bool(emulator.poll_requests), description="the bot's first long poll"
+    )
+    return Sandbox(emulator, app, config, stop, task)

@@ -1,0 +1,192 @@
+"""The campaign's rules over storage: record answers, compute status, find who owes what."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from bot.clock import Clock
+from bot.domain import Answer, AnswerSource, Campaign, Count, School, StepKind, StepState
+from bot.status import (
+    DistrictStatus,
+    PartProgress,
+    PendingSchool,
+    SchoolStatus,
+    StepSummary,
+    is_late,
+    owed_steps,
+)
+from storage.db import Database
+from storage.repositories import (
+    AnswerRepository,
+    CampaignRepository,
+    ConversationRepository,
+    EventRepository,
+    Membership,
+    RosterRepository,
+)
+
+
+@dataclass(frozen=True)
+class Repositories:
+    campaigns: CampaignRepository
+    roster: RosterRepository
+    answers: AnswerRepository
+    events: EventRepository
+    conversations: ConversationRepository
+
+    @classmethod
+    def on(cls, db: Database) -> Repositories:
+        return cls(
+            CampaignRepository(db),
+            RosterRepository(db),
+            AnswerRepository(db),
+            EventRepository(db),
+            ConversationRepository(db),
+        )
+
+
+@dataclass(frozen=True)
+class Recorded:
+    answer: Answer
+    stored: bool  # False: this VK event was already counted
+    status: SchoolStatus
+
+
+class CampaignService:
+    """One campaign's operations; knows nothing about any messenger."""
+
+    def __init__(self, campaign: Campaign, repos: Repositories, clock: Clock) -> None:
+        self.campaign = campaign
+        self.repos = repos
+        self.clock = clock
+
+    async def memberships(self, vk_id: int) -> list[Membership]:
+        return await self.repos.roster.memberships(vk_id)
+
+    async def school_status(self, school: School) -> SchoolStatus:
+        people = (await self.repos.roster.people_of([school.id]))[school.id]
+        answers = await self.repos.answers.current_for_school(self.campaign.id, school.id)
+        acknowledged = await self.repos.conversations.acknowledged(
+            self.campaign.id, [p.vk_id for p in people]
+        )
+        return SchoolStatus(
+            campaign=self.campaign,
+            school=school,
+            people=tuple(people),
+            answers=answers,
+            acknowledged=acknowledged,
+        )
+
+    async def record(
+        self,
+        *,
+        by: int,
+        school: School,
+        step_id: str,
+        state: StepState,
+        counts: dict[str, Count] | None = None,
+        reason: str = "",
+        source: AnswerSource,
+        origin: str = "",
+        event_id: str | None = None,
+    ) -> Recorded:
+        """Store an answer (late if after the deadline) and return the school's new state.
+
+        The caller has already checked that `by` may answer for `school`.
+        """
+        step = self.campaign.step(step_id)
+        if step is None:
+            raise ValueError(f"unknown step {step_id}")
+        if step.kind is StepKind.COUNT and state is not StepState.PROBLEM and not counts:
+            raise ValueError(f"step {step_id} needs numbers")
+        now = self.clock.now()
+        answer = Answer(
+            campaign_id=self.campaign.id,
+            school_id=school.id,
+            step_id=step_id,
+            state=state,
+            counts=counts or {},
+            reason=reason,
+            answered_by=by,
+            answered_at=now,
+            late=is_late(self.campaign, now),
+            source=source,
+            origin=origin,
+        )
+        stored = await self.repos.answers.record(answer, event_id)
+        return Recorded(answer, stored, await self.school_status(school))
+
+    async def acknowledge(self, vk_id: int) -> bool:
+        return await self.repos.conversations.acknowledge(
+            self.campaign.id, vk_id, self.clock.now()
+        )
+
+    async def district_status(self) -> DistrictStatus:
+        campaign = self.campaign
+        schools = await self.repos.roster.count_schools()
+        tallies = await self.repos.answers.tallies(campaign.id)
+        summaries = []
+        for step in campaign.steps:
+            tally = tallies.get(step.id)
+            done, in_progress, problem = (
+                (tally.done, tally.in_progress, tally.problem) if tally else (0, 0, 0)
+            )
+            parts: tuple[PartProgress, ...] = ()
+            if step.kind is StepKind.COUNT:
+                totals = {
+                    t.part: t for t in await self.repos.answers.part_totals(campaign.id, step.id)
+                }
+                parts = tuple(
+                    PartProgress(
+                        part.title,
+                        totals[part.key].done if part.key in totals else 0,
+                        totals[part.key].total if part.key in totals else 0,
+                    )
+                    for part in step.parts
+                )
+            summaries.append(
+                StepSummary(
+                    step=step,
+                    done=done,
+                    in_progress=in_progress,
+                    problem=problem,
+                    none=schools - done - in_progress - problem,
+                    parts=parts,
+                )
+            )
+        return DistrictStatus(
+            campaign=campaign,
+            now=self.clock.now(),
+            schools=schools,
+            finished=await self.repos.answers.finished_count(
+                campaign.id, [s.id for s in campaign.steps]
+            ),
+            steps=tuple(summaries),
+            acknowledged_people=await self.repos.conversations.count_acknowledged(campaign.id),
+            people=await self.repos.roster.count_people(),
+        )
+
+    async def pending_schools(self) -> tuple[list[PendingSchool], int]:
+        """Schools with any step not done, with their people; and the number of schools."""
+        schools = await self.repos.roster.schools()
+        states = await self.repos.answers.current_states(self.campaign.id)
+        owing = [s for s in schools if owed_steps(self.campaign, states.get(s.id, {}))]
+        people = await self.repos.roster.people_of([s.id for s in owing])
+        return (
+            [
+                PendingSchool(school=s, states=states.get(s.id, {}), people=tuple(people[s.id]))
+                for s in owing
+            ],
+            len(schools),
+        )
+
+    async def find_schools(self, query: str) -> list[School]:
+        return await self.repos.roster.find_schools(query)
+
+    async def names(self, school: School) -> dict[int, str]:
+        people = (await self.repos.roster.people_of([school.id]))[school.id]
+        return {p.vk_id: p.full_name for p in people}
+
+    def now(self) -> dt.datetime:
+        return self.clock.now()

@@ -1,0 +1,88 @@
+"""Where a campaign stands: computed from stored answers, never from memory."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from bot.domain import Answer, Campaign, Person, School, Step, StepKind, StepState
+
+
+@dataclass(frozen=True)
+class PartProgress:
+    title: str
+    done: int
+    total: int
+
+    @property
+    def percent(self) -> float:
+        return percent(self.done, self.total)
+
+
+@dataclass(frozen=True)
+class StepSummary:
+    step: Step
+    done: int
+    in_progress: int
+    problem: int
+    none: int
+    parts: tuple[PartProgress, ...] = ()
+
+
+@dataclass(frozen=True)
+class DistrictStatus:
+    campaign: Campaign
+    now: dt.datetime
+    schools: int
+    finished: int
+    steps: tuple[StepSummary, ...]
+    acknowledged_people: int
+    people: int
+
+    @property
+    def percent(self) -> float:
+        return percent(self.finished, self.schools)
+
+
+@dataclass(frozen=True)
+class SchoolStatus:
+    campaign: Campaign
+    school: School
+    people: tuple[Person, ...]
+    answers: dict[str, Answer]
+    acknowledged: dict[int, dt.datetime] = field(default_factory=dict)
+
+    def state(self, step_id: str) -> StepState:
+        answer = self.answers.get(step_id)
+        return StepState.NONE if answer is None else answer.state
+
+    def owed(self) -> list[Step]:
+        """Steps that are not `done` yet (`problem` never counts as done)."""
+        return [s for s in self.campaign.steps if self.state(s.id) is not StepState.DONE]
+
+    @property
+    def finished(self) -> bool:
+        return not self.owed()
+
+
+@dataclass(frozen=True)
+class PendingSchool:
+    school: School
+    states: dict[str, StepState]
+    people: tuple[Person, ...]
+
+
+def percent(part: int, whole: int) -> float:
+    return 0.0 if whole == 0 else round(100.0 * part / whole, 1)
+
+
+def is_late(campaign: Campaign, moment: dt.datetime) -> bool:
+    return moment > campaign.deadline
+
+
+def owed_steps(campaign: Campaign, states: dict[str, StepState]) -> list[Step]:
+    return [s for s in campaign.steps if states.get(s.id, StepState.NONE) is not StepState.DONE]
+
+
+def count_step_ids(campaign: Campaign) -> list[str]:
+    return [s.id for s in campaign.steps if s.kind is StepKind.COUNT]

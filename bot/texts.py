@@ -1,0 +1,335 @@
+"""Every user-facing string, in Russian, and the formatting of replies."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from zoneinfo import ZoneInfo
+
+from bot.domain import Answer, AnswerSource, Campaign, Role, School, Step, StepKind
+from bot.domain import StepState as S
+from bot.parsing import AnswerError, AnswerProblem
+from bot.status import DistrictStatus, PendingSchool, SchoolStatus, percent
+
+# VK cuts a message at 4096 characters; we split a little below that.
+MESSAGE_LIMIT = 4000
+
+BUTTON_REPORT = "Отчитаться"
+BUTTON_ACKNOWLEDGE = "Ознакомлен"
+BUTTON_BACK = "← Все шаги"
+
+STATE_BUTTON = {S.DONE: "Выполнено", S.IN_PROGRESS: "В работе", S.PROBLEM: "Проблема"}
+STATE_NAME = {
+    S.DONE: "выполнено",
+    S.IN_PROGRESS: "в работе",
+    S.PROBLEM: "проблема",
+    S.NONE: "нет ответа",
+}
+STATE_MARK = {S.DONE: "✅", S.IN_PROGRESS: "⏳", S.PROBLEM: "⚠️", S.NONE: "▫️"}
+ROLE_NAME = {Role.HEAD: "руководитель", Role.DEPUTY: "заместитель"}
+SOURCE_NAME = {
+    AnswerSource.BUTTON: "кнопка",
+    AnswerSource.TEXT: "текст",
+    AnswerSource.ADMIN: "админ",
+}
+
+STRANGER = (
+    "Здравствуйте! Этот бот собирает отчёты школ об исполнении приказа Управления образования. "
+    "Вас нет в списке руководителей школ. Если вы руководитель или заместитель, обратитесь "
+    "в организационно-аналитический отдел Управления образования, чтобы вас добавили."
+)
+NOT_YOUR_SCHOOL = (
+    "Вы не можете отвечать за эту школу. Карточка вашей школы — по кнопке «Отчитаться»."
+)
+BAD_BUTTON = "Эта кнопка устарела или повреждена. Напишите «помощь» или нажмите «Отчитаться»."
+ADMIN_ONLY = "Эта команда доступна только сотрудникам Управления образования."
+ADMIN_IN_HEADS_CHAT = (
+    "Эту команду задавайте в чате администрации или в личных сообщениях сообществу."
+)
+UNKNOWN_SCHOOL = "Школа «{query}» не найдена. Укажите номер школы или часть названия."
+SEVERAL_SCHOOLS = "Найдено несколько школ, уточните запрос:\n{items}"
+ACK_THANKS = "Спасибо, отмечено: вы ознакомлены с приказом № {number}."
+ACK_ALREADY = "Вы уже отметили, что ознакомлены с приказом."
+CARD_SENT_PRIVATELY = "Карточка школы отправлена вам в личные сообщения."
+CHOOSE_SCHOOL = "Вы отвечаете за несколько школ. Выберите школу:"
+ASK_REASON = (
+    "Шаг {step} отмечен как «Проблема». Коротко опишите, в чём проблема, одним сообщением "
+    "(в чате — начните с «/»: «/нет интернета»)."
+)
+REASON_SAVED = "Причина записана: {reason}"
+ASK_COUNTS = (
+    "Шаг {step}: {title}\nНапишите числа: {example}\n"
+    "(в чате — с «/» в начале: «/{step} {example}»)."
+)
+ALL_DONE = "Спасибо! Школа «{school}» выполнила все шаги приказа № {number}. 🎉"
+LATE_NOTE = "Срок прошёл — ответ принят с отметкой «с опозданием»."
+DUPLICATE = "Этот ответ уже учтён."
+SNACK_SAVED = "Принято: {step} — {state}"
+REPORT_NOT_READY = "Отчёт Excel будет доступен в следующей версии бота."
+REMIND_NOT_READY = "Рассылка напоминаний будет доступна в следующей версии бота."
+ASK_WRITE_TO_COMMUNITY = (
+    "{mention}, не удаётся написать вам в личные сообщения. Пожалуйста, напишите сообществу "
+    "один раз любое сообщение (например, «помощь»), чтобы бот мог присылать вам карточку школы."
+)
+WELCOME_CHAT = (
+    "Здравствуйте! Я бот Управления образования: собираю отчёты школ по приказу № {number}. "
+    "Чтобы я видел команды в этом чате, дайте мне доступ ко всем сообщениям беседы или пишите "
+    "команды с «/» в начале: «/статус», «/помощь»."
+)
+
+ANSWER_ERRORS = {
+    AnswerError.UNKNOWN_STEP: "Нет шага «{step}». Шаги приказа: {steps}.",
+    AnswerError.NO_STATE: (
+        "Не понял ответ по шагу {step}. Напишите, например: «{step} выполнено», "
+        "«{step} в работе» или «{step} проблема нет интернета»."
+    ),
+    AnswerError.COUNT_FORMAT: "Для шага {step} нужны числа: {example}.",
+    AnswerError.COUNT_OVER_TOTAL: (
+        "Шаг {step}: {detail} — подключённых не может быть больше, чем всего, а всего — "
+        "меньше одного. Пример: {example}."
+    ),
+    AnswerError.COUNT_NEGATIVE: "Шаг {step}: числа не могут быть отрицательными ({detail}).",
+    AnswerError.COUNT_MISSING_PART: "Шаг {step}: не хватает чисел: {detail}. Пример: {example}.",
+    AnswerError.COUNT_TOO_LARGE: "Шаг {step}: слишком большое число ({detail}).",
+    AnswerError.REASON_TOO_LONG: "Шаг {step}: опишите проблему короче, до 500 символов.",
+}
+
+HELP_HEAD = (
+    "Вы отвечаете за школу «{school}».\n"
+    "• «Отчитаться» или любое сообщение — карточка школы с кнопками.\n"
+    "• Текстом: «3.1 выполнено», «3.1 в работе», «3.4 проблема нет интернета», "
+    "«3.2 педагоги 45/50 ученики 380/412».\n"
+    "Ответ можно изменить до срока: {deadline}."
+)
+HELP_ADMIN = (
+    "Команды (можно с «/», регистр не важен):\n"
+    "• статус (status) — сводка по району\n"
+    "• статус <номер или часть названия> — одна школа\n"
+    "• должники (pending) — кто ещё не отчитался, с упоминаниями\n"
+    "• отчет (report) — отчёт Excel\n"
+    "• напомнить (remind) — напомнить должникам сейчас\n"
+    "• объявить (announce) — разослать приказ в чаты руководителей\n"
+    "• помощь (help) — эта справка"
+)
+
+
+def local(moment: dt.datetime, timezone: str) -> dt.datetime:
+    return moment.astimezone(ZoneInfo(timezone))
+
+
+def fmt_moment(moment: dt.datetime, timezone: str) -> str:
+    return local(moment, timezone).strftime("%d.%m.%Y %H:%M")
+
+
+def fmt_deadline(campaign: Campaign) -> str:
+    return fmt_moment(campaign.deadline, campaign.timezone)
+
+
+def time_left(campaign: Campaign, now: dt.datetime) -> str:
+    delta = campaign.deadline - now
+    if delta.total_seconds() <= 0:
+        return f"срок истёк {fmt_deadline(campaign)} ({_span(-delta)} назад)"
+    return f"до срока {_span(delta)} (до {fmt_deadline(campaign)})"
+
+
+def _span(delta: dt.timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    if days:
+        return f"{days} дн. {hours} ч."
+    if hours:
+        return f"{hours} ч. {minutes} мин."
+    return f"{minutes} мин."
+
+
+def mention(person_id: int, name: str) -> str:
+    """VK's mention markup; adapters for other messengers render it their own way."""
+    safe = name.replace("]", ")").replace("[", "(").replace("|", "/")
+    return f"[id{person_id}|{safe}]"
+
+
+def step_button_label(step: Step) -> str:
+    return f"{step.id} {step.short_title}"[:40]
+
+
+def count_example(step: Step) -> str:
+    return " ".join(f"{part.title} 45/50" for part in step.parts)
+
+
+def answer_error(problem: AnswerProblem, campaign: Campaign) -> str:
+    step = campaign.step(problem.step_id)
+    return ANSWER_ERRORS[problem.error].format(
+        step=problem.step_id or "?",
+        steps=", ".join(s.id for s in campaign.steps),
+        detail=problem.detail,
+        example=count_example(step) if step is not None and step.parts else "45/50",
+    )
+
+
+def _counts(answer: Answer, step: Step) -> str:
+    parts = []
+    for part in step.parts:
+        count = answer.counts.get(part.key)
+        if count is not None:
+            parts.append(
+                f"{part.title} {count.done} из {count.total} ({percent(count.done, count.total)}%)"
+            )
+    return ", ".join(parts)
+
+
+def _step_line(step: Step, answer: Answer | None) -> str:
+    state = S.NONE if answer is None else answer.state
+    line = f"{STATE_MARK[state]} {step.id} {step.short_title} — {STATE_NAME[state]}"
+    if answer is not None and step.kind is StepKind.COUNT and answer.counts:
+        line += f": {_counts(answer, step)}"
+    if answer is not None and answer.reason:
+        line += f" ({answer.reason})"
+    if answer is not None and answer.late:
+        line += " [с опозданием]"
+    return line
+
+
+def announcement(campaign: Campaign) -> str:
+    lines = [
+        f"📋 Приказ № {campaign.number} от {campaign.date:%d.%m.%Y}",
+        f"«{campaign.title}»",
+    ]
+    if campaign.issuer:
+        lines.append(campaign.issuer)
+    lines += ["", f"Руководителям школ в срок до {fmt_deadline(campaign)}:"]
+    lines += [f"{step.id}. {step.title}" for step in campaign.steps]
+    lines += [
+        "",
+        "Нажмите «Ознакомлен», чтобы отметить, что вы ознакомлены с приказом, и «Отчитаться», "
+        "чтобы отметить выполнение шагов. Можно и текстом: «/3.1 выполнено».",
+    ]
+    return "\n".join(lines)
+
+
+def card(status: SchoolStatus, now: dt.datetime) -> str:
+    campaign = status.campaign
+    lines = [f"🏫 {status.school.name}", f"Приказ № {campaign.number}: {time_left(campaign, now)}"]
+    lines += [_step_line(step, status.answers.get(step.id)) for step in campaign.steps]
+    owed = status.owed()
+    if owed:
+        lines += ["", "Осталось: " + ", ".join(s.id for s in owed), "Выберите шаг кнопкой ниже."]
+    else:
+        lines += ["", "Все шаги выполнены. Спасибо!"]
+    return "\n".join(lines)
+
+
+def step_prompt(campaign: Campaign, school: School, step: Step) -> str:
+    if step.kind is StepKind.COUNT:
+        return f"🏫 {school.name}\n" + ASK_COUNTS.format(
+            step=step.id, title=step.title, example=count_example(step)
+        )
+    return f"🏫 {school.name}\nШаг {step.id}: {step.title}\nВыберите состояние:"
+
+
+def receipt(status: SchoolStatus, step: Step, answer: Answer, now: dt.datetime) -> str:
+    lines = [f"Принято: {_step_line(step, answer)}"]
+    if answer.late:
+        lines.append(LATE_NOTE)
+    owed = status.owed()
+    if owed:
+        lines.append("Осталось: " + ", ".join(f"{s.id} {s.short_title}" for s in owed))
+    else:
+        lines.append(ALL_DONE.format(school=status.school.name, number=status.campaign.number))
+    return "\n".join(lines)
+
+
+def district_status(status: DistrictStatus) -> str:
+    campaign = status.campaign
+    lines = [
+        f"📊 Приказ № {campaign.number} от {campaign.date:%d.%m.%Y}",
+        f"Выполнили все шаги: {status.finished} из {status.schools} школ ({status.percent}%)",
+        time_left(campaign, status.now),
+        "",
+        "По шагам (выполнено / в работе / проблема / нет ответа):",
+    ]
+    for summary in status.steps:
+        lines.append(
+            f"{summary.step.id} {summary.step.short_title}: {summary.done} / "
+            f"{summary.in_progress} / {summary.problem} / {summary.none}"
+        )
+        for part in summary.parts:
+            lines.append(
+                f"   {part.title}: подключено {part.done} из {part.total} ({part.percent}%)"
+            )
+    lines.append(
+        f"Ознакомлены с приказом: {status.acknowledged_people} из {status.people} человек"
+    )
+    return "\n".join(lines)
+
+
+def school_status(status: SchoolStatus, names: dict[int, str], timezone: str) -> str:
+    lines = [f"🏫 {status.school.name} (№ {status.school.id})"]
+    for step in status.campaign.steps:
+        answer = status.answers.get(step.id)
+        line = _step_line(step, answer)
+        if answer is not None:
+            who = names.get(answer.answered_by, f"id{answer.answered_by}")
+            line += (
+                f"\n   ответил(а): {who}, {fmt_moment(answer.answered_at, timezone)}, "
+                f"{SOURCE_NAME[answer.source]}"
+            )
+        lines.append(line)
+    lines.append("Люди:")
+    for person in status.people:
+        ack = status.acknowledged.get(person.vk_id)
+        ack_text = f"ознакомлен(а) {fmt_moment(ack, timezone)}" if ack else "не ознакомлен(а)"
+        lines.append(f"• {person.full_name}, {ROLE_NAME[person.role]} — {ack_text}")
+    return "\n".join(lines)
+
+
+def several_schools(schools: Iterable[School]) -> str:
+    return SEVERAL_SCHOOLS.format(items="\n".join(f"• {s.id}: {s.name}" for s in schools))
+
+
+def pending(campaign: Campaign, schools: list[PendingSchool], total: int) -> str:
+    if not schools:
+        return f"Все {total} школ выполнили все шаги приказа № {campaign.number}. 🎉"
+    lines = [f"Не выполнили все шаги: {len(schools)} из {total} школ"]
+    for item in schools:
+        owed = [
+            f"{step.id} ({STATE_NAME[item.states.get(step.id, S.NONE)]})"
+            for step in campaign.steps
+            if item.states.get(step.id, S.NONE) is not S.DONE
+        ]
+        people = ", ".join(mention(p.vk_id, p.full_name) for p in item.people) or "нет людей"
+        lines.append(f"• {item.school.name}: {', '.join(owed)} — {people}")
+    return "\n".join(lines)
+
+
+def head_help(school_names: list[str], campaign: Campaign) -> str:
+    return HELP_HEAD.format(school=", ".join(school_names), deadline=fmt_deadline(campaign))
+
+
+def ask_to_write(name: str | None, vk_id: int) -> str:
+    return ASK_WRITE_TO_COMMUNITY.format(mention=mention(vk_id, name or f"id{vk_id}"))
+
+
+def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
+    """Split on line breaks (or hard, for a monster line) so every part fits VK's limit."""
+    parts: list[str] = []
+    current = ""
+    for line in text.split("\n"):
+        while len(line) > limit:
+            if current:
+                parts.append(current)
+                current = ""
+            parts.append(line[:limit])
+            line = line[limit:]
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate) > limit:
+            parts.append(current)
+            current = line
+        else:
+            current = candidate
+    if current or not parts:
+        parts.append(current)
+    return parts
+
+
+ANNOUNCED = "Приказ разослан в чаты руководителей: {chats}."

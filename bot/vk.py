@@ -1,0 +1,179 @@
+"""The VK adapter: product keyboards and messages onto VK's wire format, via vkbottle's API."""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import secrets
+from typing import Any
+
+from vkbottle import API, VKAPIError
+
+from bot import payloads, texts
+from bot.delivery import NotAllowed, Sent
+from bot.flow import CHAT_PEER_START, Incoming
+from bot.keyboards import Keyboard
+
+log = logging.getLogger(__name__)
+
+# The `event_id` of the VK update being handled, set by the runner for the handler's task.
+CURRENT_EVENT_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "confirmbot_event_id", default=None
+)
+
+# VK refuses private messages to a user who has not allowed them (error 901).
+ERROR_NOT_ALLOWED = 901
+# Snackbar texts are limited to 90 characters by VK.
+SNACKBAR_LIMIT = 90
+
+
+def keyboard_json(keyboard: Keyboard, *, callback: bool = True) -> str:
+    """An inline VK keyboard; `text` buttons for clients without callback support."""
+    kind = "callback" if callback else "text"
+    rows = [
+        [
+            {
+                "action": {
+                    "type": kind,
+                    "label": button.label[:40],
+                    "payload": payloads.encode(button.payload),
+                },
+                "color": button.color.value,
+            }
+            for button in row
+        ]
+        for row in keyboard.rows
+    ]
+    return json.dumps({"inline": True, "buttons": rows}, ensure_ascii=False)
+
+
+def random_id() -> int:
+    """A non-zero random_id: VK deduplicates messages by it."""
+    return secrets.randbelow(2**31 - 1) + 1
+
+
+class VKMessenger:
+    """`bot.delivery.Messenger` over VK's API."""
+
+    def __init__(self, api: API) -> None:
+        self.api = api
+
+    async def send(
+        self, peer_id: int, text: str, keyboard: Keyboard | None, *, callback: bool = True
+    ) -> Sent:
+        parts = texts.split_message(text)
+        sent = Sent(peer_id, 0, 0)
+        for index, part in enumerate(parts):
+            params: dict[str, Any] = {
+                "peer_ids": str(peer_id),
+                "message": part,
+                "random_id": random_id(),
+            }
+            if keyboard is not None and index == len(parts) - 1:
+                params["keyboard"] = keyboard_json(keyboard, callback=callback)
+            try:
+                response = await self.api.request("messages.send", params)
+            except VKAPIError as error:
+                if error.code == ERROR_NOT_ALLOWED:
+                    raise NotAllowed(peer_id) from error
+                raise
+            item = response["response"][0]
+            refusal = item.get("error")
+            if refusal:
+                if refusal.get("code") == ERROR_NOT_ALLOWED:
+                    raise NotAllowed(peer_id)
+                raise RuntimeError(f"messages.send to {peer_id}: {refusal}")
+            sent = Sent(
+                peer_id,
+                int(item.get("message_id", 0)),
+                int(item.get("conversation_message_id", 0)),
+            )
+        return sent
+
+    async def edit(
+        self, peer_id: int, conversation_message_id: int, text: str, keyboard: Keyboard | None
+    ) -> bool:
+        if len(text) > texts.MESSAGE_LIMIT:
+            return False
+        params: dict[str, Any] = {
+            "peer_id": peer_id,
+            "conversation_message_id": conversation_message_id,
+            "message": text,
+            # An empty keyboard removes the old buttons from the edited message.
+            "keyboard": (
+                keyboard_json(keyboard)
+                if keyboard is not None
+                else json.dumps({"inline": True, "buttons": []})
+            ),
+        }
+        try:
+            await self.api.request("messages.edit", params)
+        except VKAPIError as error:
+            log.info("messages.edit refused (%s): sending a new message", error.code)
+            return False
+        return True
+
+    async def snackbar(self, incoming: Incoming, text: str) -> None:
+        if incoming.callback_id is None:
+            return
+        params: dict[str, Any] = {
+            "event_id": incoming.callback_id,
+            "user_id": incoming.user_id,
+            "peer_id": incoming.peer_id,
+        }
+        if text:
+            params["event_data"] = json.dumps(
+                {"type": "show_snackbar", "text": text[:SNACKBAR_LIMIT]}, ensure_ascii=False
+            )
+        try:
+            await self.api.request("messages.sendMessageEventAnswer", params)
+        except VKAPIError as error:
+            # The press was handled; a missed pop-up is not worth failing the update for.
+            log.info("sendMessageEventAnswer refused (%s)", error.code)
+
+
+def is_addressed(text: str, peer_id: int, group_id: int) -> bool:
+    """In a chat: does the message start with "/" or mention this community?"""
+    if peer_id < CHAT_PEER_START:
+        return True
+    stripped = text.lstrip()
+    return stripped.startswith("/") or stripped.startswith(
+        (f"[club{group_id}|", f"[public{group_id}|")
+    )
+
+
+def supports_callback(client_info: Any) -> bool:
+    actions = getattr(client_info, "button_actions", None)
+    if actions is None:
+        return True
+    return "callback" in [getattr(a, "value", a) for a in actions]
+
+
+def incoming_message(message: Any, group_id: int) -> Incoming:
+    """A vkbottle `Message` as the flow sees it."""
+    text = message.text or ""
+    return Incoming(
+        user_id=message.from_id,
+        peer_id=message.peer_id,
+        text=text,
+        payload=message.payload,
+        event_id=CURRENT_EVENT_ID.get(),
+        conversation_message_id=message.conversation_message_id,
+        supports_callback=supports_callback(message.client_info),
+        addressed=message.payload is not None or is_addressed(text, message.peer_id, group_id),
+    )
+
+
+def incoming_event(event: Any) -> Incoming:
+    """A vkbottle `MessageEvent` (a callback button press) as the flow sees it."""
+    obj = event.object
+    return Incoming(
+        user_id=obj.user_id,
+        peer_id=obj.peer_id,
+        payload=obj.payload,
+        event_id=CURRENT_EVENT_ID.get(),
+        callback_id=obj.event_id,
+        is_callback=True,
+        conversation_message_id=obj.conversation_message_id,
+    )

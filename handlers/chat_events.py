@@ -1,0 +1,35 @@
+"""Chat service events: the community added to a chat introduces itself."""
+
+from __future__ import annotations
+
+from vkbottle.bot import BotLabeler, Message
+from vkbottle.dispatch.rules import ABCRule
+
+from bot import texts
+from bot.delivery import Delivery
+from bot.flow import Flow, Reply
+from bot.vk import incoming_message
+
+
+class BotInvitedRule(ABCRule[Message]):
+    def __init__(self, group_id: int) -> None:
+        self.group_id = group_id
+
+    async def check(self, event: Message) -> bool:
+        action = event.action
+        if action is None:
+            return False
+        kind = getattr(action.type, "value", action.type)
+        return kind == "chat_invite_user" and action.member_id == -self.group_id
+
+
+def chat_events_labeler(flow: Flow, delivery: Delivery, group_id: int) -> BotLabeler:
+    labeler = BotLabeler()
+
+    @labeler.chat_message(BotInvitedRule(group_id))
+    async def on_invited(message: Message) -> None:
+        incoming = incoming_message(message, group_id)
+        welcome = texts.WELCOME_CHAT.format(number=flow.campaign.number)
+        await delivery.carry_out(incoming, [Reply(welcome)])
+
+    return labeler

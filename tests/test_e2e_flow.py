@@ -1,0 +1,281 @@
+"""End to end: the real vkbottle Bot, over HTTP, against the VK API emulator."""
+
+from __future__ import annotations
+
+import json
+
+from bot import texts
+from bot.clock import FakeClock
+from bot.domain import AnswerSource, Campaign, StepState
+from bot.sandbox import ADMIN_CHAT, HEADS_CHAT, Sandbox
+from tests.conftest import ADMIN, STRANGER, deputy_of, head_of
+
+
+async def history(box: Sandbox) -> list[tuple[str, str, StepState, int]]:
+    answers = await box.app.repos.answers.history(box.app.campaign.id)
+    return [(a.school_id, a.step_id, a.state, a.answered_by) for a in answers]
+
+
+async def test_head_confirms_a_step_with_buttons(sandbox: Sandbox) -> None:
+    emu, head = sandbox.emulator, head_of(1)
+    sandbox.say(head, "Здравствуйте")
+    card = await emu.wait_for_message(head, contains="СОШ №1")
+    assert "3.1" in card.text
+    assert "▫️" in card.text  # nothing answered yet
+    emu.press(head, card, card.labels[0])  # "3.1 Структура ..."
+    await emu.wait_for(lambda: "Выберите состояние" in card.text and card.edited)
+    emu.press(head, card, "Выполнено")
+    await emu.wait_for(lambda: "✅ 3.1" in card.text)
+    assert await history(sandbox) == [("s1", "3.1", StepState.DONE, head)]
+    answer = (await sandbox.app.repos.answers.history(sandbox.app.campaign.id))[0]
+    assert answer.source is AnswerSource.BUTTON
+    snacks = [c.params for c in emu.calls_to("messages.sendMessageEventAnswer")]
+    assert any("Принято" in p.get("event_data", "") for p in snacks)
+
+
+async def test_head_confirms_by_text_and_changes_the_answer(sandbox: Sandbox) -> None:
+    emu, head = sandbox.emulator, head_of(2)
+    sandbox.say(head, "3.1 в работе")
+    await emu.wait_for_message(head, contains="Принято")
+    sandbox.say(head, "/3.1 выполнено")
+    receipt = await emu.wait_for_message(head, contains="Принято", count=2)
+    assert "Осталось" in receipt.text
+    assert await history(sandbox) == [
+        ("s2", "3.1", StepState.IN_PROGRESS, head),
+        ("s2", "3.1", StepState.DONE, head),
+    ]
+    current = await sandbox.app.repos.answers.current_for_school(sandbox.app.campaign.id, "s2")
+    assert current["3.1"].state is StepState.DONE
+
+
+async def test_count_step_valid_and_impossible_numbers(sandbox: Sandbox) -> None:
+    emu, head = sandbox.emulator, head_of(1)
+    sandbox.say(head, "3.2 педагоги 45/40 ученики 380/412")
+    refusal = await emu.wait_for_message(head, contains="не может быть больше")
+    assert "45 из 40" in refusal.text
+    sandbox.say(head, "3.2 педагоги -1/40 ученики 380/412")
+    await emu.wait_for_message(head, contains="отрицательными")
+    sandbox.say(head, "3.2 педагоги много")
+    await emu.wait_for_message(head, contains="нужны числа")
+    assert await history(sandbox) == []
+    sandbox.say(head, "3.2 педагоги 45 из 50 ученики 380/412")
+    await emu.wait_for_message(head, contains="Принято")
+    answers = await sandbox.app.repos.answers.history(sandbox.app.campaign.id)
+    assert answers[-1].state is StepState.IN_PROGRESS
+    assert answers[-1].counts_text() == "teachers=45/50;pupils=380/412"
+
+
+async def test_count_step_through_its_button_takes_numbers(sandbox: Sandbox) -> None:
+    emu, head = sandbox.emulator, head_of(3)
+    sandbox.say(head, "карточка")
+    card = await emu.wait_for_message(head, contains="СОШ №3")
+    emu.press(head, card, next(label for label in card.labels if label.startswith("3.2")))
+    await emu.wait_for(lambda: "Напишите числа" in card.text)
+    sandbox.say(head, "50/50 412/412")
+    await emu.wait_for_message(head, contains="Принято")
+    current = await sandbox.app.repos.answers.current_for_school(sandbox.app.campaign.id, "s3")
+    assert current["3.2"].state is StepState.DONE
+
+
+async def test_problem_asks_for_a_reason(sandbox: Sandbox) -> None:
+    emu, head = sandbox.emulator, head_of(1)
+    sandbox.say(head, "привет")
+    card = await emu.wait_for_message(head, contains="СОШ №1")
+    emu.press(head, card, next(label for label in card.labels if label.startswith("3.4")))
+    await emu.wait_for(lambda: "Выберите состояние" in card.text)
+    emu.press(head, card, "Проблема")
+    await emu.wait_for_message(head, contains="опишите")
+    sandbox.say(head, "нет интернета в кабинетах")
+    await emu.wait_for_message(head, contains="Принято")
+    answers = await sandbox.app.repos.answers.history(sandbox.app.campaign.id)
+    assert [(a.state, a.reason) for a in answers] == [
+        (StepState.PROBLEM, ""),
+        (StepState.PROBLEM, "нет интернета в кабинетах"),
+    ]
+
+
+async def test_late_answer_is_accepted_and_marked(
+    sandbox: Sandbox, clock: FakeClock, campaign: Campaign
+) -> None:
+    clock.set(campaign.deadline)
+    clock.advance(60)
+    sandbox.say(head_of(1), "3.5 выполнено")
+    receipt = await sandbox.emulator.wait_for_message(head_of(1), contains="Принято")
+    assert "опозданием" in receipt.text
+    answers = await sandbox.app.repos.answers.history(campaign.id)
+    assert answers[0].late
+
+
+async def test_deputy_answers_for_the_school(sandbox: Sandbox) -> None:
+    sandbox.say(deputy_of(2), "3.3 выполнено")
+    await sandbox.emulator.wait_for_message(deputy_of(2), contains="Принято")
+    assert await history(sandbox) == [("s2", "3.3", StepState.DONE, deputy_of(2))]
+
+
+async def test_stranger_changes_nothing(sandbox: Sandbox) -> None:
+    emu = sandbox.emulator
+    sandbox.say(STRANGER, "3.1 выполнено")
+    reply = await emu.wait_for_message(STRANGER)
+    assert reply.text == texts.STRANGER
+    sandbox.say(STRANGER, "статус")
+    await emu.wait_for_message(STRANGER, count=2)
+    assert "Выполнили" not in emu.messages_to(STRANGER)[1].text
+    assert await history(sandbox) == []
+
+
+async def test_crafted_payloads_change_nothing(sandbox: Sandbox) -> None:
+    emu, head = sandbox.emulator, head_of(1)
+    good = {"a": "ans", "c": sandbox.app.campaign.id, "sc": "s1", "s": "3.1", "st": "done"}
+    crafted = [
+        {**good, "sc": "s2"},  # another school
+        {**good, "s": "9.9"},  # unknown step
+        {**good, "c": "other-order"},  # wrong campaign
+        {**good, "st": "none"},  # not an answer
+        {**good, "st": "x" * 300},  # oversized value
+        {**good, "extra": 1},  # unknown key
+        {"a": "drop_tables"},
+    ]
+    for payload in crafted:
+        emu.push_message_event(
+            user_id=head,
+            peer_id=head,
+            payload=payload,  # type: ignore[arg-type]
+            conversation_message_id=1,
+        )
+    emu.push_message_new(from_id=head, peer_id=head, text="Выполнено")
+    emu.push_raw(
+        {
+            **emu.push_message_new(from_id=head, peer_id=head, text="x"),
+            "event_id": "crafted-json",
+        }
+    )
+    await emu.wait_for(
+        lambda: len(emu.calls_to("messages.sendMessageEventAnswer")) >= len(crafted),
+        description="every crafted press answered",
+    )
+    assert await history(sandbox) == []
+    # A head of another school pressing a real button of school 1 is refused too.
+    emu.push_message_event(
+        user_id=head_of(2), peer_id=head_of(2), payload=good, conversation_message_id=1
+    )
+    await emu.wait_for(lambda: len(emu.calls_to("messages.sendMessageEventAnswer")) > len(crafted))
+    last = emu.calls_to("messages.sendMessageEventAnswer")[-1].params
+    assert "не можете отвечать" in json.loads(last["event_data"])["text"]
+    assert await history(sandbox) == []
+
+
+async def test_invalid_json_text_payload_is_ignored_safely(sandbox: Sandbox) -> None:
+    emu, head = sandbox.emulator, head_of(1)
+    update = emu.push_message_new(from_id=head, peer_id=head, text="Выполнено")
+    broken = json.loads(json.dumps(update))
+    broken["event_id"] = "broken-payload"
+    broken["object"]["message"]["payload"] = '{"a": "ans", "c": '
+    emu.push_raw(broken)
+    await emu.wait_for(lambda: len(emu.messages_to(head)) >= 2)
+    assert await history(sandbox) == []
+
+
+async def test_replayed_update_counts_once(sandbox: Sandbox) -> None:
+    emu, head = sandbox.emulator, head_of(1)
+    update = sandbox.say(head, "3.1 выполнено")
+    await emu.wait_for_message(head, contains="Принято")
+    emu.push_raw(update)
+    sandbox.say(head, "3.4 выполнено")
+    await emu.wait_for_message(head, contains="Принято", count=2)
+    assert len(emu.messages_to(head)) == 2
+    assert await history(sandbox) == [
+        ("s1", "3.1", StepState.DONE, head),
+        ("s1", "3.4", StepState.DONE, head),
+    ]
+
+
+async def test_private_refusal_falls_back_to_heads_chat(sandbox: Sandbox) -> None:
+    emu, head = sandbox.emulator, head_of(2)
+    emu.set_allows_messages(head, False)
+    sandbox.say(ADMIN, "объявить", peer_id=ADMIN_CHAT)
+    announcement = await emu.wait_for_message(HEADS_CHAT, contains="Приказ №")
+    emu.press(head, announcement, texts.BUTTON_REPORT)
+    fallback = await emu.wait_for_message(HEADS_CHAT, contains="не удаётся написать")
+    assert f"[id{head}|" in fallback.text
+    assert "СОШ №2" in fallback.text
+    assert await sandbox.app.repos.conversations.is_unreachable(head)
+    # Writing to the community lets it answer (VK allows replies to a person who wrote),
+    # and the bot stops treating the person as unreachable.
+    sandbox.say(head, "3.1 выполнено")
+    await emu.wait_for_message(head, contains="Принято")
+    assert not await sandbox.app.repos.conversations.is_unreachable(head)
+
+
+async def test_announcement_and_acknowledgement(sandbox: Sandbox) -> None:
+    emu = sandbox.emulator
+    sandbox.say(ADMIN, "/объявить", peer_id=ADMIN_CHAT)
+    announcement = await emu.wait_for_message(HEADS_CHAT, contains="Приказ №")
+    assert "Руководителям общеобразовательных" not in announcement.text  # steps, not item 3
+    assert "3.5" in announcement.text
+    assert set(announcement.labels) == {texts.BUTTON_REPORT, texts.BUTTON_ACKNOWLEDGE}
+    emu.press(head_of(1), announcement, texts.BUTTON_ACKNOWLEDGE)
+    emu.press(head_of(1), announcement, texts.BUTTON_REPORT)
+    await emu.wait_for_message(head_of(1), contains="СОШ №1")
+    acknowledged = await sandbox.app.repos.conversations.acknowledged(sandbox.app.campaign.id)
+    assert set(acknowledged) == {head_of(1)}
+    sandbox.say(ADMIN, "статус s1")
+    status = await emu.wait_for_message(ADMIN, contains="СОШ №1")
+    assert "Директор 1, руководитель — ознакомлен(а)" in status.text
+    assert "Завуч 1, заместитель — не ознакомлен(а)" in status.text
+
+
+async def test_client_without_callbacks_gets_text_buttons(sandbox: Sandbox) -> None:
+    emu, head = sandbox.emulator, head_of(1)
+    sandbox.say(head, "привет", callback=False)
+    card = await emu.wait_for_message(head, contains="СОШ №1")
+    assert {b["action"]["type"] for b in card.buttons} == {"text"}
+    emu.press(head, card, card.labels[0], callback_supported=False)
+    step = await emu.wait_for_message(head, contains="Выберите состояние")
+    emu.press(head, step, "В работе", callback_supported=False)
+    await emu.wait_for_message(head, contains="в работе", count=1)
+    await emu.wait_for(lambda: len(emu.messages_to(head)) >= 3)
+    assert await history(sandbox) == [("s1", "3.1", StepState.IN_PROGRESS, head)]
+
+
+async def test_admin_commands_and_refusals(sandbox: Sandbox) -> None:
+    emu = sandbox.emulator
+    sandbox.say(ADMIN, "[club222000111|@confirmbot] статус", peer_id=ADMIN_CHAT)
+    status = await emu.wait_for_message(ADMIN_CHAT, contains="Выполнили все шаги")
+    assert "0 из 3 школ" in status.text
+    sandbox.say(ADMIN, "PENDING")
+    pending = await emu.wait_for_message(ADMIN, contains="Не выполнили")
+    assert f"[id{head_of(1)}|Директор 1]" in pending.text
+    sandbox.say(ADMIN, "/статус", peer_id=HEADS_CHAT)
+    pointer = await emu.wait_for_message(HEADS_CHAT)
+    assert pointer.text == texts.ADMIN_IN_HEADS_CHAT
+    sandbox.say(head_of(1), "/должники", peer_id=HEADS_CHAT)
+    refusal = await emu.wait_for_message(HEADS_CHAT, count=2)
+    assert refusal.text == texts.ADMIN_ONLY
+    sandbox.say(head_of(1), "должники")
+    assert (await emu.wait_for_message(head_of(1))).text == texts.ADMIN_ONLY
+    sandbox.say(ADMIN, "помощь")
+    assert "должники" in (await emu.wait_for_message(ADMIN, contains="Команды")).text
+    sandbox.say(ADMIN, "статус гимназия")
+    await emu.wait_for_message(ADMIN, contains="не найдена")
+    sandbox.say(ADMIN, "статус СОШ")
+    await emu.wait_for_message(ADMIN, contains="несколько школ")
+
+
+async def test_chat_messages_without_mention_are_not_answered(sandbox: Sandbox) -> None:
+    emu = sandbox.emulator
+    sandbox.say(STRANGER, "всем привет", peer_id=HEADS_CHAT)
+    sandbox.say(head_of(1), "/3.1 выполнено", peer_id=HEADS_CHAT)
+    await emu.wait_for_message(HEADS_CHAT, contains="Принято")
+    assert len(emu.messages_to(HEADS_CHAT)) == 1
+
+
+async def test_bot_added_to_chat_introduces_itself(sandbox: Sandbox) -> None:
+    emu = sandbox.emulator
+    emu.push_message_new(
+        from_id=ADMIN,
+        peer_id=2_000_000_009,
+        text="",
+        action={"type": "chat_invite_user", "member_id": -sandbox.config.vk.group_id},
+    )
+    welcome = await emu.wait_for_message(2_000_000_009)
+    assert "доступ ко всем сообщениям" in welcome.text
