@@ -1,0 +1,291 @@
+"""`confirmbot demo`: the whole story on the built-in VK API emulator, no token, no network.
+
+It replays October 2023: order No. 47 is announced, simulated heads press the buttons the bot
+really sent (most finish, some stay in progress, one reports a problem, some stay silent), and
+then an admin asks for `статус` and `должники`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import random
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from bot import texts
+from bot.campaign import default_campaign_path, load_campaign
+from bot.clock import FakeClock
+from bot.domain import Person, Role, School
+from bot.sandbox import ADMIN_CHAT, HEADS_CHAT, Sandbox, start_sandbox
+from bot.vk_emulator import SentMessage, VKEmulator
+
+ADMIN_ID = 900_001
+_WAIT = 20.0
+
+_VILLAGES = [
+    ("Аксайская", "Аксай"),
+    ("Эндиреевская", "Эндирей"),
+    ("Костековская", "Костек"),
+    ("Бамматюртовская", "Бамматюрт"),
+    ("Карланюртовская", "Карланюрт"),
+    ("Османюртовская", "Османюрт"),
+    ("Генжеаульская", "Генжеаул"),
+    ("Муцалаульская", "Муцалаул"),
+    ("Тотурбийкалинская", "Тотурбийкала"),
+    ("Кандаураульская", "Кандаураул"),
+    ("Боташюртовская", "Боташюрт"),
+    ("Садовая", "Садовое"),
+    ("Солнечная", "Солнечное"),
+    ("Покровская", "Покровское"),
+    ("Байрамаульская", "Байрамаул"),
+]
+_MEN = ["Магомед", "Ахмед", "Расул", "Шамиль", "Гаджи", "Мурад", "Руслан", "Ибрагим", "Арсен"]
+_WOMEN = ["Патимат", "Зарема", "Марьям", "Аминат", "Саида", "Заира", "Хадижат", "Мадина"]
+_SURNAMES = [
+    "Магомедов",
+    "Алиев",
+    "Гаджиев",
+    "Абдулаев",
+    "Исмаилов",
+    "Омаров",
+    "Курбанов",
+    "Салихов",
+    "Мусаев",
+    "Шахбанов",
+]
+_PATRONYMS_M = ["Расулович", "Гаджиевич", "Магомедович", "Ахмедович", "Шамилевич"]
+_PATRONYMS_F = ["Расуловна", "Гаджиевна", "Магомедовна", "Ахмедовна", "Шамилевна"]
+
+
+@dataclass(frozen=True)
+class DemoPerson:
+    person: Person
+    first: str
+    last: str
+
+
+def synthetic_district(count: int, rng: random.Random) -> tuple[list[School], list[DemoPerson]]:
+    """Schools of the Khasavyurt district with a head and a deputy each."""
+    schools: list[School] = []
+    people: list[DemoPerson] = []
+    for n in range(1, count + 1):
+        adjective, _village = _VILLAGES[(n - 1) % len(_VILLAGES)]
+        number = (n - 1) // len(_VILLAGES) + 1
+        school = School(id=f"{n:03d}", name=f"МКОУ «{adjective} СОШ №{number}»")
+        schools.append(school)
+        for role, vk_id in ((Role.HEAD, 500_000 + n), (Role.DEPUTY, 600_000 + n)):
+            female = rng.random() < 0.5
+            first = rng.choice(_WOMEN if female else _MEN)
+            last = rng.choice(_SURNAMES) + ("а" if female else "")
+            patronym = rng.choice(_PATRONYMS_F if female else _PATRONYMS_M)
+            person = Person(
+                vk_id=vk_id, school_id=school.id, full_name=f"{last} {first} {patronym}", role=role
+            )
+            people.append(DemoPerson(person, first, last))
+    return schools, people
+
+
+class SimulatedHead:
+    """A head on a phone: presses the buttons the bot sent, types when asked to."""
+
+    def __init__(self, emulator: VKEmulator, vk_id: int, school: School) -> None:
+        self.emu = emulator
+        self.vk_id = vk_id
+        self.school = school
+        self.card: SentMessage | None = None
+
+    async def open_card(self, announcement: SentMessage) -> None:
+        """Press «Отчитаться»; if VK would not let the bot write, write to it first."""
+        mention = f"[id{self.vk_id}|"
+        self.emu.press(self.vk_id, announcement, texts.BUTTON_REPORT)
+        await self.emu.wait_for(
+            lambda: (
+                bool(self.emu.messages_to(self.vk_id))
+                or any(mention in m.text for m in self.emu.messages_to(HEADS_CHAT))
+            ),
+            _WAIT,
+        )
+        if not self.emu.messages_to(self.vk_id):
+            self.emu.push_message_new(from_id=self.vk_id, peer_id=self.vk_id, text="Здравствуйте")
+        self.card = await self.emu.wait_for_message(
+            self.vk_id, contains=self.school.name, timeout=_WAIT
+        )
+
+    async def acknowledge(self, announcement: SentMessage) -> None:
+        before = len(self.emu.event_answers)
+        self.emu.press(self.vk_id, announcement, texts.BUTTON_ACKNOWLEDGE)
+        await self.emu.wait_for(lambda: len(self.emu.event_answers) > before, _WAIT)
+
+    async def press_step(self, step_id: str, state_label: str) -> None:
+        card = self._card()
+        label = next(label for label in card.labels if label.startswith(f"{step_id} "))
+        self.emu.press(self.vk_id, card, label)
+        await self.emu.wait_for(lambda: state_label in card.labels, _WAIT)
+        mark = {"Выполнено": "✅", "В работе": "⏳", "Проблема": "⚠️"}[state_label]
+        self.emu.press(self.vk_id, card, state_label)
+        await self.emu.wait_for(lambda: f"{mark} {step_id}" in card.text, _WAIT)
+
+    async def type_numbers(self, step_id: str, numbers: str) -> None:
+        card = self._card()
+        label = next(label for label in card.labels if label.startswith(f"{step_id} "))
+        self.emu.press(self.vk_id, card, label)
+        await self.emu.wait_for(lambda: "Напишите числа" in card.text, _WAIT)
+        await self.say(numbers, expect="Принято")
+        self.emu.press(self.vk_id, card, texts.BUTTON_BACK)
+        await self.emu.wait_for(lambda: "Осталось" in card.text or "Все шаги" in card.text, _WAIT)
+
+    async def say(self, text: str, *, expect: str) -> SentMessage:
+        count = len([m for m in self.emu.messages_to(self.vk_id) if expect in m.text])
+        self.emu.push_message_new(from_id=self.vk_id, peer_id=self.vk_id, text=text)
+        return await self.emu.wait_for_message(
+            self.vk_id, contains=expect, count=count + 1, timeout=_WAIT
+        )
+
+    def _card(self) -> SentMessage:
+        if self.card is None:
+            raise RuntimeError("the card has not been opened")
+        return self.card
+
+
+async def _play(head: SimulatedHead, kind: str, announcement: SentMessage) -> None:
+    """One school's behaviour in the story."""
+    if kind == "silent":
+        return
+    await head.acknowledge(announcement)
+    await head.open_card(announcement)
+    if kind == "text":
+        for step in ("3.1", "3.3", "3.4", "3.5"):
+            await head.say(f"{step} выполнено", expect="Принято")
+        await head.say("3.2 педагоги 38/38 ученики 412/412", expect="Принято")
+        return
+    await head.press_step("3.1", "Выполнено")
+    await head.press_step("3.3", "Выполнено")
+    if kind == "problem":
+        await head.press_step("3.4", "Проблема")
+        await head.say("нет интернета в кабинетах, ждём подключения", expect="Принято")
+        return
+    await head.press_step("3.4", "Выполнено")
+    if kind == "partial":
+        await head.press_step("3.5", "В работе")
+        await head.type_numbers("3.2", "педагоги 41/45 ученики 350/398")
+        return
+    await head.press_step("3.5", "Выполнено")
+    await head.type_numbers("3.2", "педагоги 45/45 ученики 398/398")
+
+
+def _behaviours(count: int) -> list[str]:
+    """Most finish, some stay in progress, one reports a problem, some stay silent."""
+    silent = max(1, count // 6)
+    partial = max(1, count // 5)
+    kinds = ["problem", "text"] + ["partial"] * partial + ["silent"] * silent
+    return (kinds + ["done"] * count)[:count][::-1]
+
+
+def _section(title: str) -> None:
+    print(f"\n{'═' * 72}\n{title}\n{'═' * 72}")
+
+
+async def _ask_admin(box: Sandbox, command: str, expect: str) -> str:
+    emu = box.emulator
+    before = len(emu.messages_to(ADMIN_CHAT))
+    box.say(ADMIN_ID, command, peer_id=ADMIN_CHAT)
+    await emu.wait_for(lambda: len(emu.messages_to(ADMIN_CHAT)) > before, _WAIT)
+    await emu.wait_for_message(ADMIN_CHAT, contains=expect, timeout=_WAIT)
+    return "\n".join(m.text for m in emu.messages_to(ADMIN_CHAT)[before:])
+
+
+async def run_demo(*, schools: int = 12, seed: int = 47) -> int:
+    logging.getLogger().setLevel(logging.WARNING)
+    rng = random.Random(seed)  # noqa: S311 - names for a demo, not secrets
+    campaign = load_campaign(default_campaign_path())
+    moscow = ZoneInfo(campaign.timezone)
+    clock = FakeClock(dt.datetime(2023, 10, 17, 10, 0, tzinfo=moscow))
+    district, people = synthetic_district(schools, rng)
+    with tempfile.TemporaryDirectory(prefix="confirmbot-demo-") as workdir:
+        box = await start_sandbox(
+            Path(workdir),
+            schools=district,
+            people=[p.person for p in people],
+            admins=[ADMIN_ID],
+            clock=clock,
+            campaign=campaign,
+            names={p.person.vk_id: (p.first, p.last) for p in people},
+        )
+        try:
+            return await _story(box, district, people, clock)
+        finally:
+            await box.close()
+
+
+async def _story(
+    box: Sandbox, district: list[School], people: list[DemoPerson], clock: FakeClock
+) -> int:
+    emu = box.emulator
+    heads = {p.person.school_id: p.person.vk_id for p in people if p.person.role is Role.HEAD}
+    print(
+        "confirmbot demo: a VK community bot, here talking to a built-in VK API emulator\n"
+        f"(no token, no network). District: {len(district)} schools, "
+        f"{len(people)} heads and deputies. Time: 17.10.2023 10:00 (Moscow), "
+        "three days before the order's deadline."
+    )
+    _section("1. An admin writes «/объявить» in the admin chat; the heads chat receives:")
+    box.say(ADMIN_ID, "/объявить", peer_id=ADMIN_CHAT)
+    announcement = await emu.wait_for_message(HEADS_CHAT, contains="Приказ №", timeout=_WAIT)
+    print(announcement.text)
+    print(f"[кнопки: {' | '.join(announcement.labels)}]")
+
+    kinds = _behaviours(len(district))
+    # One head has not allowed the community to write to them (VK error 901).
+    unreachable_school = next(s for s, k in zip(district, kinds, strict=True) if k == "done")
+    emu.set_allows_messages(heads[unreachable_school.id], False)
+    simulated = [SimulatedHead(emu, heads[school.id], school) for school in district]
+    _section("2. Heads press «Отчитаться» and answer on their phones (simulated clients)")
+    results = await asyncio.gather(
+        *(_play(h, k, announcement) for h, k in zip(simulated, kinds, strict=True)),
+        return_exceptions=True,
+    )
+    failures = [r for r in results if isinstance(r, BaseException)]
+    counts = {k: kinds.count(k) for k in dict.fromkeys(kinds)}
+    print(
+        "behaviours: "
+        + ", ".join(f"{_KIND_NAMES[k]}: {n}" for k, n in counts.items())
+        + f"; answers stored: {len(await box.app.repos.answers.history(box.app.campaign.id))}"
+    )
+    fallback = [m for m in emu.messages_to(HEADS_CHAT) if "не удаётся написать" in m.text]
+    if fallback:
+        print("\nVK refused a private message (error 901); the heads chat got instead:")
+        print(fallback[0].text.split("\n\n")[0])
+    sample = next(h for h, k in zip(simulated, kinds, strict=True) if k == "partial")
+    if sample.card is not None:
+        print(f"\nWhat the head of {sample.school.name} sees now (the card, edited in place):")
+        print(sample.card.text)
+        print(f"[кнопки: {' | '.join(sample.card.labels)}]")
+
+    clock.advance(3600)
+    _section("3. The admin asks «статус»:")
+    print(await _ask_admin(box, "статус", "Выполнили все шаги"))
+    _section("4. The admin asks «должники»:")
+    print(await _ask_admin(box, "должники", "Не выполнили"))
+    _section("5. The admin asks about one school: «статус " + sample.school.id + "»")
+    print(await _ask_admin(box, f"статус {sample.school.id}", sample.school.name))
+    print(
+        f"\nVK API calls made by the bot: {len(emu.calls)}; "
+        f"messages sent: {len(emu.sent)}; edited in place: {sum(m.edited for m in emu.sent)}."
+    )
+    if failures:
+        print(f"\n{len(failures)} simulated head(s) failed: {failures[0]!r}")
+        return 1
+    return 0
+
+
+_KIND_NAMES = {
+    "done": "finished by buttons",
+    "text": "finished by text",
+    "partial": "partly in progress",
+    "problem": "reported a problem",
+    "silent": "silent",
+}
