@@ -11,10 +11,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from bot.actions import Incoming
 from bot.campaign import describe_campaign, load_campaign
 from bot.clock import SystemClock
 from bot.config import Config, ConfigError, describe, load_config
-from bot.flow import Incoming
 from bot.roster import RosterError, read_roster
 from storage.db import Database, DatabaseError
 from storage.repositories import RosterRepository

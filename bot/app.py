@@ -20,6 +20,8 @@ from bot.config import Config
 from bot.delivery import Delivery
 from bot.domain import Campaign
 from bot.flow import Flow, Settings
+from bot.notify import Audience, Notifier
+from bot.scheduler import Scheduler
 from bot.service import CampaignService, Repositories
 from bot.vk import CURRENT_EVENT_ID, VKMessenger
 from handlers.admins import admins_labeler
@@ -55,6 +57,8 @@ class App:
     service: CampaignService
     flow: Flow
     delivery: Delivery
+    notifier: Notifier
+    scheduler: Scheduler
     api: API
     http: AiohttpClient
     bot: Bot
@@ -75,6 +79,19 @@ async def build_app(
         repos = Repositories.on(db)
         await repos.campaigns.save(campaign, clock.now())
         service = CampaignService(campaign, repos, clock)
+        http = AiohttpClient()
+        api = API(config.vk.token.get_secret_value(), http_client=http)
+        api.API_URL = config.vk.api_url
+        delivery = Delivery(VKMessenger(api), repos.conversations, repos.roster, clock)
+        notifier = Notifier(
+            service,
+            delivery,
+            Audience(
+                admin_chats=tuple(config.bot.admin_chats),
+                heads_chats=tuple(config.bot.heads_chats),
+                controller=config.bot.controller,
+            ),
+        )
         flow = Flow(
             service,
             Settings(
@@ -84,11 +101,10 @@ async def build_app(
                 heads_chats=tuple(config.bot.heads_chats),
                 timezone=config.bot.timezone,
             ),
+            notifier,
+            config.reminders,
         )
-        http = AiohttpClient()
-        api = API(config.vk.token.get_secret_value(), http_client=http)
-        api.API_URL = config.vk.api_url
-        delivery = Delivery(VKMessenger(api), repos.conversations, repos.roster, clock)
+        scheduler = Scheduler(campaign, config.reminders, repos.schedule, notifier, clock)
         group_id = config.vk.group_id
         polling = StatePolling(api, group_id, _state_dir(config))
         bot = Bot(api=api, polling=polling)
@@ -102,7 +118,20 @@ async def build_app(
         await db.close()
         raise
     return App(
-        config, clock, db, repos, campaign, service, flow, delivery, api, http, bot, polling
+        config,
+        clock,
+        db,
+        repos,
+        campaign,
+        service,
+        flow,
+        delivery,
+        notifier,
+        scheduler,
+        api,
+        http,
+        bot,
+        polling,
     )
 
 
@@ -174,21 +203,22 @@ class Runner:
                 self._inflight.discard(event_id)
 
 
-async def serve(app: App, stop: asyncio.Event) -> None:
-    """Run until `stop` is set, then finish the batch in hand and close cleanly."""
+async def serve(app: App, stop: asyncio.Event, *, scheduler: bool = True) -> None:
+    """Poll VK and run the scheduler until `stop` is set, then finish the batch in hand."""
     runner = Runner(app)
-    task = asyncio.create_task(runner.run())
+    tasks = {asyncio.create_task(runner.run())}
+    if scheduler:
+        tasks.add(asyncio.create_task(app.scheduler.run()))
     stopper = asyncio.create_task(stop.wait())
     try:
-        done, _ = await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        if task in done:
+        done, _ = await asyncio.wait({*tasks, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        for task in done & tasks:
             task.result()
     finally:
         app.polling.stop()
-        for pending in (task, stopper):
-            pending.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        with contextlib.suppress(asyncio.CancelledError):
-            await stopper
+        for task in (*tasks, stopper):
+            task.cancel()
+        for task in (*tasks, stopper):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await runner.drain()

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bot import texts
+from bot.actions import Action, Edit, Incoming, Private, Reply, SendTo, Snackbar
 from bot.clock import Clock
-from bot.flow import Action, Edit, Incoming, Private, Reply, SendTo, Snackbar
 from bot.keyboards import Keyboard
 from storage.repositories import ConversationRepository, RosterRepository
 
@@ -30,9 +30,19 @@ class Messenger(Protocol):
     """What the product needs from a messenger; VK is one implementation, MAX will be another."""
 
     async def send(
-        self, peer_id: int, text: str, keyboard: Keyboard | None, *, callback: bool = True
+        self,
+        peer_id: int,
+        text: str,
+        keyboard: Keyboard | None,
+        *,
+        callback: bool = True,
+        dedup: int | None = None,
     ) -> Sent:
-        """Send a message (split under the length limit); raise NotAllowed if refused."""
+        """Send a message (split under the length limit); raise NotAllowed if refused.
+
+        `dedup`, if given, makes a repeat of the same send a no-op on the messenger's side
+        (VK's random_id); otherwise every send is new.
+        """
         ...
 
     async def edit(
@@ -96,7 +106,9 @@ class Delivery:
     ) -> None:
         await self.messenger.send(peer_id, text, keyboard, callback=incoming.supports_callback)
 
-    async def private(self, action: Private, *, callback: bool = True) -> bool:
+    async def private(
+        self, action: Private, *, callback: bool = True, dedup: int | None = None
+    ) -> bool:
         """Try the person's private chat; on refusal mention them in the fallback chat.
 
         Returns True if the private message went through.
@@ -104,7 +116,7 @@ class Delivery:
         if not await self.conversations.is_unreachable(action.user_id):
             try:
                 await self.messenger.send(
-                    action.user_id, action.text, action.keyboard, callback=callback
+                    action.user_id, action.text, action.keyboard, callback=callback, dedup=dedup
                 )
                 return True
             except NotAllowed:

@@ -12,10 +12,19 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
 
 from bot import texts
-from bot.domain import AnswerSource, School, StepKind, StepState
+from bot.actions import (
+    Action,
+    Edit,
+    Incoming,
+    Private,
+    Reply,
+    SendTo,
+    Snackbar,
+)
+from bot.config import RemindersConfig
+from bot.domain import AnswerSource, School, Step, StepKind, StepState
 from bot.keyboards import (
     Keyboard,
     announcement_keyboard,
@@ -23,6 +32,7 @@ from bot.keyboards import (
     school_choice_keyboard,
     step_keyboard,
 )
+from bot.notify import Notifier
 from bot.parsing import (
     MAX_REASON_LENGTH,
     AdminCommand,
@@ -42,77 +52,11 @@ from bot.payloads import (
     Payload,
     decode,
 )
+from bot.schedule import upcoming
 from bot.service import CampaignService
 from storage.repositories import Membership, PendingInput
 
 log = logging.getLogger(__name__)
-
-CHAT_PEER_START = 2_000_000_000
-
-
-@dataclass(frozen=True)
-class Incoming:
-    """One message or button press, whatever the messenger."""
-
-    user_id: int
-    peer_id: int
-    text: str = ""
-    payload: Any = None
-    event_id: str | None = None  # the update's id, to count a replayed update once
-    callback_id: str | None = None  # a button press's own id, to answer it
-    is_callback: bool = False
-    conversation_message_id: int | None = None
-    supports_callback: bool = True
-    addressed: bool = True  # in a chat: mentions the bot or starts with "/"
-
-    @property
-    def in_chat(self) -> bool:
-        return self.peer_id >= CHAT_PEER_START
-
-    @property
-    def origin(self) -> str:
-        return f"{self.peer_id}:{self.conversation_message_id or 0}"
-
-
-@dataclass(frozen=True)
-class Reply:
-    """A new message in the conversation the update came from."""
-
-    text: str
-    keyboard: Keyboard | None = None
-
-
-@dataclass(frozen=True)
-class SendTo:
-    peer_id: int
-    text: str
-    keyboard: Keyboard | None = None
-
-
-@dataclass(frozen=True)
-class Private:
-    """A private message; if the messenger refuses it, a mention in `fallback_peer` instead."""
-
-    user_id: int
-    text: str
-    keyboard: Keyboard | None = None
-    fallback_peer: int | None = None
-
-
-@dataclass(frozen=True)
-class Edit:
-    """Replace the message whose button was pressed (a callback); else send a new one."""
-
-    text: str
-    keyboard: Keyboard | None = None
-
-
-@dataclass(frozen=True)
-class Snackbar:
-    text: str
-
-
-Action = Reply | SendTo | Private | Edit | Snackbar
 
 
 @dataclass(frozen=True)
@@ -134,9 +78,17 @@ class _Outcome:
 
 
 class Flow:
-    def __init__(self, service: CampaignService, settings: Settings) -> None:
+    def __init__(
+        self,
+        service: CampaignService,
+        settings: Settings,
+        notifier: Notifier,
+        reminders: RemindersConfig,
+    ) -> None:
         self.service = service
         self.settings = settings
+        self.notifier = notifier
+        self.reminders = reminders
         self.campaign = service.campaign
 
     def is_staff(self, user_id: int) -> bool:
@@ -266,6 +218,7 @@ class Flow:
                 ),
             )
             out.add(Reply(texts.ASK_REASON.format(step=step.id)))
+            out.add(*self._problem_notices(school, step, "", memberships, msg.user_id))
         elif recorded.status.finished:
             out.add(Reply(texts.ALL_DONE.format(school=school.name, number=self.campaign.number)))
         return out.actions
@@ -346,7 +299,12 @@ class Flow:
         if step is None:  # parse_answer only returns the campaign's steps
             return [Reply(texts.BAD_BUTTON)]
         receipt = texts.receipt(recorded.status, step, recorded.answer, self.service.now())
-        return [Reply(receipt, self._card_keyboard(recorded.status.finished, school))]
+        actions: list[Action] = [
+            Reply(receipt, self._card_keyboard(recorded.status.finished, school))
+        ]
+        if parsed.state is StepState.PROBLEM:
+            actions += self._problem_notices(school, step, parsed.reason, memberships, msg.user_id)
+        return actions
 
     async def _awaited_input(
         self, msg: Incoming, memberships: list[Membership], pending: PendingInput
@@ -388,7 +346,25 @@ class Flow:
             msg.user_id,
         )
         receipt = texts.receipt(recorded.status, step, recorded.answer, self.service.now())
-        return [Reply(receipt, self._card_keyboard(recorded.status.finished, school))]
+        actions: list[Action] = [
+            Reply(receipt, self._card_keyboard(recorded.status.finished, school))
+        ]
+        if state is StepState.PROBLEM:
+            actions += self._problem_notices(school, step, reason, memberships, msg.user_id)
+        return actions
+
+    def _problem_notices(
+        self,
+        school: School,
+        step: Step,
+        reason: str,
+        memberships: list[Membership],
+        user_id: int,
+    ) -> list[Action]:
+        """A «Проблема» goes to the admin chats at once."""
+        who = next((m.full_name for m in memberships if m.school.id == school.id), f"id{user_id}")
+        text = texts.problem_notice(school, step, reason, texts.mention(user_id, who))
+        return [SendTo(chat, text) for chat in sorted(self.settings.admin_chats)]
 
     # -- admin commands ----------------------------------------------------------------------
 
@@ -422,9 +398,39 @@ class Flow:
             return [Reply(texts.pending(self.campaign, schools, total))]
         if command is AdminCommand.ANNOUNCE:
             return await self.announce(reply=True)
-        if command is AdminCommand.REPORT:
-            return [Reply(texts.REPORT_NOT_READY)]
-        return [Reply(texts.REMIND_NOT_READY)]
+        if command is AdminCommand.REMIND:
+            report = await self.notifier.remind()
+            return [
+                Reply(
+                    texts.REMINDED.format(
+                        schools=report.schools, private=report.private, mentioned=report.mentioned
+                    )
+                )
+            ]
+        if command in (AdminCommand.PAUSE, AdminCommand.RESUME):
+            return [await self._pause(command is AdminCommand.PAUSE)]
+        if command is AdminCommand.SCHEDULE:
+            return [await self._schedule()]
+        return [Reply(texts.REPORT_NOT_READY)]
+
+    async def _pause(self, pause: bool) -> Action:
+        schedule = self.service.repos.schedule
+        paused = await schedule.paused_at(self.campaign.id) is not None
+        if pause == paused:
+            return Reply(texts.ALREADY_PAUSED if pause else texts.NOT_PAUSED)
+        await schedule.set_paused(self.campaign.id, self.service.now() if pause else None)
+        log.info("automatic messages %s", "paused" if pause else "resumed")
+        return Reply(
+            (texts.PAUSED if pause else texts.RESUMED).format(number=self.campaign.number)
+        )
+
+    async def _schedule(self) -> Action:
+        schedule = self.service.repos.schedule
+        finished = await schedule.finished_slots(self.campaign.id)
+        slots = upcoming(self.campaign, self.reminders, self.service.now(), finished)
+        lines = [(texts.SLOT_NAMES[slot.kind.value], slot.due) for slot in slots]
+        paused = await schedule.paused_at(self.campaign.id) is not None
+        return Reply(texts.schedule(lines, paused, self.settings.timezone))
 
     async def _status(self, query: str) -> list[Action]:
         if not query:

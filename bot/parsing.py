@@ -26,6 +26,9 @@ class AdminCommand(StrEnum):
     REMIND = "remind"
     HELP = "help"
     ANNOUNCE = "announce"
+    PAUSE = "pause"
+    RESUME = "resume"
+    SCHEDULE = "schedule"
 
 
 _ADMIN_WORDS: dict[str, AdminCommand] = {
@@ -44,6 +47,12 @@ _ADMIN_WORDS: dict[str, AdminCommand] = {
     "начать": AdminCommand.HELP,
     "объявить": AdminCommand.ANNOUNCE,
     "announce": AdminCommand.ANNOUNCE,
+    "пауза": AdminCommand.PAUSE,
+    "pause": AdminCommand.PAUSE,
+    "продолжить": AdminCommand.RESUME,
+    "resume": AdminCommand.RESUME,
+    "расписание": AdminCommand.SCHEDULE,
+    "schedule": AdminCommand.SCHEDULE,
 }
 
 _STATE_WORDS: dict[str, StepState] = {

@@ -79,8 +79,14 @@ async def start_sandbox(
     clock: Clock,
     campaign: Campaign | None = None,
     names: dict[int, tuple[str, str]] | None = None,
+    controller: int | None = None,
+    scheduler: bool = False,
 ) -> Sandbox:
-    """Start the emulator, load the roster, build the app and start long polling."""
+    """Start the emulator, load the roster, build the app and start long polling.
+
+    The scheduler loop is off unless asked for: tests drive `app.scheduler.tick()` with a
+    fake clock instead.
+    """
     emulator = VKEmulator(token=TOKEN, group_id=GROUP_ID)
     await emulator.start()
     try:
@@ -89,14 +95,14 @@ async def start_sandbox(
         members = sorted({p.vk_id for p in people})
         emulator.add_chat(ADMIN_CHAT, list(admins))
         emulator.add_chat(HEADS_CHAT, members)
-        config = sandbox_config(workdir, emulator.api_url, admins=admins)
+        config = sandbox_config(workdir, emulator.api_url, admins=admins, controller=controller)
         app = await build_app(config, clock=clock, campaign=campaign)
     except BaseException:
         await emulator.stop()
         raise
     await RosterRepository(app.db).apply(schools, people, clock.now())
     stop = asyncio.Event()
-    task = asyncio.create_task(serve(app, stop))
+    task = asyncio.create_task(serve(app, stop, scheduler=scheduler))
     await emulator.wait_for(
         lambda: bool(emulator.poll_requests), description="the bot's first long poll"
     )

@@ -24,6 +24,7 @@ from storage.repositories import (
     EventRepository,
     Membership,
     RosterRepository,
+    ScheduleRepository,
 )
 
 
@@ -34,6 +35,7 @@ class Repositories:
     answers: AnswerRepository
     events: EventRepository
     conversations: ConversationRepository
+    schedule: ScheduleRepository
 
     @classmethod
     def on(cls, db: Database) -> Repositories:
@@ -43,6 +45,7 @@ class Repositories:
             AnswerRepository(db),
             EventRepository(db),
             ConversationRepository(db),
+            ScheduleRepository(db),
         )
 
 

@@ -66,7 +66,6 @@ LATE_NOTE = "Срок прошёл — ответ принят с отметко
 DUPLICATE = "Этот ответ уже учтён."
 SNACK_SAVED = "Принято: {step} — {state}"
 REPORT_NOT_READY = "Отчёт Excel будет доступен в следующей версии бота."
-REMIND_NOT_READY = "Рассылка напоминаний будет доступна в следующей версии бота."
 ASK_WRITE_TO_COMMUNITY = (
     "{mention}, не удаётся написать вам в личные сообщения. Пожалуйста, напишите сообществу "
     "один раз любое сообщение (например, «помощь»), чтобы бот мог присылать вам карточку школы."
@@ -108,6 +107,8 @@ HELP_ADMIN = (
     "• должники (pending) — кто ещё не отчитался, с упоминаниями\n"
     "• отчет (report) — отчёт Excel\n"
     "• напомнить (remind) — напомнить должникам сейчас\n"
+    "• расписание (schedule) — что и когда бот отправит сам\n"
+    "• пауза (pause) / продолжить (resume) — остановить / возобновить автоматические сообщения\n"
     "• объявить (announce) — разослать приказ в чаты руководителей\n"
     "• помощь (help) — эта справка"
 )
@@ -333,3 +334,90 @@ def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
 
 
 ANNOUNCED = "Приказ разослан в чаты руководителей: {chats}."
+
+DAILY_SUMMARY_HEAD = "🗓 Ежедневная сводка"
+FINAL_SUMMARY_HEAD = "🏁 Срок исполнения приказа наступил. Итоговая сводка"
+REMINDED = (
+    "Напоминания отправлены: школ-должников {schools}, личных сообщений {private}, "
+    "упомянуты в чате руководителей {mentioned}. Плановые напоминания остаются в силе."
+)
+PAUSED = (
+    "Автоматические сообщения по приказу № {number} приостановлены. «продолжить» — возобновить."
+)
+RESUMED = "Автоматические сообщения по приказу № {number} возобновлены."
+ALREADY_PAUSED = "Автоматические сообщения уже приостановлены."
+NOT_PAUSED = "Автоматические сообщения и так идут по расписанию."
+SLOT_NAMES = {
+    "reminder": "напоминание должникам",
+    "summary": "ежедневная сводка",
+    "final": "итоговая сводка",
+    "escalation": "эскалация контролёру",
+}
+
+
+def _owed_list(campaign: Campaign, item: PendingSchool) -> str:
+    return ", ".join(
+        f"{step.id} {step.short_title} ({STATE_NAME[item.states.get(step.id, S.NONE)]})"
+        for step in campaign.steps
+        if item.states.get(step.id, S.NONE) is not S.DONE
+    )
+
+
+def reminder(campaign: Campaign, item: PendingSchool, now: dt.datetime) -> str:
+    return (
+        f"⏰ Напоминание: приказ № {campaign.number}, {time_left(campaign, now)}.\n"
+        f"🏫 {item.school.name} ещё не отчиталась по шагам: {_owed_list(campaign, item)}.\n"
+        "Выберите шаг кнопкой ниже или напишите, например, «3.1 выполнено»."
+    )
+
+
+def reminder_in_chat(
+    campaign: Campaign, items: list[tuple[PendingSchool, list[int]]], now: dt.datetime
+) -> str:
+    lines = [
+        f"⏰ Напоминание: приказ № {campaign.number}, {time_left(campaign, now)}.",
+        "Не удалось написать в личные сообщения — ещё не отчитались:",
+    ]
+    for item, people in items:
+        names = {p.vk_id: p.full_name for p in item.people}
+        who = ", ".join(mention(vk_id, names.get(vk_id, f"id{vk_id}")) for vk_id in people)
+        lines.append(f"• {item.school.name}: {_owed_list(campaign, item)} — {who}")
+    lines.append(
+        "Напишите сообществу любое сообщение, чтобы получать карточку школы лично, "
+        "или ответьте здесь: «/3.1 выполнено»."
+    )
+    return "\n".join(lines)
+
+
+def escalation(
+    campaign: Campaign, items: list[PendingSchool], total: int, now: dt.datetime
+) -> str:
+    head = (
+        f"🚨 Приказ № {campaign.number}: {time_left(campaign, now)}. "
+        f"Не исполнили в срок {len(items)} из {total} школ:"
+    )
+    lines = [head]
+    for item in items:
+        people = ", ".join(
+            f"{mention(p.vk_id, p.full_name)} ({ROLE_NAME[p.role]})" for p in item.people
+        )
+        lines.append(
+            f"• {item.school.name}: {_owed_list(campaign, item)} — {people or 'нет людей'}"
+        )
+    return "\n".join(lines)
+
+
+def problem_notice(school: School, step: Step, reason: str, who: str) -> str:
+    because = reason or "причина не указана (бот спросил у руководителя)"
+    return (
+        f"⚠️ Проблема: {school.name}, шаг {step.id} {step.short_title}: {because}. "
+        f"Сообщил(а): {who}."
+    )
+
+
+def schedule(lines: list[tuple[str, dt.datetime]], paused: bool, timezone: str) -> str:
+    out = ["Расписание автоматических сообщений" + (" (ПРИОСТАНОВЛЕНО):" if paused else ":")]
+    if not lines:
+        out.append("ничего не запланировано")
+    out += [f"• {fmt_moment(moment, timezone)} — {name}" for name, moment in lines]
+    return "\n".join(out)

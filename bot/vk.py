@@ -11,8 +11,8 @@ from typing import Any
 from vkbottle import API, VKAPIError
 
 from bot import payloads, texts
+from bot.actions import CHAT_PEER_START, Incoming
 from bot.delivery import NotAllowed, Sent
-from bot.flow import CHAT_PEER_START, Incoming
 from bot.keyboards import Keyboard
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,13 @@ class VKMessenger:
         self.api = api
 
     async def send(
-        self, peer_id: int, text: str, keyboard: Keyboard | None, *, callback: bool = True
+        self,
+        peer_id: int,
+        text: str,
+        keyboard: Keyboard | None,
+        *,
+        callback: bool = True,
+        dedup: int | None = None,
     ) -> Sent:
         parts = texts.split_message(text)
         sent = Sent(peer_id, 0, 0)
@@ -68,7 +74,7 @@ class VKMessenger:
             params: dict[str, Any] = {
                 "peer_ids": str(peer_id),
                 "message": part,
-                "random_id": random_id(),
+                "random_id": random_id() if dedup is None else (dedup + index) % 2**31 or 1,
             }
             if keyboard is not None and index == len(parts) - 1:
                 params["keyboard"] = keyboard_json(keyboard, callback=callback)

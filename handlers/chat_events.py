@@ -6,8 +6,9 @@ from vkbottle.bot import BotLabeler, Message
 from vkbottle.dispatch.rules import ABCRule
 
 from bot import texts
+from bot.actions import Reply
 from bot.delivery import Delivery
-from bot.flow import Flow, Reply
+from bot.flow import Flow
 from bot.vk import incoming_message
 
 

@@ -218,5 +218,10 @@ def _create_private(file: Path) -> None:
 
 
 def _split_statements(sql: str) -> list[str]:
-    """Split a migration into statements; our migrations hold no `;` inside literals."""
-    return [part.strip() for part in sql.split(";") if part.strip()]
+    """Split a migration into statements.
+
+    `--` comments are dropped first (they may hold `;`); our migrations keep `;` and `--`
+    out of string literals.
+    """
+    code = "\n".join(line.split("--", 1)[0] for line in sql.splitlines())
+    return [part.strip() for part in code.split(";") if part.strip()]

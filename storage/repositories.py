@@ -428,6 +428,53 @@ class AnswerRepository:
         return [PartTotal(part=r[0], done=int(r[1]), total=int(r[2])) for r in rows]
 
 
+class ScheduleRepository:
+    """Which automatic messages went to whom, and whether a campaign's are paused."""
+
+    SLOT_DONE = 0  # the recipient id that marks a whole slot as handled
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def finished_slots(self, campaign_id: str) -> set[str]:
+        rows = await self._db.fetchall(
+            "SELECT slot_key FROM scheduled_sent WHERE campaign_id = ? AND recipient = ?",
+            (campaign_id, self.SLOT_DONE),
+        )
+        return {row[0] for row in rows}
+
+    async def recipients(self, campaign_id: str, slot_key: str) -> set[int]:
+        rows = await self._db.fetchall(
+            "SELECT recipient FROM scheduled_sent WHERE campaign_id = ? AND slot_key = ?",
+            (campaign_id, slot_key),
+        )
+        return {row[0] for row in rows}
+
+    async def mark_sent(
+        self, campaign_id: str, slot_key: str, recipient: int, now: dt.datetime
+    ) -> None:
+        await self._db.execute(
+            "INSERT INTO scheduled_sent (campaign_id, slot_key, recipient, sent_at) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (campaign_id, slot_key, recipient, _ts(now)),
+        )
+
+    async def finish_slot(self, campaign_id: str, slot_key: str, now: dt.datetime) -> None:
+        await self.mark_sent(campaign_id, slot_key, self.SLOT_DONE, now)
+
+    async def set_paused(self, campaign_id: str, paused_at: dt.datetime | None) -> None:
+        await self._db.execute(
+            "UPDATE campaigns SET paused_at = ? WHERE id = ?",
+            (None if paused_at is None else _ts(paused_at), campaign_id),
+        )
+
+    async def paused_at(self, campaign_id: str) -> dt.datetime | None:
+        text = await self._db.fetchval(
+            "SELECT paused_at FROM campaigns WHERE id = ?", (campaign_id,)
+        )
+        return None if text is None else _parse_ts(text)
+
+
 class EventRepository:
     """VK event ids already handled, for updates that are not answers."""
 

@@ -1,0 +1,78 @@
+"""What the flow asks for: an incoming message as the product sees it, and outgoing actions.
+
+Messenger-neutral: the VK adapter turns updates into `Incoming` and carries out the actions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from bot.keyboards import Keyboard
+
+CHAT_PEER_START = 2_000_000_000
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One message or button press, whatever the messenger."""
+
+    user_id: int
+    peer_id: int
+    text: str = ""
+    payload: Any = None
+    event_id: str | None = None  # the update's id, to count a replayed update once
+    callback_id: str | None = None  # a button press's own id, to answer it
+    is_callback: bool = False
+    conversation_message_id: int | None = None
+    supports_callback: bool = True
+    addressed: bool = True  # in a chat: mentions the bot or starts with "/"
+
+    @property
+    def in_chat(self) -> bool:
+        return self.peer_id >= CHAT_PEER_START
+
+    @property
+    def origin(self) -> str:
+        return f"{self.peer_id}:{self.conversation_message_id or 0}"
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A new message in the conversation the update came from."""
+
+    text: str
+    keyboard: Keyboard | None = None
+
+
+@dataclass(frozen=True)
+class SendTo:
+    peer_id: int
+    text: str
+    keyboard: Keyboard | None = None
+
+
+@dataclass(frozen=True)
+class Private:
+    """A private message; if the messenger refuses it, a mention in `fallback_peer` instead."""
+
+    user_id: int
+    text: str
+    keyboard: Keyboard | None = None
+    fallback_peer: int | None = None
+
+
+@dataclass(frozen=True)
+class Edit:
+    """Replace the message whose button was pressed (a callback); else send a new one."""
+
+    text: str
+    keyboard: Keyboard | None = None
+
+
+@dataclass(frozen=True)
+class Snackbar:
+    text: str
+
+
+Action = Reply | SendTo | Private | Edit | Snackbar

@@ -1,0 +1,195 @@
+"""What automatic messages are due: pure functions of the campaign, the settings and `now`.
+
+The scheduler asks the clock once per tick and hands the moment here; what was already sent
+comes from SQLite, so a restart neither loses nor repeats a slot.
+
+Times: the deadline and every configured local time live in the campaign's time zone.
+Whole days are counted on the local wall clock (a reminder "1d" before a 23:59 deadline is at
+23:59 the day before, even across a daylight-saving switch); hours and minutes are elapsed time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from bot.config import QuietHours, RemindersConfig
+from bot.domain import Campaign
+
+
+class SlotKind(StrEnum):
+    REMINDER = "reminder"
+    SUMMARY = "summary"
+    FINAL = "final"
+    ESCALATION = "escalation"
+
+
+@dataclass(frozen=True, order=True)
+class Slot:
+    due: dt.datetime  # aware UTC
+    kind: SlotKind
+    key: str  # stable name, recorded once sent: "reminder:3d", "summary:2023-10-18", ...
+
+
+def local_minus(moment: dt.datetime, delta: dt.timedelta, zone: ZoneInfo) -> dt.datetime:
+    """`moment - delta` with whole days on the local wall clock, the rest as elapsed time."""
+    days = dt.timedelta(days=delta.days)
+    rest = delta - days
+    wall = moment.astimezone(zone).replace(tzinfo=None) - days
+    return _localize(wall, zone).astimezone(dt.UTC) - rest
+
+
+def _localize(wall: dt.datetime, zone: ZoneInfo) -> dt.datetime:
+    """A local wall time as an aware datetime; a time skipped by a DST jump moves forward."""
+    aware = wall.replace(tzinfo=zone)
+    roundtrip = aware.astimezone(dt.UTC).astimezone(zone).replace(tzinfo=None)
+    if roundtrip != wall:  # in the gap of a spring-forward switch
+        return (aware.astimezone(dt.UTC)).astimezone(zone)
+    return aware
+
+
+def out_of_quiet(moment: dt.datetime, quiet: QuietHours | None, zone: ZoneInfo) -> dt.datetime:
+    """Move a moment inside quiet hours to the end of the quiet period (local time)."""
+    if quiet is None:
+        return moment
+    local = moment.astimezone(zone)
+    if not quiet.contains(local.time()):
+        return moment
+    end_day = local.date()
+    if quiet.start > quiet.end and local.time() >= quiet.start:
+        end_day += dt.timedelta(days=1)
+    wall_end = dt.datetime.combine(end_day, quiet.end)
+    return _localize(wall_end, zone).astimezone(dt.UTC)
+
+
+def _duration_key(delta: dt.timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def reminder_slots(campaign: Campaign, reminders: RemindersConfig) -> list[Slot]:
+    """The reminder slots before the deadline, moved out of quiet hours; none at/after it."""
+    zone = ZoneInfo(campaign.timezone)
+    slots = []
+    for before in reminders.before:
+        due = out_of_quiet(
+            local_minus(campaign.deadline, before, zone), reminders.quiet_hours, zone
+        )
+        if due < campaign.deadline:
+            slots.append(Slot(due, SlotKind.REMINDER, f"reminder:{_duration_key(before)}"))
+    return sorted(slots)
+
+
+def summary_slot(campaign: Campaign, reminders: RemindersConfig, now: dt.datetime) -> Slot | None:
+    """The latest daily summary due at `now`, from the order's date until the deadline
+    (after it, the final summary says it all)."""
+    if now >= campaign.deadline:
+        return None
+    zone = ZoneInfo(campaign.timezone)
+    local_now = now.astimezone(zone)
+    day = local_now.date()
+    due = _localize(dt.datetime.combine(day, reminders.daily_summary), zone)
+    if due > local_now:
+        day -= dt.timedelta(days=1)
+        due = _localize(dt.datetime.combine(day, reminders.daily_summary), zone)
+    if due >= campaign.deadline or day < campaign.date:
+        return None
+    return Slot(due.astimezone(dt.UTC), SlotKind.SUMMARY, f"summary:{day.isoformat()}")
+
+
+def escalation_slot(
+    campaign: Campaign, reminders: RemindersConfig, now: dt.datetime
+) -> Slot | None:
+    """The latest escalation due at `now`: every `escalate_every` after the deadline."""
+    if now < campaign.deadline + reminders.escalate_every:
+        return None
+    periods = int((now - campaign.deadline) / reminders.escalate_every)
+    nominal = campaign.deadline + periods * reminders.escalate_every
+    zone = ZoneInfo(campaign.timezone)
+    due = out_of_quiet(nominal, reminders.quiet_hours, zone)
+    if due > now:
+        if periods == 1:
+            return None
+        nominal -= reminders.escalate_every
+        due = out_of_quiet(nominal, reminders.quiet_hours, zone)
+    return Slot(due, SlotKind.ESCALATION, f"escalation:{nominal.isoformat()}")
+
+
+def due_slots(
+    campaign: Campaign,
+    reminders: RemindersConfig,
+    now: dt.datetime,
+    sent: Iterable[str],
+) -> list[Slot]:
+    """What to send now. Only the latest missed slot of each kind: after downtime nobody gets
+    "3 days left" when one day is left, and nothing that was sent goes again."""
+    done = set(sent)
+    due: list[Slot] = []
+    if now < campaign.deadline:
+        passed = [s for s in reminder_slots(campaign, reminders) if s.due <= now]
+        if passed and passed[-1].key not in done:
+            due.append(passed[-1])
+    summary = summary_slot(campaign, reminders, now)
+    if summary is not None and summary.key not in done:
+        due.append(summary)
+    if now >= campaign.deadline and "final" not in done:
+        due.append(Slot(campaign.deadline, SlotKind.FINAL, "final"))
+    escalation = escalation_slot(campaign, reminders, now)
+    if escalation is not None and escalation.key not in done:
+        due.append(escalation)
+    return sorted(due)
+
+
+def upcoming(
+    campaign: Campaign, reminders: RemindersConfig, now: dt.datetime, sent: Iterable[str]
+) -> list[Slot]:
+    """The next slots of each kind after `now`, for `расписание`."""
+    done = set(sent)
+    zone = ZoneInfo(campaign.timezone)
+    later: list[Slot] = [
+        s for s in reminder_slots(campaign, reminders) if s.due > now and s.key not in done
+    ]
+    tomorrow = now + dt.timedelta(days=1)
+    for moment in (now, tomorrow):
+        local_day = moment.astimezone(zone).date()
+        due = _localize(dt.datetime.combine(local_day, reminders.daily_summary), zone)
+        if now < due < campaign.deadline:
+            later.append(
+                Slot(due.astimezone(dt.UTC), SlotKind.SUMMARY, f"summary:{local_day.isoformat()}")
+            )
+            break
+    if now < campaign.deadline:
+        later.append(Slot(campaign.deadline, SlotKind.FINAL, "final"))
+        first = campaign.deadline + reminders.escalate_every
+        later.append(
+            Slot(
+                out_of_quiet(first, reminders.quiet_hours, zone),
+                SlotKind.ESCALATION,
+                f"escalation:{first.isoformat()}",
+            )
+        )
+    else:
+        periods = int((now - campaign.deadline) / reminders.escalate_every) + 1
+        nominal = campaign.deadline + periods * reminders.escalate_every
+        later.append(
+            Slot(
+                out_of_quiet(nominal, reminders.quiet_hours, zone),
+                SlotKind.ESCALATION,
+                f"escalation:{nominal.isoformat()}",
+            )
+        )
+    return sorted(later)
+
+
+def slot_random_id(campaign_id: str, slot_key: str, recipient: int, part: int = 0) -> int:
+    """A stable non-zero random_id per slot, recipient and message part: VK drops a repeat,
+    so a crash between sending and recording cannot deliver a reminder twice."""
+    digest = hashlib.sha256(f"{campaign_id}|{slot_key}|{recipient}|{part}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") % (2**31 - 1) + 1

@@ -1,0 +1,277 @@
+"""Reminders, summaries and escalations over HTTP to the emulator, driven by a fake clock."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot import texts
+from bot.clock import FakeClock
+from bot.domain import Campaign
+from bot.sandbox import ADMIN_CHAT, HEADS_CHAT, Sandbox, start_sandbox
+from tests.conftest import ADMIN, CONTROLLER, deputy_of, district, head_of
+
+MSK = ZoneInfo("Europe/Moscow")
+ALL_DONE = [
+    "3.1 выполнено",
+    "3.2 педагоги 10/10 ученики 100/100",
+    "3.3 выполнено",
+    "3.4 выполнено",
+    "3.5 выполнено",
+]
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(dt.datetime(2023, 10, 17, 10, 0, tzinfo=MSK))
+
+
+async def open_box(tmp_path: Path, clock: FakeClock, campaign: Campaign) -> Sandbox:
+    schools, people = district()
+    return await start_sandbox(
+        tmp_path,
+        schools=schools,
+        people=people,
+        admins=[ADMIN],
+        clock=clock,
+        campaign=campaign,
+        controller=CONTROLLER,
+    )
+
+
+@pytest.fixture
+async def box(
+    tmp_path: Path, clock: FakeClock, campaign: Campaign, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Sandbox]:
+    monkeypatch.chdir(tmp_path)
+    sandbox = await open_box(tmp_path, clock, campaign)
+    try:
+        yield sandbox
+    finally:
+        await sandbox.close()
+
+
+async def finish_school(box: Sandbox, n: int) -> None:
+    for i, text in enumerate(ALL_DONE, start=1):
+        box.say(head_of(n), text)
+        await box.emulator.wait_for_message(head_of(n), contains="Принято", count=i)
+
+
+def reminders_to(box: Sandbox, peer: int) -> list[str]:
+    return [m.text for m in box.emulator.messages_to(peer) if "⏰ Напоминание" in m.text]
+
+
+async def test_reminder_slot_fires_once_and_skips_finished_schools(
+    box: Sandbox, clock: FakeClock
+) -> None:
+    await finish_school(box, 1)
+    await box.app.scheduler.tick()  # the 17th's summary at 09:00 is due, no reminder yet
+    assert reminders_to(box, head_of(2)) == []
+    clock.set(dt.datetime(2023, 10, 18, 8, 0, tzinfo=MSK))
+    fired = await box.app.scheduler.tick()
+    assert [s.key for s in fired] == ["reminder:3d"]
+    for n in (2, 3):
+        for person in (head_of(n), deputy_of(n)):
+            assert len(reminders_to(box, person)) == 1
+    reminder = reminders_to(box, head_of(2))[0]
+    assert "3.1 Структура классов и чатов (нет ответа)" in reminder
+    assert reminders_to(box, head_of(1)) == []
+    assert reminders_to(box, deputy_of(1)) == []
+    assert await box.app.scheduler.tick() == []
+    clock.advance(600)
+    assert await box.app.scheduler.tick() == []
+    assert len(reminders_to(box, head_of(2))) == 1
+
+
+async def test_reminder_lists_exactly_what_is_owed(box: Sandbox, clock: FakeClock) -> None:
+    box.say(head_of(2), "3.1 выполнено")
+    box.say(head_of(2), "3.4 проблема нет интернета")
+    await box.emulator.wait_for_message(head_of(2), contains="Принято", count=2)
+    clock.set(dt.datetime(2023, 10, 18, 8, 0, tzinfo=MSK))
+    await box.app.scheduler.tick()
+    reminder = reminders_to(box, head_of(2))[0]
+    owed = reminder.split("по шагам:")[1].split("\n")[0]
+    assert "3.1" not in owed
+    assert "3.4 Сферум и VK Мессенджер в работе (проблема)" in reminder
+    card = next(m for m in box.emulator.messages_to(head_of(2)) if "⏰" in m.text)
+    assert any(label.startswith("3.2") for label in card.labels)
+
+
+async def test_unreachable_people_are_mentioned_in_one_chat_message(
+    box: Sandbox, clock: FakeClock
+) -> None:
+    box.emulator.set_allows_messages(head_of(2), False)
+    box.emulator.set_allows_messages(deputy_of(3), False)
+    clock.set(dt.datetime(2023, 10, 20, 21, 0, tzinfo=MSK))
+    fired = await box.app.scheduler.tick()
+    assert "reminder:3h" in [s.key for s in fired]
+    in_chat = reminders_to(box, HEADS_CHAT)
+    assert len(in_chat) == 1
+    assert f"[id{head_of(2)}|Директор 2]" in in_chat[0]
+    assert f"[id{deputy_of(3)}|Завуч 3]" in in_chat[0]
+    assert f"[id{head_of(1)}|" not in in_chat[0]
+    assert len(reminders_to(box, head_of(1))) == 1
+    assert await box.app.repos.conversations.is_unreachable(head_of(2))
+
+
+async def test_quiet_hours_hold_a_reminder_until_morning(box: Sandbox, clock: FakeClock) -> None:
+    clock.set(dt.datetime(2023, 10, 17, 23, 59, tzinfo=MSK))  # 3 days before: quiet
+    await box.app.scheduler.tick()
+    assert reminders_to(box, head_of(1)) == []
+    clock.set(dt.datetime(2023, 10, 18, 7, 59, tzinfo=MSK))
+    await box.app.scheduler.tick()
+    assert reminders_to(box, head_of(1)) == []
+    clock.set(dt.datetime(2023, 10, 18, 8, 0, tzinfo=MSK))
+    await box.app.scheduler.tick()
+    assert len(reminders_to(box, head_of(1))) == 1
+
+
+async def test_after_downtime_only_the_latest_reminder_goes(
+    box: Sandbox, clock: FakeClock
+) -> None:
+    clock.set(dt.datetime(2023, 10, 20, 12, 0, tzinfo=MSK))
+    fired = await box.app.scheduler.tick()
+    assert [s.key for s in fired if s.key.startswith("reminder")] == ["reminder:1d"]
+    reminder = reminders_to(box, head_of(1))
+    assert len(reminder) == 1
+    assert "до срока 11 ч." in reminder[0]
+
+
+async def test_restart_mid_campaign_sends_nothing_twice(
+    tmp_path: Path, clock: FakeClock, campaign: Campaign, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    clock.set(dt.datetime(2023, 10, 18, 9, 30, tzinfo=MSK))
+    first = await open_box(tmp_path, clock, campaign)
+    try:
+        fired = {s.key for s in await first.app.scheduler.tick()}
+    finally:
+        await first.close()
+    assert fired == {"reminder:3d", "summary:2023-10-18"}
+    second = await open_box(tmp_path, clock, campaign)
+    try:
+        assert await second.app.scheduler.tick() == []
+        assert second.emulator.sent == []
+    finally:
+        await second.close()
+
+
+async def test_a_reminder_interrupted_midway_resumes_without_repeats(
+    box: Sandbox, clock: FakeClock
+) -> None:
+    schedule = box.app.repos.schedule
+    campaign_id = box.app.campaign.id
+    clock.set(dt.datetime(2023, 10, 18, 8, 0, tzinfo=MSK))
+    # As if the process died after reminding the head of school 1 and recording it.
+    await schedule.mark_sent(campaign_id, "reminder:3d", head_of(1), clock.now())
+    await box.app.scheduler.tick()
+    assert reminders_to(box, head_of(1)) == []
+    assert len(reminders_to(box, deputy_of(1))) == 1
+
+
+async def test_reminder_random_ids_are_derived_from_the_slot(
+    box: Sandbox, clock: FakeClock
+) -> None:
+    clock.set(dt.datetime(2023, 10, 18, 8, 0, tzinfo=MSK))
+    await box.app.notifier.remind("reminder:3d")
+    # A resend of the same slot (a crash before recording) is dropped by VK's random_id.
+    sends_before = len(box.emulator.sent)
+    for person in (head_of(1), deputy_of(1)):
+        await box.app.db.execute("DELETE FROM scheduled_sent WHERE recipient = ?", (person,))
+    await box.app.notifier.remind("reminder:3d")
+    assert len(box.emulator.sent) == sends_before
+    assert len(reminders_to(box, head_of(1))) == 1
+
+
+async def test_summaries_numbers_equal_the_database(box: Sandbox, clock: FakeClock) -> None:
+    await finish_school(box, 1)
+    box.say(head_of(2), "3.2 педагоги 5/10 ученики 50/100")
+    await box.emulator.wait_for_message(head_of(2), contains="Принято")
+    clock.set(dt.datetime(2023, 10, 18, 9, 0, tzinfo=MSK))
+    await box.app.scheduler.tick()
+    summary = next(m.text for m in box.emulator.messages_to(ADMIN_CHAT) if "Ежедневная" in m.text)
+    db = box.app.db
+    finished = await db.fetchval(
+        "SELECT COUNT(*) FROM (SELECT school_id FROM current_answers WHERE state = 'done' "
+        "GROUP BY school_id HAVING COUNT(*) = 5)"
+    )
+    schools = await db.fetchval("SELECT COUNT(*) FROM schools")
+    assert f"Выполнили все шаги: {finished} из {schools} школ" in summary
+    teachers = await db.fetchone(
+        "SELECT SUM(n.done), SUM(n.total) FROM current_answers c JOIN answer_counts n "
+        "ON n.answer_id = c.answer_id WHERE n.part = 'teachers'"
+    )
+    assert teachers is not None
+    assert f"педагоги: подключено {teachers[0]} из {teachers[1]}" in summary
+
+
+async def test_final_summary_and_escalation_until_the_last_school_finishes(
+    box: Sandbox, clock: FakeClock, campaign: Campaign
+) -> None:
+    await finish_school(box, 1)
+    await finish_school(box, 2)
+    clock.set(campaign.deadline)
+    fired = {s.kind.value for s in await box.app.scheduler.tick()}
+    assert "final" in fired
+    final = next(m.text for m in box.emulator.messages_to(ADMIN_CHAT) if "Итоговая" in m.text)
+    assert "МКОУ «СОШ №3»" in final
+    clock.set(dt.datetime(2023, 10, 22, 8, 0, tzinfo=MSK))
+    assert [s.kind.value for s in await box.app.scheduler.tick()] == ["escalation"]
+    escalation = box.emulator.messages_to(CONTROLLER)
+    assert len(escalation) == 1
+    assert "Не исполнили в срок 1 из 3 школ" in escalation[0].text
+    assert f"[id{head_of(3)}|Директор 3]" in escalation[0].text
+    box.say(head_of(3), "3.1 выполнено")  # late answers are accepted and marked
+    await box.emulator.wait_for_message(head_of(3), contains="опозданием")
+    for i, text in enumerate(ALL_DONE[1:], start=2):
+        box.say(head_of(3), text)
+        await box.emulator.wait_for_message(head_of(3), contains="Принято", count=i)
+    clock.set(dt.datetime(2023, 10, 23, 8, 0, tzinfo=MSK))
+    await box.app.scheduler.tick()
+    assert len(box.emulator.messages_to(CONTROLLER)) == 1  # nobody is overdue any more
+
+
+async def test_escalation_falls_back_to_admin_chat(
+    box: Sandbox, clock: FakeClock, campaign: Campaign
+) -> None:
+    box.emulator.set_allows_messages(CONTROLLER, False)
+    clock.set(dt.datetime(2023, 10, 22, 8, 0, tzinfo=MSK))
+    await box.app.scheduler.tick()
+    assert any("Не исполнили в срок" in m.text for m in box.emulator.messages_to(ADMIN_CHAT))
+
+
+async def test_admin_reminds_now_pauses_and_reads_the_schedule(
+    box: Sandbox, clock: FakeClock
+) -> None:
+    emu = box.emulator
+    await finish_school(box, 1)
+    box.say(ADMIN, "напомнить")
+    reply = await emu.wait_for_message(ADMIN, contains="Напоминания отправлены")
+    assert "школ-должников 2, личных сообщений 4" in reply.text
+    assert len(reminders_to(box, head_of(2))) == 1
+    assert reminders_to(box, head_of(1)) == []
+    box.say(ADMIN, "расписание")
+    schedule = await emu.wait_for_message(ADMIN, contains="Расписание")
+    assert "18.10.2023 08:00 — напоминание должникам" in schedule.text
+    box.say(ADMIN, "пауза")
+    await emu.wait_for_message(ADMIN, contains="приостановлены")
+    clock.set(dt.datetime(2023, 10, 18, 8, 0, tzinfo=MSK))
+    assert await box.app.scheduler.tick() == []
+    box.say(ADMIN, "продолжить")
+    await emu.wait_for_message(ADMIN, contains="возобновлены")
+    fired = await box.app.scheduler.tick()
+    assert "reminder:3d" in [s.key for s in fired]
+    assert len(reminders_to(box, head_of(2))) == 2  # the manual one and the scheduled one
+    box.say(head_of(2), "пауза")
+    assert (await emu.wait_for_message(head_of(2), contains="только")).text == texts.ADMIN_ONLY
+
+
+async def test_problem_is_forwarded_to_the_admin_chat(box: Sandbox) -> None:
+    box.say(head_of(2), "3.4 проблема нет интернета")
+    notice = await box.emulator.wait_for_message(ADMIN_CHAT, contains="Проблема")
+    assert re.search(r"СОШ №2.*3\.4.*нет интернета.*Директор 2", notice.text, re.S)
