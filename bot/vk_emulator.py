@@ -22,6 +22,7 @@ import itertools
 import json
 import logging
 import secrets
+import signal
 from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -1192,7 +1193,14 @@ async def _serve(args: argparse.Namespace) -> None:
             '{"from_id": 501234, "text": "hi"}',
             flush=True,
         )
-        await asyncio.Event().wait()
+        # Handle SIGINT and SIGTERM ourselves: a launcher may start us with SIGINT ignored, and
+        # SIGTERM would otherwise kill the process without closing the server.
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):  # not on Windows
+                loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
 
 
 def main(argv: list[str] | None = None) -> None:
