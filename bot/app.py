@@ -24,6 +24,7 @@ from bot.notify import Audience, Notifier
 from bot.scheduler import Scheduler
 from bot.service import CampaignService, Repositories
 from bot.vk import CURRENT_EVENT_ID, VKMessenger
+from bot.vk_api import DEFAULT_TIMEOUT, ResilientAPI
 from handlers.admins import admins_labeler
 from handlers.chat_events import chat_events_labeler
 from handlers.heads import heads_labeler
@@ -80,7 +81,12 @@ async def build_app(
         await repos.campaigns.save(campaign, clock.now())
         service = CampaignService(campaign, repos, clock)
         http = AiohttpClient()
-        api = API(config.vk.token.get_secret_value(), http_client=http)
+        api = ResilientAPI(
+            config.vk.token.get_secret_value(),
+            http_client=http,
+            rate=config.vk.requests_per_second,
+            timeout=config.vk.request_timeout or DEFAULT_TIMEOUT,
+        )
         api.API_URL = config.vk.api_url
         delivery = Delivery(VKMessenger(api), repos.conversations, repos.roster, clock)
         notifier = Notifier(

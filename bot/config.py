@@ -163,6 +163,8 @@ class VkConfig(_Frozen):
     group_id: Annotated[int, Strict(), Field(gt=0)]
     api_url: str = DEFAULT_API_URL
     request_timeout: Annotated[float, Strict(), Field(gt=0, le=600)] | None = None
+    # VK: about 20 requests per second for a community token (error 6 above it).
+    requests_per_second: Annotated[float, Field(gt=0, le=100)] = 20.0
 
     @field_validator("token")
     @classmethod
@@ -309,6 +311,7 @@ _FORMS: dict[str, str] = {
     "vk.group_id": "the community id, a positive integer, e.g. 123456789",
     "vk.api_url": f'an http(s) URL, e.g. "{DEFAULT_API_URL}"',
     "vk.request_timeout": "seconds, a positive number, e.g. 30",
+    "vk.requests_per_second": "a positive number up to 100, e.g. 20",
     "storage": "a table [storage]",
     "storage.path": 'the SQLite file path, e.g. "confirmbot.db"',
     "bot": "a table [bot]",

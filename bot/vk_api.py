@@ -1,0 +1,148 @@
+"""The one path every VK API call takes: a rate limit, and retries where a retry can help.
+
+VK allows a community token about 20 API requests per second and answers error 6 above that
+(VK docs, "API requests limits": https://dev.vk.com/ru/api/api-requests#Ограничения и
+рекомендации). Transient failures (6 too many requests, 9 flood control, 10 internal error,
+HTTP 5xx, time-outs, dropped connections, a body that is not JSON) are retried with exponential
+back-off and jitter. Errors that will not change (5 auth, 15 access, 100 parameters, 901 not
+allowed, 917 no access to the chat, ...) are raised at once for the caller to handle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import ClientError, ClientTimeout
+from vkbottle import API
+from vkbottle.http import ABCHTTPClient
+
+log = logging.getLogger(__name__)
+
+RETRYABLE_CODES = frozenset({6, 9, 10})
+DEFAULT_RATE = 20.0
+DEFAULT_ATTEMPTS = 6
+DEFAULT_TIMEOUT = 30.0
+
+
+class TransientError(Exception):
+    """A failure that is worth trying again (HTTP 5xx, a body that is not JSON)."""
+
+
+class RateLimiter:
+    """At most `rate` acquisitions in any one-second window (a sliding window)."""
+
+    def __init__(
+        self,
+        rate: float,
+        *,
+        clock: Callable[[], float] | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.capacity = max(1, int(rate))
+        self.window = self.capacity / rate
+        self._clock = clock
+        self._sleep = sleep
+        self._stamps: deque[float] = deque()
+        self._lock = asyncio.Lock()
+
+    def _now(self) -> float:
+        return self._clock() if self._clock is not None else asyncio.get_running_loop().time()
+
+    async def acquire(self) -> None:
+        async with self._lock:
+            while True:
+                now = self._now()
+                while self._stamps and now - self._stamps[0] >= self.window:
+                    self._stamps.popleft()
+                if len(self._stamps) < self.capacity:
+                    self._stamps.append(now)
+                    return
+                # A microsecond more, so float rounding can never leave us a hair short.
+                await self._sleep(self.window - (now - self._stamps[0]) + 1e-6)
+
+
+class ResilientAPI(API):
+    """vkbottle's `API` whose `request` is rate-limited and retries transient failures."""
+
+    def __init__(
+        self,
+        token: str,
+        *,
+        http_client: ABCHTTPClient,
+        rate: float = DEFAULT_RATE,
+        attempts: int = DEFAULT_ATTEMPTS,
+        base_delay: float = 0.25,
+        max_delay: float = 8.0,
+        timeout: float = DEFAULT_TIMEOUT,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        super().__init__(token, http_client=http_client)
+        self.limiter = RateLimiter(rate)
+        self.attempts = attempts
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.timeout = timeout
+        self._jitter = jitter
+        self.retries = 0  # how many retries this process made, for the logs and benchmarks
+
+    async def request(
+        self, method: str, data: dict[str, Any], version: str | None = None
+    ) -> dict[str, Any]:
+        data = await self.validate_request(data)
+        attempt = 1
+        while True:
+            await self.limiter.acquire()
+            try:
+                body = await self._post(method, data, version)
+                code = _error_code(body)
+                if code not in RETRYABLE_CODES:
+                    # vkbottle's validators raise VKAPIError[code] for every other error.
+                    return await self.validate_response(method, data, body)  # type: ignore[no-any-return]
+                reason = f"VK error {code}"
+            except (ClientError, TimeoutError) as error:
+                # Only the type: aiohttp's messages may carry the request URL.
+                reason = type(error).__name__
+            except TransientError as error:
+                reason = str(error)
+            if attempt >= self.attempts:
+                log.warning("%s failed after %d attempts (%s)", method, attempt, reason)
+                raise TransientError(f"{method}: {reason}")
+            delay = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
+            delay *= 0.5 + self._jitter()
+            self.retries += 1
+            log.info("%s: %s; retry %d in %.2f s", method, reason, attempt, delay)
+            await asyncio.sleep(delay)
+            attempt += 1
+
+    async def _post(self, method: str, data: dict[str, Any], version: str | None) -> Any:
+        async with self.token_generator as token:
+            # The token travels in the form body, never in a URL that could reach a log.
+            form = {**data, "access_token": token, "v": version or self.API_VERSION}
+            response = await self.http_client.request_raw(
+                self.API_URL + method,
+                method="POST",
+                data=form,
+                timeout=ClientTimeout(total=self.timeout),
+            )
+        if response.status >= 500:
+            raise TransientError(f"HTTP {response.status}")
+        text = await response.text(encoding="utf-8")
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise TransientError(f"HTTP {response.status}, not JSON") from None
+
+
+def _error_code(body: Any) -> int | None:
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        code = body["error"].get("error_code")
+        return code if isinstance(code, int) else None
+    return None
