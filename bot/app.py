@@ -113,7 +113,9 @@ async def build_app(
         scheduler = Scheduler(campaign, config.reminders, repos.schedule, notifier, clock)
         group_id = config.vk.group_id
         polling = StatePolling(api, group_id, _state_dir(config))
-        bot = Bot(api=api, polling=polling)
+        # vkbottle's Bot overwrites the polling's skip_old_events with its own argument: say it
+        # here too, or a restart would skip what arrived while the bot was down.
+        bot = Bot(api=api, polling=polling, skip_old_events=False)
         for labeler in (
             chat_events_labeler(flow, delivery, group_id),
             admins_labeler(flow, delivery, group_id),
