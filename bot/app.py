@@ -88,7 +88,8 @@ async def build_app(
             timeout=config.vk.request_timeout or DEFAULT_TIMEOUT,
         )
         api.API_URL = config.vk.api_url
-        delivery = Delivery(VKMessenger(api), repos.conversations, repos.roster, clock)
+        messenger = VKMessenger(api)
+        delivery = Delivery(messenger, repos.conversations, repos.roster, clock)
         notifier = Notifier(
             service,
             delivery,
@@ -117,7 +118,7 @@ async def build_app(
         # here too, or a restart would skip what arrived while the bot was down.
         bot = Bot(api=api, polling=polling, skip_old_events=False)
         for labeler in (
-            chat_events_labeler(flow, delivery, group_id),
+            chat_events_labeler(flow, delivery, messenger, group_id),
             admins_labeler(flow, delivery, group_id),
             heads_labeler(flow, delivery, group_id),
         ):

@@ -24,6 +24,8 @@ CURRENT_EVENT_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 
 # VK refuses private messages to a user who has not allowed them (error 901).
 ERROR_NOT_ALLOWED = 901
+# VK: "You don't have access to this chat" — the community was removed from it.
+ERROR_NO_CHAT_ACCESS = 917
 # Snackbar texts are limited to 90 characters by VK.
 SNACKBAR_LIMIT = 90
 
@@ -58,6 +60,11 @@ class VKMessenger:
 
     def __init__(self, api: API) -> None:
         self.api = api
+        # Chats VK says we cannot reach (917): logged once, skipped until we are invited back.
+        self.unreachable_chats: set[int] = set()
+
+    def mark_chat_reachable(self, peer_id: int) -> None:
+        self.unreachable_chats.discard(peer_id)
 
     async def send(
         self,
@@ -68,8 +75,10 @@ class VKMessenger:
         callback: bool = True,
         dedup: int | None = None,
     ) -> Sent:
-        parts = texts.split_message(text)
         sent = Sent(peer_id, 0, 0)
+        if peer_id in self.unreachable_chats:
+            return sent
+        parts = texts.split_message(text)
         for index, part in enumerate(parts):
             params: dict[str, Any] = {
                 "peer_ids": str(peer_id),
@@ -83,12 +92,24 @@ class VKMessenger:
             except VKAPIError as error:
                 if error.code == ERROR_NOT_ALLOWED:
                     raise NotAllowed(peer_id) from error
+                if error.code == ERROR_NO_CHAT_ACCESS and peer_id >= CHAT_PEER_START:
+                    log.warning(
+                        "no access to chat %s (VK error 917); is the community still in it? "
+                        "Messages to it are skipped until it is added again",
+                        peer_id,
+                    )
+                    self.unreachable_chats.add(peer_id)
+                    return sent
                 raise
             item = response["response"][0]
             refusal = item.get("error")
             if refusal:
                 if refusal.get("code") == ERROR_NOT_ALLOWED:
                     raise NotAllowed(peer_id)
+                if refusal.get("code") == ERROR_NO_CHAT_ACCESS and peer_id >= CHAT_PEER_START:
+                    log.warning("no access to chat %s (VK error 917); skipping it", peer_id)
+                    self.unreachable_chats.add(peer_id)
+                    return sent
                 raise RuntimeError(f"messages.send to {peer_id}: {refusal}")
             sent = Sent(
                 peer_id,

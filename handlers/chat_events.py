@@ -9,7 +9,7 @@ from bot import texts
 from bot.actions import Reply
 from bot.delivery import Delivery
 from bot.flow import Flow
-from bot.vk import incoming_message
+from bot.vk import VKMessenger, incoming_message
 
 
 class BotInvitedRule(ABCRule[Message]):
@@ -24,11 +24,14 @@ class BotInvitedRule(ABCRule[Message]):
         return kind == "chat_invite_user" and action.member_id == -self.group_id
 
 
-def chat_events_labeler(flow: Flow, delivery: Delivery, group_id: int) -> BotLabeler:
+def chat_events_labeler(
+    flow: Flow, delivery: Delivery, messenger: VKMessenger, group_id: int
+) -> BotLabeler:
     labeler = BotLabeler()
 
     @labeler.chat_message(BotInvitedRule(group_id))
     async def on_invited(message: Message) -> None:
+        messenger.mark_chat_reachable(message.peer_id)
         incoming = incoming_message(message, group_id)
         welcome = texts.WELCOME_CHAT.format(number=flow.campaign.number)
         await delivery.carry_out(incoming, [Reply(welcome)])

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+
+import pytest
 
 from bot import texts
 from bot.clock import FakeClock
@@ -279,3 +282,55 @@ async def test_bot_added_to_chat_introduces_itself(sandbox: Sandbox) -> None:
     )
     welcome = await emu.wait_for_message(2_000_000_009)
     assert "доступ ко всем сообщениям" in welcome.text
+
+
+async def test_simultaneous_answers_leave_one_consistent_state(sandbox: Sandbox) -> None:
+    """vkbottle runs every update as its own task: head and deputy answering the same step
+    at the same moment, and a double tap, must leave a complete history and a current state
+    equal to its last entry."""
+    emu = sandbox.emulator
+    card_for = {}
+    for person in (head_of(1), deputy_of(1)):
+        sandbox.say(person, "карточка")
+        card_for[person] = await emu.wait_for_message(person, contains="СОШ №1")
+        emu.press(person, card_for[person], card_for[person].labels[0])
+    await emu.wait_for(lambda: all("Выберите состояние" in c.text for c in card_for.values()))
+    rounds = 10
+    for i in range(rounds):
+        emu.press(head_of(1), card_for[head_of(1)], "Выполнено")
+        emu.press(deputy_of(1), card_for[deputy_of(1)], "В работе")
+        emu.press(head_of(1), card_for[head_of(1)], "Выполнено")  # a double tap
+        sandbox.say(deputy_of(1), "3.1 в работе" if i % 2 else "3.1 выполнено")
+    campaign_id = sandbox.app.campaign.id
+    answers = sandbox.app.repos.answers
+
+    for _ in range(200):  # up to 10 s for 40 answers
+        if len(await answers.history(campaign_id, "s1")) >= rounds * 4:
+            break
+        await asyncio.sleep(0.05)
+    history = await answers.history(campaign_id, "s1")
+    assert len(history) == rounds * 4
+    current = await answers.current_for_school(campaign_id, "s1")
+    assert current["3.1"] == history[-1]
+
+
+async def test_a_chat_the_bot_was_removed_from_is_skipped_until_invited(
+    sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    emu = sandbox.emulator
+    emu.fail_next("messages.send", 917)
+    sandbox.say(ADMIN, "/объявить", peer_id=ADMIN_CHAT)
+    await emu.wait_for_message(ADMIN_CHAT, contains="разослан")
+    assert emu.calls_to("messages.send")[0].error_code == 917
+    assert sum("917" in r.getMessage() for r in caplog.records) == 1
+    sandbox.say(ADMIN, "/объявить", peer_id=ADMIN_CHAT)
+    await emu.wait_for_message(ADMIN_CHAT, contains="разослан", count=2)
+    assert emu.messages_to(HEADS_CHAT) == []  # skipped, not retried, not logged again
+    assert sum("917" in r.getMessage() for r in caplog.records) == 1
+    emu.push_message_new(
+        from_id=ADMIN,
+        peer_id=HEADS_CHAT,
+        text="",
+        action={"type": "chat_invite_user", "member_id": -sandbox.config.vk.group_id},
+    )
+    await emu.wait_for_message(HEADS_CHAT, contains="доступ ко всем сообщениям")
