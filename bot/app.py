@@ -24,7 +24,7 @@ from bot.notify import Audience, Notifier
 from bot.scheduler import Scheduler
 from bot.service import CampaignService, Repositories
 from bot.vk import CURRENT_EVENT_ID, VKMessenger
-from bot.vk_api import DEFAULT_TIMEOUT, ResilientAPI
+from bot.vk_api import DEFAULT_TIMEOUT, ResilientAPI, TransientError
 from handlers.admins import admins_labeler
 from handlers.chat_events import chat_events_labeler
 from handlers.heads import heads_labeler
@@ -174,7 +174,7 @@ class Runner:
                     log.error("VK rejected the token (error 5); check [vk] token")
                     raise
                 log.warning("VK error %s at start-up; retrying in %.0f s", error.code, backoff)
-            except (TimeoutError, ClientError, OSError) as error:
+            except (TimeoutError, ClientError, OSError, TransientError) as error:
                 log.warning(
                     "VK unreachable (%s); retrying in %.0f s", type(error).__name__, backoff
                 )

@@ -45,6 +45,15 @@ class Messenger(Protocol):
         """
         ...
 
+    async def send_many(
+        self, peer_ids: list[int], text: str, keyboard: Keyboard | None, *, dedup: int | None
+    ) -> dict[int, bool]:
+        """Send one text to many people at once; for each, True or False if refused (901).
+
+        Private peers only; at most `BATCH` of them per call.
+        """
+        ...
+
     async def edit(
         self, peer_id: int, conversation_message_id: int, text: str, keyboard: Keyboard | None
     ) -> bool:

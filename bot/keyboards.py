@@ -69,6 +69,11 @@ def announcement_keyboard(campaign: Campaign) -> Keyboard:
     )
 
 
+def reminder_keyboard(campaign: Campaign) -> Keyboard:
+    """«Отчитаться» opening the card of the person's school (the same for everybody)."""
+    return Keyboard(((Button(BUTTON_REPORT, OpenCardPayload(c=campaign.id), Color.PRIMARY),),))
+
+
 def card_keyboard(campaign: Campaign, school_id: str) -> Keyboard:
     """One button per step (two per row) that opens the step's answers."""
     buttons = [

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+from collections import defaultdict
 from dataclasses import dataclass
 
 from bot import texts
 from bot.actions import Private
 from bot.delivery import Delivery
-from bot.keyboards import card_keyboard
+from bot.domain import StepState
+from bot.keyboards import reminder_keyboard
 from bot.schedule import slot_random_id
 from bot.service import CampaignService
-from bot.status import PendingSchool
+from bot.status import PendingSchool, owed_steps
 
 log = logging.getLogger(__name__)
+
+# VK's messages.send takes up to 100 peer_ids (dev.vk.com/method/messages.send).
+BATCH = 100
 
 
 @dataclass(frozen=True)
@@ -40,48 +46,61 @@ class Notifier:
     async def remind(self, slot_key: str | None = None) -> ReminderReport:
         """Remind every person of every school that still owes something.
 
-        Privately where the messenger allows it; everyone else is mentioned in one message per
-        heads chat. With a `slot_key`, who was already reminded for it is skipped and who gets
-        it now is recorded, so a restart mid-slot neither repeats nor loses anybody.
+        People whose schools owe the same steps get one text, sent with `peer_ids` in batches
+        of up to 100 (one request instead of 100, under VK's per-second limit). Whoever VK
+        refuses (901) is mentioned in one message per heads chat. With a `slot_key`, who was
+        already reminded for it is skipped and who gets it now is recorded, so a restart
+        mid-slot neither repeats nor loses anybody.
         """
         schedule = self.service.repos.schedule
+        conversations = self.service.repos.conversations
         pending, _ = await self.service.pending_schools()
         done = set() if slot_key is None else await schedule.recipients(self.campaign.id, slot_key)
+        unreachable = await conversations.unreachable()
         now = self.service.now()
-        private = 0
-        unreached: list[tuple[PendingSchool, list[int]]] = []
-        for school in pending:
-            text = texts.reminder(self.campaign, school, now)
-            keyboard = card_keyboard(self.campaign, school.school.id)
-            missed: list[int] = []
+        groups: dict[tuple[tuple[str, StepState], ...], set[int]] = defaultdict(set)
+        missed: dict[int, list[int]] = defaultdict(list)  # school index -> people
+        for index, school in enumerate(pending):
+            owed = tuple(
+                (step.id, school.states.get(step.id, StepState.NONE))
+                for step in owed_steps(self.campaign, school.states)
+            )
             for person in school.people:
                 if person.vk_id in done:
                     continue
+                if person.vk_id in unreachable:
+                    missed[index].append(person.vk_id)
+                else:
+                    groups[owed].add(person.vk_id)
+        private = 0
+        refused: set[int] = set()
+        keyboard = reminder_keyboard(self.campaign)
+        for owed, people in groups.items():
+            text = texts.reminder(self.campaign, list(owed), now)
+            ordered = sorted(people)
+            for start in range(0, len(ordered), BATCH):
+                chunk = ordered[start : start + BATCH]
                 dedup = (
                     None
                     if slot_key is None
-                    else slot_random_id(self.campaign.id, slot_key, person.vk_id)
+                    else slot_random_id(self.campaign.id, slot_key, chunk[0])
                 )
-                if await self.delivery.private(Private(person.vk_id, text, keyboard), dedup=dedup):
-                    private += 1
-                    if slot_key is not None:
-                        await schedule.mark_sent(self.campaign.id, slot_key, person.vk_id, now)
-                else:
-                    missed.append(person.vk_id)
-            if missed:
-                unreached.append((school, missed))
+                results = await self.delivery.messenger.send_many(
+                    chunk, text, keyboard, dedup=dedup
+                )
+                delivered = [p for p, ok in results.items() if ok]
+                refused.update(p for p, ok in results.items() if not ok)
+                private += len(delivered)
+                if slot_key is not None:
+                    await schedule.mark_sent_many(self.campaign.id, slot_key, delivered, now)
+        for vk_id in refused:
+            await conversations.mark_unreachable(vk_id, now)
+        for index, school in enumerate(pending):
+            missed[index] += [p.vk_id for p in school.people if p.vk_id in refused]
+        unreached = [(pending[i], people) for i, people in sorted(missed.items()) if people]
         mentioned = sum(len(people) for _, people in unreached)
         if unreached:
-            text = texts.reminder_in_chat(self.campaign, unreached, now)
-            for chat in self.audience.heads_chats:
-                if slot_key is not None and chat in done:
-                    continue
-                dedup = (
-                    None if slot_key is None else slot_random_id(self.campaign.id, slot_key, chat)
-                )
-                await self.delivery.messenger.send(chat, text, None, dedup=dedup)
-                if slot_key is not None:
-                    await schedule.mark_sent(self.campaign.id, slot_key, chat, now)
+            await self._remind_in_chats(slot_key, unreached, done, now)
         log.info(
             "reminders sent: slot=%s schools=%d private=%d mentioned=%d",
             slot_key or "manual",
@@ -90,6 +109,22 @@ class Notifier:
             mentioned,
         )
         return ReminderReport(schools=len(pending), private=private, mentioned=mentioned)
+
+    async def _remind_in_chats(
+        self,
+        slot_key: str | None,
+        unreached: list[tuple[PendingSchool, list[int]]],
+        done: set[int],
+        now: dt.datetime,
+    ) -> None:
+        text = texts.reminder_in_chat(self.campaign, unreached, now)
+        for chat in self.audience.heads_chats:
+            if chat in done:
+                continue
+            dedup = None if slot_key is None else slot_random_id(self.campaign.id, slot_key, chat)
+            await self.delivery.messenger.send(chat, text, None, dedup=dedup)
+            if slot_key is not None:
+                await self.service.repos.schedule.mark_sent(self.campaign.id, slot_key, chat, now)
 
     async def summary(self, slot_key: str, *, final: bool = False) -> None:
         """The daily (or final) summary to every admin chat."""

@@ -355,19 +355,26 @@ SLOT_NAMES = {
 }
 
 
+def _owed_states(campaign: Campaign, owed: list[tuple[str, S]]) -> str:
+    titles = {step.id: step.short_title for step in campaign.steps}
+    return ", ".join(f"{sid} {titles.get(sid, '')} ({STATE_NAME[state]})" for sid, state in owed)
+
+
 def _owed_list(campaign: Campaign, item: PendingSchool) -> str:
-    return ", ".join(
-        f"{step.id} {step.short_title} ({STATE_NAME[item.states.get(step.id, S.NONE)]})"
+    owed = [
+        (step.id, item.states.get(step.id, S.NONE))
         for step in campaign.steps
         if item.states.get(step.id, S.NONE) is not S.DONE
-    )
+    ]
+    return _owed_states(campaign, owed)
 
 
-def reminder(campaign: Campaign, item: PendingSchool, now: dt.datetime) -> str:
+def reminder(campaign: Campaign, owed: list[tuple[str, S]], now: dt.datetime) -> str:
+    """The same text for every school that owes the same steps, so it can go in one batch."""
     return (
         f"⏰ Напоминание: приказ № {campaign.number}, {time_left(campaign, now)}.\n"
-        f"🏫 {item.school.name} ещё не отчиталась по шагам: {_owed_list(campaign, item)}.\n"
-        "Выберите шаг кнопкой ниже или напишите, например, «3.1 выполнено»."
+        f"Ваша школа ещё не отчиталась по шагам: {_owed_states(campaign, owed)}.\n"
+        "Нажмите «Отчитаться» или напишите, например, «3.1 выполнено»."
     )
 
 

@@ -26,6 +26,8 @@ CURRENT_EVENT_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 ERROR_NOT_ALLOWED = 901
 # VK: "You don't have access to this chat" — the community was removed from it.
 ERROR_NO_CHAT_ACCESS = 917
+# messages.send takes at most 100 peer_ids (dev.vk.com/method/messages.send).
+MAX_PEER_IDS = 100
 # Snackbar texts are limited to 90 characters by VK.
 SNACKBAR_LIMIT = 90
 
@@ -117,6 +119,30 @@ class VKMessenger:
                 int(item.get("conversation_message_id", 0)),
             )
         return sent
+
+    async def send_many(
+        self, peer_ids: list[int], text: str, keyboard: Keyboard | None, *, dedup: int | None
+    ) -> dict[int, bool]:
+        """One `messages.send` with `peer_ids` (VK takes up to 100): one request, not 100."""
+        if len(peer_ids) > MAX_PEER_IDS:
+            raise ValueError(f"at most {MAX_PEER_IDS} peers per call")
+        if len(text) > texts.MESSAGE_LIMIT:
+            raise ValueError("a batched text must fit one message")
+        params: dict[str, Any] = {
+            "peer_ids": ",".join(str(p) for p in peer_ids),
+            "message": text,
+            "random_id": random_id() if dedup is None else dedup,
+        }
+        if keyboard is not None:
+            params["keyboard"] = keyboard_json(keyboard)
+        response = await self.api.request("messages.send", params)
+        results: dict[int, bool] = {}
+        for item in response["response"]:
+            refusal = item.get("error")
+            if refusal and refusal.get("code") != ERROR_NOT_ALLOWED:
+                log.warning("messages.send to %s refused: %s", item.get("peer_id"), refusal)
+            results[int(item["peer_id"])] = not refusal
+        return results
 
     async def edit(
         self, peer_id: int, conversation_message_id: int, text: str, keyboard: Keyboard | None

@@ -109,7 +109,7 @@ class ResilientAPI(API):
                 reason = f"VK error {code}"
             except (ClientError, TimeoutError) as error:
                 # Only the type: aiohttp's messages may carry the request URL.
-                reason = type(error).__name__
+                reason = f"VK unreachable ({type(error).__name__})"
             except TransientError as error:
                 reason = str(error)
             if attempt >= self.attempts:
@@ -118,7 +118,14 @@ class ResilientAPI(API):
             delay = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
             delay *= 0.5 + self._jitter()
             self.retries += 1
-            log.info("%s: %s; retry %d in %.2f s", method, reason, attempt, delay)
+            log.log(
+                logging.WARNING if reason.startswith("VK unreachable") else logging.INFO,
+                "%s: %s; retry %d in %.2f s",
+                method,
+                reason,
+                attempt,
+                delay,
+            )
             await asyncio.sleep(delay)
             attempt += 1
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from vkbottle.bot import BotLabeler, Message
 from vkbottle.dispatch.rules import ABCRule
 
@@ -10,6 +12,8 @@ from bot.actions import Reply
 from bot.delivery import Delivery
 from bot.flow import Flow
 from bot.vk import VKMessenger, incoming_message
+
+log = logging.getLogger(__name__)
 
 
 class BotInvitedRule(ABCRule[Message]):
@@ -32,6 +36,8 @@ def chat_events_labeler(
     @labeler.chat_message(BotInvitedRule(group_id))
     async def on_invited(message: Message) -> None:
         messenger.mark_chat_reachable(message.peer_id)
+        # The peer id is what [bot] admin_chats / heads_chats need; say it where IT looks.
+        log.info("added to chat %s by %s", message.peer_id, message.from_id)
         incoming = incoming_message(message, group_id)
         welcome = texts.WELCOME_CHAT.format(number=flow.campaign.number)
         await delivery.carry_out(incoming, [Reply(welcome)])

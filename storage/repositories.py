@@ -459,6 +459,16 @@ class ScheduleRepository:
             (campaign_id, slot_key, recipient, _ts(now)),
         )
 
+    async def mark_sent_many(
+        self, campaign_id: str, slot_key: str, recipients: Sequence[int], now: dt.datetime
+    ) -> None:
+        async with self._db.transaction():
+            await self._db.executemany(
+                "INSERT INTO scheduled_sent (campaign_id, slot_key, recipient, sent_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                [(campaign_id, slot_key, r, _ts(now)) for r in recipients],
+            )
+
     async def finish_slot(self, campaign_id: str, slot_key: str, now: dt.datetime) -> None:
         await self.mark_sent(campaign_id, slot_key, self.SLOT_DONE, now)
 
@@ -536,6 +546,10 @@ class ConversationRepository:
             "INSERT INTO private_unreachable (vk_id, since) VALUES (?, ?) ON CONFLICT DO NOTHING",
             (vk_id, _ts(now)),
         )
+
+    async def unreachable(self) -> set[int]:
+        """Everyone VK refused to message privately (a short list: they are asked to write)."""
+        return {row[0] for row in await self._db.fetchall("SELECT vk_id FROM private_unreachable")}
 
     async def mark_reachable(self, vk_id: int) -> None:
         await self._db.execute("DELETE FROM private_unreachable WHERE vk_id = ?", (vk_id,))

@@ -98,8 +98,11 @@ async def test_reminder_lists_exactly_what_is_owed(box: Sandbox, clock: FakeCloc
     owed = reminder.split("по шагам:")[1].split("\n")[0]
     assert "3.1" not in owed
     assert "3.4 Сферум и VK Мессенджер в работе (проблема)" in reminder
-    card = next(m for m in box.emulator.messages_to(head_of(2)) if "⏰" in m.text)
-    assert any(label.startswith("3.2") for label in card.labels)
+    message = next(m for m in box.emulator.messages_to(head_of(2)) if "⏰" in m.text)
+    assert message.labels == [texts.BUTTON_REPORT]
+    box.emulator.press(head_of(2), message, texts.BUTTON_REPORT)
+    await box.emulator.wait_for(lambda: "МКОУ «СОШ №2»" in message.text)
+    assert any(label.startswith("3.2") for label in message.labels)
 
 
 async def test_unreachable_people_are_mentioned_in_one_chat_message(
@@ -275,3 +278,15 @@ async def test_problem_is_forwarded_to_the_admin_chat(box: Sandbox) -> None:
     box.say(head_of(2), "3.4 проблема нет интернета")
     notice = await box.emulator.wait_for_message(ADMIN_CHAT, contains="Проблема")
     assert re.search(r"СОШ №2.*3\.4.*нет интернета.*Директор 2", notice.text, re.S)
+
+
+async def test_reminders_are_batched_by_what_is_owed(box: Sandbox, clock: FakeClock) -> None:
+    box.say(head_of(3), "3.1 выполнено")
+    await box.emulator.wait_for_message(head_of(3), contains="Принято")
+    sends_before = len(box.emulator.calls_to("messages.send"))
+    report = await box.app.notifier.remind()
+    calls = box.emulator.calls_to("messages.send")[sends_before:]
+    # Schools 1 and 2 owe the same five steps: one request for their four people; school 3
+    # owes four: one request for its two.
+    assert sorted(len(c.params["peer_ids"].split(",")) for c in calls) == [2, 4]
+    assert report.private == 6
