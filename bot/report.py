@@ -1,0 +1,474 @@
+"""Reports for the administration: the CSV other tools read and the Excel workbook people read.
+
+Both stream the roster school by school from `storage.reports.ReportRepository` and write as they
+read, so memory stays flat from 1,500 to 40,000 schools. A file appears under its name only
+once complete: it is written beside the target under a temporary name and renamed.
+
+The workbook is written with XlsxWriter rather than openpyxl:
+
+- its `constant_memory` mode flushes every row to disk as soon as the next one starts, which is
+  exactly the order a stream of schools comes in; openpyxl's `write_only` mode streams too;
+- it wrote the same styled rows about twice as fast as openpyxl's `write_only` here (2.8 million
+  cells: 30 s against 65 s), and the history sheet of a large district is millions of cells;
+- it is one pure-Python package with no dependencies; openpyxl brings et-xmlfile along and is
+  half as large again installed. openpyxl stays a test dependency, to read the workbook back.
+
+Measured on a 2-core machine, each report in its own process: 1,500 schools (10,000 answers)
+0.6 s for the CSV and 3 s for the workbook; 40,000 schools (267,000 answers) 7 s and about a
+minute, in 43 MB either way. XlsxWriter's 10-15 us a cell is the cost, and the history sheet is
+three quarters of the cells.
+
+Sheet names, headers and cell texts are Russian, as everything the administration reads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import datetime as dt
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+from zoneinfo import ZoneInfo
+
+import xlsxwriter  # type: ignore[import-untyped]
+
+from bot.domain import Answer, Campaign, Step, StepKind, StepState
+from bot.texts import ROLE_NAME, SOURCE_NAME, STATE_NAME
+from storage.reports import HistoryEntry, ReportRepository, SchoolRecord
+
+CSV_HEADER = (
+    "school_id",
+    "school_name",
+    "step",
+    "status",
+    "value",
+    "answered_by",
+    "answered_at",
+    "late",
+)
+
+SHEET_SUMMARY = "Сводка"
+SHEET_PENDING = "Должники"
+SHEET_HISTORY = "История"
+TITLE = "Приказ № {number} от {date:%d.%m.%Y} «{title}», срок до {deadline}. Отчёт на {now} ({tz})"
+SUMMARY_HEADER = ("№ школы", "Школа")
+ACKNOWLEDGED = "Ознакомлены"
+ALL_DONE = "Все шаги выполнены"
+YES, NO = "да", "нет"
+LATE = " (с опозданием)"
+TOTAL = "Итого: {schools} школ"
+STEP_TOTAL = "{done} из {schools} выполнено"
+OUT_OF = "{done} из {total}"
+PENDING_HEADER = ("№ школы", "Школа", "Не выполнено", "Кому звонить")
+NOBODY = "нет людей в списке"
+# The history of a large region runs to millions of cells, which is where the time goes:
+# one cell a fact, and empty ones left unwritten.
+HISTORY_HEADER = (
+    "Дата и время",
+    "№ школы",
+    "Школа",
+    "Шаг",
+    "Состояние",
+    "Значение",
+    "Причина",
+    "Кто",
+    "Как",
+    "С опозданием",
+)
+WHO = "{name} (id{vk_id})"
+WHO_UNKNOWN = "id{vk_id}"
+VK_PROFILE = "https://vk.com/id{vk_id}"
+
+# Excel's own "Good", "Neutral" and "Bad" cell styles, and a grey for "no answer".
+STATE_FILL = {
+    StepState.DONE: ("#C6EFCE", "#006100"),
+    StepState.IN_PROGRESS: ("#FFEB9C", "#9C5700"),
+    StepState.PROBLEM: ("#FFC7CE", "#9C0006"),
+    StepState.NONE: ("#D9D9D9", "#000000"),
+}
+
+
+@dataclass(frozen=True)
+class ReportSummary:
+    """What was written, for the line the CLI prints and the caption of an upload."""
+
+    path: Path
+    schools: int
+    steps: int
+    finished: int  # schools with every step done
+    rows: int  # data rows: CSV lines, or the rows of all three sheets
+    answers: int = 0  # entries of the history sheet (XLSX only)
+
+
+# --- cell texts ---------------------------------------------------------------------------------
+
+
+def percent_text(done: int, total: int) -> str:
+    """`45 из 50 (90%)`; the percent is rounded down so that 100% always means complete."""
+    text = OUT_OF.format(done=done, total=total)
+    return f"{text} ({done * 100 // total}%)" if total else text
+
+
+def counts_text(step: Step, answer: Answer) -> str:
+    """`педагоги 45 из 50 (90%); ученики 380 из 412 (92%)`; no titles when there is one part."""
+    titles = {part.key: part.title for part in step.parts}
+    keys = [p.key for p in step.parts if p.key in answer.counts]
+    keys += [key for key in answer.counts if key not in titles]  # parts dropped from the file
+    texts = [percent_text(answer.counts[k].done, answer.counts[k].total) for k in keys]
+    if len(keys) == 1:
+        return texts[0]
+    return "; ".join(f"{titles.get(k, k)} {text}" for k, text in zip(keys, texts, strict=True))
+
+
+def step_text(step: Step, answer: Answer | None) -> str:
+    """A summary cell: the state in Russian, or a count step's numbers; late ones say so."""
+    if answer is None:
+        return STATE_NAME[StepState.NONE]
+    if step.kind is StepKind.COUNT and answer.counts:
+        text = counts_text(step, answer)
+    else:
+        text = STATE_NAME[answer.state]
+    return text + LATE if answer.late else text
+
+
+def owed_text(step: Step, answer: Answer | None) -> str:
+    """A line of the debtors sheet: the step, its state, and the numbers or the reason."""
+    line = f"{step.id} {step.short_title} — {STATE_NAME[StepState.NONE]}"
+    if answer is not None:
+        line = f"{step.id} {step.short_title} — {STATE_NAME[answer.state]}"
+        if step.kind is StepKind.COUNT and answer.counts:
+            line += f": {counts_text(step, answer)}"
+        if answer.reason:
+            line += f": {answer.reason}"
+    return line
+
+
+def state_of(record: SchoolRecord, step: Step) -> StepState:
+    answer = record.answers.get(step.id)
+    return StepState.NONE if answer is None else answer.state
+
+
+def csv_rows(campaign: Campaign, record: SchoolRecord, zone: ZoneInfo) -> list[list[str]]:
+    """The school's CSV rows, one per step of the campaign, in the campaign's order."""
+    rows = []
+    for step in campaign.steps:
+        answer = record.answers.get(step.id)
+        if answer is None:
+            rows.append(
+                [record.school.id, record.school.name, step.id, "none", "", "", "", "false"]
+            )
+            continue
+        rows.append(
+            [
+                record.school.id,
+                record.school.name,
+                step.id,
+                answer.state.value,
+                answer.counts_text() if step.kind is StepKind.COUNT else "",
+                str(answer.answered_by),
+                answer.answered_at.astimezone(zone).isoformat(timespec="seconds"),
+                "true" if answer.late else "false",
+            ]
+        )
+    return rows
+
+
+# --- files --------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _replacing(path: Path) -> Iterator[Path]:
+    """A temporary file beside `path` that takes its name only if the block succeeds.
+
+    Created owner-only, as the database: a report names people and their VK ids.
+    """
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    temp = Path(name)
+    try:
+        yield temp
+        temp.replace(path)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def _open_text(path: Path, *, bom: bool) -> TextIO:
+    return path.open("w", encoding="utf-8-sig" if bom else "utf-8", newline="")
+
+
+async def write_csv(
+    repo: ReportRepository, campaign: Campaign, tz: str, path: Path, *, bom: bool = False
+) -> ReportSummary:
+    """Write the report CSV of PRODUCT.md: every school of the roster times every step.
+
+    `bom` prefixes the UTF-8 byte order mark, which Excel needs to read Cyrillic from a CSV.
+    """
+    zone = ZoneInfo(tz)
+    path = Path(path)
+    schools = finished = rows = 0
+    with _replacing(path) as temp, _open_text(temp, bom=bom) as out:
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(CSV_HEADER)
+        async with aclosing(repo.schools(campaign.id)) as records:
+            async for record in records:
+                lines = csv_rows(campaign, record, zone)
+                writer.writerows(lines)
+                schools += 1
+                rows += len(lines)
+                finished += all(state_of(record, s) is StepState.DONE for s in campaign.steps)
+    return ReportSummary(
+        path=path, schools=schools, steps=len(campaign.steps), finished=finished, rows=rows
+    )
+
+
+async def write_xlsx(
+    repo: ReportRepository, campaign: Campaign, tz: str, path: Path, now: dt.datetime
+) -> ReportSummary:
+    """Write the Excel report: «Сводка», «Должники» and «История», as of `now`."""
+    if now.tzinfo is None:
+        raise ValueError("now must carry a time zone")
+    path = Path(path)
+    with (
+        tempfile.TemporaryDirectory(prefix="confirmbot-report-") as scratch,
+        _replacing(path) as temp,
+    ):
+        book = _Workbook(temp, Path(scratch), campaign, ZoneInfo(tz), now)
+        try:
+            async with aclosing(repo.schools(campaign.id)) as records:
+                async for record in records:
+                    book.add_school(record)
+            book.end_schools()
+            async with aclosing(repo.history(campaign.id)) as history:
+                async for entry in history:
+                    book.add_answer(entry)
+        finally:
+            book.close()
+    return ReportSummary(
+        path=path,
+        schools=book.schools,
+        steps=len(campaign.steps),
+        finished=book.finished,
+        rows=book.rows,
+        answers=book.answers,
+    )
+
+
+@dataclass
+class _PartSum:
+    title: str
+    done: int = 0
+    total: int = 0
+
+
+@dataclass
+class _StepSum:
+    done: int = 0
+    parts: dict[str, _PartSum] = field(default_factory=dict)
+
+
+class _Workbook:
+    """The three sheets, filled row by row in XlsxWriter's constant-memory mode."""
+
+    SUMMARY_TOP = 2  # the title row, then the header row
+    STEP_WIDTH = 18
+    PART_WIDTH = 17  # per part of a count step
+
+    def __init__(
+        self, path: Path, scratch: Path, campaign: Campaign, zone: ZoneInfo, now: dt.datetime
+    ) -> None:
+        self.campaign = campaign
+        self.zone = zone
+        self.schools = self.finished = self.rows = self.answers = 0
+        self.people = self.acknowledged = 0
+        self.pending_row = 1
+        self.closed = False
+        self.totals = {
+            step.id: _StepSum(parts={p.key: _PartSum(p.title) for p in step.parts})
+            for step in campaign.steps
+        }
+        self.book: Any = xlsxwriter.Workbook(
+            str(path), {"constant_memory": True, "tmpdir": str(scratch)}
+        )
+        self._formats()
+        self.summary: Any = self.book.add_worksheet(SHEET_SUMMARY)
+        self.pending: Any = self.book.add_worksheet(SHEET_PENDING)
+        self.history: Any = self.book.add_worksheet(SHEET_HISTORY)
+        self._start_summary(now)
+        self._start_pending()
+        self._start_history()
+
+    def _formats(self) -> None:
+        add = self.book.add_format
+        self.f_title = add({"bold": True, "font_size": 12})
+        self.f_header = add(
+            {"bold": True, "text_wrap": True, "valign": "top", "bg_color": "#DDEBF7", "border": 1}
+        )
+        self.f_text = add({"text_wrap": True, "valign": "top"})
+        self.f_total = add({"bold": True, "text_wrap": True, "valign": "top", "top": 2})
+        self.f_when = add({"num_format": "dd.mm.yyyy hh:mm", "valign": "top"})
+        self.f_state = {
+            state: add({"bg_color": fill, "font_color": font, "text_wrap": True, "valign": "top"})
+            for state, (fill, font) in STATE_FILL.items()
+        }
+
+    @property
+    def _last_column(self) -> int:
+        return len(SUMMARY_HEADER) + len(self.campaign.steps) + 1
+
+    def _start_summary(self, now: dt.datetime) -> None:
+        campaign, sheet = self.campaign, self.summary
+        sheet.write_string(
+            0,
+            0,
+            TITLE.format(
+                number=campaign.number,
+                date=campaign.date,
+                title=campaign.title,
+                deadline=campaign.deadline.astimezone(self.zone).strftime("%d.%m.%Y %H:%M"),
+                now=now.astimezone(self.zone).strftime("%d.%m.%Y %H:%M"),
+                tz=self.zone.key,
+            ),
+            self.f_title,
+        )
+        headers = [*SUMMARY_HEADER, *(f"{s.id} {s.short_title}" for s in campaign.steps)]
+        headers += [ACKNOWLEDGED, ALL_DONE]
+        for column, text in enumerate(headers):
+            sheet.write_string(1, column, text, self.f_header)
+        sheet.set_column(0, 0, 10)
+        sheet.set_column(1, 1, 40)
+        for column, step in enumerate(campaign.steps, start=len(SUMMARY_HEADER)):
+            width = max(self.STEP_WIDTH, self.PART_WIDTH * len(step.parts))
+            sheet.set_column(column, column, width)
+        sheet.set_column(self._last_column - 1, self._last_column, 13)
+        sheet.freeze_panes(self.SUMMARY_TOP, len(SUMMARY_HEADER))
+
+    def _start_pending(self) -> None:
+        for column, text in enumerate(PENDING_HEADER):
+            self.pending.write_string(0, column, text, self.f_header)
+        self.pending.set_column(0, 0, 10)
+        self.pending.set_column(1, 1, 40)
+        self.pending.set_column(2, 3, 60)
+        self.pending.freeze_panes(1, 0)
+
+    def _start_history(self) -> None:
+        for column, text in enumerate(HISTORY_HEADER):
+            self.history.write_string(0, column, text, self.f_header)
+        for column, width in enumerate((16, 10, 40, 6, 12, 40, 40, 36, 8, 13)):
+            self.history.set_column(column, column, width)
+        self.history.freeze_panes(1, 0)
+
+    def add_school(self, record: SchoolRecord) -> None:
+        row = self.SUMMARY_TOP + self.schools
+        sheet, campaign = self.summary, self.campaign
+        sheet.write_string(row, 0, record.school.id, self.f_text)
+        sheet.write_string(row, 1, record.school.name, self.f_text)
+        owed: list[str] = []
+        for column, step in enumerate(campaign.steps, start=len(SUMMARY_HEADER)):
+            answer = record.answers.get(step.id)
+            state = state_of(record, step)
+            sheet.write_string(row, column, step_text(step, answer), self.f_state[state])
+            sums = self.totals[step.id]
+            if state is StepState.DONE:
+                sums.done += 1
+            else:
+                owed.append(owed_text(step, answer))
+            if answer is not None:
+                for key, count in answer.counts.items():
+                    part = sums.parts.setdefault(key, _PartSum(key))
+                    part.done += count.done
+                    part.total += count.total
+        acknowledged = len(record.acknowledged)
+        column = self._last_column - 1
+        sheet.write_string(
+            row, column, OUT_OF.format(done=acknowledged, total=len(record.people)), self.f_text
+        )
+        done = not owed
+        sheet.write_string(
+            row,
+            column + 1,
+            YES if done else NO,
+            self.f_state[StepState.DONE] if done else self.f_text,
+        )
+        self.schools += 1
+        self.rows += 1
+        self.finished += done
+        self.people += len(record.people)
+        self.acknowledged += acknowledged
+        if owed:
+            self._add_pending(record, owed)
+
+    def _add_pending(self, record: SchoolRecord, owed: list[str]) -> None:
+        row, sheet = self.pending_row, self.pending
+        people = [
+            f"{p.full_name}, {ROLE_NAME[p.role]}, {VK_PROFILE.format(vk_id=p.vk_id)}"
+            for p in record.people
+        ]
+        sheet.write_string(row, 0, record.school.id, self.f_text)
+        sheet.write_string(row, 1, record.school.name, self.f_text)
+        sheet.write_string(row, 2, "\n".join(owed), self.f_text)
+        sheet.write_string(row, 3, "\n".join(people) or NOBODY, self.f_text)
+        self.pending_row += 1
+        self.rows += 1
+
+    def end_schools(self) -> None:
+        """Write the totals row under the schools and put the filters over both tables."""
+        row, sheet, schools = self.SUMMARY_TOP + self.schools, self.summary, self.schools
+        sheet.write_blank(row, 0, None, self.f_total)
+        sheet.write_string(row, 1, TOTAL.format(schools=schools), self.f_total)
+        for column, step in enumerate(self.campaign.steps, start=len(SUMMARY_HEADER)):
+            sums = self.totals[step.id]
+            texts = [STEP_TOTAL.format(done=sums.done, schools=schools)]
+            texts += [f"{p.title} {percent_text(p.done, p.total)}" for p in sums.parts.values()]
+            sheet.write_string(row, column, "; ".join(texts), self.f_total)
+        column = self._last_column - 1
+        sheet.write_string(
+            row, column, OUT_OF.format(done=self.acknowledged, total=self.people), self.f_total
+        )
+        sheet.write_string(
+            row, column + 1, OUT_OF.format(done=self.finished, total=schools), self.f_total
+        )
+        # The totals row stays out of the filter, or sorting would move it among the schools.
+        sheet.autofilter(1, 0, max(row - 1, 1), self._last_column)
+        self.pending.autofilter(0, 0, max(self.pending_row - 1, 0), len(PENDING_HEADER) - 1)
+
+    def add_answer(self, entry: HistoryEntry) -> None:
+        self.answers += 1
+        self.rows += 1
+        row, sheet, answer = self.answers, self.history, entry.answer
+        step = self.campaign.step(answer.step_id)
+        when = answer.answered_at.astimezone(self.zone).replace(tzinfo=None, microsecond=0)
+        sheet.write_datetime(row, 0, when, self.f_when)
+        sheet.write_string(row, 1, answer.school_id, self.f_text)
+        sheet.write_string(row, 2, entry.school_name, self.f_text)
+        sheet.write_string(row, 3, answer.step_id, self.f_text)
+        sheet.write_string(row, 4, STATE_NAME[answer.state], self.f_state[answer.state])
+        if answer.counts:
+            value = counts_text(step, answer) if step is not None else answer.counts_text()
+            sheet.write_string(row, 5, value, self.f_text)
+        if answer.reason:
+            sheet.write_string(row, 6, answer.reason, self.f_text)
+        who = (
+            WHO.format(name=entry.full_name, vk_id=answer.answered_by)
+            if entry.full_name
+            else WHO_UNKNOWN.format(vk_id=answer.answered_by)
+        )
+        sheet.write_string(row, 7, who, self.f_text)
+        sheet.write_string(row, 8, SOURCE_NAME[answer.source], self.f_text)
+        sheet.write_string(row, 9, YES if answer.late else NO, self.f_text)
+
+    def close(self) -> None:
+        """Assemble the file; after a failure too, so that no scratch file stays open."""
+        if self.closed:
+            return
+        self.closed = True
+        self.history.autofilter(0, 0, self.answers, len(HISTORY_HEADER) - 1)
+        try:
+            self.book.close()
+        except xlsxwriter.exceptions.FileCreateError as error:
+            cause = error.args[0] if error.args else None
+            raise cause if isinstance(cause, OSError) else OSError(str(error)) from error
