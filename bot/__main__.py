@@ -1,4 +1,4 @@
-"""`confirmbot`: run the bot, the demo, import a roster, check a config, announce."""
+"""`confirmbot`: run the bot, the demo, import a roster, check a config, announce, report."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,11 +16,15 @@ from bot.actions import Incoming
 from bot.campaign import describe_campaign, load_campaign
 from bot.clock import SystemClock
 from bot.config import Config, ConfigError, describe, load_config
+from bot.domain import Campaign
 from bot.roster import RosterError, read_roster
 from storage.db import Database, DatabaseError
+from storage.reports import ReportRepository
 from storage.repositories import RosterRepository
 
 log = logging.getLogger("confirmbot")
+
+REPORT_FORMATS = ("csv", "xlsx")
 
 
 def _setup_logging(verbose: bool = False) -> None:
@@ -51,12 +56,33 @@ def _parser() -> argparse.ArgumentParser:
     roster_import = roster_commands.add_parser("import", help="load schools and people (CSV)")
     roster_import.add_argument("file", type=Path)
     roster_import.add_argument("--config", type=Path, required=True)
+    roster_codes = roster_commands.add_parser(
+        "codes", help="registration codes for schools (CSV or XLSX by the file name)"
+    )
+    roster_codes.add_argument("--config", type=Path, required=True)
+    roster_codes.add_argument("-o", "--output", type=Path, required=True, metavar="FILE")
+    roster_codes.add_argument(
+        "--regenerate", action="store_true", help="new codes for every school (old ones stop)"
+    )
+    roster_codes.add_argument(
+        "--revoke", action="append", default=[], metavar="SCHOOL_ID", help="revoke a code"
+    )
 
     check = commands.add_parser("check-config", help="validate a config and explain it")
     check.add_argument("--config", type=Path, required=True)
 
     announce = commands.add_parser("announce", help="post the order to the heads chats")
     announce.add_argument("--config", type=Path, required=True)
+
+    report = commands.add_parser("report", help="export every school's answers (CSV or Excel)")
+    report.add_argument("--config", type=Path, required=True)
+    report.add_argument(
+        "--format", choices=REPORT_FORMATS, help="csv or xlsx (default: from the file's suffix)"
+    )
+    report.add_argument("-o", "--output", type=Path, required=True, metavar="FILE")
+    report.add_argument(
+        "--bom", action="store_true", help="CSV only: start with a UTF-8 BOM, for Excel"
+    )
     return parser
 
 
@@ -74,11 +100,23 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return 2
             return asyncio.run(run_demo(schools=args.schools))
         if args.command == "roster":
+            if args.roster_command == "codes":
+                return asyncio.run(
+                    _roster_codes(
+                        load_config(args.config), args.output, args.regenerate, args.revoke
+                    )
+                )
             return asyncio.run(_roster_import(load_config(args.config), args.file))
         if args.command == "check-config":
             return asyncio.run(_check_config(args.config))
         if args.command == "announce":
             return asyncio.run(_announce(load_config(args.config)))
+        if args.command == "report":
+            fmt = args.format or args.output.suffix.lower().lstrip(".")
+            if fmt not in REPORT_FORMATS:
+                print("error: say --format csv or --format xlsx", file=sys.stderr)
+                return 2
+            return asyncio.run(_report(load_config(args.config), fmt, args.output, bom=args.bom))
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -108,6 +146,43 @@ async def _run(config: Config) -> int:
     return 0
 
 
+async def _roster_codes(config: Config, out: Path, regenerate: bool, revoke: list[str]) -> int:
+    from bot.onboarding import Onboarding, codes_rows, write_codes
+    from storage.onboarding import ChatRepository, RegistrationRepository
+
+    if out.suffix.lower() not in (".csv", ".xlsx"):
+        print(f"error: {out}: expected a .csv or .xlsx file name", file=sys.stderr)
+        return 2
+    if not _exists(out.parent):
+        print(f"error: {out.parent} does not exist", file=sys.stderr)
+        return 2
+    campaign = load_campaign(config.campaign.file)
+    db = await Database.open(config.storage.path)
+    try:
+        now = SystemClock().now()
+        registrations = RegistrationRepository(db)
+        onboarding = Onboarding(campaign, registrations, ChatRepository(db))
+        schools = [s.id for s in await RosterRepository(db).schools()]
+        unknown = [s for s in revoke if s not in schools]
+        if unknown:
+            print(f"error: no such school: {', '.join(unknown)}", file=sys.stderr)
+            return 2
+        await onboarding.issue_codes(schools, now, regenerate=regenerate)
+        for school_id in revoke:
+            await registrations.revoke(school_id, now)
+        rows = codes_rows(await registrations.codes(), config.vk.group_id, campaign.timezone)
+    finally:
+        await db.close()
+    try:
+        write_codes(list(rows), out)
+    except OSError as error:
+        print(f"error: cannot write {out}: {error.strerror}", file=sys.stderr)
+        return 1
+    revoked = f", {len(revoke)} revoked" if revoke else ""
+    print(f"registration codes for {len(rows)} schools written to {out}{revoked}")
+    return 0
+
+
 async def _roster_import(config: Config, file: Path) -> int:
     try:
         roster = read_roster(file)
@@ -121,7 +196,7 @@ async def _roster_import(config: Config, file: Path) -> int:
     db = await Database.open(config.storage.path)
     try:
         changes = await RosterRepository(db).apply(
-            roster.schools, roster.people, SystemClock().now()
+            roster.schools, roster.people, SystemClock().now(), roster.unresolved
         )
     finally:
         await db.close()
@@ -132,6 +207,12 @@ async def _roster_import(config: Config, file: Path) -> int:
         f"people added {changes.people_added}, updated {changes.people_updated}, "
         f"removed {changes.people_removed}"
     )
+    if changes.people_unresolved:
+        print(
+            f"{changes.people_unresolved} person(s) given by a screen name (vk.com/name) will "
+            "be resolved to VK ids when the bot starts; unresolved ones are listed by the "
+            "admin command «регистрации»"
+        )
     if changes.schools_not_in_file:
         print(
             f"{changes.schools_not_in_file} school(s) in the database are not in the file; "
@@ -179,7 +260,28 @@ async def _check_config(path: Path) -> int:
         for line in describe_campaign(campaign):
             print(f"  {line}")
     print(f"  schools: {schools}")
+    for warning in _warnings(config, campaign):
+        print(f"  warning: {warning}")
     return 0
+
+
+def _warnings(config: Config, campaign: Campaign | None) -> list[str]:
+    """Things that are valid but probably not meant."""
+    warnings: list[str] = []
+    if campaign is None:
+        return warnings
+    if campaign.deadline <= SystemClock().now():
+        warnings.append(
+            f"the campaign's deadline {campaign.deadline:%d.%m.%Y %H:%M} has passed: on start "
+            "the bot sends the final summary and escalates overdue schools; "
+            "for a new order, point [campaign] file at a new campaign file"
+        )
+    if campaign.timezone != config.bot.timezone:
+        warnings.append(
+            f"bot.timezone is {config.bot.timezone} but the campaign's deadline is in "
+            f"{campaign.timezone}; reminders follow the campaign's zone"
+        )
+    return warnings
 
 
 def _exists(path: Path) -> bool:
@@ -200,6 +302,59 @@ async def _announce(config: Config) -> int:
     finally:
         await app.close()
     return 0
+
+
+async def _report(config: Config, fmt: str, out: Path, *, bom: bool = False) -> int:
+    from bot.report import write_csv, write_xlsx
+
+    campaign = load_campaign(config.campaign.file)
+    if not _exists(config.storage.path):
+        print(
+            f"error: no database at {config.storage.path}; run the bot or import a roster first",
+            file=sys.stderr,
+        )
+        return 1
+    problem = _unwritable(out)
+    if problem:
+        print(f"error: cannot write {out}: {problem}", file=sys.stderr)
+        return 1
+    try:
+        db = await Database.open(config.storage.path)
+    except sqlite3.Error as error:
+        print(f"error: cannot open {config.storage.path}: {error}", file=sys.stderr)
+        return 1
+    try:
+        repo = ReportRepository(db)
+        if fmt == "csv":
+            summary = await write_csv(repo, campaign, campaign.timezone, out, bom=bom)
+        else:
+            now = SystemClock().now()
+            summary = await write_xlsx(repo, campaign, campaign.timezone, out, now)
+    except OSError as error:
+        print(f"error: cannot write {out}: {error.strerror or error}", file=sys.stderr)
+        return 1
+    except sqlite3.Error as error:
+        print(f"error: cannot read {config.storage.path}: {error}", file=sys.stderr)
+        return 1
+    finally:
+        await db.close()
+    line = (
+        f"report written to {out}: {summary.schools} schools x {summary.steps} steps, "
+        f"{summary.finished} finished every step"
+    )
+    if fmt == "xlsx":
+        line += f", {summary.answers} answers in the history"
+    print(line)
+    return 0
+
+
+def _unwritable(out: Path) -> str | None:
+    """Why a report cannot go to `out`, found before any work is done."""
+    if out.is_dir():
+        return "it is a directory"
+    if not out.parent.is_dir():
+        return f"no directory {out.parent}"
+    return None
 
 
 if __name__ == "__main__":

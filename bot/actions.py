@@ -27,6 +27,7 @@ class Incoming:
     conversation_message_id: int | None = None
     supports_callback: bool = True
     addressed: bool = True  # in a chat: mentions the bot or starts with "/"
+    ref: str | None = None  # a vk.me link's `ref` on the first message (a registration code)
 
     @property
     def in_chat(self) -> bool:

@@ -15,20 +15,23 @@ from vkbottle.http import AiohttpClient
 from vkbottle.polling import BotPolling
 
 from bot.campaign import load_campaign
+from bot.chats import ChatDirectory
 from bot.clock import Clock, SystemClock
 from bot.config import Config
 from bot.delivery import Delivery
 from bot.domain import Campaign
 from bot.flow import Flow, Settings
 from bot.notify import Audience, Notifier
+from bot.onboarding import Onboarding, refresh
 from bot.scheduler import Scheduler
 from bot.service import CampaignService, Repositories
-from bot.vk import CURRENT_EVENT_ID, VKMessenger
+from bot.vk import CURRENT_UPDATE, VKMessenger
 from bot.vk_api import DEFAULT_TIMEOUT, ResilientAPI, TransientError
 from handlers.admins import admins_labeler
 from handlers.chat_events import chat_events_labeler
 from handlers.heads import heads_labeler
 from storage.db import Database
+from storage.onboarding import ChatRepository, RegistrationRepository
 
 log = logging.getLogger(__name__)
 
@@ -90,26 +93,23 @@ async def build_app(
         api.API_URL = config.vk.api_url
         messenger = VKMessenger(api)
         delivery = Delivery(messenger, repos.conversations, repos.roster, clock)
+        chats = ChatDirectory(
+            tuple(config.bot.admin_chats), tuple(config.bot.heads_chats), ChatRepository(db)
+        )
         notifier = Notifier(
-            service,
-            delivery,
-            Audience(
-                admin_chats=tuple(config.bot.admin_chats),
-                heads_chats=tuple(config.bot.heads_chats),
-                controller=config.bot.controller,
-            ),
+            service, delivery, Audience(chats=chats, controller=config.bot.controller)
         )
         flow = Flow(
             service,
             Settings(
                 admins=frozenset(config.bot.admins),
                 controller=config.bot.controller,
-                admin_chats=frozenset(config.bot.admin_chats),
-                heads_chats=tuple(config.bot.heads_chats),
+                chats=chats,
                 timezone=config.bot.timezone,
             ),
             notifier,
             config.reminders,
+            Onboarding(campaign, RegistrationRepository(db), chats.repo),
         )
         scheduler = Scheduler(campaign, config.reminders, repos.schedule, notifier, clock)
         group_id = config.vk.group_id
@@ -202,11 +202,11 @@ class Runner:
                 log.info("ignoring a replayed update %s", event_id)
                 return
             self._inflight.add(event_id)
-        token = CURRENT_EVENT_ID.set(event_id if isinstance(event_id, str) else None)
+        token = CURRENT_UPDATE.set(update)
         try:
             await self.app.bot.process_event(update, self.app.api)
         finally:
-            CURRENT_EVENT_ID.reset(token)
+            CURRENT_UPDATE.reset(token)
             if isinstance(event_id, str):
                 await events.mark(event_id, self.app.clock.now())
                 self._inflight.discard(event_id)
@@ -218,6 +218,7 @@ async def serve(app: App, stop: asyncio.Event, *, scheduler: bool = True) -> Non
     tasks = {asyncio.create_task(runner.run())}
     if scheduler:
         tasks.add(asyncio.create_task(app.scheduler.run()))
+    housekeeping = asyncio.create_task(_refresh(app))
     stopper = asyncio.create_task(stop.wait())
     try:
         done, _ = await asyncio.wait({*tasks, stopper}, return_when=asyncio.FIRST_COMPLETED)
@@ -225,9 +226,22 @@ async def serve(app: App, stop: asyncio.Event, *, scheduler: bool = True) -> Non
             task.result()
     finally:
         app.polling.stop()
-        for task in (*tasks, stopper):
+        for task in (*tasks, stopper, housekeeping):
             task.cancel()
-        for task in (*tasks, stopper):
+        for task in (*tasks, stopper, housekeeping):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await runner.drain()
+
+
+async def _refresh(app: App) -> None:
+    """Read chat members and resolve screen names once at start; failure is not fatal."""
+    try:
+        await refresh(
+            app.delivery.messenger,
+            app.flow.settings.chats,
+            app.flow.onboarding.registrations,
+            app.clock.now(),
+        )
+    except (TimeoutError, VKAPIError, TransientError, ClientError, OSError) as error:
+        log.warning("start-up refresh failed (%s); it runs again at the next start", error)

@@ -137,6 +137,7 @@ _FORMS: dict[str, str] = {
     "steps[].short_title": "a short title for buttons and cards, at most 60 characters",
     "steps[].kind": '"confirm" or "count"',
     "steps[].parts": "[[steps.parts]] tables with key, title and aliases (count steps only)",
+    "steps[].verified_by": '"chat_membership" (the bot checks the people are in a heads chat)',
     "steps[].parts[]": "a [[steps.parts]] table with key, title and aliases",
     "steps[].parts[].key": 'a lowercase latin key, e.g. "teachers"',
     "steps[].parts[].title": 'a short name, e.g. "педагоги", at most 60 characters',

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -67,6 +67,8 @@ class Step(_Frozen):
     short_title: str = Field(min_length=1, max_length=60)
     kind: StepKind = StepKind.CONFIRM
     parts: tuple[CountPart, ...] = ()
+    # "chat_membership": the bot checks it itself — the school's people are in a heads chat.
+    verified_by: Literal["chat_membership"] | None = None
 
     @model_validator(mode="after")
     def _parts_match_kind(self) -> Step:

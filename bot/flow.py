@@ -11,7 +11,7 @@ returned actions. The head's conversation is a small table of states:
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bot import texts
 from bot.actions import (
@@ -23,16 +23,19 @@ from bot.actions import (
     SendTo,
     Snackbar,
 )
+from bot.chats import ChatDirectory
 from bot.config import RemindersConfig
-from bot.domain import AnswerSource, School, Step, StepKind, StepState
+from bot.domain import AnswerSource, Role, School, Step, StepKind, StepState
 from bot.keyboards import (
     Keyboard,
     announcement_keyboard,
     card_keyboard,
+    role_keyboard,
     school_choice_keyboard,
     step_keyboard,
 )
 from bot.notify import Notifier
+from bot.onboarding import CodeCheck, Onboarding, registration_code, verify_school
 from bot.parsing import (
     MAX_REASON_LENGTH,
     AdminCommand,
@@ -50,8 +53,10 @@ from bot.payloads import (
     OpenCardPayload,
     OpenStepPayload,
     Payload,
+    RolePayload,
     decode,
 )
+from bot.roster import parse_vk_id
 from bot.schedule import upcoming
 from bot.service import CampaignService
 from storage.repositories import Membership, PendingInput
@@ -63,8 +68,7 @@ log = logging.getLogger(__name__)
 class Settings:
     admins: frozenset[int]
     controller: int | None
-    admin_chats: frozenset[int]
-    heads_chats: tuple[int, ...]
+    chats: ChatDirectory
     timezone: str
 
 
@@ -84,10 +88,12 @@ class Flow:
         settings: Settings,
         notifier: Notifier,
         reminders: RemindersConfig,
+        onboarding: Onboarding,
     ) -> None:
         self.service = service
         self.settings = settings
         self.notifier = notifier
+        self.onboarding = onboarding
         self.reminders = reminders
         self.campaign = service.campaign
 
@@ -107,6 +113,10 @@ class Flow:
             if payload is not None:
                 return await self._on_payload(msg, payload)
             # A text button press of an old keyboard: treat its label as text below.
+        # A vk.me link's `ref` rides on the first message, whatever its text («Начать»).
+        code = registration_code(clean(msg.text)) or msg.ref
+        if code:
+            return await self._register(msg, code)
         command = parse_admin_command(msg.text)
         if command is not None:
             return await self.on_command(msg, command)
@@ -144,11 +154,15 @@ class Flow:
             return [self._notice(msg, texts.BAD_BUTTON)]
         if isinstance(payload, AcknowledgePayload):
             return await self._acknowledge(msg)
+        if isinstance(payload, RolePayload):
+            return await self._choose_role(msg, payload.r)
         memberships = await self.service.memberships(msg.user_id)
         if not memberships:
             return [self._notice(msg, texts.STRANGER)]
         if isinstance(payload, OpenCardPayload):
             return await self._show_card(msg, memberships, payload.sc or None)
+        if isinstance(payload, RolePayload):  # handled above; narrows the type
+            return []
         school = _school_of(memberships, payload.sc)
         step = self.campaign.step(payload.s)
         if school is None:
@@ -218,7 +232,7 @@ class Flow:
                 ),
             )
             out.add(Reply(texts.ASK_REASON.format(step=step.id)))
-            out.add(*self._problem_notices(school, step, "", memberships, msg.user_id))
+            out.add(*await self._problem_notices(school, step, "", memberships, msg.user_id))
         elif recorded.status.finished:
             out.add(Reply(texts.ALL_DONE.format(school=school.name, number=self.campaign.number)))
         return out.actions
@@ -303,7 +317,9 @@ class Flow:
             Reply(receipt, self._card_keyboard(recorded.status.finished, school))
         ]
         if parsed.state is StepState.PROBLEM:
-            actions += self._problem_notices(school, step, parsed.reason, memberships, msg.user_id)
+            actions += await self._problem_notices(
+                school, step, parsed.reason, memberships, msg.user_id
+            )
         return actions
 
     async def _awaited_input(
@@ -350,10 +366,10 @@ class Flow:
             Reply(receipt, self._card_keyboard(recorded.status.finished, school))
         ]
         if state is StepState.PROBLEM:
-            actions += self._problem_notices(school, step, reason, memberships, msg.user_id)
+            actions += await self._problem_notices(school, step, reason, memberships, msg.user_id)
         return actions
 
-    def _problem_notices(
+    async def _problem_notices(
         self,
         school: School,
         step: Step,
@@ -364,7 +380,7 @@ class Flow:
         """A «Проблема» goes to the admin chats at once."""
         who = next((m.full_name for m in memberships if m.school.id == school.id), f"id{user_id}")
         text = texts.problem_notice(school, step, reason, texts.mention(user_id, who))
-        return [SendTo(chat, text) for chat in sorted(self.settings.admin_chats)]
+        return [SendTo(chat, text) for chat in await self.settings.chats.admin_chats()]
 
     # -- admin commands ----------------------------------------------------------------------
 
@@ -385,7 +401,9 @@ class Flow:
             if memberships and command is AdminCommand.STATUS and not parsed.argument:
                 return await self._show_card(msg, memberships, None)
             return [Reply(texts.ADMIN_ONLY if memberships else texts.STRANGER)]
-        if msg.in_chat and msg.peer_id not in self.settings.admin_chats:
+        if command is AdminCommand.BIND:
+            return [await self._bind(msg, parsed.argument)]
+        if msg.in_chat and msg.peer_id not in await self.settings.chats.admin_chats():
             if command is AdminCommand.HELP:
                 return [Reply(texts.HELP_ADMIN)]
             return [Reply(texts.ADMIN_IN_HEADS_CHAT)]
@@ -411,6 +429,10 @@ class Flow:
             return [await self._pause(command is AdminCommand.PAUSE)]
         if command is AdminCommand.SCHEDULE:
             return [await self._schedule()]
+        if command is AdminCommand.REGISTRATIONS:
+            return [await self._registrations()]
+        if command is AdminCommand.UNBIND:
+            return [await self._unbind(parsed.argument)]
         return [Reply(texts.REPORT_NOT_READY)]
 
     async def _pause(self, pause: bool) -> Action:
@@ -443,20 +465,103 @@ class Flow:
         school = found[0]
         status = await self.service.school_status(school)
         names = await self.service.names(school)
-        return [Reply(texts.school_status(status, names, self.settings.timezone))]
+        checked = await verify_school(
+            self.settings.chats.repo,
+            list(await self.settings.chats.heads_chats()),
+            list(status.people),
+        )
+        verification = (checked.verified, [p.full_name for p in checked.missing])
+        return [Reply(texts.school_status(status, names, self.settings.timezone, verification))]
 
     async def announce(self, *, reply: bool = False) -> list[Action]:
         """Post the order with «Отчитаться» and «Ознакомлен» to every heads chat."""
+        heads_chats = await self.settings.chats.heads_chats()
         keyboard = announcement_keyboard(self.campaign)
         text = texts.announcement(self.campaign)
-        actions: list[Action] = [
-            SendTo(peer, text, keyboard) for peer in self.settings.heads_chats
-        ]
+        actions: list[Action] = [SendTo(peer, text, keyboard) for peer in heads_chats]
         await self.service.repos.campaigns.mark_announced(self.campaign.id, self.service.now())
-        log.info("announcement sent to %d heads chats", len(self.settings.heads_chats))
+        log.info("announcement sent to %d heads chats", len(heads_chats))
         if reply:
-            actions.append(Reply(texts.ANNOUNCED.format(chats=len(self.settings.heads_chats))))
+            actions.append(Reply(texts.ANNOUNCED.format(chats=len(heads_chats))))
         return actions
+
+    # -- onboarding ----------------------------------------------------------------------------
+
+    async def _register(self, msg: Incoming, code: str) -> list[Action]:
+        """`регистрация КОД`: a good code asks for the person's role by button."""
+        if msg.in_chat:
+            return [Reply(texts.REG_IN_PRIVATE)] if msg.addressed else []
+        result = await self.onboarding.check_code(msg.user_id, code, self.service.now())
+        log.info("registration code from %s: %s", msg.user_id, result.check.value)
+        if result.check is CodeCheck.OK and result.school is not None:
+            text = texts.REG_CHOOSE_ROLE.format(school=result.school.name)
+            return [Reply(text, role_keyboard(self.campaign))]
+        return [Reply(_CODE_REPLIES[result.check])]
+
+    async def _choose_role(self, msg: Incoming, role: Role) -> list[Action]:
+        messenger = self.notifier.delivery.messenger
+        name = await messenger.user_name(msg.user_id) or f"id{msg.user_id}"
+        school_id = await self.onboarding.choose_role(msg.user_id, role, name, self.service.now())
+        if school_id is None:
+            return [self._notice(msg, texts.REG_NO_PENDING)]
+        log.info("registered: user=%s school=%s role=%s", msg.user_id, school_id, role.value)
+        memberships = await self.service.memberships(msg.user_id)
+        school = _school_of(memberships, school_id)
+        name_of_school = school.name if school is not None else school_id
+        done = texts.REG_DONE.format(role=texts.ROLE_NAME[role], school=name_of_school)
+        return [Reply(done), *await self._show_card(_as_message(msg), memberships, school_id)]
+
+    async def _bind(self, msg: Incoming, argument: str) -> Action:
+        """`привязать админ|руководители` in a chat: staff make it one of ours."""
+        if not msg.in_chat:
+            return Reply(texts.BIND_ONLY_IN_CHAT)
+        kind = _CHAT_KINDS.get(argument.strip().casefold())
+        if kind is None:
+            return Reply(texts.BIND_USAGE)
+        now = self.service.now()
+        chats = self.settings.chats.repo
+        await chats.bind(msg.peer_id, kind, msg.user_id, now)
+        log.info("chat %s bound as %s by %s", msg.peer_id, kind, msg.user_id)
+        text = texts.BOUND.format(kind=texts.BOUND_KIND[kind])
+        members = await self.notifier.delivery.messenger.chat_members(msg.peer_id)
+        await chats.replace_members(msg.peer_id, members, now)
+        verified = next((s for s in self.campaign.steps if s.verified_by), None)
+        if members is None and kind == "heads" and verified is not None:
+            text += "\n" + texts.NO_MEMBER_ACCESS.format(step=verified.id)
+        return Reply(text)
+
+    async def on_chat_action(self, peer_id: int, kind: str, member_id: int) -> None:
+        """Someone joined or left a chat: keep step 3.3's evidence current."""
+        chats = self.settings.chats.repo
+        if kind in ("chat_invite_user", "chat_invite_user_by_link") and member_id > 0:
+            await chats.joined(peer_id, member_id)
+        elif kind == "chat_kick_user" and member_id > 0:
+            await chats.left(peer_id, member_id)
+
+    async def _registrations(self) -> Action:
+        registered = [
+            (
+                f"id{r.person.vk_id}",
+                r.person.full_name,
+                r.person.role,
+                r.school_name,
+                r.registered_at,
+            )
+            for r in await self.onboarding.registered()
+        ]
+        unresolved = [
+            (u.school_id, f"{u.full_name} (vk.com/{u.screen_name})", u.problem or "не проверен")
+            for u in await self.onboarding.registrations.unresolved()
+        ]
+        return Reply(texts.registrations(registered, unresolved, self.settings.timezone))
+
+    async def _unbind(self, argument: str) -> Action:
+        vk_id = parse_vk_id(argument)
+        if vk_id is None:
+            return Reply(texts.UNBIND_USAGE)
+        count = await self.onboarding.unbind(vk_id)
+        log.info("unbound %s: %d rows", vk_id, count)
+        return Reply(texts.UNBOUND.format(count=count))
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -465,6 +570,29 @@ class Flow:
 
     def _show(self, msg: Incoming, text: str, keyboard: Keyboard | None) -> list[Action]:
         return [Edit(text, keyboard) if msg.is_callback else Reply(text, keyboard)]
+
+
+_CODE_REPLIES = {
+    CodeCheck.UNKNOWN: texts.REG_UNKNOWN,
+    CodeCheck.EXPIRED: texts.REG_EXPIRED,
+    CodeCheck.REVOKED: texts.REG_REVOKED,
+    CodeCheck.TOO_MANY: texts.REG_TOO_MANY,
+}
+
+_CHAT_KINDS = {
+    "админ": "admin",
+    "администрация": "admin",
+    "администрации": "admin",
+    "admin": "admin",
+    "руководители": "heads",
+    "руководителей": "heads",
+    "heads": "heads",
+}
+
+
+def _as_message(msg: Incoming) -> Incoming:
+    """The same conversation, answered with new messages rather than edits."""
+    return replace(msg, is_callback=False)
 
 
 def _school_of(memberships: list[Membership], school_id: str) -> School | None:

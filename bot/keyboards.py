@@ -9,18 +9,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from bot.domain import Campaign, StepKind, StepState
+from bot.domain import Campaign, Role, StepKind, StepState
 from bot.payloads import (
     AcknowledgePayload,
     AnswerPayload,
     OpenCardPayload,
     OpenStepPayload,
     Payload,
+    RolePayload,
 )
 from bot.texts import (
     BUTTON_ACKNOWLEDGE,
     BUTTON_BACK,
     BUTTON_REPORT,
+    BUTTON_ROLE,
     STATE_BUTTON,
     step_button_label,
 )
@@ -65,6 +67,17 @@ def announcement_keyboard(campaign: Campaign) -> Keyboard:
         (
             (Button(BUTTON_REPORT, OpenCardPayload(c=campaign.id), Color.PRIMARY),),
             (Button(BUTTON_ACKNOWLEDGE, AcknowledgePayload(c=campaign.id), Color.POSITIVE),),
+        )
+    )
+
+
+def role_keyboard(campaign: Campaign) -> Keyboard:
+    return Keyboard(
+        (
+            tuple(
+                Button(BUTTON_ROLE[role], RolePayload(c=campaign.id, r=role), Color.PRIMARY)
+                for role in (Role.HEAD, Role.DEPUTY)
+            ),
         )
     )
 

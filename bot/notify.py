@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from bot import texts
 from bot.actions import Private
+from bot.chats import ChatDirectory
 from bot.delivery import Delivery
 from bot.domain import StepState
 from bot.keyboards import reminder_keyboard
@@ -24,8 +25,7 @@ BATCH = 100
 
 @dataclass(frozen=True)
 class Audience:
-    admin_chats: tuple[int, ...]
-    heads_chats: tuple[int, ...]
+    chats: ChatDirectory
     controller: int | None
 
 
@@ -118,7 +118,7 @@ class Notifier:
         now: dt.datetime,
     ) -> None:
         text = texts.reminder_in_chat(self.campaign, unreached, now)
-        for chat in self.audience.heads_chats:
+        for chat in await self.audience.chats.heads_chats():
             if chat in done:
                 continue
             dedup = None if slot_key is None else slot_random_id(self.campaign.id, slot_key, chat)
@@ -156,6 +156,6 @@ class Notifier:
         return True
 
     async def _to_admin_chats(self, slot_key: str, text: str) -> None:
-        for chat in self.audience.admin_chats:
+        for chat in await self.audience.chats.admin_chats():
             dedup = slot_random_id(self.campaign.id, slot_key, chat)
             await self.delivery.messenger.send(chat, text, None, dedup=dedup)

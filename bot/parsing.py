@@ -29,6 +29,9 @@ class AdminCommand(StrEnum):
     PAUSE = "pause"
     RESUME = "resume"
     SCHEDULE = "schedule"
+    BIND = "bind"
+    REGISTRATIONS = "registrations"
+    UNBIND = "unbind"
 
 
 _ADMIN_WORDS: dict[str, AdminCommand] = {
@@ -53,6 +56,12 @@ _ADMIN_WORDS: dict[str, AdminCommand] = {
     "resume": AdminCommand.RESUME,
     "расписание": AdminCommand.SCHEDULE,
     "schedule": AdminCommand.SCHEDULE,
+    "привязать": AdminCommand.BIND,
+    "bind": AdminCommand.BIND,
+    "регистрации": AdminCommand.REGISTRATIONS,
+    "registrations": AdminCommand.REGISTRATIONS,
+    "отвязать": AdminCommand.UNBIND,
+    "unbind": AdminCommand.UNBIND,
 }
 
 _STATE_WORDS: dict[str, StepState] = {

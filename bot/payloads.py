@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from bot.domain import StepState
+from bot.domain import Role, StepState
 
 _ID = Field(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z._-]+$")
 
@@ -44,7 +44,14 @@ class AnswerPayload(_Payload):
     st: Literal[StepState.DONE, StepState.IN_PROGRESS, StepState.PROBLEM]
 
 
-Payload = OpenCardPayload | AcknowledgePayload | OpenStepPayload | AnswerPayload
+class RolePayload(_Payload):
+    """«Я руководитель» / «Я заместитель» after a registration code; the school is ours."""
+
+    a: Literal["role"] = "role"
+    r: Literal[Role.HEAD, Role.DEPUTY]
+
+
+Payload = OpenCardPayload | AcknowledgePayload | OpenStepPayload | AnswerPayload | RolePayload
 
 _ADAPTER: TypeAdapter[Payload] = TypeAdapter(Annotated[Payload, Field(discriminator="a")])
 

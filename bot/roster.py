@@ -67,6 +67,19 @@ class RosterError(Exception):
         )
 
 
+class UnresolvedPerson(BaseModel):
+    """A person given by a screen name (`https://vk.com/ivanov_ii`): the bot resolves it to an
+    id through VK's API when it runs, and reports the ones it cannot."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    screen_name: str
+    school_id: str
+    full_name: str
+    role: Role
+    line: int
+
+
 class Roster(BaseModel):
     """The schools and their people, in the order of the file."""
 
@@ -74,6 +87,7 @@ class Roster(BaseModel):
 
     schools: tuple[School, ...]
     people: tuple[Person, ...]
+    unresolved: tuple[UnresolvedPerson, ...] = ()
 
     @model_validator(mode="after")
     def _people_belong(self) -> Roster:
@@ -97,6 +111,22 @@ def parse_vk_id(text: str) -> int | None:
         return None
     value = int(match.group(1))
     return value if 0 < value < _CHAT_PEER_BASE else None
+
+
+# VK screen names: letters, digits, `_` and `.`, 2..32 characters, not only digits.
+_SCREEN_NAME = re.compile(
+    r"(?:(?:https?://)?(?:www\.|m\.)?vk\.(?:com|ru)/|@)([a-z0-9_.]{2,32})/?", re.I
+)
+
+
+def parse_screen_name(text: str) -> str | None:
+    """`https://vk.com/ivanov_ii` or `@ivanov_ii` -> `ivanov_ii`; ids and anything else -> None."""
+    if parse_vk_id(text) is not None:
+        return None
+    match = _SCREEN_NAME.fullmatch(text.strip())
+    if match is None or match.group(1).isdigit():
+        return None
+    return match.group(1).lower()
 
 
 def parse_role(text: str) -> Role | None:
@@ -143,7 +173,11 @@ def parse_roster(data: bytes) -> Roster:
         )
     if builder.problems:
         raise RosterError(builder.problems)
-    return Roster(schools=tuple(builder.schools.values()), people=tuple(builder.people))
+    return Roster(
+        schools=tuple(builder.schools.values()),
+        people=tuple(builder.people),
+        unresolved=tuple(builder.unresolved),
+    )
 
 
 # --- reading the text --------------------------------------------------------------------------
@@ -254,6 +288,7 @@ class _RosterBuilder:
         self.rows = 0
         self.schools: dict[str, School] = {}
         self.people: list[Person] = []
+        self.unresolved: list[UnresolvedPerson] = []
         self._school_line: dict[str, int] = {}
         self._person_line: dict[tuple[str, int], int] = {}
         self._row_line: dict[tuple[str, ...], int] = {}
@@ -317,10 +352,11 @@ class _RosterBuilder:
         if not (vk_text or full_name or role_text):
             return None  # a school with no people yet
         vk_id = parse_vk_id(vk_text) if vk_text else None
+        screen_name = parse_screen_name(vk_text) if vk_text and vk_id is None else None
         role = parse_role(role_text) if role_text else None
         if not vk_text:
             self._problem(line, f"vk_id is empty; expected {VK_ID_FORM}")
-        elif vk_id is None:
+        elif vk_id is None and screen_name is None:
             self._problem(line, _bad_vk_id(vk_text))
         if not full_name:
             self._problem(line, "full_name is empty; expected the person's name")
@@ -335,6 +371,17 @@ class _RosterBuilder:
             self._problem(line, f"role is empty; expected {ROLE_FORM}")
         elif role is None:
             self._problem(line, f"role {_short(role_text)!r} is not a role; expected {ROLE_FORM}")
+        if screen_name is not None and role is not None and full_name:
+            self.unresolved.append(
+                UnresolvedPerson(
+                    screen_name=screen_name,
+                    school_id=cell["school_id"],
+                    full_name=full_name,
+                    role=role,
+                    line=line,
+                )
+            )
+            return None
         if vk_id is None or role is None or not full_name:
             return None
         try:
@@ -380,7 +427,7 @@ def _bad_vk_id(text: str) -> str:
     if digits and _VK_ID.fullmatch(text) and int(digits) >= _CHAT_PEER_BASE:
         return message + " (numbers from 2000000000 up are chats, not people)"
     if _VK_LINK.fullmatch(text):
-        return message + " (a short name like vk.com/durov cannot be used: give the numeric id)"
+        return message + " (a link must look like https://vk.com/id123 or https://vk.com/name)"
     return message
 
 

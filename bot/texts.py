@@ -109,6 +109,9 @@ HELP_ADMIN = (
     "• напомнить (remind) — напомнить должникам сейчас\n"
     "• расписание (schedule) — что и когда бот отправит сам\n"
     "• пауза (pause) / продолжить (resume) — остановить / возобновить автоматические сообщения\n"
+    "• привязать админ|руководители (bind) — в беседе: сделать её чатом администрации или "
+    "руководителей\n"
+    "• регистрации (registrations) — кто зарегистрировался по коду; отвязать <id> (unbind)\n"
     "• объявить (announce) — разослать приказ в чаты руководителей\n"
     "• помощь (help) — эта справка"
 )
@@ -264,7 +267,12 @@ def district_status(status: DistrictStatus) -> str:
     return "\n".join(lines)
 
 
-def school_status(status: SchoolStatus, names: dict[int, str], timezone: str) -> str:
+def school_status(
+    status: SchoolStatus,
+    names: dict[int, str],
+    timezone: str,
+    verification: tuple[bool | None, list[str]] = (None, []),
+) -> str:
     lines = [f"🏫 {status.school.name} (№ {status.school.id})"]
     for step in status.campaign.steps:
         answer = status.answers.get(step.id)
@@ -275,6 +283,10 @@ def school_status(status: SchoolStatus, names: dict[int, str], timezone: str) ->
                 f"\n   ответил(а): {who}, {fmt_moment(answer.answered_at, timezone)}, "
                 f"{SOURCE_NAME[answer.source]}"
             )
+            if step.verified_by:
+                line += " (со слов руководителя)"
+        if step.verified_by:
+            line += "\n" + verification_line(step, *verification)
         lines.append(line)
     lines.append("Люди:")
     for person in status.people:
@@ -428,3 +440,56 @@ def schedule(lines: list[tuple[str, dt.datetime]], paused: bool, timezone: str) 
         out.append("ничего не запланировано")
     out += [f"• {fmt_moment(moment, timezone)} — {name}" for name, moment in lines]
     return "\n".join(out)
+
+
+BUTTON_ROLE = {Role.HEAD: "Я руководитель", Role.DEPUTY: "Я заместитель"}
+REG_IN_PRIVATE = "Регистрация — в личных сообщениях сообществу: напишите «регистрация КОД»."
+REG_CHOOSE_ROLE = "Код подошёл: {school}. Кто вы в школе? Нажмите кнопку."
+REG_UNKNOWN = (
+    "Такого кода нет. Проверьте код из письма Управления образования (6 знаков, например "
+    "K7M4PQ) и напишите: «регистрация КОД»."
+)
+REG_EXPIRED = (
+    "Срок действия этого кода истёк вместе с приказом. Обратитесь в Управление образования."
+)
+REG_REVOKED = "Этот код отозван. Запросите новый код в Управлении образования."
+REG_TOO_MANY = "Слишком много неверных кодов. Попробуйте через час или обратитесь в Управление."
+REG_NO_PENDING = "Сначала напишите «регистрация КОД» с кодом вашей школы."
+REG_DONE = "Готово: вы — {role} школы «{school}». Теперь вы можете отчитываться за неё."
+BIND_USAGE = "Напишите в нужной беседе: «/привязать админ» или «/привязать руководители»."
+BIND_ONLY_IN_CHAT = "Команду «привязать» пишут в самой беседе, которую нужно привязать."
+BOUND = "Беседа привязана как {kind}."
+BOUND_KIND = {"admin": "чат администрации", "heads": "чат руководителей"}
+NO_MEMBER_ACCESS = (
+    "Чтобы бот сам проверял шаг «{step}» (кто из руководителей в беседе), назначьте сообщество "
+    "администратором беседы."
+)
+UNBIND_USAGE = "Укажите, кого отвязать: «отвязать 123456» или «отвязать https://vk.com/id123456»."
+UNBOUND = "Отвязано записей: {count}. Ответы этого человека остаются в истории."
+NO_REGISTRATIONS = "Самостоятельно зарегистрированных пока нет."
+VERIFIED = {True: "подтверждено ботом", False: "не подтверждено ботом", None: ""}
+
+
+def registrations(
+    items: list[tuple[str, str, Role, str, dt.datetime]],
+    unresolved: list[tuple[str, str, str]],
+    timezone: str,
+) -> str:
+    lines = ["Зарегистрировались по коду:" if items else NO_REGISTRATIONS]
+    for vk_id_text, name, role, school, at in items:
+        lines.append(
+            f"• {name} ({vk_id_text}), {ROLE_NAME[role]}, {school} — {fmt_moment(at, timezone)}"
+        )
+    if unresolved:
+        lines.append("Не найдены во ВКонтакте (из списка школ):")
+        lines += [f"• {school}: {name} — {why}" for school, name, why in unresolved]
+    return "\n".join(lines)
+
+
+def verification_line(step: Step, verified: bool | None, missing: list[str]) -> str:
+    """Step 3.3 as the bot sees it, beside what the head said."""
+    if verified is None:
+        return f"   {step.id}: бот не видит участников бесед — только со слов руководителя"
+    if verified:
+        return f"   {step.id}: подтверждено ботом — все в беседе руководителей"
+    return f"   {step.id}: бот не видит в беседе руководителей: {', '.join(missing)}"

@@ -17,10 +17,25 @@ from bot.keyboards import Keyboard
 
 log = logging.getLogger(__name__)
 
-# The `event_id` of the VK update being handled, set by the runner for the handler's task.
-CURRENT_EVENT_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "confirmbot_event_id", default=None
+# The raw VK update being handled, set by the runner for the handler's task: vkbottle's models
+# drop what they do not know (the update's `event_id`, a vk.me link's `ref`).
+CURRENT_UPDATE: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "confirmbot_update", default=None
 )
+
+
+def _update_event_id() -> str | None:
+    update = CURRENT_UPDATE.get()
+    event_id = None if update is None else update.get("event_id")
+    return event_id if isinstance(event_id, str) else None
+
+
+def update_ref() -> str | None:
+    update = CURRENT_UPDATE.get() or {}
+    message = (update.get("object") or {}).get("message") or {}
+    ref = message.get("ref") if isinstance(message, dict) else None
+    return ref[:32] if isinstance(ref, str) and ref else None
+
 
 # VK refuses private messages to a user who has not allowed them (error 901).
 ERROR_NOT_ALLOWED = 901
@@ -185,6 +200,45 @@ class VKMessenger:
             # The press was handled; a missed pop-up is not worth failing the update for.
             log.info("sendMessageEventAnswer refused (%s)", error.code)
 
+    async def user_name(self, user_id: int) -> str | None:
+        try:
+            response = await self.api.request("users.get", {"user_ids": str(user_id)})
+        except VKAPIError as error:
+            log.info("users.get refused (%s)", error.code)
+            return None
+        users = response.get("response") or []
+        if not users:
+            return None
+        return f"{users[0].get('first_name', '')} {users[0].get('last_name', '')}".strip() or None
+
+    async def chat_members(self, peer_id: int) -> list[int] | None:
+        """messages.getConversationMembers; VK shows them only to a community that is an admin
+        of the chat (error 917 otherwise)."""
+        try:
+            response = await self.api.request(
+                "messages.getConversationMembers", {"peer_id": peer_id}
+            )
+        except VKAPIError as error:
+            log.info("cannot read the members of chat %s (VK error %s)", peer_id, error.code)
+            return None
+        items = response.get("response", {}).get("items", [])
+        return [int(item["member_id"]) for item in items if int(item["member_id"]) > 0]
+
+    async def resolve_screen_name(self, screen_name: str) -> int | None:
+        try:
+            response = await self.api.request(
+                "utils.resolveScreenName", {"screen_name": screen_name}
+            )
+        except VKAPIError as error:
+            log.info("utils.resolveScreenName refused (%s)", error.code)
+            return None
+        found = response.get("response")
+        # VK answers an empty list for a name that is nobody's
+        # (dev.vk.com/method/utils.resolveScreenName).
+        if not isinstance(found, dict) or found.get("type") != "user":
+            return None
+        return int(found["object_id"])
+
 
 def is_addressed(text: str, peer_id: int, group_id: int) -> bool:
     """In a chat: does the message start with "/" or mention this community?"""
@@ -211,10 +265,11 @@ def incoming_message(message: Any, group_id: int) -> Incoming:
         peer_id=message.peer_id,
         text=text,
         payload=message.payload,
-        event_id=CURRENT_EVENT_ID.get(),
+        event_id=_update_event_id(),
         conversation_message_id=message.conversation_message_id,
         supports_callback=supports_callback(message.client_info),
         addressed=message.payload is not None or is_addressed(text, message.peer_id, group_id),
+        ref=update_ref(),
     )
 
 
@@ -225,7 +280,7 @@ def incoming_event(event: Any) -> Incoming:
         user_id=obj.user_id,
         peer_id=obj.peer_id,
         payload=obj.payload,
-        event_id=CURRENT_EVENT_ID.get(),
+        event_id=_update_event_id(),
         callback_id=obj.event_id,
         is_callback=True,
         conversation_message_id=obj.conversation_message_id,

@@ -8,14 +8,18 @@ from vkbottle.dispatch.rules import ABCRule
 from bot.delivery import Delivery
 from bot.flow import Flow
 from bot.parsing import parse_admin_command
-from bot.vk import incoming_message
+from bot.vk import incoming_message, update_ref
 
 
 class AdminCommandRule(ABCRule[Message]):
     """The message is one of the staff commands (who sent it is checked by the flow)."""
 
     async def check(self, event: Message) -> bool:
-        return event.payload is None and parse_admin_command(event.text or "") is not None
+        # A first message from a vk.me link carries a registration code in `ref`, whatever
+        # its text («Начать»): that is for the heads' flow.
+        if event.payload is not None or update_ref() is not None:
+            return False
+        return parse_admin_command(event.text or "") is not None
 
 
 def admins_labeler(flow: Flow, delivery: Delivery, group_id: int) -> BotLabeler:

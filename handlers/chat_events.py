@@ -28,6 +28,23 @@ class BotInvitedRule(ABCRule[Message]):
         return kind == "chat_invite_user" and action.member_id == -self.group_id
 
 
+class MembersChangedRule(ABCRule[Message]):
+    """Someone else joined or left a chat (the evidence for step 3.3)."""
+
+    def __init__(self, group_id: int) -> None:
+        self.group_id = group_id
+
+    async def check(self, event: Message) -> bool:
+        action = event.action
+        if action is None:
+            return False
+        kind = getattr(action.type, "value", action.type)
+        return kind in MEMBER_ACTIONS and action.member_id != -self.group_id
+
+
+MEMBER_ACTIONS = ("chat_invite_user", "chat_invite_user_by_link", "chat_kick_user")
+
+
 def chat_events_labeler(
     flow: Flow, delivery: Delivery, messenger: VKMessenger, group_id: int
 ) -> BotLabeler:
@@ -41,5 +58,15 @@ def chat_events_labeler(
         incoming = incoming_message(message, group_id)
         welcome = texts.WELCOME_CHAT.format(number=flow.campaign.number)
         await delivery.carry_out(incoming, [Reply(welcome)])
+
+    @labeler.chat_message(MembersChangedRule(group_id))
+    async def on_members_changed(message: Message) -> None:
+        action = message.action
+        if action is None:
+            return
+        kind = str(getattr(action.type, "value", action.type))
+        # Joining by link names nobody else: the one who joined is the sender.
+        member = action.member_id if kind != "chat_invite_user_by_link" else message.from_id
+        await flow.on_chat_action(message.peer_id, kind, member or message.from_id)
 
     return labeler

@@ -18,6 +18,7 @@ from bot.domain import (
     School,
     StepState,
 )
+from bot.roster import UnresolvedPerson
 from storage.db import Database
 
 
@@ -41,6 +42,7 @@ class RosterChanges(_Row):
     people_added: int = 0
     people_updated: int = 0
     people_removed: int = 0
+    people_unresolved: int = 0
 
 
 class Membership(_Row):
@@ -137,12 +139,17 @@ class RosterRepository:
         self._db = db
 
     async def apply(
-        self, schools: Sequence[School], people: Sequence[Person], now: dt.datetime
+        self,
+        schools: Sequence[School],
+        people: Sequence[Person],
+        now: dt.datetime,
+        unresolved: Sequence[UnresolvedPerson] = (),
     ) -> RosterChanges:
         """Make the roster match the file, all or nothing; answers are never touched.
 
         Schools missing from the file are kept (they may hold answers); the people of every
-        school in the file become exactly the file's people.
+        school in the file become exactly the file's people, except those who registered
+        themselves with a code. Screen names wait in `unresolved_people` for the bot.
         """
         stamp = _ts(now)
         counts: dict[str, int] = defaultdict(int)
@@ -171,7 +178,7 @@ class RosterRepository:
             old_people = {
                 (row[0], row[1]): (row[2], row[3])
                 for row in await self._db.fetchall(
-                    "SELECT vk_id, school_id, full_name, role FROM people"
+                    "SELECT vk_id, school_id, full_name, role FROM people WHERE source = 'roster'"
                 )
                 if row[1] in file_ids
             }
@@ -188,10 +195,22 @@ class RosterRepository:
                     """
                     INSERT INTO people (vk_id, school_id, full_name, role) VALUES (?, ?, ?, ?)
                     ON CONFLICT (vk_id, school_id) DO UPDATE SET
-                        full_name = excluded.full_name, role = excluded.role
+                        full_name = excluded.full_name, role = excluded.role,
+                        source = 'roster'
                     """,
                     (*key, name, role),
                 )
+            marks = ",".join("?" * len(file_ids))
+            await self._db.execute(
+                f"DELETE FROM unresolved_people WHERE school_id IN ({marks})",  # noqa: S608
+                list(file_ids),
+            )
+            await self._db.executemany(
+                "INSERT INTO unresolved_people (school_id, screen_name, full_name, role) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                [(u.school_id, u.screen_name, u.full_name, u.role.value) for u in unresolved],
+            )
+            counts["people_unresolved"] = len(unresolved)
         return RosterChanges(**counts)
 
     async def count_schools(self) -> int:

@@ -161,7 +161,7 @@ def test_bad_vk_id_message() -> None:
 @pytest.mark.parametrize(
     ("vk_id", "hint"),
     [
-        ("vk.com/durov", "short name"),
+        ("https://vk.com/a b", "VK id"),
         ("1.23457E+08", "E-notation"),
         ("2000000001", "chats"),
     ],
@@ -307,3 +307,17 @@ def test_read_roster(tmp_path: Path) -> None:
     assert read_roster(path).people[0].vk_id == 5
     with pytest.raises(RosterError, match="not found"):
         read_roster(tmp_path / "missing.csv")
+
+
+def test_screen_names_are_kept_for_the_bot_to_resolve() -> None:
+    roster = parse_roster(
+        "school_id,school_name,vk_id,full_name,role\n"
+        "1,СОШ №1,https://vk.com/ivanov_ii,Иванов И.И.,head\n"
+        "1,СОШ №1,@petrova.a,Петрова А.А.,deputy\n"
+        "1,СОШ №1,id55,Сидоров,deputy\n".encode()
+    )
+    assert [p.vk_id for p in roster.people] == [55]
+    assert [(u.screen_name, u.role.value, u.line) for u in roster.unresolved] == [
+        ("ivanov_ii", "head", 2),
+        ("petrova.a", "deputy", 3),
+    ]

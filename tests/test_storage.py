@@ -96,11 +96,23 @@ async def test_existing_database_is_upgraded_and_keeps_data(tmp_path: Path) -> N
     first = bundled_migrations()[:1]
     extra = Migration(len(bundled_migrations()) + 1, "x", "CREATE TABLE extra (x INTEGER)")
     db = await Database.open(path, migrations=first)
-    await seed(db)
-    await db.close()
+    try:  # data written by the version-1 code, in version-1 shape
+        await db.execute(
+            "INSERT INTO schools (id, name, created_at, updated_at) VALUES "
+            "('s1', 'СОШ №1', '2023-10-16T00:00:00+00:00', '2023-10-16T00:00:00+00:00'), "
+            "('s2', 'Лицей', '2023-10-16T00:00:00+00:00', '2023-10-16T00:00:00+00:00')"
+        )
+        await db.execute(
+            "INSERT INTO people (vk_id, school_id, full_name, role) VALUES (10, 's1', 'И', 'head')"
+        )
+    finally:
+        await db.close()
     db = await Database.open(path, migrations=[*bundled_migrations(), extra])
     assert await db.schema_version() == extra.version
     assert await RosterRepository(db).count_schools() == 2
+    people = await RosterRepository(db).people_of(["s1"])
+    assert [p.vk_id for p in people["s1"]] == [10]
+    assert await db.fetchval("SELECT source FROM people") == "roster"
     await db.close()
 
 

@@ -1,0 +1,264 @@
+"""Onboarding without spreadsheets of VK ids, and step 3.3 checked by the bot itself.
+
+A school gets a short code; a head or deputy writes `регистрация КОД` (or `/start КОД`, or opens
+a vk.me link whose `ref` is the code) and says by button whether they are the head or a deputy.
+Codes expire with the campaign, can be revoked and regenerated; wrong attempts are limited per
+person and in total, so that 27^6 ≈ 387 million codes cannot be walked through.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import datetime as dt
+import logging
+import os
+import re
+import secrets
+import tempfile
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import xlsxwriter  # type: ignore[import-untyped]
+
+from bot.chats import ChatDirectory
+from bot.delivery import Messenger
+from bot.domain import Campaign, Person, Role, School
+from storage.onboarding import (
+    ChatRepository,
+    Registered,
+    RegistrationCode,
+    RegistrationRepository,
+)
+
+log = logging.getLogger(__name__)
+
+# No 0/O, 1/I/L, 5/S, 8/B: a code read aloud over the phone or copied from paper stays a code.
+ALPHABET = "234679ACDEFGHJKMNPQRTUVWXYZ"
+CODE_LENGTH = 6
+PER_PERSON_LIMIT = 5  # wrong codes per person per window
+TOTAL_LIMIT = 50  # wrong codes by everybody per window
+WINDOW = dt.timedelta(hours=1)
+PENDING_FOR = dt.timedelta(hours=1)  # a valid code waits this long for «руководитель/заместитель»
+
+# Cyrillic letters typed for the Latin ones they look like (a code copied by hand).
+_LOOKALIKES = str.maketrans("АСЕНКМРТХУЗ", "ACEHKMPTXY3")
+
+_REGISTER = re.compile(r"^(?:регистрация|регистрироваться|register|start)\s+(\S+)$", re.I)
+
+
+def new_code() -> str:
+    return "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def normalise_code(text: str) -> str:
+    """What people type: any case, spaces or dashes inside, a look-alike letter for a digit."""
+    cleaned = re.sub(r"[\s\-–—_.]", "", text).upper()
+    return cleaned.translate(_LOOKALIKES)
+
+
+def registration_code(text: str) -> str | None:
+    """`регистрация K7M4PQ`, `/start K7M4PQ` -> the code as typed; anything else -> None."""
+    match = _REGISTER.match(text.strip())
+    return None if match is None else match.group(1)
+
+
+def generate_codes(school_ids: list[str], taken: set[str]) -> dict[str, str]:
+    """A fresh code for each school, unique among themselves and the ones still in use."""
+    codes: dict[str, str] = {}
+    used = set(taken)
+    for school_id in school_ids:
+        code = new_code()
+        while code in used:
+            code = new_code()
+        used.add(code)
+        codes[school_id] = code
+    return codes
+
+
+class CodeCheck(StrEnum):
+    OK = "ok"
+    UNKNOWN = "unknown"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+    TOO_MANY = "too_many"
+
+
+@dataclass(frozen=True)
+class CodeResult:
+    check: CodeCheck
+    school: School | None = None
+
+
+class Onboarding:
+    def __init__(
+        self,
+        campaign: Campaign,
+        registrations: RegistrationRepository,
+        chats: ChatRepository,
+    ) -> None:
+        self.campaign = campaign
+        self.registrations = registrations
+        self.chats = chats
+
+    async def issue_codes(
+        self, school_ids: list[str], now: dt.datetime, *, regenerate: bool = False
+    ) -> None:
+        """Codes for schools that have none (or, with `regenerate`, new ones for all)."""
+        existing = {c.school.id: c for c in await self.registrations.codes()}
+        wanted = [
+            s for s in school_ids if regenerate or s not in existing or existing[s].revoked_at
+        ]
+        if not wanted:
+            return
+        taken = {c.code for c in existing.values()}
+        codes = generate_codes(wanted, taken)
+        await self.registrations.replace_codes(
+            codes, self.campaign.id, self.campaign.deadline, now
+        )
+
+    async def check_code(self, vk_id: int, typed: str, now: dt.datetime) -> CodeResult:
+        """Check a code, counting wrong ones; a good code waits for the person's role."""
+        since = now - WINDOW
+        if (
+            await self.registrations.failed_attempts(since, vk_id) >= PER_PERSON_LIMIT
+            or await self.registrations.failed_attempts(since) >= TOTAL_LIMIT
+        ):
+            return CodeResult(CodeCheck.TOO_MANY)
+        found = await self.registrations.by_code(normalise_code(typed)[:16])
+        if found is None:
+            result = CodeResult(CodeCheck.UNKNOWN)
+        elif found.revoked_at is not None:
+            result = CodeResult(CodeCheck.REVOKED)
+        elif now > found.expires_at:
+            result = CodeResult(CodeCheck.EXPIRED)
+        else:
+            result = CodeResult(CodeCheck.OK, found.school)
+        await self.registrations.record_attempt(vk_id, result.check is CodeCheck.OK, now)
+        if result.school is not None:
+            await self.registrations.set_pending(vk_id, result.school.id, now)
+        return result
+
+    async def choose_role(
+        self, vk_id: int, role: Role, full_name: str, now: dt.datetime
+    ) -> str | None:
+        """Finish a registration; the school id comes from our record, never from the button."""
+        pending = await self.registrations.pending(vk_id)
+        if pending is None or now - pending[1] > PENDING_FOR:
+            return None
+        school_id = pending[0]
+        person = Person(vk_id=vk_id, school_id=school_id, full_name=full_name[:200], role=role)
+        await self.registrations.register(person, now)
+        return school_id
+
+    async def registered(self) -> list[Registered]:
+        return await self.registrations.registered()
+
+    async def unbind(self, vk_id: int) -> int:
+        return await self.registrations.unbind(vk_id)
+
+
+@dataclass(frozen=True)
+class Verification:
+    """Step 3.3 as the bot sees it: None where it cannot read any heads chat's members."""
+
+    checked: bool
+    missing: tuple[Person, ...] = ()
+
+    @property
+    def verified(self) -> bool | None:
+        return None if not self.checked else not self.missing
+
+
+async def verify_school(
+    chats: ChatRepository, heads_chats: list[int], people: list[Person]
+) -> Verification:
+    """Are the school's head and deputies members of a heads chat the bot can read?"""
+    readable = await chats.readable(heads_chats)
+    if not readable or not people:
+        return Verification(checked=False)
+    members = await chats.members_in(readable)
+    return Verification(checked=True, missing=tuple(p for p in people if p.vk_id not in members))
+
+
+async def refresh(
+    messenger: Messenger,
+    chats: ChatDirectory,
+    registrations: RegistrationRepository,
+    now: dt.datetime,
+) -> None:
+    """At start: read who is in our chats (step 3.3) and resolve the roster's screen names."""
+    for peer in await chats.all():
+        members = await messenger.chat_members(peer)
+        await chats.repo.replace_members(peer, members, now)
+        if members is None:
+            log.warning(
+                "cannot read the members of chat %s: make the community an admin of it "
+                "so that the bot can check step 3.3 itself",
+                peer,
+            )
+    for item in await registrations.unresolved():
+        vk_id = await messenger.resolve_screen_name(item.screen_name)
+        await registrations.resolve(item, vk_id, "" if vk_id else "нет такого пользователя")
+        if vk_id is None:
+            log.warning(
+                "roster: vk.com/%s (school %s) is nobody", item.screen_name, item.school_id
+            )
+        else:
+            log.info("roster: vk.com/%s is id%s", item.screen_name, vk_id)
+
+
+CODES_HEADER = ("school_id", "school_name", "code", "link", "valid_until", "revoked")
+
+
+def codes_rows(
+    codes: list[RegistrationCode], group_id: int, timezone: str
+) -> list[tuple[str, str, str, str, str, str]]:
+    """One row per school: its code and the vk.me link that carries the code as `ref`."""
+    zone = ZoneInfo(timezone)
+    return [
+        (
+            c.school.id,
+            c.school.name,
+            c.code,
+            f"https://vk.me/club{group_id}?ref={c.code}",
+            c.expires_at.astimezone(zone).strftime("%d.%m.%Y %H:%M"),
+            "yes" if c.revoked_at else "",
+        )
+        for c in codes
+    ]
+
+
+def write_codes(rows: list[tuple[str, ...]], path: Path) -> None:
+    """CSV or XLSX by the file's suffix, written beside it and renamed when complete."""
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".xlsx"):
+        raise ValueError(f"{path.name}: expected a .csv or .xlsx file name")
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        if suffix == ".csv":
+            with open(temp, "w", encoding="utf-8", newline="") as out:
+                writer = csv.writer(out, lineterminator="\n")
+                writer.writerow(CODES_HEADER)
+                writer.writerows(rows)
+        else:
+            book = xlsxwriter.Workbook(temp)
+            sheet = book.add_worksheet("Коды")
+            bold = book.add_format({"bold": True})
+            sheet.write_row(0, 0, CODES_HEADER, bold)
+            for index, row in enumerate(rows, start=1):
+                sheet.write_row(index, 0, row)
+            sheet.set_column(0, 0, 12)
+            sheet.set_column(1, 1, 45)
+            sheet.set_column(2, 2, 10)
+            sheet.set_column(3, 3, 45)
+            sheet.set_column(4, 5, 18)
+            book.close()
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise

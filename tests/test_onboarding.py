@@ -1,0 +1,307 @@
+"""Registration codes, chats bound by admins, step 3.3 checked from chat membership, and
+screen names in the roster — over HTTP to the emulator."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot import texts
+from bot.clock import FakeClock
+from bot.domain import Campaign, Role
+from bot.onboarding import (
+    ALPHABET,
+    CODE_LENGTH,
+    PER_PERSON_LIMIT,
+    generate_codes,
+    normalise_code,
+    refresh,
+    registration_code,
+)
+from bot.roster import UnresolvedPerson
+from bot.sandbox import ADMIN_CHAT, HEADS_CHAT, Sandbox
+from bot.vk_emulator import VKError
+from tests.conftest import ADMIN, STRANGER, deputy_of, district, head_of
+
+NEWCOMER = 812_345
+
+
+def test_codes_are_short_unambiguous_and_unique() -> None:
+    codes = generate_codes([f"s{i}" for i in range(2000)], taken=set())
+    assert len(set(codes.values())) == 2000
+    for code in codes.values():
+        assert len(code) == CODE_LENGTH
+        assert set(code) <= set(ALPHABET)
+        assert not set(code) & set("01OILSB58")
+
+
+def test_what_people_type_is_understood() -> None:
+    assert registration_code("регистрация K7M-4PQ") == "K7M-4PQ"
+    assert registration_code("start k7m4pq") == "k7m4pq"
+    assert registration_code("регистрация") is None
+    assert registration_code("3.1 выполнено") is None
+    assert normalise_code("k7m-4pq") == "K7M4PQ"
+    assert normalise_code("К7М 4РQ") == "K7M4PQ"  # Cyrillic К, М, Р typed by hand
+
+
+async def codes_of(box: Sandbox) -> dict[str, str]:
+    onboarding = box.app.flow.onboarding
+    await onboarding.issue_codes(["s1", "s2", "s3"], box.app.clock.now())
+    return {c.school.id: c.code for c in await onboarding.registrations.codes()}
+
+
+async def rows(box: Sandbox, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    return [tuple(r) for r in await box.app.db.fetchall(sql, params)]
+
+
+async def test_registration_with_a_valid_code(sandbox: Sandbox) -> None:
+    emu = sandbox.emulator
+    emu.add_user(NEWCOMER, "Аминат", "Гаджиева")
+    code = (await codes_of(sandbox))["s2"]
+    sandbox.say(NEWCOMER, f"регистрация {code[:3]}-{code[3:].lower()}")
+    ask = await emu.wait_for_message(NEWCOMER, contains="Код подошёл")
+    assert "СОШ №2" in ask.text
+    emu.press(NEWCOMER, ask, texts.BUTTON_ROLE[Role.DEPUTY])
+    await emu.wait_for_message(NEWCOMER, contains="вы — заместитель")
+    card = await emu.wait_for_message(NEWCOMER, contains="🏫 МКОУ «СОШ №2»")
+    assert card.labels
+    people = await rows(
+        sandbox,
+        "SELECT school_id, full_name, role, source FROM people WHERE vk_id = ?",
+        (NEWCOMER,),
+    )
+    assert people == [("s2", "Аминат Гаджиева", "deputy", "registration")]
+    sandbox.say(NEWCOMER, "3.1 выполнено")
+    await emu.wait_for_message(NEWCOMER, contains="Принято")
+    # Re-importing the roster keeps people who registered themselves.
+    schools, roster_people = district()
+    await sandbox.app.repos.roster.apply(schools, roster_people, sandbox.app.clock.now())
+    assert await rows(sandbox, "SELECT vk_id FROM people WHERE vk_id = ?", (NEWCOMER,)) == [
+        (NEWCOMER,)
+    ]
+    sandbox.say(ADMIN, "регистрации")
+    listing = await emu.wait_for_message(ADMIN, contains="Зарегистрировались")
+    assert "Аминат Гаджиева" in listing.text
+    assert "СОШ №2" in listing.text
+    sandbox.say(ADMIN, f"отвязать https://vk.com/id{NEWCOMER}")
+    await emu.wait_for_message(ADMIN, contains="Отвязано записей: 1")
+    sandbox.say(NEWCOMER, "3.4 выполнено")
+    assert (await emu.wait_for_message(NEWCOMER, count=5)).text == texts.STRANGER
+
+
+async def test_vk_me_link_ref_carries_the_code(sandbox: Sandbox) -> None:
+    emu = sandbox.emulator
+    code = (await codes_of(sandbox))["s1"]
+    update = emu.push_message_new(from_id=NEWCOMER, peer_id=NEWCOMER, text="Начать")
+    first = json.loads(json.dumps(update))
+    first["event_id"] = "with-ref"
+    first["object"]["message"]["ref"] = code
+    first["object"]["message"]["ref_source"] = "site"
+    emu.push_raw(first)
+    await emu.wait_for_message(NEWCOMER, contains="Код подошёл")
+
+
+async def test_wrong_expired_and_revoked_codes(
+    sandbox: Sandbox, clock: FakeClock, campaign: Campaign
+) -> None:
+    emu = sandbox.emulator
+    codes = await codes_of(sandbox)
+    sandbox.say(NEWCOMER, "регистрация ZZZZZZ")
+    assert (await emu.wait_for_message(NEWCOMER)).text == texts.REG_UNKNOWN
+    await sandbox.app.flow.onboarding.registrations.revoke("s3", clock.now())
+    sandbox.say(NEWCOMER, f"регистрация {codes['s3']}")
+    assert (await emu.wait_for_message(NEWCOMER, count=2)).text == texts.REG_REVOKED
+    clock.set(campaign.deadline + dt.timedelta(minutes=1))
+    sandbox.say(NEWCOMER, f"регистрация {codes['s1']}")
+    assert (await emu.wait_for_message(NEWCOMER, count=3)).text == texts.REG_EXPIRED
+    assert await rows(sandbox, "SELECT 1 FROM people WHERE vk_id = ?", (NEWCOMER,)) == []
+
+
+async def test_guessing_is_limited_per_person(sandbox: Sandbox) -> None:
+    emu = sandbox.emulator
+    codes = await codes_of(sandbox)
+    for i in range(PER_PERSON_LIMIT):
+        sandbox.say(NEWCOMER, f"регистрация GUESS{i}")
+        await emu.wait_for_message(NEWCOMER, count=i + 1)
+    sandbox.say(NEWCOMER, f"регистрация {codes['s1']}")
+    reply = await emu.wait_for_message(NEWCOMER, count=PER_PERSON_LIMIT + 1)
+    assert reply.text == texts.REG_TOO_MANY
+    # Someone else with the right code is not blocked by one guesser.
+    sandbox.say(NEWCOMER + 1, f"регистрация {codes['s1']}")
+    await emu.wait_for_message(NEWCOMER + 1, contains="Код подошёл")
+
+
+async def test_a_role_button_without_a_good_code_registers_nobody(sandbox: Sandbox) -> None:
+    emu = sandbox.emulator
+    payload = {"a": "role", "c": sandbox.app.campaign.id, "r": "head"}
+    emu.push_message_event(
+        user_id=STRANGER, peer_id=STRANGER, payload=payload, conversation_message_id=1
+    )
+    await emu.wait_for(lambda: bool(emu.calls_to("messages.sendMessageEventAnswer")))
+    answer = emu.calls_to("messages.sendMessageEventAnswer")[-1].params
+    assert json.loads(answer["event_data"])["text"] == texts.REG_NO_PENDING
+    assert await rows(sandbox, "SELECT 1 FROM people WHERE vk_id = ?", (STRANGER,)) == []
+
+
+async def test_admin_binds_a_chat_and_others_cannot(sandbox: Sandbox) -> None:
+    emu = sandbox.emulator
+    new_chat = 2_000_000_050
+    emu.add_chat(new_chat, [ADMIN, head_of(1), STRANGER], bot_is_admin=False)
+    sandbox.say(STRANGER, "/привязать руководители", peer_id=new_chat)
+    assert (await emu.wait_for_message(new_chat)).text == texts.STRANGER
+    sandbox.say(head_of(1), "/привязать админ", peer_id=new_chat)
+    assert (await emu.wait_for_message(new_chat, count=2)).text == texts.ADMIN_ONLY
+    assert await sandbox.app.flow.settings.chats.repo.bound("heads") == []
+    sandbox.say(ADMIN, "/привязать руководители", peer_id=new_chat)
+    bound = await emu.wait_for_message(new_chat, contains="привязана")
+    assert "администратором беседы" in bound.text  # the bot cannot see members there
+    assert new_chat in await sandbox.app.flow.settings.chats.heads_chats()
+    sandbox.say(ADMIN, "/объявить", peer_id=ADMIN_CHAT)
+    await emu.wait_for_message(new_chat, contains="Приказ №")
+    await emu.wait_for_message(HEADS_CHAT, contains="Приказ №")  # the config's chat too
+
+
+async def until(check: Callable[[], Awaitable[bool]]) -> None:
+    """Wait (bounded) for the bot to have handled what was pushed."""
+    for _ in range(250):
+        if await check():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the bot did not get there in 5 s")
+
+
+async def member_event(box: Sandbox, kind: str, member: int, joined: bool) -> None:
+    box.emulator.push_message_new(
+        from_id=ADMIN, peer_id=HEADS_CHAT, text="", action={"type": kind, "member_id": member}
+    )
+    chats = box.app.flow.settings.chats.repo
+
+    async def seen() -> bool:
+        return (member in await chats.members_in([HEADS_CHAT])) == joined
+
+    await until(seen)
+
+
+async def test_step_3_3_follows_chat_membership(sandbox: Sandbox) -> None:
+    emu, app = sandbox.emulator, sandbox.app
+    # The heads chat holds every head and deputy (see bot.sandbox), and the bot is its admin.
+    await refresh(
+        app.delivery.messenger,
+        app.flow.settings.chats,
+        app.flow.onboarding.registrations,
+        app.clock.now(),
+    )
+    sandbox.say(ADMIN, "статус s1")
+    status = await emu.wait_for_message(ADMIN, contains="СОШ №1")
+    assert "3.3: подтверждено ботом" in status.text
+    await member_event(sandbox, "chat_kick_user", deputy_of(1), joined=False)
+    sandbox.say(ADMIN, "статус s1")
+    status = await emu.wait_for_message(ADMIN, contains="СОШ №1", count=2)
+    assert "не видит в беседе руководителей: Завуч 1" in status.text
+    await member_event(sandbox, "chat_invite_user", deputy_of(1), joined=True)
+    sandbox.say(ADMIN, "статус s1")
+    status = await emu.wait_for_message(ADMIN, contains="СОШ №1", count=3)
+    assert "3.3: подтверждено ботом" in status.text
+
+
+async def test_step_3_3_unknown_where_the_bot_cannot_read_members(sandbox: Sandbox) -> None:
+    emu, app = sandbox.emulator, sandbox.app
+    emu.set_bot_is_admin(HEADS_CHAT, False)
+    await refresh(
+        app.delivery.messenger,
+        app.flow.settings.chats,
+        app.flow.onboarding.registrations,
+        app.clock.now(),
+    )
+    sandbox.say(ADMIN, "статус s2")
+    status = await emu.wait_for_message(ADMIN, contains="СОШ №2")
+    assert "только со слов руководителя" in status.text
+
+
+async def test_screen_names_are_resolved_and_failures_reported(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    emu, app = sandbox.emulator, sandbox.app
+
+    def resolve(params: dict[str, str]) -> Any:
+        if params["screen_name"] == "ivanov_ii":
+            return {"type": "user", "object_id": 955_001}
+        if params["screen_name"] == "broken":
+            raise VKError(10)
+        return []
+
+    emu.add_method("utils.resolveScreenName", resolve)
+    schools, people = district()
+    unresolved = [
+        UnresolvedPerson(
+            screen_name=name, school_id="s3", full_name=full, role=Role.DEPUTY, line=9
+        )
+        for name, full in (("ivanov_ii", "Иванов И.И."), ("no_such_person", "Никто Н.Н."))
+    ]
+    await app.repos.roster.apply(schools, people, app.clock.now(), unresolved)
+    await refresh(
+        app.delivery.messenger,
+        app.flow.settings.chats,
+        app.flow.onboarding.registrations,
+        app.clock.now(),
+    )
+    resolved = await rows(sandbox, "SELECT school_id, full_name FROM people WHERE vk_id = 955001")
+    assert resolved == [("s3", "Иванов И.И.")]
+    sandbox.say(ADMIN, "регистрации")
+    listing = await emu.wait_for_message(ADMIN, contains="Не найдены")
+    assert "vk.com/no_such_person" in listing.text
+    assert "нет такого пользователя" in listing.text
+    assert "ivanov_ii" not in listing.text
+
+
+async def test_roster_codes_cli_writes_csv(sandbox: Sandbox, tmp_path: Path) -> None:
+    from bot.__main__ import main
+
+    config = tmp_path / "codes.toml"
+    config.write_text(
+        f'[vk]\ntoken = "t"\ngroup_id = 77\n[storage]\npath = "{sandbox.config.storage.path}"\n'
+        "[bot]\nadmins = [1]\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "codes.csv"
+    args = ["roster", "codes", "--config", str(config), "-o", str(out)]
+    # main() runs its own event loop, so it goes to a thread beside the sandbox's loop.
+    assert await asyncio.to_thread(main, args) == 0
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("school_id,school_name,code")
+    assert len(lines) == 4
+    first_codes = [line.split(",")[2] for line in lines[1:]]
+    assert "https://vk.me/club77?ref=" in lines[1]
+    # Regenerating makes new codes; revoking marks one.
+    assert await asyncio.to_thread(main, [*args, "--regenerate", "--revoke", "s2"]) == 0
+    again = out.read_text(encoding="utf-8").splitlines()
+    assert [line.split(",")[2] for line in again[1:]] != first_codes
+    assert again[2].endswith(",yes")
+    bad = ["roster", "codes", "--config", str(config), "-o", str(tmp_path / "x.txt")]
+    assert await asyncio.to_thread(main, bad) == 2
+
+
+@pytest.mark.parametrize("kind", ["chat_invite_user_by_link"])
+async def test_joining_by_link_counts_the_sender(sandbox: Sandbox, kind: str) -> None:
+    emu, app = sandbox.emulator, sandbox.app
+    await refresh(
+        app.delivery.messenger,
+        app.flow.settings.chats,
+        app.flow.onboarding.registrations,
+        app.clock.now(),
+    )
+    emu.push_message_new(
+        from_id=NEWCOMER, peer_id=HEADS_CHAT, text="", action={"type": kind, "member_id": 0}
+    )
+    chats = app.flow.settings.chats.repo
+
+    async def joined() -> bool:
+        return NEWCOMER in await chats.members_in([HEADS_CHAT])
+
+    await until(joined)
