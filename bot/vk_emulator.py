@@ -10,7 +10,12 @@ Test hooks are plain methods: push updates (``push_message_new``, ``push_message
 ``push_raw``, ``press``), shape the world (``add_user``, ``add_chat``, ``force_failed``,
 ``fail_next``) and read what the bot did (``calls``, ``sent``, ``event_answers``, ``wait_for``).
 
-Run standalone with ``python -m bot.vk_emulator --port 8080 --token T --group-id 1``.
+It can also misbehave on purpose, as VK and the proxies in front of it do: random errors per
+method, latency, HTTP 5xx pages, dropped connections, ``failed`` long-poll answers and VK's
+per-second request limit. See ``Faults``, ``set_faults`` and ``using_faults``.
+
+Run standalone with ``python -m bot.vk_emulator --port 8080 --token T --group-id 1``; add
+``--error-rate 0.05 --rate-limit 20 --seed 1`` and the like to misbehave (``--help``).
 """
 
 from __future__ import annotations
@@ -21,25 +26,34 @@ import contextlib
 import itertools
 import json
 import logging
+import random
 import secrets
 import signal
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from http import HTTPStatus
 from types import TracebackType
-from typing import Any, Final, Self
+from typing import Annotated, Any, Final, Self
 
 from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 __all__ = [
     "API_VERSION",
     "CHAT_PEER_OFFSET",
+    "FAULT_DROPPED",
+    "FAULT_DROPPED_AFTER",
+    "FAULT_KINDS",
     "Call",
+    "Faults",
     "MessageVersion",
     "SentMessage",
     "VKEmulator",
     "VKError",
+    "build_parser",
+    "faults_from_args",
     "main",
 ]
 
@@ -103,6 +117,7 @@ ERROR_MESSAGES: Final[dict[int, str]] = {
     5: "User authorization failed: invalid access_token (4).",
     6: "Too many requests per second",
     8: "Invalid request: v (version) is required",
+    9: "Flood control",
     10: "Internal server error",
     100: "One of the parameters specified was missing or invalid",
     113: "Invalid user id",
@@ -115,6 +130,31 @@ ERROR_MESSAGES: Final[dict[int, str]] = {
 
 DEFAULT_MAX_WAIT: Final = 25.0
 _WAIT_POLL_INTERVAL: Final = 0.05
+
+# The error_code a Call records for an answer the client never got as JSON (not VK codes; VK's
+# are positive): a connection dropped before the method ran, one dropped after it ran, and an
+# HTTP 5xx page, recorded as minus its status (-500, -502, -503).
+FAULT_DROPPED: Final = -1
+FAULT_DROPPED_AFTER: Final = -2
+
+# The kinds of fault counted in VKEmulator.fault_counts.
+FAULT_KINDS: Final = (
+    "error",
+    "rate_limit",
+    "http_5xx",
+    "drop",
+    "drop_after",
+    "failed",
+    "poll_5xx",
+    "poll_drop",
+)
+
+# What nginx in front of VK answers when the backend is down or slow: an HTML page, not JSON.
+_PROXY_PAGE: Final = (
+    "<html>\r\n<head><title>{status} {phrase}</title></head>\r\n<body>\r\n"
+    "<center><h1>{status} {phrase}</h1></center>\r\n<hr><center>nginx</center>\r\n"
+    "</body>\r\n</html>\r\n"
+)
 
 Json = Any
 MethodHandler = Callable[[dict[str, str]], Json]
@@ -137,14 +177,115 @@ class KeyboardFormatError(ValueError):
     """The ``keyboard`` parameter breaks VK's format or limits (answered as error 911)."""
 
 
+Rate = Annotated[float, Field(ge=0.0, le=1.0)]
+Seconds = Annotated[float, Field(ge=0.0)]
+
+
+class Faults(BaseModel):
+    """How the emulator misbehaves on purpose; ``Faults()`` misbehaves in no way.
+
+    Every rate is a probability per request, drawn from ``random.Random(seed)`` (reseeded by
+    each ``set_faults``), so the same calls in the same order meet the same faults.
+
+    API calls (``POST /method/<name>``), in the order the faults strike:
+
+    - ``latency`` seconds, plus up to ``jitter`` more, before the call is looked at;
+    - ``drop_rate``: the connection is closed before the method runs (nothing happened);
+    - ``http_5xx_rate``: an HTML page with a status from ``http_5xx_statuses``, as a proxy
+      in front of VK answers (nothing happened);
+    - ``rate_limit``: VK's limit per token, at most this many calls in any ``rate_window``
+      seconds (VK: one second); calls above it get error 6 "Too many requests per second" and
+      do not count towards the window. Long polls never count: VK's long-poll server is apart;
+    - ``error_rate``: per method name, or ``"*"`` for every method without its own rate, the
+      share answered with an error from ``error_codes`` (nothing happened);
+    - ``drop_after_rate``: the method runs, then the connection is closed before the answer
+      (the case that duplicates a message whose send is retried without a random_id).
+
+    Long polls: ``failed_rate`` answers ``{"failed": code}`` with a code from
+    ``failed_codes``. Codes 2 and 3 expire every key, as ``force_failed`` does; code 1 hands back
+    the ts the client asked for, when valid: the emulator keeps all history, so a spurious
+    failure costs a round trip and loses nothing (``force_failed(1)`` instead models history
+    that really went out of date). Then ``poll_latency`` delays the answer, and ``poll_5xx_rate``
+    or ``poll_drop_rate`` replace it with an HTML page (a status from ``http_5xx_statuses``) or
+    a closed connection. Long-poll faults are counted in ``fault_counts``, not kept in ``calls``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    seed: int = 0
+    error_rate: dict[str, Rate] = Field(default_factory=dict)
+    error_codes: tuple[int, ...] = Field(default=(10,), min_length=1)
+    latency: Seconds = 0.0
+    jitter: Seconds = 0.0
+    http_5xx_rate: Rate = 0.0
+    http_5xx_statuses: tuple[int, ...] = Field(default=(500, 502, 503), min_length=1)
+    drop_rate: Rate = 0.0
+    drop_after_rate: Rate = 0.0
+    rate_limit: Annotated[int, Field(gt=0)] | None = None
+    rate_window: Annotated[float, Field(gt=0.0)] = 1.0
+    failed_rate: Rate = 0.0
+    failed_codes: tuple[int, ...] = Field(default=(1, 2, 3), min_length=1)
+    poll_latency: Seconds = 0.0
+    poll_5xx_rate: Rate = 0.0
+    poll_drop_rate: Rate = 0.0
+
+    @field_validator("http_5xx_statuses")
+    @classmethod
+    def _server_errors_only(cls, statuses: tuple[int, ...]) -> tuple[int, ...]:
+        if not all(500 <= status <= 599 for status in statuses):
+            msg = "http_5xx_statuses must lie in 500..599"
+            raise ValueError(msg)
+        return statuses
+
+    @field_validator("failed_codes")
+    @classmethod
+    def _known_failures(cls, codes: tuple[int, ...]) -> tuple[int, ...]:
+        if not set(codes) <= {1, 2, 3}:
+            msg = "failed_codes must be among 1, 2 and 3"
+            raise ValueError(msg)
+        return codes
+
+    @property
+    def active(self) -> bool:
+        """Whether any fault is on (the seed alone is not one)."""
+        return bool(self.model_dump(exclude_defaults=True, exclude={"seed"}))
+
+    def error_rate_for(self, method: str) -> float:
+        return self.error_rate.get(method, self.error_rate.get("*", 0.0))
+
+    def describe(self) -> str:
+        """One line naming what differs from no faults, e.g. for the CLI's banner."""
+        if not self.active:
+            return "none"
+        changed = self.model_dump(exclude_defaults=True)
+        if "error_rate" in changed:
+            # The codes matter whenever errors are on, default or not.
+            changed.setdefault("error_codes", self.error_codes)
+        if changed.get("rate_limit") is not None:
+            changed.setdefault("rate_window", self.rate_window)
+        if "failed_rate" in changed:
+            changed.setdefault("failed_codes", self.failed_codes)
+        changed.setdefault("seed", self.seed)
+        return ", ".join(f"{name}={value}" for name, value in changed.items())
+
+
 @dataclass
 class Call:
-    """One API call as the emulator saw it; ``params`` never holds the access token."""
+    """One API call as the emulator saw it; ``params`` never holds the access token.
+
+    A call that met a fault names it in ``fault`` (one of ``FAULT_KINDS``). Injected VK errors
+    and the rate limit's error 6 are recorded like any VK error. An answer the client never got
+    as JSON is recorded with a negative ``error_code``: ``FAULT_DROPPED`` (-1) for a connection
+    closed before the method ran, ``FAULT_DROPPED_AFTER`` (-2) for one closed after it ran
+    (``response`` then holds what the method returned, ``error["dropped_answer"]`` the whole
+    body the client lost), and ``-status`` for an HTTP 5xx page (-500, -502, -503).
+    """
 
     method: str
     params: dict[str, str]
     response: Json = None
     error: dict[str, Any] | None = None
+    fault: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -318,7 +459,10 @@ class VKEmulator:
         port: int = 0,
         max_wait: float = DEFAULT_MAX_WAIT,
         max_message_length: int = MAX_MESSAGE_LENGTH,
+        faults: Faults | None = None,
+        monotonic: Callable[[], float] | None = None,
     ) -> None:
+        """``monotonic`` is the clock of the rate limit's window (default: the event loop's)."""
         self.token = token
         self.group_id = group_id
         self.group_name = group_name
@@ -363,6 +507,14 @@ class VKEmulator:
 
         self._runner: web.AppRunner | None = None
         self._bound_port: int | None = None
+
+        # How many faults of each kind were injected, since creation or reset_fault_counts().
+        self.fault_counts: dict[str, int] = dict.fromkeys(FAULT_KINDS, 0)
+        self._faults = Faults()
+        self._fault_rng = random.Random(0)  # noqa: S311  (reproducible faults, not secrets)
+        self._window: deque[float] = deque()
+        self.monotonic = monotonic
+        self.set_faults(faults)
 
     # ----------------------------------------------------------------------------- lifecycle
 
@@ -474,6 +626,40 @@ class VKEmulator:
         """Answer the next ``times`` calls of ``method`` with error ``code`` (e.g. 6 or 10)."""
         queue = self._injected.setdefault(method, deque())
         queue.extend(VKError(code, message) for _ in range(times))
+
+    @property
+    def faults(self) -> Faults:
+        """The faults in force (``Faults()`` when the emulator behaves)."""
+        return self._faults
+
+    def set_faults(self, faults: Faults | None) -> None:
+        """Misbehave as ``faults`` say from the next request on (None: behave).
+
+        The random sequence starts again from ``faults.seed``; counts and the rate limit's
+        window of recent calls carry on.
+        """
+        self._faults = faults or Faults()
+        self._fault_rng = random.Random(self._faults.seed)  # noqa: S311  (not for secrets)
+        if self._faults.active:
+            logger.info("VK emulator faults: %s", self._faults.describe())
+
+    @contextlib.contextmanager
+    def using_faults(self, faults: Faults) -> Iterator[Faults]:
+        """Misbehave as ``faults`` say inside the block, then go back to the faults before."""
+        before = self._faults
+        self.set_faults(faults)
+        try:
+            yield faults
+        finally:
+            self.set_faults(before)
+
+    @property
+    def rate_limited(self) -> int:
+        """How many calls the rate limit answered with error 6."""
+        return self.fault_counts["rate_limit"]
+
+    def reset_fault_counts(self) -> None:
+        self.fault_counts = dict.fromkeys(FAULT_KINDS, 0)
 
     def force_failed(self, code: int) -> None:
         """Answer the next long poll with ``{"failed": code}`` (1, 2 or 3).
@@ -803,6 +989,48 @@ class VKEmulator:
     def _json_response(body: Json) -> web.Response:
         return web.json_response(body, dumps=lambda obj: json.dumps(obj, ensure_ascii=False))
 
+    def _roll(self, rate: float) -> bool:
+        # A fault that is off draws nothing; the same Faults and the same order of requests
+        # always meet the same faults.
+        return rate > 0.0 and self._fault_rng.random() < rate
+
+    def _count(self, kind: str) -> None:
+        self.fault_counts[kind] += 1
+
+    def _over_rate_limit(self) -> bool:
+        """Count a call against VK's per-token limit; True if it is one too many."""
+        limit = self._faults.rate_limit
+        if limit is None:
+            return False
+        now = self.monotonic() if self.monotonic is not None else asyncio.get_running_loop().time()
+        while self._window and now - self._window[0] >= self._faults.rate_window:
+            self._window.popleft()
+        if len(self._window) >= limit:
+            return True
+        self._window.append(now)
+        return False
+
+    @staticmethod
+    def _drop(request: web.Request) -> web.Response:
+        # Closing the socket under aiohttp makes the client see ServerDisconnectedError (or
+        # ClientOSError); the response returned here is never written.
+        if request.transport is not None:
+            request.transport.close()
+        return web.Response(status=HTTPStatus.NO_CONTENT)
+
+    def _proxy_error(self, statuses: tuple[int, ...]) -> tuple[int, web.Response]:
+        status = self._fault_rng.choice(statuses)
+        try:
+            phrase = HTTPStatus(status).phrase
+        except ValueError:
+            phrase = "Server Error"
+        page = _PROXY_PAGE.format(status=status, phrase=phrase)
+        return status, web.Response(status=status, text=page, content_type="text/html")
+
+    def _record(self, call: Call) -> None:
+        self.calls.append(call)
+        self._notify()
+
     async def _handle_method(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
         params = await self._read_params(request)
@@ -811,9 +1039,34 @@ class VKEmulator:
         if token is None and authorization.startswith("Bearer "):
             token = authorization.removeprefix("Bearer ")
         call = Call(method=name, params=params)
+        faults = self._faults
+        if faults.latency or faults.jitter:
+            await asyncio.sleep(faults.latency + self._fault_rng.uniform(0.0, faults.jitter))
+        if self._roll(faults.drop_rate):
+            self._count("drop")
+            call.fault = "drop"
+            call.error = {
+                "error_code": FAULT_DROPPED,
+                "error_msg": "connection dropped before the method ran (injected)",
+            }
+            self._record(call)
+            logger.debug("%s -> dropped", name)
+            return self._drop(request)
+        if self._roll(faults.http_5xx_rate):
+            self._count("http_5xx")
+            status, page = self._proxy_error(faults.http_5xx_statuses)
+            call.fault = "http_5xx"
+            call.error = {"error_code": -status, "error_msg": f"HTTP {status} (injected)"}
+            self._record(call)
+            logger.debug("%s -> HTTP %s", name, status)
+            return page
         try:
             if token != self.token:
                 raise VKError(5)
+            if self._over_rate_limit():
+                self._count("rate_limit")
+                call.fault = "rate_limit"
+                raise VKError(6)
             if "v" not in params:
                 raise VKError(8)
             handler = self._methods.get(name)
@@ -822,6 +1075,10 @@ class VKEmulator:
             injected = self._injected.get(name)
             if injected:
                 raise injected.popleft()
+            if self._roll(faults.error_rate_for(name)):
+                self._count("error")
+                call.fault = "error"
+                raise VKError(self._fault_rng.choice(faults.error_codes))
             call.response = handler(params)
             body: dict[str, Any] = {"response": call.response}
         except VKError as error:
@@ -839,15 +1096,61 @@ class VKEmulator:
             logger.debug("%s -> error %s %s", name, error.code, error.message)
         else:
             logger.debug("%s -> ok", name)
-        self.calls.append(call)
-        self._notify()
+        if self._roll(faults.drop_after_rate):
+            self._count("drop_after")
+            call.fault = "drop_after"
+            call.error = {
+                "error_code": FAULT_DROPPED_AFTER,
+                "error_msg": "connection dropped after the method ran (injected)",
+                "dropped_answer": body,
+            }
+            self._record(call)
+            logger.debug("%s -> ran, then dropped", name)
+            return self._drop(request)
+        self._record(call)
         return self._json_response(body)
 
     async def _handle_long_poll(self, request: web.Request) -> web.Response:
         params = await self._read_params(request)
         self.poll_requests.append(params)
         self._notify()
-        return self._json_response(await self._long_poll(params))
+        faults = self._faults
+        # Every fault is drawn on arrival, so a poll's faults do not depend on how long it waits.
+        failed = (
+            self._fault_rng.choice(faults.failed_codes) if self._roll(faults.failed_rate) else 0
+        )
+        proxy_error = self._roll(faults.poll_5xx_rate)
+        drop = self._roll(faults.poll_drop_rate)
+        if failed:
+            self._count("failed")
+            answer = self._injected_failed(failed, params)
+            logger.debug("long poll -> failed %s (injected)", failed)
+        else:
+            answer = await self._long_poll(params)
+        if faults.poll_latency:
+            await asyncio.sleep(faults.poll_latency)
+        if proxy_error:
+            self._count("poll_5xx")
+            status, page = self._proxy_error(faults.http_5xx_statuses)
+            logger.debug("long poll -> HTTP %s (injected)", status)
+            return page
+        if drop:
+            self._count("poll_drop")
+            logger.debug("long poll -> dropped (injected)")
+            return self._drop(request)
+        return self._json_response(answer)
+
+    def _injected_failed(self, code: int, params: dict[str, str]) -> dict[str, Any]:
+        if code in (2, 3):
+            self._keys.clear()
+            return {"failed": code}
+        try:
+            ts = int(params.get("ts", ""))
+        except ValueError:
+            ts = self.ts
+        if not self._first_ts <= ts <= self.ts:
+            ts = self.ts
+        return {"failed": 1, "ts": str(ts)}
 
     async def _long_poll(self, params: dict[str, str]) -> dict[str, Any]:
         try:
@@ -1181,13 +1484,68 @@ class VKEmulator:
 # ------------------------------------------------------------------------------------ CLI
 
 
-async def _serve(args: argparse.Namespace) -> None:
+def _error_rates(raw: str) -> dict[str, float]:
+    """``0.05`` for every method, or ``messages.send=0.2,*=0.01`` per method."""
+    rates: dict[str, float] = {}
+    for part in raw.split(","):
+        method, sep, rate = part.strip().rpartition("=")
+        try:
+            rates[method.strip() if sep else "*"] = float(rate)
+        except ValueError:
+            msg = f"not a rate or method=rate list: {raw!r}"
+            raise argparse.ArgumentTypeError(msg) from None
+    return rates
+
+
+def _int_list(raw: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in raw.split(",") if part.strip())
+    except ValueError:
+        msg = f"not a comma-separated list of integers: {raw!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+
+
+# CLI flag -> Faults field, for the flags that map one to one.
+_FAULT_FLAGS: Final = (
+    (
+        "error_rate",
+        _error_rates,
+        "share of API calls answered with a VK error: 0.05, or messages.send=0.2,*=0.01",
+    ),
+    ("error_codes", _int_list, "VK error codes to answer with, e.g. 6,9,10 (default 10)"),
+    ("latency", float, "seconds added to every API call"),
+    ("jitter", float, "up to this many seconds more, at random"),
+    ("http_5xx_rate", float, "share of API calls answered with an HTML 500/502/503 page"),
+    ("drop_rate", float, "share of API calls whose connection is closed before the method runs"),
+    (
+        "drop_after_rate",
+        float,
+        "share of API calls whose connection is closed after the method ran",
+    ),
+    ("rate_limit", int, "VK's limit: at most N calls a second, error 6 above it (VK: 20)"),
+    ("failed_rate", float, 'share of long polls answered {"failed": 1|2|3}'),
+    ("failed_codes", _int_list, "failed codes to answer with (default 1,2,3)"),
+    ("poll_latency", float, "seconds added to every long-poll answer"),
+    ("poll_5xx_rate", float, "share of long polls answered with an HTML 5xx page"),
+    ("poll_drop_rate", float, "share of long polls whose connection is closed"),
+    ("seed", int, "seed of the random faults (default 0): the same seed, the same faults"),
+)
+
+
+def faults_from_args(args: argparse.Namespace) -> Faults:
+    """The Faults the command line asks for; raise pydantic's ValidationError if they are wrong."""
+    given = {name: getattr(args, name) for name, _, _ in _FAULT_FLAGS}
+    return Faults.model_validate({k: v for k, v in given.items() if v is not None})
+
+
+async def _serve(args: argparse.Namespace, faults: Faults) -> None:
     emulator = VKEmulator(
-        args.token, args.group_id, args.group_name, host=args.host, port=args.port
+        args.token, args.group_id, args.group_name, host=args.host, port=args.port, faults=faults
     )
     async with emulator:
         print(f"api_url: {emulator.api_url}", flush=True)
         print(f"long poll: {emulator.long_poll_server}", flush=True)
+        print(f"faults: {faults.describe()}", flush=True)
         print(
             f"push: POST {emulator.base_url}/_emulator/message_new?access_token=<token> "
             '{"from_id": 501234, "text": "hi"}',
@@ -1203,7 +1561,7 @@ async def _serve(args: argparse.Namespace) -> None:
         await stop.wait()
 
 
-def main(argv: list[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bot.vk_emulator", description="Emulate the VK API for a community bot."
     )
@@ -1213,10 +1571,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--group-id", type=int, default=1)
     parser.add_argument("--group-name", default="Управление образования")
     parser.add_argument("--verbose", "-v", action="store_true")
+    misbehave = parser.add_argument_group("faults", "misbehave on purpose (default: never)")
+    for name, kind, text in _FAULT_FLAGS:
+        misbehave.add_argument(
+            "--" + name.replace("_", "-"), dest=name, type=kind, default=None, help=text
+        )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = build_parser()
     args = parser.parse_args(argv)
+    try:
+        faults = faults_from_args(args)
+    except ValidationError as error:
+        parser.error(str(error))
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(args))
+        asyncio.run(_serve(args, faults))
 
 
 if __name__ == "__main__":
