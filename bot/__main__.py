@@ -326,7 +326,10 @@ async def _report(config: Config, fmt: str, out: Path, *, bom: bool = False) -> 
     try:
         repo = ReportRepository(db)
         if fmt == "csv":
-            summary = await write_csv(repo, campaign, campaign.timezone, out, bom=bom)
+            members = await _heads_chat_members(config, db)
+            summary = await write_csv(
+                repo, campaign, campaign.timezone, out, bom=bom, members=members
+            )
         else:
             now = SystemClock().now()
             summary = await write_xlsx(repo, campaign, campaign.timezone, out, now)
@@ -346,6 +349,20 @@ async def _report(config: Config, fmt: str, out: Path, *, bom: bool = False) -> 
         line += f", {summary.answers} answers in the history"
     print(line)
     return 0
+
+
+async def _heads_chat_members(config: Config, db: Database) -> frozenset[int] | None:
+    """Who the bot last saw in the heads chats it can read (None: it can read none)."""
+    from bot.chats import ChatDirectory
+    from storage.onboarding import ChatRepository
+
+    chats = ChatDirectory(
+        tuple(config.bot.admin_chats), tuple(config.bot.heads_chats), ChatRepository(db)
+    )
+    readable = await chats.repo.readable(list(await chats.heads_chats()))
+    if not readable:
+        return None
+    return frozenset(await chats.repo.members_in(readable))
 
 
 def _unwritable(out: Path) -> str | None:

@@ -50,6 +50,7 @@ CSV_HEADER = (
     "answered_by",
     "answered_at",
     "late",
+    "verified",
 )
 
 SHEET_SUMMARY = "Сводка"
@@ -153,14 +154,41 @@ def state_of(record: SchoolRecord, step: Step) -> StepState:
     return StepState.NONE if answer is None else answer.state
 
 
-def csv_rows(campaign: Campaign, record: SchoolRecord, zone: ZoneInfo) -> list[list[str]]:
-    """The school's CSV rows, one per step of the campaign, in the campaign's order."""
+def verified_text(step: Step, record: SchoolRecord, members: frozenset[int] | None) -> str:
+    """`true`/`false` for a step the bot checks itself (3.3: people in a heads chat), empty
+    where it cannot check (no readable heads chat, no people) or the step is not checkable."""
+    if step.verified_by is None or members is None or not record.people:
+        return ""
+    return "true" if all(p.vk_id in members for p in record.people) else "false"
+
+
+def csv_rows(
+    campaign: Campaign,
+    record: SchoolRecord,
+    zone: ZoneInfo,
+    members: frozenset[int] | None = None,
+) -> list[list[str]]:
+    """The school's CSV rows, one per step of the campaign, in the campaign's order.
+
+    `members`: who the bot saw in the heads chats it can read, or None if it can read none.
+    """
     rows = []
     for step in campaign.steps:
         answer = record.answers.get(step.id)
+        verified = verified_text(step, record, members)
         if answer is None:
             rows.append(
-                [record.school.id, record.school.name, step.id, "none", "", "", "", "false"]
+                [
+                    record.school.id,
+                    record.school.name,
+                    step.id,
+                    "none",
+                    "",
+                    "",
+                    "",
+                    "false",
+                    verified,
+                ]
             )
             continue
         rows.append(
@@ -173,6 +201,7 @@ def csv_rows(campaign: Campaign, record: SchoolRecord, zone: ZoneInfo) -> list[l
                 str(answer.answered_by),
                 answer.answered_at.astimezone(zone).isoformat(timespec="seconds"),
                 "true" if answer.late else "false",
+                verified,
             ]
         )
     return rows
@@ -202,7 +231,13 @@ def _open_text(path: Path, *, bom: bool) -> TextIO:
 
 
 async def write_csv(
-    repo: ReportRepository, campaign: Campaign, tz: str, path: Path, *, bom: bool = False
+    repo: ReportRepository,
+    campaign: Campaign,
+    tz: str,
+    path: Path,
+    *,
+    bom: bool = False,
+    members: frozenset[int] | None = None,
 ) -> ReportSummary:
     """Write the report CSV of PRODUCT.md: every school of the roster times every step.
 
@@ -216,7 +251,7 @@ async def write_csv(
         writer.writerow(CSV_HEADER)
         async with aclosing(repo.schools(campaign.id)) as records:
             async for record in records:
-                lines = csv_rows(campaign, record, zone)
+                lines = csv_rows(campaign, record, zone, members)
                 writer.writerows(lines)
                 schools += 1
                 rows += len(lines)

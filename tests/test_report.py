@@ -164,7 +164,9 @@ async def test_csv_has_a_row_per_school_and_step_matching_the_database(
     rows = read_csv(out)
     assert rows[0] == list(CSV_HEADER)
     header_line = out.read_text(encoding="utf-8").split("\n", 1)[0]
-    assert header_line == "school_id,school_name,step,status,value,answered_by,answered_at,late"
+    assert header_line == (
+        "school_id,school_name,step,status,value,answered_by,answered_at,late,verified"
+    )
     body = rows[1:]
     school_ids = sorted(s.id for s in SCHOOLS)
     assert [(r[0], r[2]) for r in body] == [(s, step) for s in school_ids for step in STEPS]
@@ -176,7 +178,8 @@ async def test_csv_has_a_row_per_school_and_step_matching_the_database(
     for school_id in school_ids:
         current = await answers.current_for_school(CAMPAIGN.id, school_id)
         for row in (r for r in body if r[0] == school_id):
-            _, name, step, status, value, by, when, late = row
+            _, name, step, status, value, by, when, late, verified = row
+            assert verified == ""  # no heads chat the bot can read: it cannot check
             assert name == names[school_id]
             stored = current.get(step)
             if stored is None:
@@ -197,7 +200,7 @@ async def test_csv_values_are_the_documented_forms(db: Database, tmp_path: Path)
     raw = out.read_bytes()
     assert not raw.startswith(b"\xef\xbb\xbf")
     assert b"\r" not in raw
-    rows = {(r[0], r[2]): r for r in read_csv(out)[1:]}
+    rows = {(r[0], r[2]): r[:-1] for r in read_csv(out)[1:]}  # `verified` has its own test
     assert rows["s1", "3.1"][3:] == ["done", "", "102", "2023-10-18T09:30:00+03:00", "false"]
     assert rows["s2", "3.2"][3:] == [
         "in_progress",
@@ -709,3 +712,19 @@ def test_cli_report_onto_a_directory_or_without_a_format(
     assert capsys.readouterr().err == f"error: cannot write {tmp_path}: it is a directory\n"
     assert main(["report", "--config", config, "-o", str(tmp_path / "report.txt")]) == 2
     assert capsys.readouterr().err == "error: say --format csv or --format xlsx\n"
+
+
+async def test_csv_verified_column_follows_chat_membership(db: Database, tmp_path: Path) -> None:
+    out = tmp_path / "report.csv"
+    repo = ReportRepository(db)
+    everyone = frozenset(p.vk_id for p in PEOPLE)
+    await write_csv(repo, CAMPAIGN, "Europe/Moscow", out, members=everyone)
+    rows = {(r[0], r[2]): r for r in read_csv(out)[1:]}
+    checked = {s.id for s in SCHOOLS if any(p.school_id == s.id for p in PEOPLE)}
+    for school_id in checked:
+        assert rows[school_id, "3.3"][-1] == "true"
+        assert rows[school_id, "3.1"][-1] == ""  # not a step the bot can check
+    one_missing = everyone - {PEOPLE[0].vk_id}
+    await write_csv(repo, CAMPAIGN, "Europe/Moscow", out, members=one_missing)
+    rows = {(r[0], r[2]): r for r in read_csv(out)[1:]}
+    assert rows[PEOPLE[0].school_id, "3.3"][-1] == "false"
