@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint install clean
+.PHONY: demo test lint install clean stress
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,3 +27,7 @@ test: lint
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+# 1,500 schools through an emulator with faults on; loopback only, bounded in time.
+stress: $(STAMP)
+	$(BIN)/python -m scripts.stress

@@ -511,15 +511,7 @@ async def test_the_bot_survives_faults_end_to_end(
     assert sum(counts[k] for k in ("error", "http_5xx", "drop", "drop_after")) > 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "VK's failed 3 means the events since ts are lost: vkbottle's BasePolling takes the "
-        "new server's ts, and the bot has no catch-up (e.g. messages.getConversations with "
-        "filter=unanswered), so a message pending at that moment is never answered"
-    ),
-)
-async def test_a_message_pending_at_failed_3_is_answered(
+async def test_a_message_lost_at_failed_3_is_asked_for_by_the_next_reminder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
@@ -546,6 +538,15 @@ async def test_a_message_pending_at_failed_3_is_answered(
             timeout=10,
             description="a long poll from past the message",
         )
+        # VK's failed 3: the events since ts are gone, for any client (nothing to catch up).
+        assert await box.app.repos.answers.history(campaign.id) == []
+        # The next reminder lists what the school still owes, which asks for it again.
+        await box.app.notifier.remind()
+        reminder = await emulator.wait_for_message(head_of(1), contains="⏰")
+        owed = reminder.text.split("по шагам:")[1].split("\n")[0]
+        assert "3.1 Структура классов и чатов (нет ответа)" in owed
+        box.say(head_of(1), "3.1 выполнено")
+        await emulator.wait_for_message(head_of(1), contains="Принято")
         answers = await box.app.repos.answers.history(campaign.id)
     finally:
         await box.close()
