@@ -272,6 +272,19 @@ async def _story(
     print(await _ask_admin(box, "должники", "Не выполнили"))
     _section("5. The admin asks about one school: «статус " + sample.school.id + "»")
     print(await _ask_admin(box, f"статус {sample.school.id}", sample.school.name))
+    _section("6. The admin writes «/напомнить»; schools that still owe get a reminder")
+    print(await _ask_admin(box, "/напомнить", "Напоминания отправлены"))
+    silent = next(h for h, k in zip(simulated, kinds, strict=True) if k == "silent")
+    reminder = next((m for m in emu.messages_to(silent.vk_id) if "⏰" in m.text), None)
+    if reminder is not None:
+        print(f"\nWhat the silent head of {silent.school.name} received:")
+        print(reminder.text)
+        print(f"[кнопки: {' | '.join(reminder.labels)}]")
+    print(
+        "\nOn its own the bot also reminds 3 days, 1 day and 3 hours before the deadline "
+        "(never at night), posts a daily summary to the admin chat, a final one at the "
+        "deadline, and escalates overdue schools to the controller after it."
+    )
     print(
         f"\nVK API calls made by the bot: {len(emu.calls)}; "
         f"messages sent: {len(emu.sent)}; edited in place: {sum(m.edited for m in emu.sent)}."
