@@ -169,20 +169,9 @@ class Flow:
             return [self._notice(msg, texts.NOT_YOUR_SCHOOL)]
         if step is None:
             return [self._notice(msg, texts.BAD_BUTTON)]
-        conversations = self.service.repos.conversations
         if isinstance(payload, OpenStepPayload):
             if step.kind is StepKind.COUNT:
-                await conversations.expect_input(
-                    msg.user_id,
-                    msg.peer_id,
-                    PendingInput(
-                        campaign_id=self.campaign.id,
-                        school_id=school.id,
-                        step_id=step.id,
-                        kind="counts",
-                        created_at=self.service.now(),
-                    ),
-                )
+                await self._expect(msg, school, step, "counts")
             keyboard = step_keyboard(self.campaign, school.id, step.id)
             return self._show(msg, texts.step_prompt(self.campaign, school, step), keyboard)
         if not isinstance(payload, AnswerPayload):
@@ -200,14 +189,6 @@ class Flow:
         )
         if not recorded.stored:
             return [self._notice(msg, texts.DUPLICATE)]
-        log.info(
-            "answer stored: school=%s step=%s state=%s by=%s late=%s",
-            school.id,
-            step.id,
-            payload.st.value,
-            msg.user_id,
-            recorded.answer.late,
-        )
         out = _Outcome()
         if msg.is_callback:
             out.add(
@@ -220,22 +201,26 @@ class Flow:
             card_text += "\n" + texts.LATE_NOTE
         out.add(*self._show(msg, card_text, self._card_keyboard(recorded.status.finished, school)))
         if payload.st is StepState.PROBLEM:
-            await conversations.expect_input(
-                msg.user_id,
-                msg.peer_id,
-                PendingInput(
-                    campaign_id=self.campaign.id,
-                    school_id=school.id,
-                    step_id=step.id,
-                    kind="reason",
-                    created_at=self.service.now(),
-                ),
-            )
+            await self._expect(msg, school, step, "reason")
             out.add(Reply(texts.ASK_REASON.format(step=step.id)))
             out.add(*await self._problem_notices(school, step, "", memberships, msg.user_id))
         elif recorded.status.finished:
             out.add(Reply(texts.ALL_DONE.format(school=school.name, number=self.campaign.number)))
         return out.actions
+
+    async def _expect(self, msg: Incoming, school: School, step: Step, kind: str) -> None:
+        """Remember that this person's next text here is a step's numbers or a reason."""
+        await self.service.repos.conversations.expect_input(
+            msg.user_id,
+            msg.peer_id,
+            PendingInput(
+                campaign_id=self.campaign.id,
+                school_id=school.id,
+                step_id=step.id,
+                kind=kind,
+                created_at=self.service.now(),
+            ),
+        )
 
     async def _acknowledge(self, msg: Incoming) -> list[Action]:
         memberships = await self.service.memberships(msg.user_id)
@@ -301,14 +286,6 @@ class Flow:
         )
         if not recorded.stored:
             return [Reply(texts.DUPLICATE)]
-        log.info(
-            "answer stored: school=%s step=%s state=%s by=%s late=%s",
-            school.id,
-            parsed.step_id,
-            parsed.state.value,
-            msg.user_id,
-            recorded.answer.late,
-        )
         step = self.campaign.step(parsed.step_id)
         if step is None:  # parse_answer only returns the campaign's steps
             return [Reply(texts.BAD_BUTTON)]
@@ -354,13 +331,6 @@ class Flow:
         await conversations.clear_input(msg.user_id, msg.peer_id)
         if not recorded.stored:
             return [Reply(texts.DUPLICATE)]
-        log.info(
-            "answer stored: school=%s step=%s state=%s by=%s",
-            school.id,
-            step.id,
-            state,
-            msg.user_id,
-        )
         receipt = texts.receipt(recorded.status, step, recorded.answer, self.service.now())
         actions: list[Action] = [
             Reply(receipt, self._card_keyboard(recorded.status.finished, school))

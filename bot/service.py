@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
 
 from bot.clock import Clock
@@ -26,6 +27,8 @@ from storage.repositories import (
     RosterRepository,
     ScheduleRepository,
 )
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,16 @@ class CampaignService:
             origin=origin,
         )
         stored = await self.repos.answers.record(answer, event_id)
+        if stored:
+            log.info(
+                "answer stored: school=%s step=%s state=%s by=%s source=%s late=%s",
+                school.id,
+                step_id,
+                state.value,
+                by,
+                source.value,
+                answer.late,
+            )
         return Recorded(answer, stored, await self.school_status(school))
 
     async def acknowledge(self, vk_id: int) -> bool:

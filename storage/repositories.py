@@ -127,12 +127,6 @@ class CampaignRepository:
             "UPDATE campaigns SET announced_at = ? WHERE id = ?", (_ts(now), campaign_id)
         )
 
-    async def announced_at(self, campaign_id: str) -> dt.datetime | None:
-        text = await self._db.fetchval(
-            "SELECT announced_at FROM campaigns WHERE id = ?", (campaign_id,)
-        )
-        return None if text is None else _parse_ts(text)
-
 
 class RosterRepository:
     def __init__(self, db: Database) -> None:
