@@ -325,14 +325,16 @@ async def _report(config: Config, fmt: str, out: Path, *, bom: bool = False) -> 
         return 1
     try:
         repo = ReportRepository(db)
+        members = await _heads_chat_members(config, db)
         if fmt == "csv":
-            members = await _heads_chat_members(config, db)
             summary = await write_csv(
                 repo, campaign, campaign.timezone, out, bom=bom, members=members
             )
         else:
             now = SystemClock().now()
-            summary = await write_xlsx(repo, campaign, campaign.timezone, out, now)
+            summary = await write_xlsx(
+                repo, campaign, campaign.timezone, out, now, members=members
+            )
     except OSError as error:
         print(f"error: cannot write {out}: {error.strerror or error}", file=sys.stderr)
         return 1

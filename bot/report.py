@@ -62,6 +62,8 @@ ACKNOWLEDGED = "Ознакомлены"
 ALL_DONE = "Все шаги выполнены"
 YES, NO = "да", "нет"
 LATE = " (с опозданием)"
+VERIFIED_BY_BOT = " · подтверждено ботом"
+NOT_VERIFIED_BY_BOT = " · бот не видит всех в беседе"
 TOTAL = "Итого: {schools} школ"
 STEP_TOTAL = "{done} из {schools} выполнено"
 OUT_OF = "{done} из {total}"
@@ -262,9 +264,19 @@ async def write_csv(
 
 
 async def write_xlsx(
-    repo: ReportRepository, campaign: Campaign, tz: str, path: Path, now: dt.datetime
+    repo: ReportRepository,
+    campaign: Campaign,
+    tz: str,
+    path: Path,
+    now: dt.datetime,
+    *,
+    members: frozenset[int] | None = None,
 ) -> ReportSummary:
-    """Write the Excel report: «Сводка», «Должники» and «История», as of `now`."""
+    """Write the Excel report: «Сводка», «Должники» and «История», as of `now`.
+
+    `members`: who the bot saw in the heads chats it can read (None: it can read none); a step
+    the bot checks itself says beside the head's answer whether the bot confirmed it.
+    """
     if now.tzinfo is None:
         raise ValueError("now must carry a time zone")
     path = Path(path)
@@ -272,7 +284,7 @@ async def write_xlsx(
         tempfile.TemporaryDirectory(prefix="confirmbot-report-") as scratch,
         _replacing(path) as temp,
     ):
-        book = _Workbook(temp, Path(scratch), campaign, ZoneInfo(tz), now)
+        book = _Workbook(temp, Path(scratch), campaign, ZoneInfo(tz), now, members)
         try:
             async with aclosing(repo.schools(campaign.id)) as records:
                 async for record in records:
@@ -314,8 +326,15 @@ class _Workbook:
     PART_WIDTH = 17  # per part of a count step
 
     def __init__(
-        self, path: Path, scratch: Path, campaign: Campaign, zone: ZoneInfo, now: dt.datetime
+        self,
+        path: Path,
+        scratch: Path,
+        campaign: Campaign,
+        zone: ZoneInfo,
+        now: dt.datetime,
+        members: frozenset[int] | None = None,
     ) -> None:
+        self.members = members
         self.campaign = campaign
         self.zone = zone
         self.schools = self.finished = self.rows = self.answers = 0
@@ -406,7 +425,11 @@ class _Workbook:
         for column, step in enumerate(campaign.steps, start=len(SUMMARY_HEADER)):
             answer = record.answers.get(step.id)
             state = state_of(record, step)
-            sheet.write_string(row, column, step_text(step, answer), self.f_state[state])
+            text = step_text(step, answer)
+            verified = verified_text(step, record, self.members)
+            if verified:
+                text += VERIFIED_BY_BOT if verified == "true" else NOT_VERIFIED_BY_BOT
+            sheet.write_string(row, column, text, self.f_state[state])
             sums = self.totals[step.id]
             if state is StepState.DONE:
                 sums.done += 1

@@ -728,3 +728,28 @@ async def test_csv_verified_column_follows_chat_membership(db: Database, tmp_pat
     await write_csv(repo, CAMPAIGN, "Europe/Moscow", out, members=one_missing)
     rows = {(r[0], r[2]): r for r in read_csv(out)[1:]}
     assert rows[PEOPLE[0].school_id, "3.3"][-1] == "false"
+
+
+async def test_xlsx_shows_what_the_bot_verified(db: Database, tmp_path: Path) -> None:
+    out = tmp_path / "report.xlsx"
+    everyone = frozenset(p.vk_id for p in PEOPLE)
+    now = dt.datetime(2023, 10, 19, 12, 0, tzinfo=dt.UTC)
+    missing = PEOPLE[0]
+    await write_xlsx(
+        ReportRepository(db),
+        CAMPAIGN,
+        "Europe/Moscow",
+        out,
+        now,
+        members=everyone - {missing.vk_id},
+    )
+    book = openpyxl.load_workbook(out, read_only=True)
+    sheet = book["Сводка"]
+    rows = [[c for c in row] for row in sheet.iter_rows(values_only=True)]
+    header = next(r for r in rows if r and r[0] == "№ школы")
+    column = next(i for i, v in enumerate(header) if str(v).startswith("3.3"))
+    cells = {r[0]: r[column] for r in rows if r and r[0] in {s.id for s in SCHOOLS}}
+    assert cells[missing.school_id].endswith("бот не видит всех в беседе")
+    others = {p.school_id for p in PEOPLE} - {missing.school_id}
+    assert all(cells[s].endswith("подтверждено ботом") for s in others)
+    book.close()
