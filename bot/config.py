@@ -148,7 +148,10 @@ def _resolve(path: Path, info: ValidationInfo) -> Path:
     """Expand `~` and make a relative path relative to the config file's directory."""
     if not str(path).strip() or str(path) == ".":
         raise ValueError('expected a file path, e.g. "confirmbot.db"')
-    path = path.expanduser()
+    try:
+        path = path.expanduser()
+    except RuntimeError:  # "~someone" of a user this machine does not know
+        raise ValueError(f"{str(path)[:60]!r}: no such user's home directory") from None
     base = info.context.get("base_dir") if isinstance(info.context, dict) else None
     if not path.is_absolute() and isinstance(base, Path):
         path = base / path
