@@ -5,7 +5,8 @@ Messenger-neutral: the VK adapter turns updates into `Incoming` and carries out 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from bot.keyboards import Keyboard
@@ -76,4 +77,22 @@ class Snackbar:
     text: str
 
 
-Action = Reply | SendTo | Private | Edit | Snackbar
+class FileKind(StrEnum):
+    DOCUMENT = "document"  # a file to download (the Excel report)
+    PHOTO = "photo"  # a picture shown in the conversation
+
+
+@dataclass(frozen=True)
+class SendFile:
+    """A file with a caption to a conversation; if the messenger refuses the file,
+    `on_failure` is said there instead (nothing if it is empty)."""
+
+    peer_id: int
+    filename: str
+    data: bytes = field(repr=False)
+    text: str
+    kind: FileKind = FileKind.DOCUMENT
+    on_failure: str = ""
+
+
+Action = Reply | SendTo | Private | Edit | Snackbar | SendFile

@@ -7,7 +7,17 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bot import texts
-from bot.actions import Action, Edit, Incoming, Private, Reply, SendTo, Snackbar
+from bot.actions import (
+    Action,
+    Edit,
+    FileKind,
+    Incoming,
+    Private,
+    Reply,
+    SendFile,
+    SendTo,
+    Snackbar,
+)
 from bot.clock import Clock
 from bot.keyboards import Keyboard
 from storage.repositories import ConversationRepository, RosterRepository
@@ -17,6 +27,10 @@ log = logging.getLogger(__name__)
 
 class NotAllowed(Exception):
     """The messenger refused a private message: the person has not allowed it (VK 901)."""
+
+
+class UploadFailed(Exception):
+    """The messenger did not take a file: its upload server or its API refused, or failed."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +90,25 @@ class Messenger(Protocol):
         """A person's id for a screen name (`ivanov_ii`), or None if it names nobody."""
         ...
 
+    async def send_file(
+        self, peer_id: int, filename: str, data: bytes, text: str, *, dedup: int | None = None
+    ) -> None:
+        """Send a document to download, with `text` as its caption.
+
+        Raise UploadFailed if the file is not taken (nothing is sent then); NotAllowed as
+        `send` does.
+        """
+        ...
+
+    async def send_photo(
+        self, peer_id: int, filename: str, data: bytes, text: str, *, dedup: int | None = None
+    ) -> None:
+        """Send a picture (PNG or JPEG) shown in the conversation, with `text` as its caption.
+
+        Raise UploadFailed if the picture is not taken (nothing is sent then).
+        """
+        ...
+
 
 class Delivery:
     def __init__(
@@ -103,6 +136,8 @@ class Delivery:
                 await self._send(incoming.peer_id, action.text, action.keyboard, incoming)
             elif isinstance(action, SendTo):
                 await self._send(action.peer_id, action.text, action.keyboard, incoming)
+            elif isinstance(action, SendFile):
+                await self.send_file(action)
             elif isinstance(action, Edit):
                 edited = (
                     incoming.is_callback
@@ -121,6 +156,39 @@ class Delivery:
         if incoming.is_callback and not answered_callback:
             # VK shows a spinner on the button until the event is answered.
             await self.messenger.snackbar(incoming, "")
+
+    async def send_file(self, action: SendFile, *, dedup: int | None = None) -> bool:
+        """Send the file; if the messenger refuses it, say `on_failure` instead.
+
+        Returns True if the file went through.
+        """
+        send = (
+            self.messenger.send_photo
+            if action.kind is FileKind.PHOTO
+            else self.messenger.send_file
+        )
+        try:
+            await send(action.peer_id, action.filename, action.data, action.text, dedup=dedup)
+        except UploadFailed as error:
+            log.warning(
+                "%s %s (%d bytes) to %s not taken: %s",
+                action.kind.value,
+                action.filename,
+                len(action.data),
+                action.peer_id,
+                error,
+            )
+            if action.on_failure:
+                await self.messenger.send(action.peer_id, action.on_failure, None)
+            return False
+        log.info(
+            "%s %s (%d bytes) sent to %s",
+            action.kind.value,
+            action.filename,
+            len(action.data),
+            action.peer_id,
+        )
+        return True
 
     async def _send(
         self, peer_id: int, text: str, keyboard: Keyboard | None, incoming: Incoming

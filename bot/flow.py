@@ -10,22 +10,29 @@ returned actions. The head's conversation is a small table of states:
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import logging
+import tempfile
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from bot import texts
 from bot.actions import (
     Action,
     Edit,
+    FileKind,
     Incoming,
     Private,
     Reply,
+    SendFile,
     SendTo,
     Snackbar,
 )
+from bot.chart import render_progress
 from bot.chats import ChatDirectory
 from bot.config import RemindersConfig
-from bot.domain import AnswerSource, Role, School, Step, StepKind, StepState
+from bot.domain import AnswerSource, Campaign, Role, School, Step, StepKind, StepState
 from bot.keyboards import (
     Keyboard,
     announcement_keyboard,
@@ -56,9 +63,12 @@ from bot.payloads import (
     RolePayload,
     decode,
 )
+from bot.report import ReportSummary, write_xlsx
 from bot.roster import parse_vk_id
 from bot.schedule import upcoming
 from bot.service import CampaignService
+from bot.status import DistrictStatus
+from storage.reports import ReportRepository
 from storage.repositories import Membership, PendingInput
 
 log = logging.getLogger(__name__)
@@ -104,6 +114,7 @@ class Flow:
 
     async def on_message(self, msg: Incoming) -> list[Action]:
         """A text message (or a text button, whose payload rides along)."""
+        msg = replace(msg, text=_valid_unicode(msg.text))
         conversations = self.service.repos.conversations
         if not msg.in_chat:
             # Writing to the community is what lets it write back (VK error 901 otherwise).
@@ -158,7 +169,7 @@ class Flow:
             return await self._choose_role(msg, payload.r)
         memberships = await self.service.memberships(msg.user_id)
         if not memberships:
-            return [self._notice(msg, texts.STRANGER)]
+            return [self._notice(msg, self._not_a_head(msg))]
         if isinstance(payload, OpenCardPayload):
             return await self._show_card(msg, memberships, payload.sc or None)
         if isinstance(payload, RolePayload):  # handled above; narrows the type
@@ -225,7 +236,7 @@ class Flow:
     async def _acknowledge(self, msg: Incoming) -> list[Action]:
         memberships = await self.service.memberships(msg.user_id)
         if not memberships and not self.is_staff(msg.user_id):
-            return [self._notice(msg, texts.STRANGER)]
+            return [self._notice(msg, self._not_a_head(msg))]
         fresh = await self.service.acknowledge(msg.user_id)
         if fresh:
             log.info("acknowledged: user=%s", msg.user_id)
@@ -380,7 +391,7 @@ class Flow:
         if command is AdminCommand.HELP:
             return [Reply(texts.HELP_ADMIN)]
         if command is AdminCommand.STATUS:
-            return await self._status(parsed.argument)
+            return await self._status(msg, parsed.argument)
         if command is AdminCommand.PENDING:
             schools, total = await self.service.pending_schools()
             return [Reply(texts.pending(self.campaign, schools, total))]
@@ -403,7 +414,41 @@ class Flow:
             return [await self._registrations()]
         if command is AdminCommand.UNBIND:
             return [await self._unbind(parsed.argument)]
-        return [Reply(texts.REPORT_NOT_READY)]
+        return await self._report(msg)
+
+    async def _report(self, msg: Incoming) -> list[Action]:
+        """`отчет`: the Excel workbook, as a document in the conversation it was asked in."""
+        now = self.service.now()
+        try:
+            members = await self._heads_chat_members()
+            data, summary = await _xlsx_bytes(
+                self.service.repos.reports, self.campaign, now, members
+            )
+        except Exception:
+            # Whatever broke (the disk, the database, the writer), the admin is told.
+            log.exception("the Excel report for %s could not be built", msg.peer_id)
+            return [Reply(texts.REPORT_FAILED)]
+        log.info(
+            "Excel report for %s: %d schools, %d bytes", msg.peer_id, summary.schools, len(data)
+        )
+        caption = texts.report_caption(self.campaign, now, summary.schools, summary.finished)
+        return [
+            SendFile(
+                msg.peer_id,
+                texts.report_filename(self.campaign, now),
+                data,
+                caption,
+                on_failure=texts.REPORT_UPLOAD_FAILED,
+            )
+        ]
+
+    async def _heads_chat_members(self) -> frozenset[int] | None:
+        """Who the bot last saw in the heads chats it can read (None: it can read none)."""
+        chats = self.settings.chats
+        readable = await chats.repo.readable(list(await chats.heads_chats()))
+        if not readable:
+            return None
+        return frozenset(await chats.repo.members_in(readable))
 
     async def _pause(self, pause: bool) -> Action:
         schedule = self.service.repos.schedule
@@ -424,9 +469,15 @@ class Flow:
         paused = await schedule.paused_at(self.campaign.id) is not None
         return Reply(texts.schedule(lines, paused, self.settings.timezone))
 
-    async def _status(self, query: str) -> list[Action]:
-        if not query:
-            return [Reply(texts.district_status(await self.service.district_status()))]
+    async def _status(self, msg: Incoming, query: str) -> list[Action]:
+        """The district (with the picture for `статус картинка`), or one school."""
+        picture = query.casefold() in texts.CHART_WORDS
+        if not query or picture:
+            district = await self.service.district_status()
+            actions: list[Action] = [Reply(texts.district_status(district))]
+            if picture:
+                actions.append(await self._picture(msg.peer_id, district))
+            return actions
         found = await self.service.find_schools(query)
         if not found:
             return [Reply(texts.UNKNOWN_SCHOOL.format(query=query[:100]))]
@@ -442,6 +493,22 @@ class Flow:
         )
         verification = (checked.verified, [p.full_name for p in checked.missing])
         return [Reply(texts.school_status(status, names, self.settings.timezone, verification))]
+
+    async def _picture(self, peer_id: int, status: DistrictStatus) -> Action:
+        """The progress picture for a conversation; if it cannot be drawn, say so."""
+        try:
+            png = await asyncio.to_thread(render_progress, status)
+        except Exception:
+            log.exception("the progress picture for %s could not be drawn", peer_id)
+            return Reply(texts.CHART_FAILED)
+        return SendFile(
+            peer_id,
+            texts.chart_filename(self.campaign, status.now),
+            png,
+            texts.chart_caption(self.campaign, status.now),
+            kind=FileKind.PHOTO,
+            on_failure=texts.CHART_FAILED,
+        )
 
     async def announce(self, *, reply: bool = False) -> list[Action]:
         """Post the order with «Отчитаться» and «Ознакомлен» to every heads chat."""
@@ -535,6 +602,12 @@ class Flow:
 
     # -- helpers -----------------------------------------------------------------------------
 
+    def _not_a_head(self, msg: Incoming) -> str:
+        """Why a school's button does nothing for this person (a pop-up holds 90 characters)."""
+        if self.is_staff(msg.user_id):
+            return texts.STAFF_NOT_A_HEAD
+        return texts.STRANGER_SHORT if msg.is_callback else texts.STRANGER
+
     def _notice(self, msg: Incoming, text: str) -> Action:
         return Snackbar(text) if msg.is_callback else Reply(text)
 
@@ -560,6 +633,11 @@ _CHAT_KINDS = {
 }
 
 
+def _valid_unicode(text: str) -> str:
+    """JSON can carry a lone UTF-16 surrogate; pydantic and SQLite cannot store one."""
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
 def _as_message(msg: Incoming) -> Incoming:
     """The same conversation, answered with new messages rather than edits."""
     return replace(msg, is_callback=False)
@@ -570,3 +648,17 @@ def _school_of(memberships: list[Membership], school_id: str) -> School | None:
         if membership.school.id == school_id:
             return membership.school
     return None
+
+
+async def _xlsx_bytes(
+    repo: ReportRepository,
+    campaign: Campaign,
+    now: dt.datetime,
+    members: frozenset[int] | None,
+) -> tuple[bytes, ReportSummary]:
+    """The Excel report as bytes, written through a scratch file that is gone afterwards."""
+    with tempfile.TemporaryDirectory(prefix="confirmbot-chat-report-") as scratch:
+        path = Path(scratch) / "report.xlsx"
+        summary = await write_xlsx(repo, campaign, campaign.timezone, path, now, members=members)
+        data = await asyncio.to_thread(path.read_bytes)
+    return data, summary

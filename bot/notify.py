@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
 
 from bot import texts
-from bot.actions import Private
+from bot.actions import FileKind, Private, SendFile
+from bot.chart import render_progress
 from bot.chats import ChatDirectory
 from bot.delivery import Delivery
 from bot.domain import StepState
 from bot.keyboards import reminder_keyboard
 from bot.schedule import slot_random_id
 from bot.service import CampaignService
-from bot.status import PendingSchool, owed_steps
+from bot.status import DistrictStatus, PendingSchool, owed_steps
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +139,35 @@ class Notifier:
         else:
             text = f"{texts.DAILY_SUMMARY_HEAD}\n{text}"
         await self._to_admin_chats(slot_key, text)
+        await self._picture_to_admin_chats(slot_key, status)
         log.info("summary sent: slot=%s final=%s", slot_key, final)
+
+    async def _picture_to_admin_chats(self, slot_key: str, status: DistrictStatus) -> None:
+        """The progress picture after a summary's text.
+
+        Whatever goes wrong with it is logged and the summary stands: the text went first,
+        and the slot must not fail (and be tried again) over a picture.
+        """
+        chats = await self.audience.chats.admin_chats()
+        if not chats:
+            return
+        try:
+            png = await asyncio.to_thread(render_progress, status)
+        except Exception:
+            log.exception(
+                "progress picture not drawn: slot=%s; the summary goes without it", slot_key
+            )
+            return
+        filename = texts.chart_filename(self.campaign, status.now)
+        caption = texts.chart_caption(self.campaign, status.now)
+        for chat in chats:
+            picture = SendFile(chat, filename, png, caption, kind=FileKind.PHOTO)
+            # Its own random_id: a repeat of the slot after a restart does not post it twice.
+            dedup = slot_random_id(self.campaign.id, f"{slot_key}:picture", chat)
+            try:
+                await self.delivery.send_file(picture, dedup=dedup)
+            except Exception:
+                log.exception("progress picture not sent to %s: slot=%s", chat, slot_key)
 
     async def escalate(self, slot_key: str) -> bool:
         """Tell the controller which schools are overdue; nothing once every school is done."""

@@ -18,6 +18,7 @@ from bot.status import (
     owed_steps,
 )
 from storage.db import Database
+from storage.reports import ReportRepository
 from storage.repositories import (
     AnswerRepository,
     CampaignRepository,
@@ -39,6 +40,7 @@ class Repositories:
     events: EventRepository
     conversations: ConversationRepository
     schedule: ScheduleRepository
+    reports: ReportRepository
 
     @classmethod
     def on(cls, db: Database) -> Repositories:
@@ -49,6 +51,7 @@ class Repositories:
             EventRepository(db),
             ConversationRepository(db),
             ScheduleRepository(db),
+            ReportRepository(db),
         )
 
 

@@ -38,6 +38,8 @@ STRANGER = (
     "Вас нет в списке руководителей школ. Если вы руководитель или заместитель, обратитесь "
     "в организационно-аналитический отдел Управления образования, чтобы вас добавили."
 )
+STRANGER_SHORT = "Вас нет в списке руководителей школ. Обратитесь в Управление образования."
+STAFF_NOT_A_HEAD = "Эти кнопки — для руководителей школ. Вам: «статус», «помощь»."
 NOT_YOUR_SCHOOL = (
     "Вы не можете отвечать за эту школу. Карточка вашей школы — по кнопке «Отчитаться»."
 )
@@ -65,7 +67,6 @@ ALL_DONE = "Спасибо! Школа «{school}» выполнила все ш
 LATE_NOTE = "Срок прошёл — ответ принят с отметкой «с опозданием»."
 DUPLICATE = "Этот ответ уже учтён."
 SNACK_SAVED = "Принято: {step} — {state}"
-REPORT_NOT_READY = "Отчёт Excel будет доступен в следующей версии бота."
 ASK_WRITE_TO_COMMUNITY = (
     "{mention}, не удаётся написать вам в личные сообщения. Пожалуйста, напишите сообществу "
     "один раз любое сообщение (например, «помощь»), чтобы бот мог присылать вам карточку школы."
@@ -105,7 +106,8 @@ HELP_ADMIN = (
     "• статус (status) — сводка по району\n"
     "• статус <номер или часть названия> — одна школа\n"
     "• должники (pending) — кто ещё не отчитался, с упоминаниями\n"
-    "• отчет (report) — отчёт Excel\n"
+    "• статус картинка (status chart) — сводка и картинка с ходом исполнения\n"
+    "• отчет (report) — отчёт Excel файлом в этот чат\n"
     "• напомнить (remind) — напомнить должникам сейчас\n"
     "• расписание (schedule) — что и когда бот отправит сам\n"
     "• пауза (pause) / продолжить (resume) — остановить / возобновить автоматические сообщения\n"
@@ -493,3 +495,73 @@ def verification_line(step: Step, verified: bool | None, missing: list[str]) -> 
     if verified:
         return f"   {step.id}: подтверждено ботом — все в беседе руководителей"
     return f"   {step.id}: бот не видит в беседе руководителей: {', '.join(missing)}"
+
+
+# -- files in the chat: the Excel report and the progress picture -------------------------------
+
+# No spaces and nothing a file system refuses: the name survives download on any phone.
+REPORT_FILENAME = "Отчет_приказ_{number}_{moment:%Y-%m-%d_%H%M}.xlsx"
+REPORT_CAPTION = (
+    "📎 Отчёт по приказу № {number} на {moment}: выполнили все шаги {finished} из {schools} "
+    "школ ({percent}%). Листы: «Сводка», «Должники», «История»."
+)
+REPORT_FAILED = (
+    "Не удалось подготовить отчёт Excel. Попробуйте ещё раз через несколько минут; если не "
+    "получится — сообщите тому, кто обслуживает бота."
+)
+REPORT_UPLOAD_FAILED = (
+    "Не удалось отправить отчёт Excel в этот чат: ВКонтакте не принял файл. Попробуйте ещё раз "
+    "через несколько минут; на сервере отчёт можно выгрузить командой «confirmbot report»."
+)
+CHART_FILENAME = "Ход_исполнения_приказ_{number}_{moment:%Y-%m-%d_%H%M}.png"
+CHART_CAPTION = "📈 Ход исполнения приказа № {number} на {moment}"
+CHART_FAILED = (
+    "Не удалось отправить картинку с ходом исполнения; сводка — в сообщении выше. Попробуйте "
+    "«статус картинка» ещё раз через несколько минут."
+)
+# Words after «статус» that ask for the picture rather than name a school.
+CHART_WORDS = frozenset({"картинка", "картинкой", "график", "chart", "picture"})
+
+# The picture: Russian labels, readable on a phone.
+CHART_TITLE = "Приказ № {number}: ход исполнения"
+CHART_MOMENT = "на {moment}, срок — {deadline}"
+CHART_FINISHED = "Выполнили все шаги: {finished} из {schools} школ ({percent}%)"
+CHART_STEP_VALUE = "{percent}%"
+CHART_STEP_COUNTS = (
+    "выполнили {done} из {schools} школ; в работе {in_progress}, проблема {problem}"
+)
+CHART_PART = "{title}: подключено {done} из {total}"
+CHART_PART_VALUE = "{percent}%"
+CHART_PEOPLE = "подключено, по числам школ"
+
+
+def _file_number(campaign: Campaign) -> str:
+    """The order's number as part of a file name: `47/1` -> `47-1`."""
+    return "".join(c if c.isalnum() or c in "-." else "-" for c in campaign.number)
+
+
+def report_filename(campaign: Campaign, now: dt.datetime) -> str:
+    """`Отчет_приказ_47_2023-10-17_1030.xlsx`, at the campaign's local time."""
+    return REPORT_FILENAME.format(
+        number=_file_number(campaign), moment=local(now, campaign.timezone)
+    )
+
+
+def chart_filename(campaign: Campaign, now: dt.datetime) -> str:
+    return CHART_FILENAME.format(
+        number=_file_number(campaign), moment=local(now, campaign.timezone)
+    )
+
+
+def report_caption(campaign: Campaign, now: dt.datetime, schools: int, finished: int) -> str:
+    return REPORT_CAPTION.format(
+        number=campaign.number,
+        moment=fmt_moment(now, campaign.timezone),
+        finished=finished,
+        schools=schools,
+        percent=percent(finished, schools),
+    )
+
+
+def chart_caption(campaign: Campaign, now: dt.datetime) -> str:
+    return CHART_CAPTION.format(number=campaign.number, moment=fmt_moment(now, campaign.timezone))

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import contextvars
+import io
 import json
 import logging
+import re
 import secrets
+from pathlib import PurePosixPath
 from typing import Any
 
+from aiohttp import ClientError, ClientTimeout
 from vkbottle import API, VKAPIError
 
 from bot import payloads, texts
 from bot.actions import CHAT_PEER_START, Incoming
-from bot.delivery import NotAllowed, Sent
+from bot.delivery import NotAllowed, Sent, UploadFailed
 from bot.keyboards import Keyboard
+from bot.vk_api import TransientError
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +50,9 @@ ERROR_NO_CHAT_ACCESS = 917
 MAX_PEER_IDS = 100
 # Snackbar texts are limited to 90 characters by VK.
 SNACKBAR_LIMIT = 90
+# Posting a file to an upload server: a report of a large district is some megabytes.
+UPLOAD_TIMEOUT = 120.0
+_UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def keyboard_json(keyboard: Keyboard, *, callback: bool = True) -> str:
@@ -92,6 +100,19 @@ class VKMessenger:
         callback: bool = True,
         dedup: int | None = None,
     ) -> Sent:
+        return await self._send(peer_id, text, keyboard, callback=callback, dedup=dedup)
+
+    async def _send(
+        self,
+        peer_id: int,
+        text: str,
+        keyboard: Keyboard | None,
+        *,
+        callback: bool = True,
+        dedup: int | None = None,
+        attachment: str | None = None,
+    ) -> Sent:
+        """`send`, with an attachment (`doc-1_2`, `photo-1_3`) on the last part if given."""
         sent = Sent(peer_id, 0, 0)
         if peer_id in self.unreachable_chats:
             return sent
@@ -102,8 +123,11 @@ class VKMessenger:
                 "message": part,
                 "random_id": random_id() if dedup is None else (dedup + index) % 2**31 or 1,
             }
-            if keyboard is not None and index == len(parts) - 1:
+            last = index == len(parts) - 1
+            if keyboard is not None and last:
                 params["keyboard"] = keyboard_json(keyboard, callback=callback)
+            if attachment is not None and last:
+                params["attachment"] = attachment
             try:
                 response = await self.api.request("messages.send", params)
             except VKAPIError as error:
@@ -238,6 +262,125 @@ class VKMessenger:
         if not isinstance(found, dict) or found.get("type") != "user":
             return None
         return int(found["object_id"])
+
+    # -- files: upload server, upload, save, then messages.send with the attachment ----------
+    #
+    # The shapes of every step, with where they come from, are in bot/vk_emulator_uploads.py:
+    # docs.getMessagesUploadServer(type=doc, peer_id) -> {"upload_url"}; POST field `file` ->
+    # {"file"}; docs.save(file, title) -> {"type": "doc", "doc": {"id", "owner_id", ...}};
+    # photos.getMessagesUploadServer(peer_id) -> {"upload_url", "album_id", "group_id"}; POST
+    # field `photo` -> {"server", "photo", "hash"}; photos.saveMessagesPhoto(server, photo,
+    # hash) -> [{"id", "owner_id", "sizes", ...}]. The upload URL carries its own signature,
+    # so the token is not sent there; neither it nor the URL is logged.
+
+    async def send_file(
+        self, peer_id: int, filename: str, data: bytes, text: str, *, dedup: int | None = None
+    ) -> None:
+        if peer_id in self.unreachable_chats:
+            return
+        server = await self._upload_call(
+            "docs.getMessagesUploadServer", {"type": "doc", "peer_id": peer_id}
+        )
+        uploaded = await self._post_file(server, "file", filename, data)
+        file = uploaded.get("file")
+        if not isinstance(file, str) or not file:
+            raise UploadFailed("the upload server answered no `file`")
+        # The title is the name people see and download; the upload only needs the suffix.
+        saved = await self._upload_call("docs.save", {"file": file, "title": filename})
+        kind = saved.get("type") if isinstance(saved, dict) else None
+        doc = saved.get(kind) if isinstance(saved, dict) and isinstance(kind, str) else None
+        if kind != "doc" or not isinstance(doc, dict):
+            raise UploadFailed(f"docs.save answered type {kind!r}, not a doc")
+        attachment = _attachment("doc", doc)
+        await self._send(peer_id, text, None, dedup=dedup, attachment=attachment)
+
+    async def send_photo(
+        self, peer_id: int, filename: str, data: bytes, text: str, *, dedup: int | None = None
+    ) -> None:
+        if peer_id in self.unreachable_chats:
+            return
+        server = await self._upload_call("photos.getMessagesUploadServer", {"peer_id": peer_id})
+        uploaded = await self._post_file(server, "photo", filename, data)
+        photo = uploaded.get("photo")
+        # "[]": VK took the upload but found no picture in it (VKCOM/vk-java-sdk#42).
+        if not isinstance(photo, str) or photo in ("", "[]"):
+            raise UploadFailed("the upload server found no picture in the file")
+        saved = await self._upload_call(
+            "photos.saveMessagesPhoto",
+            {
+                "photo": photo,
+                "server": uploaded.get("server", ""),
+                "hash": uploaded.get("hash", ""),
+            },
+        )
+        if not isinstance(saved, list) or not saved or not isinstance(saved[0], dict):
+            raise UploadFailed("photos.saveMessagesPhoto answered no photo")
+        attachment = _attachment("photo", saved[0])
+        await self._send(peer_id, text, None, dedup=dedup, attachment=attachment)
+
+    async def _upload_call(self, method: str, params: dict[str, Any]) -> Any:
+        """An API call of an upload; any failure is the upload's (UploadFailed)."""
+        try:
+            response = await self.api.request(method, params)
+        except VKAPIError as error:
+            raise UploadFailed(f"{method}: VK error {error.code}") from error
+        except (TransientError, ClientError, TimeoutError) as error:
+            raise UploadFailed(f"{method}: {type(error).__name__}") from error
+        return response.get("response")
+
+    async def _post_file(
+        self, server: Any, field: str, filename: str, data: bytes
+    ) -> dict[str, Any]:
+        """POST the file to the upload server as multipart field `field`; its JSON answer."""
+        url = server.get("upload_url") if isinstance(server, dict) else None
+        if not isinstance(url, str) or not url:
+            raise UploadFailed("no upload_url in the answer")
+        body = io.BytesIO(data)
+        # aiohttp would percent-encode a Cyrillic name in the multipart header; the server only
+        # needs the suffix to know the type, and docs.save gets the real name as the title.
+        body.name = upload_name(filename)
+        try:
+            response = await self.api.http_client.request_raw(
+                url,
+                method="POST",
+                data={field: body},
+                timeout=ClientTimeout(total=UPLOAD_TIMEOUT),
+            )
+            text = await response.text(encoding="utf-8")
+        except (ClientError, TimeoutError) as error:
+            # Only the type: aiohttp's messages carry the URL.
+            raise UploadFailed(f"upload: {type(error).__name__}") from error
+        if response.status != 200:
+            raise UploadFailed(f"upload: HTTP {response.status}")
+        try:
+            answer = json.loads(text)
+        except ValueError:
+            raise UploadFailed("upload: the answer is not JSON") from None
+        if not isinstance(answer, dict):
+            raise UploadFailed("upload: the answer is not an object")
+        if "error" in answer:
+            # {"error": "unknown error"} is how VK's upload servers refuse (vk-android-sdk#350).
+            raise UploadFailed(f"upload refused: {str(answer['error'])[:200]}")
+        return answer
+
+
+def upload_name(filename: str) -> str:
+    """An ASCII name with the file's suffix: `Отчет_приказ_47.xlsx` -> `47.xlsx`."""
+    path = PurePosixPath(filename)
+    stem = _UNSAFE_IN_NAME.sub("_", path.stem).strip("_.") or "file"
+    suffix = _UNSAFE_IN_NAME.sub("", path.suffix)
+    return f"{stem}{suffix}"
+
+
+def _attachment(kind: str, item: dict[str, Any]) -> str:
+    """`doc-123_456`, `photo-123_789_<access_key>` (vkbottle's generate_attachment_string)."""
+    try:
+        owner_id, item_id = int(item["owner_id"]), int(item["id"])
+    except (KeyError, TypeError, ValueError):
+        raise UploadFailed(f"the saved {kind} has no owner_id and id") from None
+    access_key = item.get("access_key")
+    suffix = f"_{access_key}" if isinstance(access_key, str) and access_key else ""
+    return f"{kind}{owner_id}_{item_id}{suffix}"
 
 
 def is_addressed(text: str, peer_id: int, group_id: int) -> bool:

@@ -8,7 +8,8 @@ and as an object in ``message_event``. Shapes follow ``/work/shared/vk-wire/samp
 
 Test hooks are plain methods: push updates (``push_message_new``, ``push_message_event``,
 ``push_raw``, ``press``), shape the world (``add_user``, ``add_chat``, ``force_failed``,
-``fail_next``) and read what the bot did (``calls``, ``sent``, ``event_answers``, ``wait_for``).
+``fail_next``) and read what the bot did (``calls``, ``sent``, ``event_answers``, ``uploads``,
+``wait_for``). Files in messages go through ``bot.vk_emulator_uploads``.
 
 It can also misbehave on purpose, as VK and the proxies in front of it do: random errors per
 method, latency, HTTP 5xx pages, dropped connections, ``failed`` long-poll answers and VK's
@@ -40,6 +41,8 @@ from typing import Annotated, Any, Final, Self
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from bot.vk_emulator_uploads import MAX_DOC_BYTES, Upload, UploadServer
+
 __all__ = [
     "API_VERSION",
     "CHAT_PEER_OFFSET",
@@ -50,6 +53,7 @@ __all__ = [
     "Faults",
     "MessageVersion",
     "SentMessage",
+    "Upload",
     "VKEmulator",
     "VKError",
     "build_parser",
@@ -475,6 +479,7 @@ class VKEmulator:
         self.sent: list[SentMessage] = []
         self.event_answers: list[dict[str, Any]] = []
         self.poll_requests: list[dict[str, str]] = []
+        self._tallies: dict[str | None, _CallTally] = {}  # for GET /_emulator/stats
 
         self._users: dict[int, _User] = {}
         self._chats: dict[int, _Chat] = {}
@@ -487,6 +492,11 @@ class VKEmulator:
             "messages.getConversationMembers": self._messages_get_conversation_members,
             "users.get": self._users_get,
         }
+        # docs.* and photos.* for files in messages, and the upload servers behind them.
+        self.upload_server = UploadServer(
+            group_id, lambda: self.base_url, lambda code, message: VKError(code, message)
+        )
+        self._methods.update(self.upload_server.methods())
         self._injected: dict[str, deque[VKError]] = {}
 
         self._message_ids = itertools.count(1001)
@@ -522,12 +532,16 @@ class VKEmulator:
         """Bind the HTTP server; with ``port=0`` the OS picks a free port."""
         if self._runner is not None:
             return
-        app = web.Application()
+        # Uploads come in one request each; VK takes documents up to 200 MB.
+        app = web.Application(client_max_size=MAX_DOC_BYTES + 1024 * 1024)
         app.router.add_route("*", "/method/{name}", self._handle_method)
         app.router.add_route("*", self._long_poll_path, self._handle_long_poll)
         app.router.add_post("/_emulator/message_new", self._handle_control_message_new)
         app.router.add_post("/_emulator/press", self._handle_control_press)
         app.router.add_get("/_emulator/sent", self._handle_control_sent)
+        self.upload_server.add_routes(app)
+        app.router.add_post("/_emulator/updates", self._handle_control_updates)
+        app.router.add_get("/_emulator/stats", self._handle_control_stats)
         # access_log=None: vkbottle puts access_token in the query string, and aiohttp's access
         # log would write the request line with it.
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
@@ -809,6 +823,15 @@ class VKEmulator:
 
     def calls_to(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
+
+    @property
+    def uploads(self) -> list[Upload]:
+        """Every file the bot uploaded (documents and photos), in order."""
+        return self.upload_server.uploads
+
+    def upload_of(self, message: SentMessage) -> Upload | None:
+        """The uploaded file a sent message carries as its attachment, if any."""
+        return self.upload_server.find(message.attachment)
 
     def messages_to(self, peer_id: int) -> list[SentMessage]:
         return [m for m in self.sent if m.peer_id == peer_id]
@@ -1224,6 +1247,129 @@ class VKEmulator:
         messages = self.sent if peer is None else self.messages_to(int(peer))
         return self._json_response([m.to_dict() for m in messages])
 
+    # Bulk control endpoints, for load tests (`make bench`): queue many updates in one request,
+    # and count what the bot did, optionally waiting until it did enough.
+
+    async def _handle_control_updates(self, request: web.Request) -> web.Response:
+        """POST a JSON list of updates; all are queued, or none if one is malformed.
+
+        An item is ``{"type": "message_new", "from_id": 1, "peer_id": 1, "text": "...",
+        "payload": {...}, "callback_supported": true}`` or ``{"type": "message_event",
+        "user_id": 1, "peer_id": 1, "payload": {...}, "conversation_message_id": 5}``; without
+        ``conversation_message_id`` the button is on the last message sent to ``peer_id``.
+        """
+        self._check_control_token(request)
+        try:
+            body = await request.json()
+        except ValueError:
+            raise web.HTTPBadRequest(text="the body is not JSON") from None
+        if not isinstance(body, list) or len(body) > MAX_CONTROL_BATCH:
+            raise web.HTTPBadRequest(
+                text=f"expected a JSON list of at most {MAX_CONTROL_BATCH} updates"
+            )
+        last_cmid: dict[int, int] | None = None
+        pushes: list[Callable[[], dict[str, Any]]] = []
+        for index, item in enumerate(body):
+            try:
+                if not isinstance(item, dict):
+                    raise TypeError("an update is a JSON object")
+                if item.get("type") == "message_event" and "conversation_message_id" not in item:
+                    if last_cmid is None:
+                        last_cmid = {m.peer_id: m.conversation_message_id for m in self.sent}
+                    peer = int(item["peer_id"] if "peer_id" in item else item["user_id"])
+                    if peer not in last_cmid:
+                        raise LookupError(f"nothing was sent to {peer} to press a button on")
+                    item = {**item, "conversation_message_id": last_cmid[peer]}
+                pushes.append(self._control_push(item))
+            except (KeyError, TypeError, ValueError, LookupError) as error:
+                raise web.HTTPBadRequest(text=f"update {index}: {error!r}") from None
+        for push in pushes:
+            push()
+        return self._json_response({"queued": len(pushes), "ts": str(self.ts)})
+
+    def _control_push(self, item: dict[str, Any]) -> Callable[[], dict[str, Any]]:
+        """Check one item of POST /_emulator/updates; return what queues it."""
+        kind = item.get("type")
+        if kind == "message_new":
+            from_id = int(item["from_id"])
+            peer_id = int(item.get("peer_id", from_id))
+            text = str(item.get("text", ""))
+            payload = item.get("payload")
+            if payload is not None and not isinstance(payload, dict):
+                raise TypeError("payload must be an object")
+            callback = bool(item.get("callback_supported", True))
+            return lambda: self.push_message_new(
+                from_id=from_id,
+                peer_id=peer_id,
+                text=text,
+                payload=payload,
+                callback_supported=callback,
+            )
+        if kind == "message_event":
+            user_id = int(item["user_id"])
+            peer_id = int(item.get("peer_id", user_id))
+            cmid = int(item["conversation_message_id"])
+            event_payload = item["payload"]
+            return lambda: self.push_message_event(
+                user_id=user_id,
+                peer_id=peer_id,
+                payload=event_payload,
+                conversation_message_id=cmid,
+            )
+        raise ValueError(f"type must be message_new or message_event, got {kind!r}")
+
+    async def _handle_control_stats(self, request: web.Request) -> web.Response:
+        """GET what the bot did: API calls by method, VK error codes, faults, messages.
+
+        With ``contains=TEXT``, ``matching`` counts the successful calls whose ``message`` or
+        snackbar text (``event_data``) contains TEXT; with ``until=N`` as well, the answer waits
+        (at most ``timeout`` seconds, default 30, at most 600) until ``matching`` reaches N.
+        """
+        self._check_control_token(request)
+        query = request.query
+        needle = query.get("contains") or None
+        try:
+            until = int(query["until"]) if "until" in query else None
+            timeout = min(max(float(query.get("timeout", "30")), 0.0), 600.0)
+        except ValueError:
+            raise web.HTTPBadRequest(text="until and timeout must be numbers") from None
+        if until is not None and needle is None:
+            raise web.HTTPBadRequest(text="until needs contains")
+        timed_out = False
+        if until is not None:
+            try:
+                await self.wait_for(
+                    lambda: self._tally(needle).matching >= until,
+                    timeout,
+                    description=f"{until} calls containing {needle!r}",
+                )
+            except TimeoutError:
+                timed_out = True
+        tally = self._tally(needle)
+        body: dict[str, Any] = {
+            "calls": dict(tally.by_method),
+            "errors": {str(code): n for code, n in tally.errors.items()},
+            "faults": dict(self.fault_counts),
+            "sent": len(self.sent),
+            "event_answers": len(self.event_answers),
+            "updates": len(self._updates),
+            "polls": len(self.poll_requests),
+            "timed_out": timed_out,
+        }
+        if needle is not None:
+            body["matching"] = tally.matching
+        return self._json_response(body)
+
+    def _tally(self, needle: str | None) -> _CallTally:
+        """The counts over ``calls`` for ``needle``, brought up to date by looking at new calls."""
+        tally = self._tallies.get(needle)
+        if tally is None or tally.seen > len(self.calls):  # new, or `calls` was cleared
+            tally = self._tallies[needle] = _CallTally()
+        for call in itertools.islice(self.calls, tally.seen, None):
+            tally.add(call, needle)
+        tally.seen = len(self.calls)
+        return tally
+
     # --------------------------------------------------------------------------- methods
 
     def _group_object(self) -> dict[str, Any]:
@@ -1259,6 +1405,9 @@ class VKEmulator:
         attachment = params.get("attachment") or None
         if len(text) > self.max_message_length:
             raise VKError(914)
+        problem = None if attachment is None else self.upload_server.attachment_problem(attachment)
+        if problem is not None:
+            raise _param_error(problem)
         return text, attachment
 
     @staticmethod
@@ -1479,6 +1628,42 @@ class VKEmulator:
             "profiles": [self._profile(m) for m in chat.member_ids if m > 0],
             "groups": [self._group_object()],
         }
+
+
+# The most updates POST /_emulator/updates takes at once.
+MAX_CONTROL_BATCH: Final = 50_000
+
+
+@dataclass
+class _CallTally:
+    """Counts over ``VKEmulator.calls`` kept by GET /_emulator/stats, one per ``contains``."""
+
+    seen: int = 0
+    by_method: dict[str, int] = field(default_factory=dict)
+    errors: dict[int, int] = field(default_factory=dict)
+    matching: int = 0
+
+    def add(self, call: Call, needle: str | None) -> None:
+        self.by_method[call.method] = self.by_method.get(call.method, 0) + 1
+        code = call.error_code
+        if code is not None:
+            self.errors[code] = self.errors.get(code, 0) + 1
+        elif needle is not None and (
+            needle in call.params.get("message", "") or needle in _snackbar_text(call)
+        ):
+            self.matching += 1
+
+
+def _snackbar_text(call: Call) -> str:
+    """The text of a ``sendMessageEventAnswer``'s ``event_data`` (JSON escapes undone)."""
+    raw = call.params.get("event_data")
+    if not raw:
+        return ""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return raw
+    return str(data.get("text", "")) if isinstance(data, dict) else raw
 
 
 # ------------------------------------------------------------------------------------ CLI
