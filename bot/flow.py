@@ -48,6 +48,7 @@ from bot.parsing import (
     AdminCommand,
     AnswerProblem,
     ParsedAdminCommand,
+    ParsedAnswer,
     clean,
     looks_like_answer,
     parse_admin_command,
@@ -283,32 +284,10 @@ class Flow:
             return [Reply(texts.answer_error(parsed, self.campaign))]
         if len(memberships) > 1:
             return await self._show_card(msg, memberships, None)
-        school = memberships[0].school
-        recorded = await self.service.record(
-            by=msg.user_id,
-            school=school,
-            step_id=parsed.step_id,
-            state=parsed.state,
-            counts=parsed.counts,
-            reason=parsed.reason,
-            source=AnswerSource.TEXT,
-            origin=msg.origin,
-            event_id=msg.event_id,
-        )
-        if not recorded.stored:
-            return [Reply(texts.DUPLICATE)]
         step = self.campaign.step(parsed.step_id)
         if step is None:  # parse_answer only returns the campaign's steps
             return [Reply(texts.BAD_BUTTON)]
-        receipt = texts.receipt(recorded.status, step, recorded.answer, self.service.now())
-        actions: list[Action] = [
-            Reply(receipt, self._card_keyboard(recorded.status.finished, school))
-        ]
-        if parsed.state is StepState.PROBLEM:
-            actions += await self._problem_notices(
-                school, step, parsed.reason, memberships, msg.user_id
-            )
-        return actions
+        return await self._store_typed(msg, memberships, memberships[0].school, step, parsed)
 
     async def _awaited_input(
         self, msg: Incoming, memberships: list[Membership], pending: PendingInput
@@ -321,33 +300,45 @@ class Flow:
             return [Reply(texts.BAD_BUTTON)]
         text = clean(msg.text)
         if pending.kind == "reason":
-            reason = text[:MAX_REASON_LENGTH]
-            state, counts = StepState.PROBLEM, {}
+            answer = ParsedAnswer(step.id, StepState.PROBLEM, reason=text[:MAX_REASON_LENGTH])
         else:
             parsed = parse_counts(text, step)
             if isinstance(parsed, AnswerProblem):
                 return [Reply(texts.answer_error(parsed, self.campaign))]
-            reason, state, counts = "", parsed.state, parsed.counts
+            answer = parsed
+        await conversations.clear_input(msg.user_id, msg.peer_id)
+        return await self._store_typed(msg, memberships, school, step, answer)
+
+    async def _store_typed(
+        self,
+        msg: Incoming,
+        memberships: list[Membership],
+        school: School,
+        step: Step,
+        answer: ParsedAnswer,
+    ) -> list[Action]:
+        """Record a typed answer; reply with what is left, and pass a problem on to staff."""
         recorded = await self.service.record(
             by=msg.user_id,
             school=school,
             step_id=step.id,
-            state=state,
-            counts=counts,
-            reason=reason,
+            state=answer.state,
+            counts=answer.counts,
+            reason=answer.reason,
             source=AnswerSource.TEXT,
             origin=msg.origin,
             event_id=msg.event_id,
         )
-        await conversations.clear_input(msg.user_id, msg.peer_id)
         if not recorded.stored:
             return [Reply(texts.DUPLICATE)]
         receipt = texts.receipt(recorded.status, step, recorded.answer, self.service.now())
         actions: list[Action] = [
             Reply(receipt, self._card_keyboard(recorded.status.finished, school))
         ]
-        if state is StepState.PROBLEM:
-            actions += await self._problem_notices(school, step, reason, memberships, msg.user_id)
+        if answer.state is StepState.PROBLEM:
+            actions += await self._problem_notices(
+                school, step, answer.reason, memberships, msg.user_id
+            )
         return actions
 
     async def _problem_notices(
