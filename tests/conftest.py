@@ -63,6 +63,7 @@ async def sandbox(
         schools=schools,
         people=people,
         admins=[ADMIN],
+        controller=CONTROLLER,
         clock=clock,
         campaign=campaign,
     )
