@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint install clean stress
+.PHONY: demo test lint install clean stress bench
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,3 +31,7 @@ clean:
 # 1,500 schools through an emulator with faults on; loopback only, bounded in time.
 stress: $(STAMP)
 	$(BIN)/python -m scripts.stress
+
+# The table of BENCHMARKS.md: the emulator and each bot in processes of their own; about 3 min.
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
