@@ -384,8 +384,10 @@ class Flow:
         if command is AdminCommand.STATUS:
             return await self._status(msg, parsed.argument)
         if command is AdminCommand.PENDING:
-            schools, total = await self.service.pending_schools()
-            return [Reply(texts.pending(self.campaign, schools, total))]
+            pending = await self.service.pending_schools(texts.PENDING_LIST_LIMIT)
+            return [
+                Reply(texts.pending(self.campaign, pending.schools, pending.total, pending.owing))
+            ]
         if command is AdminCommand.ANNOUNCE:
             return await self.announce(reply=True)
         if command is AdminCommand.REMIND:

@@ -56,7 +56,7 @@ class Notifier:
         """
         schedule = self.service.repos.schedule
         conversations = self.service.repos.conversations
-        pending, _ = await self.service.pending_schools()
+        pending = (await self.service.pending_schools()).schools
         done = set() if slot_key is None else await schedule.recipients(self.campaign.id, slot_key)
         unreachable = await conversations.unreachable()
         now = self.service.now()
@@ -133,8 +133,8 @@ class Notifier:
         status = await self.service.district_status()
         text = texts.district_status(status)
         if final:
-            pending, total = await self.service.pending_schools()
-            overdue = texts.pending(self.campaign, pending, total)
+            listed = await self.service.pending_schools(texts.PENDING_LIST_LIMIT)
+            overdue = texts.pending(self.campaign, listed.schools, listed.total, listed.owing)
             text = f"{texts.FINAL_SUMMARY_HEAD}\n{text}\n\n{overdue}"
         else:
             text = f"{texts.DAILY_SUMMARY_HEAD}\n{text}"
@@ -171,10 +171,12 @@ class Notifier:
 
     async def escalate(self, slot_key: str) -> bool:
         """Tell the controller which schools are overdue; nothing once every school is done."""
-        pending, total = await self.service.pending_schools()
-        if not pending:
+        listed = await self.service.pending_schools(texts.PENDING_LIST_LIMIT)
+        if not listed.owing:
             return False
-        text = texts.escalation(self.campaign, pending, total, self.service.now())
+        text = texts.escalation(
+            self.campaign, listed.schools, listed.total, self.service.now(), listed.owing
+        )
         controller = self.audience.controller
         privately = controller is not None and await self.delivery.private(
             Private(controller, text),
@@ -182,7 +184,7 @@ class Notifier:
         )
         if not privately:
             await self._to_admin_chats(slot_key, text)
-        log.info("escalation sent: slot=%s overdue=%d", slot_key, len(pending))
+        log.info("escalation sent: slot=%s overdue=%d", slot_key, listed.owing)
         return True
 
     async def _to_admin_chats(self, slot_key: str, text: str) -> None:

@@ -56,6 +56,13 @@ class Repositories:
 
 
 @dataclass(frozen=True)
+class Pending:
+    schools: list[PendingSchool]  # possibly only the first ones
+    owing: int  # how many schools owe anything
+    total: int  # schools in the roster
+
+
+@dataclass(frozen=True)
 class Recorded:
     answer: Answer
     stored: bool  # False: this VK event was already counted
@@ -186,18 +193,21 @@ class CampaignService:
             people=await self.repos.roster.count_people(),
         )
 
-    async def pending_schools(self) -> tuple[list[PendingSchool], int]:
-        """Schools with any step not done, with their people; and the number of schools."""
+    async def pending_schools(self, limit: int | None = None) -> Pending:
+        """Schools with any step not done, with their people (the first `limit` of them, for a
+        chat message; a region's full list belongs in the report)."""
         schools = await self.repos.roster.schools()
         states = await self.repos.answers.current_states(self.campaign.id)
         owing = [s for s in schools if owed_steps(self.campaign, states.get(s.id, {}))]
-        people = await self.repos.roster.people_of([s.id for s in owing])
-        return (
-            [
+        shown = owing if limit is None else owing[:limit]
+        people = await self.repos.roster.people_of([s.id for s in shown])
+        return Pending(
+            schools=[
                 PendingSchool(school=s, states=states.get(s.id, {}), people=tuple(people[s.id]))
-                for s in owing
+                for s in shown
             ],
-            len(schools),
+            owing=len(owing),
+            total=len(schools),
         )
 
     async def find_schools(self, query: str) -> list[School]:

@@ -302,10 +302,17 @@ def several_schools(schools: Iterable[School]) -> str:
     return SEVERAL_SCHOOLS.format(items="\n".join(f"• {s.id}: {s.name}" for s in schools))
 
 
-def pending(campaign: Campaign, schools: list[PendingSchool], total: int) -> str:
-    if not schools:
+# A chat message lists at most this many schools; the Excel report has them all.
+PENDING_LIST_LIMIT = 300
+
+
+def pending(
+    campaign: Campaign, schools: list[PendingSchool], total: int, owing: int | None = None
+) -> str:
+    owing = len(schools) if owing is None else owing
+    if not owing:
         return f"Все {total} школ выполнили все шаги приказа № {campaign.number}. 🎉"
-    lines = [f"Не выполнили все шаги: {len(schools)} из {total} школ"]
+    lines = [f"Не выполнили все шаги: {owing} из {total} школ"]
     for item in schools:
         owed = [
             f"{step.id} ({STATE_NAME[item.states.get(step.id, S.NONE)]})"
@@ -314,6 +321,8 @@ def pending(campaign: Campaign, schools: list[PendingSchool], total: int) -> str
         ]
         people = ", ".join(mention(p.vk_id, p.full_name) for p in item.people) or "нет людей"
         lines.append(f"• {item.school.name}: {', '.join(owed)} — {people}")
+    if owing > len(schools):
+        lines.append(MORE_SCHOOLS.format(more=owing - len(schools)))
     return "\n".join(lines)
 
 
@@ -347,6 +356,7 @@ def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
     return parts
 
 
+MORE_SCHOOLS = "…и ещё {more} школ: полный список — в отчёте Excel («отчет»)."
 ANNOUNCED = "Приказ разослан в чаты руководителей: {chats}."
 
 DAILY_SUMMARY_HEAD = "🗓 Ежедневная сводка"
@@ -411,11 +421,16 @@ def reminder_in_chat(
 
 
 def escalation(
-    campaign: Campaign, items: list[PendingSchool], total: int, now: dt.datetime
+    campaign: Campaign,
+    items: list[PendingSchool],
+    total: int,
+    now: dt.datetime,
+    owing: int | None = None,
 ) -> str:
+    owing = len(items) if owing is None else owing
     head = (
         f"🚨 Приказ № {campaign.number}: {time_left(campaign, now)}. "
-        f"Не исполнили в срок {len(items)} из {total} школ:"
+        f"Не исполнили в срок {owing} из {total} школ:"
     )
     lines = [head]
     for item in items:
@@ -425,6 +440,8 @@ def escalation(
         lines.append(
             f"• {item.school.name}: {_owed_list(campaign, item)} — {people or 'нет людей'}"
         )
+    if owing > len(items):
+        lines.append(MORE_SCHOOLS.format(more=owing - len(items)))
     return "\n".join(lines)
 
 

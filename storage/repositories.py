@@ -400,7 +400,6 @@ class AnswerRepository:
         for step_id, state, n in await self._db.fetchall(
             """
             SELECT c.step_id, c.state, COUNT(*) FROM current_answers c
-            JOIN schools s ON s.id = c.school_id
             WHERE c.campaign_id = ? GROUP BY c.step_id, c.state
             """,
             (campaign_id,),
@@ -417,7 +416,6 @@ class AnswerRepository:
             f"""
             SELECT COUNT(*) FROM (
                 SELECT c.school_id FROM current_answers c
-                JOIN schools s ON s.id = c.school_id
                 WHERE c.campaign_id = ? AND c.state = 'done' AND c.step_id IN ({marks})
                 GROUP BY c.school_id HAVING COUNT(*) = ?
             )
@@ -431,7 +429,6 @@ class AnswerRepository:
         rows = await self._db.fetchall(
             """
             SELECT n.part, SUM(n.done), SUM(n.total) FROM current_answers c
-            JOIN schools s ON s.id = c.school_id
             JOIN answer_counts n ON n.answer_id = c.answer_id
             WHERE c.campaign_id = ? AND c.step_id = ?
             GROUP BY n.part

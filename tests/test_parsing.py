@@ -139,3 +139,15 @@ def test_split_message_keeps_every_line_under_limit() -> None:
     parts = split_message(text, limit=4000)
     assert all(len(part) <= 4000 for part in parts)
     assert "".join(parts).replace("\n", "") == text.replace("\n", "")
+
+
+def test_pending_list_says_how_many_more_are_in_the_report() -> None:
+    from bot.domain import School
+    from bot.status import PendingSchool
+    from bot.texts import pending
+
+    shown = [PendingSchool(school=School(id="1", name="СОШ №1"), states={}, people=())]
+    text = pending(CAMPAIGN, shown, total=40_000, owing=39_000)
+    assert text.startswith("Не выполнили все шаги: 39000 из 40000 школ")
+    assert "…и ещё 38999 школ" in text
+    assert "«отчет»" in text

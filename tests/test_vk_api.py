@@ -30,8 +30,9 @@ async def test_rate_limiter_never_exceeds_the_rate_in_any_second() -> None:
     for i, start in enumerate(stamps):
         in_window = [s for s in stamps[i:] if s - start < 1.0]
         assert len(in_window) <= 20
-    # And it does not wait more than it must: 95 calls at 20/s take a little over 4 s.
-    assert 4.0 <= stamps[-1] < 4.2
+    # And it does not wait more than it must: 95 calls at 20/s take a little over 4 s
+    # (each window has 50 ms of slack for the trip to VK).
+    assert 4.0 <= stamps[-1] < 4.3
 
 
 def test_rate_limiter_rejects_a_nonpositive_rate() -> None:
