@@ -17,12 +17,10 @@ class ChatDirectory:
         self.repo = repo
 
     async def _chats(self, kind: str) -> tuple[int, ...]:
-        bound = await self.repo.bound(kind)
-        other = ADMIN if kind == HEADS else HEADS
-        # A chat bound as the other kind later than the config said otherwise follows the bind.
-        rebound = set(await self.repo.bound(other))
-        configured = [p for p in self._configured[kind] if p not in rebound]
-        return tuple(dict.fromkeys([*configured, *bound]))
+        kinds = await self.repo.kinds()
+        # A chat an admin bound as the other kind follows the bind, not the config.
+        configured = [p for p in self._configured[kind] if kinds.get(p, kind) == kind]
+        return tuple(dict.fromkeys([*configured, *(p for p, k in kinds.items() if k == kind)]))
 
     async def admin_chats(self) -> tuple[int, ...]:
         return await self._chats(ADMIN)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from bot.domain import Answer, Campaign, Person, School, Step, StepKind, StepState
+from bot.domain import Answer, Campaign, Person, School, Step, StepState
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,3 @@ def is_late(campaign: Campaign, moment: dt.datetime) -> bool:
 
 def owed_steps(campaign: Campaign, states: dict[str, StepState]) -> list[Step]:
     return [s for s in campaign.steps if states.get(s.id, StepState.NONE) is not StepState.DONE]
-
-
-def count_step_ids(campaign: Campaign) -> list[str]:
-    return [s.id for s in campaign.steps if s.kind is StepKind.COUNT]

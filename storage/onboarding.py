@@ -231,10 +231,12 @@ class ChatRepository:
         )
 
     async def bound(self, kind: str) -> list[int]:
-        rows = await self._db.fetchall(
-            "SELECT peer_id FROM chats WHERE kind = ? ORDER BY peer_id", (kind,)
-        )
-        return [row[0] for row in rows]
+        return [peer for peer, bound_kind in (await self.kinds()).items() if bound_kind == kind]
+
+    async def kinds(self) -> dict[int, str]:
+        """Every chat an admin bound, and as what."""
+        rows = await self._db.fetchall("SELECT peer_id, kind FROM chats ORDER BY peer_id")
+        return {row[0]: row[1] for row in rows}
 
     async def replace_members(
         self, peer_id: int, members: Iterable[int] | None, now: dt.datetime
