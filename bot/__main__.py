@@ -297,7 +297,9 @@ async def _announce(config: Config) -> int:
             print("error: bot.heads_chats is empty: nowhere to announce", file=sys.stderr)
             return 1
         # Not an answer to anybody: every action of an announcement names its own chat.
-        await app.delivery.carry_out(Incoming(user_id=0, peer_id=0), await app.flow.announce())
+        async with app.db.transaction():
+            await app.pipeline.respond(Incoming(user_id=0, peer_id=0), await app.flow.announce())
+        await app.sender.drain()
         print(f"announced in {len(config.bot.heads_chats)} heads chat(s)")
     finally:
         await app.close()

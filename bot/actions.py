@@ -10,8 +10,15 @@ from enum import StrEnum
 from typing import Any
 
 from bot.keyboards import Keyboard
+from bot.messages import Address, AddressKind
 
 CHAT_PEER_START = 2_000_000_000
+
+
+def address_of(peer_id: int, platform: str = "vk") -> Address:
+    """A conversation's address: chats have peer ids from 2,000,000,000 on (VK's rule)."""
+    kind = AddressKind.CHAT if peer_id >= CHAT_PEER_START else AddressKind.PERSON
+    return Address(platform=platform, kind=kind, id=peer_id)
 
 
 @dataclass(frozen=True)

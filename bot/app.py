@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import ClientError
-from vkbottle import API, Bot, VKAPIError
+from vkbottle import API, Bot, ErrorHandler, VKAPIError
 from vkbottle.http import AiohttpClient
 from vkbottle.polling import BotPolling
 
@@ -18,25 +18,29 @@ from bot.campaign import load_campaign
 from bot.chats import ChatDirectory
 from bot.clock import Clock, SystemClock
 from bot.config import Config
-from bot.delivery import Delivery
 from bot.domain import Campaign
 from bot.flow import Flow, Settings
 from bot.notify import Audience, Notifier
 from bot.onboarding import Onboarding, refresh
+from bot.outbox import Outbox, Sender
+from bot.pipeline import Pipeline
 from bot.scheduler import Scheduler
 from bot.service import CampaignService, Repositories
-from bot.vk import CURRENT_UPDATE, VKMessenger
+from bot.vk import CURRENT_UPDATE, VKMessenger, VKTransport
 from bot.vk_api import DEFAULT_TIMEOUT, ResilientAPI, TransientError
 from handlers.admins import admins_labeler
 from handlers.chat_events import chat_events_labeler
 from handlers.heads import heads_labeler
 from storage.db import Database
 from storage.onboarding import ChatRepository, RegistrationRepository
+from storage.outbox import OutboxRepository
 
 log = logging.getLogger(__name__)
 
 # VK error 5: the token is wrong or revoked; retrying cannot help.
 ERROR_AUTH = 5
+# How long a stopping bot keeps sending what is already in the outbox.
+SHUTDOWN_SEND_SECONDS = 5.0
 
 
 class StatePolling(BotPolling):
@@ -60,7 +64,10 @@ class App:
     campaign: Campaign
     service: CampaignService
     flow: Flow
-    delivery: Delivery
+    messenger: VKMessenger
+    outbox: Outbox
+    sender: Sender
+    pipeline: Pipeline
     notifier: Notifier
     scheduler: Scheduler
     api: API
@@ -92,12 +99,14 @@ async def build_app(
         )
         api.API_URL = config.vk.api_url
         messenger = VKMessenger(api)
-        delivery = Delivery(messenger, repos.conversations, repos.roster, clock)
+        outbox = Outbox(OutboxRepository(db), repos.conversations, repos.roster, clock)
+        sender = Sender(db, outbox, VKTransport(api), uploader=messenger)
+        pipeline = Pipeline(db, repos.events, outbox, sender, clock)
         chats = ChatDirectory(
             tuple(config.bot.admin_chats), tuple(config.bot.heads_chats), ChatRepository(db)
         )
         notifier = Notifier(
-            service, delivery, Audience(chats=chats, controller=config.bot.controller)
+            service, outbox, Audience(chats=chats, controller=config.bot.controller)
         )
         flow = Flow(
             service,
@@ -110,17 +119,26 @@ async def build_app(
             notifier,
             config.reminders,
             Onboarding(campaign, RegistrationRepository(db), chats.repo),
+            messenger,
         )
-        scheduler = Scheduler(campaign, config.reminders, repos.schedule, notifier, clock)
+        scheduler = Scheduler(
+            campaign, config.reminders, repos.schedule, notifier, clock, db, sender
+        )
         group_id = config.vk.group_id
         polling = StatePolling(api, group_id, _state_dir(config))
         # vkbottle's Bot overwrites the polling's skip_old_events with its own argument: say it
         # here too, or a restart would skip what arrived while the bot was down.
-        bot = Bot(api=api, polling=polling, skip_old_events=False)
+        # A handler's exception reaches the pipeline, which rolls that update back alone.
+        bot = Bot(
+            api=api,
+            polling=polling,
+            skip_old_events=False,
+            error_handler=ErrorHandler(raise_exceptions=True),
+        )
         for labeler in (
-            chat_events_labeler(flow, delivery, messenger, group_id),
-            admins_labeler(flow, delivery, group_id),
-            heads_labeler(flow, delivery, group_id),
+            chat_events_labeler(flow, pipeline, group_id),
+            admins_labeler(flow, pipeline, group_id),
+            heads_labeler(flow, pipeline, group_id),
         ):
             bot.labeler.load(labeler)
     except BaseException:
@@ -134,7 +152,10 @@ async def build_app(
         campaign,
         service,
         flow,
-        delivery,
+        messenger,
+        outbox,
+        sender,
+        pipeline,
         notifier,
         scheduler,
         api,
@@ -157,7 +178,6 @@ class Runner:
 
     def __init__(self, app: App) -> None:
         self.app = app
-        self._inflight: set[str] = set()
         self._batch: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
@@ -188,34 +208,27 @@ class Runner:
                 await self._batch
 
     async def handle_batch(self, updates: list[dict[str, Any]]) -> None:
-        await asyncio.gather(*(self.handle(update) for update in updates))
+        """The batch in arrival order, in one transaction (see bot/pipeline.py)."""
+        ours = [u for u in updates if u.get("group_id") in (None, self.app.config.vk.group_id)]
+        if len(ours) < len(updates):
+            log.warning("ignoring %d updates for another community", len(updates) - len(ours))
+        await self.app.pipeline.handle_batch(ours, self._dispatch)
 
     async def handle(self, update: dict[str, Any]) -> None:
-        """Handle one update once: a replayed `event_id` is ignored."""
-        if update.get("group_id") not in (None, self.app.config.vk.group_id):
-            log.warning("ignoring an update for another community")
-            return
-        event_id = update.get("event_id")
-        events = self.app.repos.events
-        if isinstance(event_id, str):
-            if event_id in self._inflight or await events.seen(event_id):
-                log.info("ignoring a replayed update %s", event_id)
-                return
-            self._inflight.add(event_id)
+        await self.handle_batch([update])
+
+    async def _dispatch(self, update: dict[str, Any]) -> None:
         token = CURRENT_UPDATE.set(update)
         try:
             await self.app.bot.process_event(update, self.app.api)
         finally:
             CURRENT_UPDATE.reset(token)
-            if isinstance(event_id, str):
-                await events.mark(event_id, self.app.clock.now())
-                self._inflight.discard(event_id)
 
 
 async def serve(app: App, stop: asyncio.Event, *, scheduler: bool = True) -> None:
     """Poll VK and run the scheduler until `stop` is set, then finish the batch in hand."""
     runner = Runner(app)
-    tasks = {asyncio.create_task(runner.run())}
+    tasks = {asyncio.create_task(runner.run()), asyncio.create_task(app.sender.run())}
     if scheduler:
         tasks.add(asyncio.create_task(app.scheduler.run()))
     housekeeping = asyncio.create_task(_refresh(app))
@@ -232,13 +245,17 @@ async def serve(app: App, stop: asyncio.Event, *, scheduler: bool = True) -> Non
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await runner.drain()
+        await app.pipeline.drain()
+        # What the last batch wrote goes out now if VK answers soon; otherwise at next start.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(app.sender.drain(), timeout=SHUTDOWN_SEND_SECONDS)
 
 
 async def _refresh(app: App) -> None:
     """Read chat members and resolve screen names once at start; failure is not fatal."""
     try:
         await refresh(
-            app.delivery.messenger,
+            app.messenger,
             app.flow.settings.chats,
             app.flow.onboarding.registrations,
             app.clock.now(),

@@ -64,6 +64,7 @@ from bot.payloads import (
     RolePayload,
     decode,
 )
+from bot.ports import Messenger
 from bot.report import ReportSummary, write_xlsx
 from bot.roster import parse_vk_id
 from bot.schedule import upcoming
@@ -100,8 +101,10 @@ class Flow:
         notifier: Notifier,
         reminders: RemindersConfig,
         onboarding: Onboarding,
+        messenger: Messenger,
     ) -> None:
         self.service = service
+        self.messenger = messenger
         self.settings = settings
         self.notifier = notifier
         self.onboarding = onboarding
@@ -197,10 +200,7 @@ class Flow:
             state=payload.st,
             source=AnswerSource.BUTTON,
             origin=msg.origin,
-            event_id=msg.event_id,
         )
-        if not recorded.stored:
-            return [self._notice(msg, texts.DUPLICATE)]
         out = _Outcome()
         if msg.is_callback:
             out.add(
@@ -327,10 +327,7 @@ class Flow:
             reason=answer.reason,
             source=AnswerSource.TEXT,
             origin=msg.origin,
-            event_id=msg.event_id,
         )
-        if not recorded.stored:
-            return [Reply(texts.DUPLICATE)]
         receipt = texts.receipt(recorded.status, step, recorded.answer, self.service.now())
         actions: list[Action] = [
             Reply(receipt, self._card_keyboard(recorded.status.finished, school))
@@ -529,8 +526,7 @@ class Flow:
         return [Reply(_CODE_REPLIES[result.check])]
 
     async def _choose_role(self, msg: Incoming, role: Role) -> list[Action]:
-        messenger = self.notifier.delivery.messenger
-        name = await messenger.user_name(msg.user_id) or f"id{msg.user_id}"
+        name = await self.messenger.user_name(msg.user_id) or f"id{msg.user_id}"
         school_id = await self.onboarding.choose_role(msg.user_id, role, name, self.service.now())
         if school_id is None:
             return [self._notice(msg, texts.REG_NO_PENDING)]
@@ -553,7 +549,7 @@ class Flow:
         await chats.bind(msg.peer_id, kind, msg.user_id, now)
         log.info("chat %s bound as %s by %s", msg.peer_id, kind, msg.user_id)
         text = texts.BOUND.format(kind=texts.BOUND_KIND[kind])
-        members = await self.notifier.delivery.messenger.chat_members(msg.peer_id)
+        members = await self.messenger.chat_members(msg.peer_id)
         await chats.replace_members(msg.peer_id, members, now)
         verified = next((s for s in self.campaign.steps if s.verified_by), None)
         if members is None and kind == "heads" and verified is not None:

@@ -1,23 +1,27 @@
-"""Automatic and on-demand messages: reminders, summaries, escalations, problem notices."""
+"""Automatic and on-demand messages: reminders, summaries, escalations.
+
+Each writes its messages to the outbox in the caller's transaction (the scheduler's slot, or
+the update of `напомнить`); nothing here sends.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 
 from bot import texts
-from bot.actions import FileKind, Private, SendFile
+from bot.actions import FileKind
 from bot.chart import render_progress
 from bot.chats import ChatDirectory
-from bot.delivery import Delivery
 from bot.domain import StepState
 from bot.keyboards import reminder_keyboard
-from bot.schedule import slot_random_id
+from bot.messages import Address, AddressKind, Outgoing, buttons_of
+from bot.outbox import FileJob, Outbox
 from bot.service import CampaignService
-from bot.status import DistrictStatus, PendingSchool, owed_steps
+from bot.status import DistrictStatus, owed_steps
 
 log = logging.getLogger(__name__)
 
@@ -39,27 +43,32 @@ class ReminderReport:
 
 
 class Notifier:
-    def __init__(self, service: CampaignService, delivery: Delivery, audience: Audience) -> None:
+    def __init__(self, service: CampaignService, outbox: Outbox, audience: Audience) -> None:
         self.service = service
-        self.delivery = delivery
+        self.outbox = outbox
         self.audience = audience
         self.campaign = service.campaign
+
+    def _key(self, slot_key: str | None, *parts: object) -> str:
+        """Keys of a slot are stable, so writing the slot again adds nothing; manual ones are
+        new every time."""
+        slot = slot_key or f"manual-{uuid.uuid4().hex}"
+        return ":".join(str(p) for p in (self.campaign.id, slot, *parts))
 
     async def remind(self, slot_key: str | None = None) -> ReminderReport:
         """Remind every person of every school that still owes something.
 
-        People whose schools owe the same steps get one text, sent with `peer_ids` in batches
-        of up to 100 (one request instead of 100, under VK's per-second limit). Whoever VK
-        refuses (901) is mentioned in one message per heads chat. With a `slot_key`, who was
-        already reminded for it is skipped and who gets it now is recorded, so a restart
-        mid-slot neither repeats nor loses anybody.
+        People whose schools owe the same steps get one text, addressed to up to 100 of them
+        at once (VK's `peer_ids`: one call instead of 100). Whoever is known to refuse private
+        messages is mentioned in the heads chats instead; whoever refuses them now is mentioned
+        there by the sender.
         """
-        schedule = self.service.repos.schedule
-        conversations = self.service.repos.conversations
         pending = (await self.service.pending_schools()).schools
-        done = set() if slot_key is None else await schedule.recipients(self.campaign.id, slot_key)
-        unreachable = await conversations.unreachable()
+        unreachable = await self.service.repos.conversations.unreachable()
         now = self.service.now()
+        heads_chats = tuple(
+            self.outbox.address(c) for c in await self.audience.chats.heads_chats()
+        )
         groups: dict[tuple[tuple[str, StepState], ...], set[int]] = defaultdict(set)
         missed: dict[int, list[int]] = defaultdict(list)  # school index -> people
         for index, school in enumerate(pending):
@@ -68,43 +77,39 @@ class Notifier:
                 for step in owed_steps(self.campaign, school.states)
             )
             for person in school.people:
-                if person.vk_id in done:
-                    continue
                 if person.vk_id in unreachable:
                     missed[index].append(person.vk_id)
                 else:
                     groups[owed].add(person.vk_id)
+        messages: list[Outgoing] = []
         private = 0
-        refused: set[int] = set()
-        keyboard = reminder_keyboard(self.campaign)
+        buttons = buttons_of(reminder_keyboard(self.campaign))
         for owed, people in groups.items():
             text = texts.reminder(self.campaign, list(owed), now)
             ordered = sorted(people)
             for start in range(0, len(ordered), BATCH):
                 chunk = ordered[start : start + BATCH]
-                dedup = (
-                    None
-                    if slot_key is None
-                    else slot_random_id(self.campaign.id, slot_key, chunk[0])
+                messages.append(
+                    Outgoing(
+                        key=self._key(slot_key, "private", chunk[0]),
+                        to=tuple(self._person(p) for p in chunk),
+                        text=text,
+                        buttons=buttons,
+                        fallback=heads_chats,
+                    )
                 )
-                results = await self.delivery.messenger.send_many(
-                    chunk, text, keyboard, dedup=dedup
-                )
-                delivered = [p for p, ok in results.items() if ok]
-                refused.update(p for p, ok in results.items() if not ok)
-                private += len(delivered)
-                if slot_key is not None:
-                    await schedule.mark_sent_many(self.campaign.id, slot_key, delivered, now)
-        for vk_id in refused:
-            await conversations.mark_unreachable(vk_id, now)
-        for index, school in enumerate(pending):
-            missed[index] += [p.vk_id for p in school.people if p.vk_id in refused]
+                private += len(chunk)
         unreached = [(pending[i], people) for i, people in sorted(missed.items()) if people]
         mentioned = sum(len(people) for _, people in unreached)
         if unreached:
-            await self._remind_in_chats(slot_key, unreached, done, now)
+            text = texts.reminder_in_chat(self.campaign, unreached, now)
+            messages += [
+                Outgoing(key=self._key(slot_key, "chat", chat.id), to=(chat,), text=text)
+                for chat in heads_chats
+            ]
+        await self.outbox.add(messages)
         log.info(
-            "reminders sent: slot=%s schools=%d private=%d mentioned=%d",
+            "reminders written: slot=%s schools=%d private=%d mentioned=%d",
             slot_key or "manual",
             len(pending),
             private,
@@ -112,24 +117,12 @@ class Notifier:
         )
         return ReminderReport(schools=len(pending), private=private, mentioned=mentioned)
 
-    async def _remind_in_chats(
-        self,
-        slot_key: str | None,
-        unreached: list[tuple[PendingSchool, list[int]]],
-        done: set[int],
-        now: dt.datetime,
-    ) -> None:
-        text = texts.reminder_in_chat(self.campaign, unreached, now)
-        for chat in await self.audience.chats.heads_chats():
-            if chat in done:
-                continue
-            dedup = None if slot_key is None else slot_random_id(self.campaign.id, slot_key, chat)
-            await self.delivery.messenger.send(chat, text, None, dedup=dedup)
-            if slot_key is not None:
-                await self.service.repos.schedule.mark_sent(self.campaign.id, slot_key, chat, now)
+    def _person(self, person_id: int) -> Address:
+        return Address(platform=self.outbox.platform, kind=AddressKind.PERSON, id=person_id)
 
-    async def summary(self, slot_key: str, *, final: bool = False) -> None:
-        """The daily (or final) summary to every admin chat."""
+    async def summary(self, slot_key: str, *, final: bool = False) -> list[FileJob]:
+        """The daily (or final) summary to every admin chat; the picture comes back as jobs
+        to upload after the slot commits."""
         status = await self.service.district_status()
         text = texts.district_status(status)
         if final:
@@ -139,10 +132,10 @@ class Notifier:
         else:
             text = f"{texts.DAILY_SUMMARY_HEAD}\n{text}"
         await self._to_admin_chats(slot_key, text)
-        await self._picture_to_admin_chats(slot_key, status)
-        log.info("summary sent: slot=%s final=%s", slot_key, final)
+        log.info("summary written: slot=%s final=%s", slot_key, final)
+        return await self._pictures(slot_key, status)
 
-    async def _picture_to_admin_chats(self, slot_key: str, status: DistrictStatus) -> None:
+    async def _pictures(self, slot_key: str, status: DistrictStatus) -> list[FileJob]:
         """The progress picture after a summary's text.
 
         Whatever goes wrong with it is logged and the summary stands: the text went first,
@@ -150,24 +143,28 @@ class Notifier:
         """
         chats = await self.audience.chats.admin_chats()
         if not chats:
-            return
+            return []
         try:
             png = await asyncio.to_thread(render_progress, status)
         except Exception:
             log.exception(
                 "progress picture not drawn: slot=%s; the summary goes without it", slot_key
             )
-            return
+            return []
         filename = texts.chart_filename(self.campaign, status.now)
         caption = texts.chart_caption(self.campaign, status.now)
-        for chat in chats:
-            picture = SendFile(chat, filename, png, caption, kind=FileKind.PHOTO)
-            # Its own random_id: a repeat of the slot after a restart does not post it twice.
-            dedup = slot_random_id(self.campaign.id, f"{slot_key}:picture", chat)
-            try:
-                await self.delivery.send_file(picture, dedup=dedup)
-            except Exception:
-                log.exception("progress picture not sent to %s: slot=%s", chat, slot_key)
+        return [
+            FileJob(
+                self._key(slot_key, "picture", chat),
+                self.outbox.address(chat),
+                filename,
+                png,
+                caption,
+                FileKind.PHOTO,
+                "",
+            )
+            for chat in chats
+        ]
 
     async def escalate(self, slot_key: str) -> bool:
         """Tell the controller which schools are overdue; nothing once every school is done."""
@@ -178,16 +175,29 @@ class Notifier:
             self.campaign, listed.schools, listed.total, self.service.now(), listed.owing
         )
         controller = self.audience.controller
-        privately = controller is not None and await self.delivery.private(
-            Private(controller, text),
-            dedup=slot_random_id(self.campaign.id, slot_key, controller),
-        )
-        if not privately:
+        if controller is None:
             await self._to_admin_chats(slot_key, text)
-        log.info("escalation sent: slot=%s overdue=%d", slot_key, listed.owing)
+        else:
+            chats = await self.audience.chats.admin_chats()
+            message = await self.outbox.private(
+                self._key(slot_key, "controller", controller),
+                controller,
+                text,
+                None,
+                fallback=chats,
+            )
+            await self.outbox.add([message])
+        log.info("escalation written: slot=%s overdue=%d", slot_key, listed.owing)
         return True
 
     async def _to_admin_chats(self, slot_key: str, text: str) -> None:
-        for chat in await self.audience.chats.admin_chats():
-            dedup = slot_random_id(self.campaign.id, slot_key, chat)
-            await self.delivery.messenger.send(chat, text, None, dedup=dedup)
+        await self.outbox.add(
+            [
+                Outgoing(
+                    key=self._key(slot_key, "chat", chat),
+                    to=(self.outbox.address(chat),),
+                    text=text,
+                )
+                for chat in await self.audience.chats.admin_chats()
+            ]
+        )

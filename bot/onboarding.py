@@ -24,8 +24,8 @@ from zoneinfo import ZoneInfo
 import xlsxwriter  # type: ignore[import-untyped]
 
 from bot.chats import ChatDirectory
-from bot.delivery import Messenger
 from bot.domain import Campaign, Person, Role, School
+from bot.ports import Messenger
 from storage.onboarding import (
     ChatRepository,
     Registered,

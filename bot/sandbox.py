@@ -37,6 +37,19 @@ class Sandbox:
         await self.app.close()
         await self.emulator.stop()
 
+    async def settle(self, within: float = 10.0) -> None:
+        """Wait until the outbox holds nothing due and no batch is on its way."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while True:
+            counts = await self.app.outbox.repo.counts()
+            if not counts.pending and not self.app.sender.busy:
+                return
+            if loop.time() > deadline:
+                raise TimeoutError(f"the outbox did not settle: {counts}")
+            self.app.sender.wake()
+            await asyncio.sleep(0.01)  # polling a condition, not waiting for time to pass
+
     def say(
         self, user_id: int, text: str, *, peer_id: int | None = None, callback: bool = True
     ) -> dict[str, Any]:

@@ -1,4 +1,8 @@
-"""The loop that sends what `bot.schedule` says is due, once, whatever happens to the process."""
+"""The loop that writes what `bot.schedule` says is due, once, whatever happens to the process.
+
+A slot's messages go to the outbox in the same transaction that marks the slot taken: a crash
+before the commit leaves the slot due, after it the sender has everything to send.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,9 @@ from bot.clock import Clock
 from bot.config import RemindersConfig
 from bot.domain import Campaign
 from bot.notify import Notifier
+from bot.outbox import FileJob, Sender
 from bot.schedule import Slot, SlotKind, due_slots
+from storage.db import Database
 from storage.repositories import ScheduleRepository
 
 log = logging.getLogger(__name__)
@@ -24,6 +30,8 @@ class Scheduler:
         schedule: ScheduleRepository,
         notifier: Notifier,
         clock: Clock,
+        db: Database,
+        sender: Sender,
         *,
         tick_seconds: float = TICK_SECONDS,
     ) -> None:
@@ -32,29 +40,36 @@ class Scheduler:
         self.schedule = schedule
         self.notifier = notifier
         self.clock = clock
+        self.db = db
+        self.sender = sender
         self.tick_seconds = tick_seconds
 
     async def tick(self) -> list[Slot]:
-        """Send every slot due now (asking the clock once); return what was handled."""
+        """Write every slot due now (asking the clock once); return what was handled."""
         now = self.clock.now()
         if await self.schedule.paused_at(self.campaign.id) is not None:
             return []
         finished = await self.schedule.finished_slots(self.campaign.id)
         slots = due_slots(self.campaign, self.reminders, now, finished)
         for slot in slots:
-            await self._fire(slot)
-            await self.schedule.finish_slot(self.campaign.id, slot.key, now)
+            async with self.db.transaction():
+                jobs = await self._fire(slot)
+                await self.schedule.finish_slot(self.campaign.id, slot.key, now)
+            self.sender.wake()
+            # Pictures are uploaded after the commit; their messages go through the outbox.
+            await self.sender.send_files(jobs)
         return slots
 
-    async def _fire(self, slot: Slot) -> None:
+    async def _fire(self, slot: Slot) -> list[FileJob]:
         if slot.kind is SlotKind.REMINDER:
             await self.notifier.remind(slot.key)
         elif slot.kind is SlotKind.SUMMARY:
-            await self.notifier.summary(slot.key)
+            return await self.notifier.summary(slot.key)
         elif slot.kind is SlotKind.FINAL:
-            await self.notifier.summary(slot.key, final=True)
+            return await self.notifier.summary(slot.key, final=True)
         else:
             await self.notifier.escalate(slot.key)
+        return []
 
     async def run(self) -> None:
         """Tick until cancelled; a failed tick is logged and retried at the next one."""

@@ -65,7 +65,6 @@ class Pending:
 @dataclass(frozen=True)
 class Recorded:
     answer: Answer
-    stored: bool  # False: this VK event was already counted
     status: SchoolStatus
 
 
@@ -105,7 +104,6 @@ class CampaignService:
         reason: str = "",
         source: AnswerSource,
         origin: str = "",
-        event_id: str | None = None,
     ) -> Recorded:
         """Store an answer (late if after the deadline) and return the school's new state.
 
@@ -130,18 +128,17 @@ class CampaignService:
             source=source,
             origin=origin,
         )
-        stored = await self.repos.answers.record(answer, event_id)
-        if stored:
-            log.info(
-                "answer stored: school=%s step=%s state=%s by=%s source=%s late=%s",
-                school.id,
-                step_id,
-                state.value,
-                by,
-                source.value,
-                answer.late,
-            )
-        return Recorded(answer, stored, await self.school_status(school))
+        await self.repos.answers.record(answer)
+        log.info(
+            "answer stored: school=%s step=%s state=%s by=%s source=%s late=%s",
+            school.id,
+            step_id,
+            state.value,
+            by,
+            source.value,
+            answer.late,
+        )
+        return Recorded(answer, await self.school_status(school))
 
     async def acknowledge(self, vk_id: int) -> bool:
         return await self.repos.conversations.acknowledge(

@@ -7,17 +7,16 @@ import io
 import json
 import logging
 import re
-import secrets
+from collections.abc import Sequence
 from pathlib import PurePosixPath
 from typing import Any
 
 from aiohttp import ClientError, ClientTimeout
 from vkbottle import API, VKAPIError
 
-from bot import payloads, texts
-from bot.actions import CHAT_PEER_START, Incoming
-from bot.delivery import NotAllowed, Sent, UploadFailed
-from bot.keyboards import Keyboard
+from bot.actions import CHAT_PEER_START, FileKind, Incoming
+from bot.messages import Address, AddressKind, Button, Outcome, Outgoing, OutKind, Result
+from bot.outbox import UploadFailed
 from bot.vk_api import TransientError
 
 log = logging.getLogger(__name__)
@@ -42,12 +41,6 @@ def update_ref() -> str | None:
     return ref[:32] if isinstance(ref, str) and ref else None
 
 
-# VK refuses private messages to a user who has not allowed them (error 901).
-ERROR_NOT_ALLOWED = 901
-# VK: "You don't have access to this chat" — the community was removed from it.
-ERROR_NO_CHAT_ACCESS = 917
-# messages.send takes at most 100 peer_ids (dev.vk.com/method/messages.send).
-MAX_PEER_IDS = 100
 # Snackbar texts are limited to 90 characters by VK.
 SNACKBAR_LIMIT = 90
 # Posting a file to an upload server: a report of a large district is some megabytes.
@@ -55,174 +48,166 @@ UPLOAD_TIMEOUT = 120.0
 _UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def keyboard_json(keyboard: Keyboard, *, callback: bool = True) -> str:
+def keyboard_json(buttons: tuple[tuple[Button, ...], ...] | None, *, callback: bool = True) -> str:
     """An inline VK keyboard; `text` buttons for clients without callback support."""
     kind = "callback" if callback else "text"
     rows = [
         [
             {
-                "action": {
-                    "type": kind,
-                    "label": button.label[:40],
-                    "payload": payloads.encode(button.payload),
-                },
-                "color": button.color.value,
+                "action": {"type": kind, "label": b.label[:40], "payload": b.payload},
+                "color": b.color,
             }
-            for button in row
+            for b in row
         ]
-        for row in keyboard.rows
+        for row in buttons or ()
     ]
     return json.dumps({"inline": True, "buttons": rows}, ensure_ascii=False)
 
 
-def random_id() -> int:
-    """A non-zero random_id: VK deduplicates messages by it."""
-    return secrets.randbelow(2**31 - 1) + 1
+# VK refuses private messages to someone who has not allowed them (901), whose privacy
+# settings forbid them (902), or who blacklisted the community (900).
+NOT_ALLOWED = frozenset({900, 901, 902})
+# The community is not in the chat any more: 7 ("kicked out of the conversation"), 917 (no
+# access to the chat), 945 (chat disabled), 946 (chat not supported), 983 (not in the chat).
+CHAT_LOST = frozenset({7, 917, 945, 946, 983})
+# Passing failures: too many requests, flood control, internal server error.
+RETRYABLE = frozenset({6, 9, 10})
+# VK's execute runs at most 25 API calls (dev.vk.com/method/execute).
+EXECUTE_LIMIT = 25
+# 12/13: VK could not compile or run the code: our bug, and no retry will help.
+EXECUTE_BROKEN = frozenset({12, 13})
 
 
-class VKMessenger:
-    """`bot.delivery.Messenger` over VK's API."""
+def _vkscript(method: str, params: dict[str, Any]) -> str:
+    # VKScript takes JSON literals (the vk_api library's VkRequestsPool builds calls the same way).
+    return f"API.{method}({json.dumps(params, ensure_ascii=False, separators=(',', ':'))})"
+
+
+class VKTransport:
+    """The outbox's messages as VK calls, up to 25 in one `execute` request."""
+
+    platform = "vk"
+    batch_size = EXECUTE_LIMIT
 
     def __init__(self, api: API) -> None:
         self.api = api
-        # Chats VK says we cannot reach (917): logged once, skipped until we are invited back.
-        self.unreachable_chats: set[int] = set()
 
-    def mark_chat_reachable(self, peer_id: int) -> None:
-        self.unreachable_chats.discard(peer_id)
-
-    async def send(
-        self,
-        peer_id: int,
-        text: str,
-        keyboard: Keyboard | None,
-        *,
-        callback: bool = True,
-        dedup: int | None = None,
-    ) -> Sent:
-        return await self._send(peer_id, text, keyboard, callback=callback, dedup=dedup)
-
-    async def _send(
-        self,
-        peer_id: int,
-        text: str,
-        keyboard: Keyboard | None,
-        *,
-        callback: bool = True,
-        dedup: int | None = None,
-        attachment: str | None = None,
-    ) -> Sent:
-        """`send`, with an attachment (`doc-1_2`, `photo-1_3`) on the last part if given."""
-        sent = Sent(peer_id, 0, 0)
-        if peer_id in self.unreachable_chats:
-            return sent
-        parts = texts.split_message(text)
-        for index, part in enumerate(parts):
-            params: dict[str, Any] = {
-                "peer_ids": str(peer_id),
-                "message": part,
-                "random_id": random_id() if dedup is None else (dedup + index) % 2**31 or 1,
-            }
-            last = index == len(parts) - 1
-            if keyboard is not None and last:
-                params["keyboard"] = keyboard_json(keyboard, callback=callback)
-            if attachment is not None and last:
-                params["attachment"] = attachment
-            try:
-                response = await self.api.request("messages.send", params)
-            except VKAPIError as error:
-                if error.code == ERROR_NOT_ALLOWED:
-                    raise NotAllowed(peer_id) from error
-                if error.code == ERROR_NO_CHAT_ACCESS and peer_id >= CHAT_PEER_START:
-                    log.warning(
-                        "no access to chat %s (VK error 917); is the community still in it? "
-                        "Messages to it are skipped until it is added again",
-                        peer_id,
-                    )
-                    self.unreachable_chats.add(peer_id)
-                    return sent
-                raise
-            item = response["response"][0]
-            refusal = item.get("error")
-            if refusal:
-                if refusal.get("code") == ERROR_NOT_ALLOWED:
-                    raise NotAllowed(peer_id)
-                if refusal.get("code") == ERROR_NO_CHAT_ACCESS and peer_id >= CHAT_PEER_START:
-                    log.warning("no access to chat %s (VK error 917); skipping it", peer_id)
-                    self.unreachable_chats.add(peer_id)
-                    return sent
-                raise RuntimeError(f"messages.send to {peer_id}: {refusal}")
-            sent = Sent(
-                peer_id,
-                int(item.get("message_id", 0)),
-                int(item.get("conversation_message_id", 0)),
-            )
-        return sent
-
-    async def send_many(
-        self, peer_ids: list[int], text: str, keyboard: Keyboard | None, *, dedup: int | None
-    ) -> dict[int, bool]:
-        """One `messages.send` with `peer_ids` (VK takes up to 100): one request, not 100."""
-        if len(peer_ids) > MAX_PEER_IDS:
-            raise ValueError(f"at most {MAX_PEER_IDS} peers per call")
-        if len(text) > texts.MESSAGE_LIMIT:
-            raise ValueError("a batched text must fit one message")
-        params: dict[str, Any] = {
-            "peer_ids": ",".join(str(p) for p in peer_ids),
-            "message": text,
-            "random_id": random_id() if dedup is None else dedup,
-        }
-        if keyboard is not None:
-            params["keyboard"] = keyboard_json(keyboard)
-        response = await self.api.request("messages.send", params)
-        results: dict[int, bool] = {}
-        for item in response["response"]:
-            refusal = item.get("error")
-            if refusal and refusal.get("code") != ERROR_NOT_ALLOWED:
-                log.warning("messages.send to %s refused: %s", item.get("peer_id"), refusal)
-            results[int(item["peer_id"])] = not refusal
+    async def send_batch(self, messages: Sequence[Outgoing]) -> list[Result]:
+        if not messages:
+            return []
+        calls = [_call(message) for message in messages]
+        code = "return [" + ",".join(_vkscript(m, p) for m, p in calls) + "];"
+        try:
+            body = await self.api.request("execute", {"code": code})
+        except VKAPIError as error:
+            outcome = Outcome.FAILED if error.code in EXECUTE_BROKEN else Outcome.RETRY
+            log.warning("execute of %d calls refused: VK error %s", len(calls), error.code)
+            return [Result(outcome, error=f"VK error {error.code}")] * len(messages)
+        except (TransientError, ClientError, TimeoutError, OSError) as error:
+            return [Result(Outcome.RETRY, error=type(error).__name__)] * len(messages)
+        values = body.get("response")
+        if not isinstance(values, list) or len(values) != len(messages):
+            return [Result(Outcome.RETRY, error="execute answered no list")] * len(messages)
+        errors = iter(body.get("execute_errors") or [])
+        results = []
+        for message, value in zip(messages, values, strict=True):
+            if value is False:
+                failure: Any = next(errors, {})
+                number: Any = failure.get("error_code") if isinstance(failure, dict) else None
+                results.append(_refusal(message, number if isinstance(number, int) else 0))
+            else:
+                results.append(_success(message, value))
         return results
 
-    async def edit(
-        self, peer_id: int, conversation_message_id: int, text: str, keyboard: Keyboard | None
-    ) -> bool:
-        if len(text) > texts.MESSAGE_LIMIT:
-            return False
-        params: dict[str, Any] = {
-            "peer_id": peer_id,
-            "conversation_message_id": conversation_message_id,
-            "message": text,
-            # An empty keyboard removes the old buttons from the edited message.
-            "keyboard": (
-                keyboard_json(keyboard)
-                if keyboard is not None
-                else json.dumps({"inline": True, "buttons": []})
-            ),
-        }
-        try:
-            await self.api.request("messages.edit", params)
-        except VKAPIError as error:
-            log.info("messages.edit refused (%s): sending a new message", error.code)
-            return False
-        return True
 
-    async def snackbar(self, incoming: Incoming, text: str) -> None:
-        if incoming.callback_id is None:
-            return
+def _call(message: Outgoing) -> tuple[str, dict[str, Any]]:
+    if message.kind is OutKind.ANSWER:
         params: dict[str, Any] = {
-            "event_id": incoming.callback_id,
-            "user_id": incoming.user_id,
-            "peer_id": incoming.peer_id,
+            "event_id": message.event or "",
+            "user_id": message.to[0].id,
+            "peer_id": message.where.id if message.where is not None else message.to[0].id,
         }
-        if text:
+        if message.text:
             params["event_data"] = json.dumps(
-                {"type": "show_snackbar", "text": text[:SNACKBAR_LIMIT]}, ensure_ascii=False
+                {"type": "show_snackbar", "text": message.text[:SNACKBAR_LIMIT]},
+                ensure_ascii=False,
             )
-        try:
-            await self.api.request("messages.sendMessageEventAnswer", params)
-        except VKAPIError as error:
-            # The press was handled; a missed pop-up is not worth failing the update for.
-            log.info("sendMessageEventAnswer refused (%s)", error.code)
+        return "messages.sendMessageEventAnswer", params
+    if message.kind is OutKind.EDIT:
+        return "messages.edit", {
+            "peer_id": message.to[0].id,
+            "conversation_message_id": message.edit or 0,
+            "message": message.text,
+            # An empty keyboard removes the old buttons from the edited message.
+            "keyboard": keyboard_json(message.buttons, callback=True),
+        }
+    params = {
+        "peer_ids": ",".join(str(a.id) for a in message.to),
+        "message": message.text,
+        "random_id": message.dedupe_id(),
+    }
+    if message.buttons is not None:
+        params["keyboard"] = keyboard_json(message.buttons, callback=message.callback)
+    if message.attachment:
+        params["attachment"] = message.attachment
+    return "messages.send", params
+
+
+def _refusal(message: Outgoing, code: int) -> Result:
+    """A call VK refused as a whole (`false` in execute's response, its code in
+    execute_errors)."""
+    error = f"VK error {code}"
+    if code in RETRYABLE:
+        return Result(Outcome.RETRY, error=error)
+    if message.kind is OutKind.EDIT:
+        return Result(Outcome.EDIT_IMPOSSIBLE, error=error)
+    if message.kind is OutKind.SEND:
+        people = tuple(a.id for a in message.to if a.kind is AddressKind.PERSON)
+        chats = tuple(a.id for a in message.to if a.kind is AddressKind.CHAT)
+        if code in NOT_ALLOWED and people:
+            return Result(Outcome.SENT, refused=people, error=error)
+        if code in CHAT_LOST and chats:
+            return Result(Outcome.SKIPPED, lost=chats, error=error)
+    return Result(Outcome.FAILED, error=error)
+
+
+def _success(message: Outgoing, value: Any) -> Result:
+    """A call that ran; `messages.send` with peer_ids still answers per peer."""
+    if message.kind is not OutKind.SEND or not isinstance(value, list):
+        return Result(Outcome.SENT)
+    refused: list[int] = []
+    lost: list[int] = []
+    retry = failed = ""
+    for item in value:
+        refusal = item.get("error") if isinstance(item, dict) else None
+        if not refusal:
+            continue
+        peer = int(item.get("peer_id", 0))
+        code = refusal.get("code") if isinstance(refusal, dict) else None
+        if code in NOT_ALLOWED and peer < CHAT_PEER_START:
+            refused.append(peer)
+        elif code in CHAT_LOST and peer >= CHAT_PEER_START:
+            lost.append(peer)
+        elif code in RETRYABLE:
+            retry = f"VK error {code}"
+        else:
+            failed = f"VK error {code} for {peer}"
+    if retry and len(message.to) == 1:
+        return Result(Outcome.RETRY, error=retry)
+    if failed and len(message.to) == 1:
+        return Result(Outcome.FAILED, error=failed)
+    if failed:
+        log.warning("messages.send to %d peers: %s", len(message.to), failed)
+    if lost and len(lost) == len(message.to):
+        return Result(Outcome.SKIPPED, lost=tuple(lost), error="chat lost")
+    return Result(Outcome.SENT, refused=tuple(refused), lost=tuple(lost))
+
+
+class VKMessenger:
+    """What the bot reads from VK (names, chat members) and its file uploads."""
+
+    def __init__(self, api: API) -> None:
+        self.api = api
 
     async def user_name(self, user_id: int) -> str | None:
         try:
@@ -273,11 +258,13 @@ class VKMessenger:
     # hash) -> [{"id", "owner_id", "sizes", ...}]. The upload URL carries its own signature,
     # so the token is not sent there; neither it nor the URL is logged.
 
-    async def send_file(
-        self, peer_id: int, filename: str, data: bytes, text: str, *, dedup: int | None = None
-    ) -> None:
-        if peer_id in self.unreachable_chats:
-            return
+    async def upload(self, to: Address, filename: str, data: bytes, kind: FileKind) -> str:
+        """`bot.outbox.Uploader`: the attachment string (`doc-1_2`, `photo-1_3_key`)."""
+        if kind is FileKind.PHOTO:
+            return await self._upload_photo(to.id, filename, data)
+        return await self._upload_doc(to.id, filename, data)
+
+    async def _upload_doc(self, peer_id: int, filename: str, data: bytes) -> str:
         server = await self._upload_call(
             "docs.getMessagesUploadServer", {"type": "doc", "peer_id": peer_id}
         )
@@ -291,14 +278,9 @@ class VKMessenger:
         doc = saved.get(kind) if isinstance(saved, dict) and isinstance(kind, str) else None
         if kind != "doc" or not isinstance(doc, dict):
             raise UploadFailed(f"docs.save answered type {kind!r}, not a doc")
-        attachment = _attachment("doc", doc)
-        await self._send(peer_id, text, None, dedup=dedup, attachment=attachment)
+        return _attachment("doc", doc)
 
-    async def send_photo(
-        self, peer_id: int, filename: str, data: bytes, text: str, *, dedup: int | None = None
-    ) -> None:
-        if peer_id in self.unreachable_chats:
-            return
+    async def _upload_photo(self, peer_id: int, filename: str, data: bytes) -> str:
         server = await self._upload_call("photos.getMessagesUploadServer", {"peer_id": peer_id})
         uploaded = await self._post_file(server, "photo", filename, data)
         photo = uploaded.get("photo")
@@ -315,8 +297,7 @@ class VKMessenger:
         )
         if not isinstance(saved, list) or not saved or not isinstance(saved[0], dict):
             raise UploadFailed("photos.saveMessagesPhoto answered no photo")
-        attachment = _attachment("photo", saved[0])
-        await self._send(peer_id, text, None, dedup=dedup, attachment=attachment)
+        return _attachment("photo", saved[0])
 
     async def _upload_call(self, method: str, params: dict[str, Any]) -> Any:
         """An API call of an upload; any failure is the upload's (UploadFailed)."""

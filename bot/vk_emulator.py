@@ -6,6 +6,13 @@ form-encoded ``POST /method/<name>``, ``{"response": ...}`` / ``{"error": {...}}
 HTTP 200, string ``ts`` in long-poll answers, ``payload`` as a JSON string in ``message_new``
 and as an object in ``message_event``. Shapes follow ``/work/shared/vk-wire/samples.json``.
 
+``execute`` runs the VKScript a batching client sends, ``return [API.a.b({...}),...];`` or
+``return API.a.b({...});`` with JSON objects as arguments (``parse_execute_code``): one request
+for the rate limit and the request faults, each call inside through the same method handler and
+per-method faults as a direct call, a failed one answered ``false`` with an entry in
+``execute_errors`` beside ``response``, as VK does. Other code is error 12, more than 25 calls
+error 13. Calls made inside an ``execute`` are in ``calls`` with ``via_execute`` set.
+
 Test hooks are plain methods: push updates (``push_message_new``, ``push_message_event``,
 ``push_raw``, ``press``), shape the world (``add_user``, ``add_chat``, ``force_failed``,
 ``fail_next``) and read what the bot did (``calls``, ``sent``, ``event_answers``, ``uploads``,
@@ -28,6 +35,7 @@ import itertools
 import json
 import logging
 import random
+import re
 import secrets
 import signal
 from collections import deque
@@ -49,16 +57,20 @@ __all__ = [
     "FAULT_DROPPED",
     "FAULT_DROPPED_AFTER",
     "FAULT_KINDS",
+    "MAX_EXECUTE_CALLS",
     "Call",
+    "ExecuteScript",
     "Faults",
     "MessageVersion",
     "SentMessage",
     "Upload",
     "VKEmulator",
     "VKError",
+    "VKScriptError",
     "build_parser",
     "faults_from_args",
     "main",
+    "parse_execute_code",
 ]
 
 logger = logging.getLogger(__name__)
@@ -86,6 +98,11 @@ MAX_LABEL_LENGTH: Final = 40
 MAX_PAYLOAD_LENGTH: Final = 255
 # messages.send with peer_ids takes at most 100 recipients (dev.vk.com/method/messages.send).
 MAX_PEER_IDS: Final = 100
+
+# execute runs at most 25 API calls (dev.vk.com/method/execute; vk_api's VkRequestsPool and
+# vk-io's apiExecuteCount batch 25 a request for that reason); one more is error 13.
+EXECUTE_METHOD: Final = "execute"
+MAX_EXECUTE_CALLS: Final = 25
 
 BUTTON_TYPES: Final = frozenset(
     {
@@ -123,6 +140,10 @@ ERROR_MESSAGES: Final[dict[int, str]] = {
     8: "Invalid request: v (version) is required",
     9: "Flood control",
     10: "Internal server error",
+    # VKCOM/vk-api-schema errors.json; VK appends a detail after a colon, e.g. "Runtime error
+    # occurred during code invocation: Method slice requires an array" (python273/vk_api#286).
+    12: "Unable to compile code",
+    13: "Runtime error occurred during code invocation",
     100: "One of the parameters specified was missing or invalid",
     113: "Invalid user id",
     901: "Can't send messages for users without permission",
@@ -205,6 +226,12 @@ class Faults(BaseModel):
     - ``drop_after_rate``: the method runs, then the connection is closed before the answer
       (the case that duplicates a message whose send is retried without a random_id).
 
+    An ``execute`` is one request: latency, drops, 5xx pages, the rate limit and
+    ``drop_after_rate`` strike it once, as a whole. ``error_rate`` and ``fail_next`` strike it
+    under the name ``"execute"`` (``"*"`` included: nothing inside runs), and then each call
+    inside it under the call's own name, as if it had come alone: that call is answered
+    ``false`` and listed in ``execute_errors``, the others run.
+
     Long polls: ``failed_rate`` answers ``{"failed": code}`` with a code from
     ``failed_codes``. Codes 2 and 3 expire every key, as ``force_failed`` does; code 1 hands back
     the ts the client asked for, when valid: the emulator keeps all history, so a spurious
@@ -283,6 +310,11 @@ class Call:
     closed before the method ran, ``FAULT_DROPPED_AFTER`` (-2) for one closed after it ran
     (``response`` then holds what the method returned, ``error["dropped_answer"]`` the whole
     body the client lost), and ``-status`` for an HTTP 5xx page (-500, -502, -503).
+
+    A call made inside an ``execute`` is a Call of its own with ``via_execute`` set, recorded
+    as it runs and before the ``execute`` request's Call; its ``params`` are the VKScript
+    arguments in the string form a direct call's would have, and its ``error`` is the entry it
+    put in ``execute_errors`` (``method``, ``error_code``, ``error_msg``).
     """
 
     method: str
@@ -290,6 +322,7 @@ class Call:
     response: Json = None
     error: dict[str, Any] | None = None
     fault: str | None = None
+    via_execute: bool = False
 
     @property
     def ok(self) -> bool:
@@ -448,6 +481,144 @@ def _check_button(button: Json, where: str) -> None:
     color = button.get("color")
     if color is not None and color not in BUTTON_COLORS:
         raise KeyboardFormatError(f"{where}.color {color!r} is unknown")
+
+
+class VKScriptError(ValueError):
+    """``execute`` code outside the VKScript the emulator runs (answered as error 12)."""
+
+
+@dataclass(frozen=True)
+class ExecuteScript:
+    """A parsed ``execute`` code: its API calls in order, and whether it returns a list."""
+
+    calls: tuple[tuple[str, dict[str, Json]], ...]
+    returns_list: bool
+
+
+_IDENTIFIER: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_SPACE: Final = re.compile(r"\s*")
+
+
+def _reject_constant(name: str) -> Json:
+    raise ValueError(f"{name} is not a VKScript value")
+
+
+# Plain JSON, without the NaN and Infinity that Python's decoder takes by default.
+_ARGUMENTS_DECODER: Final = json.JSONDecoder(parse_constant=_reject_constant)
+
+
+class _CodeReader:
+    """A cursor over ``execute`` code; every method skips whitespace before its token."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.pos = 0
+
+    def error(self, expected: str) -> VKScriptError:
+        self._skip_space()
+        found = self.text[self.pos : self.pos + 20]
+        where = f"at position {self.pos}, found {found!r}" if found else "at the end of the code"
+        return VKScriptError(f"{expected} expected {where}")
+
+    def take(self, token: str) -> bool:
+        self._skip_space()
+        if self.text.startswith(token, self.pos):
+            self.pos += len(token)
+            return True
+        return False
+
+    def expect(self, token: str) -> None:
+        if not self.take(token):
+            raise self.error(repr(token))
+
+    def identifier(self) -> str:
+        self._skip_space()
+        match = _IDENTIFIER.match(self.text, self.pos)
+        if match is None:
+            raise self.error("a name")
+        self.pos = match.end()
+        return match.group()
+
+    def keyword(self, word: str) -> None:
+        start = self.pos
+        if self.identifier() != word:
+            self.pos = start
+            raise self.error(repr(word))
+
+    def api_call(self) -> tuple[str, dict[str, Json]]:
+        """``API.group.method(...)`` with a JSON object, or nothing, between the brackets."""
+        self.keyword("API")
+        self.expect(".")
+        group = self.identifier()
+        self.expect(".")
+        name = self.identifier()
+        self.expect("(")
+        arguments: dict[str, Json] = {}
+        if not self.take(")"):
+            self._skip_space()
+            try:
+                value, end = _ARGUMENTS_DECODER.raw_decode(self.text, self.pos)
+            except ValueError:  # json.JSONDecodeError, or NaN and the like
+                raise self.error("a JSON object of arguments") from None
+            if not isinstance(value, dict):
+                raise self.error("a JSON object of arguments")
+            self.pos = end
+            arguments = value
+            self.expect(")")
+        return f"{group}.{name}", arguments
+
+    def end(self) -> None:
+        self._skip_space()
+        if self.pos != len(self.text):
+            raise self.error("the end of the code")
+
+    def _skip_space(self) -> None:
+        match = _SPACE.match(self.text, self.pos)
+        if match is not None:  # always: \s* matches the empty string
+            self.pos = match.end()
+
+
+def parse_execute_code(code: str) -> ExecuteScript:
+    """Parse the VKScript a batching client sends to ``execute``; raise VKScriptError if not.
+
+    The subset is ``return [API.group.method({...}), ...];`` (any number of calls, none
+    included) or ``return API.group.method({...});``: each argument list a JSON object literal
+    or empty, strings in it free to hold any character, whitespace allowed between tokens, the
+    final ``;`` optional. VK runs far more (variables, loops, ``@.``, unquoted keys); the
+    emulator answers that with error 12, as VK does code it cannot compile.
+    """
+    reader = _CodeReader(code)
+    reader.keyword("return")
+    calls: list[tuple[str, dict[str, Json]]] = []
+    returns_list = reader.take("[")
+    if not returns_list:
+        calls.append(reader.api_call())
+    elif not reader.take("]"):
+        calls.append(reader.api_call())
+        while reader.take(","):
+            calls.append(reader.api_call())
+        reader.expect("]")
+    reader.take(";")
+    reader.end()
+    return ExecuteScript(tuple(calls), returns_list)
+
+
+def _vkscript_param(value: Json) -> str | None:
+    """A VKScript argument as the string a form-encoded call would carry (None: left out).
+
+    As vkbottle's request validator turns parameters into a form: true/false as 1/0, a list
+    joined with commas, an object as JSON; null leaves the parameter out.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int | float | str):
+        return str(value)
+    if isinstance(value, list):
+        parts = (_vkscript_param(item) for item in value)
+        return ",".join(part for part in parts if part is not None)
+    return _compact_json(value)
 
 
 class VKEmulator:
@@ -1092,18 +1263,15 @@ class VKEmulator:
                 raise VKError(6)
             if "v" not in params:
                 raise VKError(8)
-            handler = self._methods.get(name)
-            if handler is None:
-                raise VKError(3)
-            injected = self._injected.get(name)
-            if injected:
-                raise injected.popleft()
-            if self._roll(faults.error_rate_for(name)):
-                self._count("error")
-                call.fault = "error"
-                raise VKError(self._fault_rng.choice(faults.error_codes))
-            call.response = handler(params)
+            execute_errors: list[dict[str, Any]] = []
+            if name == EXECUTE_METHOD:
+                self._method_fault(name, call)
+                call.response, execute_errors = self._execute(params)
+            else:
+                call.response = self._invoke(name, params, call)
             body: dict[str, Any] = {"response": call.response}
+            if execute_errors:
+                body["execute_errors"] = execute_errors
         except VKError as error:
             request_params = [
                 {"key": "method", "value": name},
@@ -1132,6 +1300,73 @@ class VKEmulator:
             return self._drop(request)
         self._record(call)
         return self._json_response(body)
+
+    def _method_fault(self, name: str, call: Call) -> None:
+        """Raise the VKError ``fail_next`` queued for ``name``, or one ``error_rate`` draws."""
+        injected = self._injected.get(name)
+        if injected:
+            raise injected.popleft()
+        faults = self._faults
+        if self._roll(faults.error_rate_for(name)):
+            self._count("error")
+            call.fault = "error"
+            raise VKError(self._fault_rng.choice(faults.error_codes))
+
+    def _invoke(self, name: str, params: dict[str, str], call: Call) -> Json:
+        """Run method ``name`` once its request has passed the token, rate and version checks.
+
+        The same for a direct call and a call inside ``execute``: error 3 for an unknown method,
+        then the per-method faults, then the handler. Raise VKError.
+        """
+        handler = self._methods.get(name)
+        if handler is None:
+            raise VKError(3)
+        self._method_fault(name, call)
+        return handler(params)
+
+    def _execute(self, params: dict[str, str]) -> tuple[Json, list[dict[str, Any]]]:
+        """Run ``execute``'s code; return its response and its ``execute_errors``.
+
+        Each call runs in order through ``_invoke`` and is recorded as a Call with
+        ``via_execute``; one that raises VKError is ``false`` in the response and an entry
+        ``{"method", "error_code", "error_msg"}`` in ``execute_errors``, and the rest still run.
+        Code outside ``parse_execute_code``'s subset is error 12, more than
+        ``MAX_EXECUTE_CALLS`` calls error 13 (before any of them runs).
+        """
+        code = params.get("code")
+        if not code:
+            raise _param_error("code is a required parameter")
+        try:
+            script = parse_execute_code(code)
+        except VKScriptError as error:
+            raise VKError(12, f"{ERROR_MESSAGES[12]}: {error}") from None
+        if len(script.calls) > MAX_EXECUTE_CALLS:
+            raise VKError(13, f"{ERROR_MESSAGES[13]}: Too many API calls")
+        results: list[Json] = []
+        errors: list[dict[str, Any]] = []
+        for name, arguments in script.calls:
+            inner_params = {
+                key: text
+                for key, value in arguments.items()
+                if (text := _vkscript_param(value)) is not None
+            }
+            inner = Call(method=name, params=inner_params, via_execute=True)
+            try:
+                inner.response = self._invoke(name, inner_params, inner)
+            except VKError as error:
+                inner.error = {
+                    "method": name,
+                    "error_code": error.code,
+                    "error_msg": error.message,
+                }
+                errors.append(dict(inner.error))
+                results.append(False)
+                logger.debug("execute: %s -> error %s %s", name, error.code, error.message)
+            else:
+                results.append(inner.response)
+                logger.debug("execute: %s -> ok", name)
+            self._record(inner)
+        return (results if script.returns_list else results[0]), errors
 
     async def _handle_long_poll(self, request: web.Request) -> web.Response:
         params = await self._read_params(request)
@@ -1321,6 +1556,11 @@ class VKEmulator:
     async def _handle_control_stats(self, request: web.Request) -> web.Response:
         """GET what the bot did: API calls by method, VK error codes, faults, messages.
 
+        ``calls`` counts every API call by method, the calls made inside an ``execute``
+        included (so ``calls["messages.send"]`` is every send); ``requests`` counts the HTTP
+        requests by method, an ``execute`` once (what VK's rate limit counts). ``errors``
+        counts VK error codes over ``calls``, those answered inside ``execute_errors`` included.
+
         With ``contains=TEXT``, ``matching`` counts the successful calls whose ``message`` or
         snackbar text (``event_data``) contains TEXT; with ``until=N`` as well, the answer waits
         (at most ``timeout`` seconds, default 30, at most 600) until ``matching`` reaches N.
@@ -1348,6 +1588,7 @@ class VKEmulator:
         tally = self._tally(needle)
         body: dict[str, Any] = {
             "calls": dict(tally.by_method),
+            "requests": dict(tally.requests),
             "errors": {str(code): n for code, n in tally.errors.items()},
             "faults": dict(self.fault_counts),
             "sent": len(self.sent),
@@ -1636,15 +1877,22 @@ MAX_CONTROL_BATCH: Final = 50_000
 
 @dataclass
 class _CallTally:
-    """Counts over ``VKEmulator.calls`` kept by GET /_emulator/stats, one per ``contains``."""
+    """Counts over ``VKEmulator.calls`` kept by GET /_emulator/stats, one per ``contains``.
+
+    ``by_method`` counts every call, those made inside an ``execute`` included; ``requests``
+    only the calls that were HTTP requests of their own (``execute`` once, not what it ran).
+    """
 
     seen: int = 0
     by_method: dict[str, int] = field(default_factory=dict)
+    requests: dict[str, int] = field(default_factory=dict)
     errors: dict[int, int] = field(default_factory=dict)
     matching: int = 0
 
     def add(self, call: Call, needle: str | None) -> None:
         self.by_method[call.method] = self.by_method.get(call.method, 0) + 1
+        if not call.via_execute:
+            self.requests[call.method] = self.requests.get(call.method, 0) + 1
         code = call.error_code
         if code is not None:
             self.errors[code] = self.errors.get(code, 0) + 1

@@ -5,9 +5,9 @@ from __future__ import annotations
 from vkbottle.bot import BotLabeler, Message
 from vkbottle.dispatch.rules import ABCRule
 
-from bot.delivery import Delivery
 from bot.flow import Flow
 from bot.parsing import parse_admin_command
+from bot.pipeline import Pipeline
 from bot.vk import incoming_message, update_ref
 
 
@@ -22,7 +22,7 @@ class AdminCommandRule(ABCRule[Message]):
         return parse_admin_command(event.text or "") is not None
 
 
-def admins_labeler(flow: Flow, delivery: Delivery, group_id: int) -> BotLabeler:
+def admins_labeler(flow: Flow, pipeline: Pipeline, group_id: int) -> BotLabeler:
     labeler = BotLabeler()
 
     @labeler.message(AdminCommandRule())
@@ -31,6 +31,6 @@ def admins_labeler(flow: Flow, delivery: Delivery, group_id: int) -> BotLabeler:
         command = parse_admin_command(incoming.text)
         if command is None:  # the rule matched it, so only a changed text gets here
             return
-        await delivery.carry_out(incoming, await flow.on_command(incoming, command))
+        await pipeline.respond(incoming, await flow.on_command(incoming, command))
 
     return labeler

@@ -9,9 +9,9 @@ from vkbottle.dispatch.rules import ABCRule
 
 from bot import texts
 from bot.actions import Reply
-from bot.delivery import Delivery
 from bot.flow import Flow
-from bot.vk import VKMessenger, incoming_message
+from bot.pipeline import Pipeline
+from bot.vk import incoming_message
 
 log = logging.getLogger(__name__)
 
@@ -45,19 +45,17 @@ class MembersChangedRule(ABCRule[Message]):
 MEMBER_ACTIONS = ("chat_invite_user", "chat_invite_user_by_link", "chat_kick_user")
 
 
-def chat_events_labeler(
-    flow: Flow, delivery: Delivery, messenger: VKMessenger, group_id: int
-) -> BotLabeler:
+def chat_events_labeler(flow: Flow, pipeline: Pipeline, group_id: int) -> BotLabeler:
     labeler = BotLabeler()
 
     @labeler.chat_message(BotInvitedRule(group_id))
     async def on_invited(message: Message) -> None:
-        messenger.mark_chat_reachable(message.peer_id)
+        await pipeline.outbox.repo.restore(pipeline.outbox.platform, message.peer_id)
         # The peer id is what [bot] admin_chats / heads_chats need; say it where IT looks.
         log.info("added to chat %s by %s", message.peer_id, message.from_id)
         incoming = incoming_message(message, group_id)
         welcome = texts.WELCOME_CHAT.format(number=flow.campaign.number)
-        await delivery.carry_out(incoming, [Reply(welcome)])
+        await pipeline.respond(incoming, [Reply(welcome)])
 
     @labeler.chat_message(MembersChangedRule(group_id))
     async def on_members_changed(message: Message) -> None:

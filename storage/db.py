@@ -8,10 +8,12 @@ bump of `PRAGMA user_version`, and a refusal to open a database written by newer
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
 import os
 import re
+import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -128,13 +130,21 @@ class Database:
             async with self._lock:
                 token = self._depth.set(1)
                 try:
-                    await self._conn.execute("BEGIN IMMEDIATE")
                     try:
+                        await self._conn.execute("BEGIN IMMEDIATE")
                         yield
                     except BaseException:
-                        await self._conn.execute("ROLLBACK")
+                        # Also when cancelled while BEGIN was on its way: the connection's
+                        # thread runs statements in order, so this ROLLBACK follows it.
+                        await asyncio.shield(self._rollback())
                         raise
-                    await self._conn.execute("COMMIT")
+                    try:
+                        await self._conn.execute("COMMIT")
+                    except asyncio.CancelledError:
+                        # The COMMIT still runs in the connection's thread; wait for it so the
+                        # next transaction does not begin inside this one.
+                        await asyncio.shield(self._conn.execute("SELECT 1"))
+                        raise
                 finally:
                     self._depth.reset(token)
             return
@@ -151,6 +161,11 @@ class Database:
             await self._conn.execute(f"RELEASE {name}")
         finally:
             self._depth.reset(token)
+
+    async def _rollback(self) -> None:
+        # No transaction may be open (BEGIN itself failed).
+        with contextlib.suppress(sqlite3.OperationalError):
+            await self._conn.execute("ROLLBACK")
 
     @asynccontextmanager
     async def _statement_guard(self) -> AsyncIterator[None]:

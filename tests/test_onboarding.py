@@ -192,7 +192,7 @@ async def test_step_3_3_follows_chat_membership(sandbox: Sandbox) -> None:
     emu, app = sandbox.emulator, sandbox.app
     # The heads chat holds every head and deputy (see bot.sandbox), and the bot is its admin.
     await refresh(
-        app.delivery.messenger,
+        app.messenger,
         app.flow.settings.chats,
         app.flow.onboarding.registrations,
         app.clock.now(),
@@ -214,7 +214,7 @@ async def test_step_3_3_unknown_where_the_bot_cannot_read_members(sandbox: Sandb
     emu, app = sandbox.emulator, sandbox.app
     emu.set_bot_is_admin(HEADS_CHAT, False)
     await refresh(
-        app.delivery.messenger,
+        app.messenger,
         app.flow.settings.chats,
         app.flow.onboarding.registrations,
         app.clock.now(),
@@ -246,7 +246,7 @@ async def test_screen_names_are_resolved_and_failures_reported(
     ]
     await app.repos.roster.apply(schools, people, app.clock.now(), unresolved)
     await refresh(
-        app.delivery.messenger,
+        app.messenger,
         app.flow.settings.chats,
         app.flow.onboarding.registrations,
         app.clock.now(),
@@ -291,7 +291,7 @@ async def test_roster_codes_cli_writes_csv(sandbox: Sandbox, tmp_path: Path) -> 
 async def test_joining_by_link_counts_the_sender(sandbox: Sandbox, kind: str) -> None:
     emu, app = sandbox.emulator, sandbox.app
     await refresh(
-        app.delivery.messenger,
+        app.messenger,
         app.flow.settings.chats,
         app.flow.onboarding.registrations,
         app.clock.now(),

@@ -33,9 +33,8 @@ from bot.app import App, build_app
 from bot.campaign import default_campaign_path, load_campaign
 from bot.clock import FakeClock
 from bot.config import Config, ConfigError, load_config
-from bot.delivery import Delivery, Sent
 from bot.flow import Flow
-from bot.keyboards import Keyboard
+from bot.messages import Outgoing, OutKind
 from bot.payloads import decode
 from bot.roster import Roster, RosterError, parse_roster
 from bot.sandbox import ADMIN_CHAT, HEADS_CHAT, sandbox_config
@@ -95,48 +94,8 @@ def _settings(examples: int) -> settings:
 # --- a flow without VK -------------------------------------------------------------------------
 
 
-class RecordingMessenger:
-    """A fake of `bot.delivery.Messenger` (our protocol, not vkbottle) that records every call."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, Any, str]] = []
-
-    async def send(
-        self,
-        peer_id: int,
-        text: str,
-        keyboard: Keyboard | None,
-        *,
-        callback: bool = True,
-        dedup: int | None = None,
-    ) -> Sent:
-        self.calls.append(("send", peer_id, text))
-        return Sent(peer_id, len(self.calls), len(self.calls))
-
-    async def send_many(
-        self, peer_ids: list[int], text: str, keyboard: Keyboard | None, *, dedup: int | None
-    ) -> dict[int, bool]:
-        self.calls.append(("send_many", tuple(peer_ids), text))
-        return dict.fromkeys(peer_ids, True)
-
-    async def edit(
-        self, peer_id: int, conversation_message_id: int, text: str, keyboard: Keyboard | None
-    ) -> bool:
-        self.calls.append(("edit", peer_id, text))
-        return len(text) <= texts.MESSAGE_LIMIT
-
-    async def snackbar(self, incoming: Incoming, text: str) -> None:
-        self.calls.append(("snackbar", incoming.user_id, text))
-
-    async def send_file(
-        self, peer_id: int, filename: str, data: bytes, text: str, *, dedup: int | None = None
-    ) -> None:
-        self.calls.append(("send_file", peer_id, text))
-
-    async def send_photo(
-        self, peer_id: int, filename: str, data: bytes, text: str, *, dedup: int | None = None
-    ) -> None:
-        self.calls.append(("send_photo", peer_id, text))
+class ReadingMessenger:
+    """A fake of `bot.ports.Messenger` (our protocol, not vkbottle): what the rules read."""
 
     async def user_name(self, user_id: int) -> str | None:
         return f"Имя {user_id}"
@@ -152,7 +111,6 @@ class RecordingMessenger:
 class World:
     runner: asyncio.Runner
     app: App
-    messenger: RecordingMessenger
     ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     @property
@@ -163,9 +121,11 @@ class World:
     def flow(self) -> Flow:
         return self.app.flow
 
-    @property
-    def delivery(self) -> Delivery:
-        return self.app.delivery
+    async def outgoing(self) -> list[Outgoing]:
+        """What the rules wrote to the outbox since the last look (taken out of it)."""
+        rows = await self.app.outbox.repo.pending(limit=10_000)
+        await self.db.execute("DELETE FROM outbox")
+        return [row.message for row in rows]
 
     def run(self, coro: Any) -> Any:
         return self.runner.run(coro)
@@ -173,9 +133,9 @@ class World:
 
 @contextmanager
 def world() -> Iterator[World]:
-    """bot/app.py's composition (db, repositories, service, notifier, flow) minus VK: the
-    messenger every part reaches through `Delivery` is a recording fake, and no update goes
-    through vkbottle or HTTP."""
+    """bot/app.py's composition (db, repositories, service, notifier, flow, outbox) minus VK:
+    what the rules read from a messenger is a fake, nothing is sent, and no update goes
+    through vkbottle or HTTP; what they want sent is read from the outbox."""
     with tempfile.TemporaryDirectory() as tmp, asyncio.Runner() as runner:
         config = sandbox_config(
             Path(tmp), "http://127.0.0.1:9/method/", admins=[ADMIN], controller=CONTROLLER
@@ -185,9 +145,8 @@ def world() -> Iterator[World]:
         try:
             schools, people = district()
             runner.run(app.repos.roster.apply(schools, people, clock.now()))
-            messenger = RecordingMessenger()
-            app.delivery.messenger = messenger
-            yield World(runner, app, messenger)
+            app.flow.messenger = ReadingMessenger()
+            yield World(runner, app)
         finally:
             runner.run(app.close())
 
@@ -221,18 +180,21 @@ def check_texts(actions: list[Action]) -> None:
 @dataclass(frozen=True)
 class Outcome:
     actions: list[Action]
+    sent: list[Outgoing]
     before: dict[str, list[tuple[Any, ...]]]
     after: dict[str, list[tuple[Any, ...]]]
 
 
 async def deliver(w: World, msg: Incoming, *, callback: bool) -> Outcome:
+    """One update as the pipeline handles it: the rules and the outbox in one transaction."""
     before = await snapshot(w.db)
-    if callback:
-        actions = await w.flow.on_callback(msg)
-    else:
-        actions = await w.flow.on_message(msg)
-    await w.delivery.carry_out(msg, actions)
-    return Outcome(actions, before, await snapshot(w.db))
+    async with w.db.transaction():
+        if callback:
+            actions = await w.flow.on_callback(msg)
+        else:
+            actions = await w.flow.on_message(msg)
+        await w.app.pipeline.respond(msg, actions)
+    return Outcome(actions, await w.outgoing(), before, await snapshot(w.db))
 
 
 def check_only_own_answers(actor: str, outcome: Outcome) -> None:
@@ -421,10 +383,11 @@ def test_any_message_from_anyone_anywhere() -> None:
             msg = incoming_text(w, actor, place, text)
             outcome = w.run(deliver(w, msg, callback=False))
             check_texts(outcome.actions)
-            for kind, _, sent in w.messenger.calls:
-                if kind != "snackbar":
-                    assert all(len(p) <= VK_LIMIT for p in texts.split_message(sent))
-            w.messenger.calls.clear()
+            for message in outcome.sent:
+                assert len(message.text) <= VK_LIMIT
+            if place == "private" and actor != "stranger":
+                # Every private message from a known person gets an answer.
+                assert any(m.kind is OutKind.SEND for m in outcome.sent), text
             check_only_own_answers(actor, outcome)
             SEEN[f"messages from a {actor}"] += 1
             if actor == "stranger":
@@ -485,7 +448,6 @@ def test_any_payload_pressed_or_sent() -> None:
                 text_payload = raw if isinstance(raw, str) else json.dumps(raw)
                 msg = incoming_text(w, actor, place, label, payload=text_payload)
             outcome = w.run(deliver(w, msg, callback=via_callback))
-            w.messenger.calls.clear()
             check_texts(outcome.actions)
             check_only_own_answers(actor, outcome)
             valid = decode(msg.payload) is not None
@@ -522,7 +484,6 @@ def test_valid_answer_payloads_count_only_for_own_school() -> None:
                 conversation_message_id=next(w.ids),
             )
             outcome = w.run(deliver(w, msg, callback=True))
-            w.messenger.calls.clear()
             check_texts(outcome.actions)
             check_only_own_answers(actor, outcome)
             added = new_rows(outcome.before, outcome.after, "answers")

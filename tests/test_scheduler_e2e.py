@@ -13,7 +13,10 @@ import pytest
 from bot import texts
 from bot.clock import FakeClock
 from bot.domain import Campaign
+from bot.notify import ReminderReport
 from bot.sandbox import ADMIN_CHAT, HEADS_CHAT, Sandbox, start_sandbox
+from bot.schedule import Slot
+from bot.vk_emulator import Faults
 from tests.conftest import ADMIN, CONTROLLER, deputy_of, district, head_of
 
 MSK = ZoneInfo("Europe/Moscow")
@@ -56,6 +59,20 @@ async def box(
         await sandbox.close()
 
 
+async def tick(box: Sandbox) -> list[Slot]:
+    """One scheduler tick, and the sender done with what it wrote."""
+    slots = await box.app.scheduler.tick()
+    await box.settle()
+    return slots
+
+
+async def remind(box: Sandbox, slot_key: str | None = None) -> ReminderReport:
+    async with box.app.db.transaction():
+        report = await box.app.notifier.remind(slot_key)
+    await box.settle()
+    return report
+
+
 async def finish_school(box: Sandbox, n: int) -> None:
     for i, text in enumerate(ALL_DONE, start=1):
         box.say(head_of(n), text)
@@ -70,11 +87,11 @@ async def test_reminder_slot_fires_once_and_skips_finished_schools(
     box: Sandbox, clock: FakeClock
 ) -> None:
     await finish_school(box, 1)
-    await box.app.scheduler.tick()  # the 17th's summary at 09:00 is due, no reminder yet
+    await tick(box)  # the 17th's summary at 09:00 is due, no reminder yet
     assert reminders_to(box, head_of(2)) == []
     clock.set(dt.datetime(2023, 10, 18, 8, 0, tzinfo=MSK))
-    fired = await box.app.scheduler.tick()
-    assert [s.key for s in fired] == ["reminder:3d"]
+    fired = await tick(box)
+    assert "reminder:3d" in [s.key for s in fired]
     for n in (2, 3):
         for person in (head_of(n), deputy_of(n)):
             assert len(reminders_to(box, person)) == 1
@@ -82,9 +99,9 @@ async def test_reminder_slot_fires_once_and_skips_finished_schools(
     assert "3.1 Структура классов и чатов (нет ответа)" in reminder
     assert reminders_to(box, head_of(1)) == []
     assert reminders_to(box, deputy_of(1)) == []
-    assert await box.app.scheduler.tick() == []
+    assert await tick(box) == []
     clock.advance(600)
-    assert await box.app.scheduler.tick() == []
+    assert await tick(box) == []
     assert len(reminders_to(box, head_of(2))) == 1
 
 
@@ -93,7 +110,7 @@ async def test_reminder_lists_exactly_what_is_owed(box: Sandbox, clock: FakeCloc
     box.say(head_of(2), "3.4 проблема нет интернета")
     await box.emulator.wait_for_message(head_of(2), contains="Принято", count=2)
     clock.set(dt.datetime(2023, 10, 18, 8, 0, tzinfo=MSK))
-    await box.app.scheduler.tick()
+    await tick(box)
     reminder = reminders_to(box, head_of(2))[0]
     owed = reminder.split("по шагам:")[1].split("\n")[0]
     assert "3.1" not in owed
@@ -111,7 +128,7 @@ async def test_unreachable_people_are_mentioned_in_one_chat_message(
     box.emulator.set_allows_messages(head_of(2), False)
     box.emulator.set_allows_messages(deputy_of(3), False)
     clock.set(dt.datetime(2023, 10, 20, 21, 0, tzinfo=MSK))
-    fired = await box.app.scheduler.tick()
+    fired = await tick(box)
     assert "reminder:3h" in [s.key for s in fired]
     in_chat = reminders_to(box, HEADS_CHAT)
     assert len(in_chat) == 1
@@ -124,13 +141,13 @@ async def test_unreachable_people_are_mentioned_in_one_chat_message(
 
 async def test_quiet_hours_hold_a_reminder_until_morning(box: Sandbox, clock: FakeClock) -> None:
     clock.set(dt.datetime(2023, 10, 17, 23, 59, tzinfo=MSK))  # 3 days before: quiet
-    await box.app.scheduler.tick()
+    await tick(box)
     assert reminders_to(box, head_of(1)) == []
     clock.set(dt.datetime(2023, 10, 18, 7, 59, tzinfo=MSK))
-    await box.app.scheduler.tick()
+    await tick(box)
     assert reminders_to(box, head_of(1)) == []
     clock.set(dt.datetime(2023, 10, 18, 8, 0, tzinfo=MSK))
-    await box.app.scheduler.tick()
+    await tick(box)
     assert len(reminders_to(box, head_of(1))) == 1
 
 
@@ -138,7 +155,7 @@ async def test_after_downtime_only_the_latest_reminder_goes(
     box: Sandbox, clock: FakeClock
 ) -> None:
     clock.set(dt.datetime(2023, 10, 20, 12, 0, tzinfo=MSK))
-    fired = await box.app.scheduler.tick()
+    fired = await tick(box)
     assert [s.key for s in fired if s.key.startswith("reminder")] == ["reminder:1d"]
     reminder = reminders_to(box, head_of(1))
     assert len(reminder) == 1
@@ -152,41 +169,43 @@ async def test_restart_mid_campaign_sends_nothing_twice(
     clock.set(dt.datetime(2023, 10, 18, 9, 30, tzinfo=MSK))
     first = await open_box(tmp_path, clock, campaign)
     try:
-        fired = {s.key for s in await first.app.scheduler.tick()}
+        fired = {s.key for s in await tick(first)}
     finally:
         await first.close()
     assert fired == {"reminder:3d", "summary:2023-10-18"}
     second = await open_box(tmp_path, clock, campaign)
     try:
-        assert await second.app.scheduler.tick() == []
+        assert await tick(second) == []
         assert second.emulator.sent == []
     finally:
         await second.close()
 
 
-async def test_a_reminder_interrupted_midway_resumes_without_repeats(
+async def test_a_slot_taken_while_vk_is_down_is_sent_once_when_it_is_back(
     box: Sandbox, clock: FakeClock
 ) -> None:
-    schedule = box.app.repos.schedule
-    campaign_id = box.app.campaign.id
+    outbox = box.app.outbox.repo
+    box.emulator.set_faults(Faults(error_rate={"execute": 1.0}, error_codes=(10,)))
     clock.set(dt.datetime(2023, 10, 18, 8, 0, tzinfo=MSK))
-    # As if the process died after reminding the head of school 1 and recording it.
-    await schedule.mark_sent(campaign_id, "reminder:3d", head_of(1), clock.now())
-    await box.app.scheduler.tick()
+    fired = await box.app.scheduler.tick()
+    # The slot is taken and its messages wait in the outbox, written in the same transaction.
+    assert "reminder:3d" in [s.key for s in fired]
+    assert (await outbox.counts()).pending > 0
     assert reminders_to(box, head_of(1)) == []
-    assert len(reminders_to(box, deputy_of(1))) == 1
-
-
-async def test_reminder_random_ids_are_derived_from_the_slot(
-    box: Sandbox, clock: FakeClock
-) -> None:
-    clock.set(dt.datetime(2023, 10, 18, 8, 0, tzinfo=MSK))
-    await box.app.notifier.remind("reminder:3d")
-    # A resend of the same slot (a crash before recording) is dropped by VK's random_id.
-    sends_before = len(box.emulator.sent)
+    assert await box.app.scheduler.tick() == []
+    box.emulator.set_faults(None)
+    await box.settle(within=60)
     for person in (head_of(1), deputy_of(1)):
-        await box.app.db.execute("DELETE FROM scheduled_sent WHERE recipient = ?", (person,))
-    await box.app.notifier.remind("reminder:3d")
+        assert len(reminders_to(box, person)) == 1
+
+
+async def test_a_slot_written_twice_is_sent_once(box: Sandbox, clock: FakeClock) -> None:
+    clock.set(dt.datetime(2023, 10, 18, 8, 0, tzinfo=MSK))
+    await remind(box, "reminder:3d")
+    sends_before = len(box.emulator.sent)
+    # Keys derive from the slot: writing it again (a crash before the slot's commit, a
+    # second process) adds nothing to the outbox.
+    await remind(box, "reminder:3d")
     assert len(box.emulator.sent) == sends_before
     assert len(reminders_to(box, head_of(1))) == 1
 
@@ -196,7 +215,7 @@ async def test_summaries_numbers_equal_the_database(box: Sandbox, clock: FakeClo
     box.say(head_of(2), "3.2 педагоги 5/10 ученики 50/100")
     await box.emulator.wait_for_message(head_of(2), contains="Принято")
     clock.set(dt.datetime(2023, 10, 18, 9, 0, tzinfo=MSK))
-    await box.app.scheduler.tick()
+    await tick(box)
     summary = next(m.text for m in box.emulator.messages_to(ADMIN_CHAT) if "Ежедневная" in m.text)
     db = box.app.db
     finished = await db.fetchval(
@@ -219,12 +238,12 @@ async def test_final_summary_and_escalation_until_the_last_school_finishes(
     await finish_school(box, 1)
     await finish_school(box, 2)
     clock.set(campaign.deadline)
-    fired = {s.kind.value for s in await box.app.scheduler.tick()}
+    fired = {s.kind.value for s in await tick(box)}
     assert "final" in fired
     final = next(m.text for m in box.emulator.messages_to(ADMIN_CHAT) if "Итоговая" in m.text)
     assert "МКОУ «СОШ №3»" in final
     clock.set(dt.datetime(2023, 10, 22, 8, 0, tzinfo=MSK))
-    assert [s.kind.value for s in await box.app.scheduler.tick()] == ["escalation"]
+    assert [s.kind.value for s in await tick(box)] == ["escalation"]
     escalation = box.emulator.messages_to(CONTROLLER)
     assert len(escalation) == 1
     assert "Не исполнили в срок 1 из 3 школ" in escalation[0].text
@@ -235,7 +254,7 @@ async def test_final_summary_and_escalation_until_the_last_school_finishes(
         box.say(head_of(3), text)
         await box.emulator.wait_for_message(head_of(3), contains="Принято", count=i)
     clock.set(dt.datetime(2023, 10, 23, 8, 0, tzinfo=MSK))
-    await box.app.scheduler.tick()
+    await tick(box)
     assert len(box.emulator.messages_to(CONTROLLER)) == 1  # nobody is overdue any more
 
 
@@ -244,7 +263,7 @@ async def test_escalation_falls_back_to_admin_chat(
 ) -> None:
     box.emulator.set_allows_messages(CONTROLLER, False)
     clock.set(dt.datetime(2023, 10, 22, 8, 0, tzinfo=MSK))
-    await box.app.scheduler.tick()
+    await tick(box)
     assert any("Не исполнили в срок" in m.text for m in box.emulator.messages_to(ADMIN_CHAT))
 
 
@@ -264,10 +283,10 @@ async def test_admin_reminds_now_pauses_and_reads_the_schedule(
     box.say(ADMIN, "пауза")
     await emu.wait_for_message(ADMIN, contains="приостановлены")
     clock.set(dt.datetime(2023, 10, 18, 8, 0, tzinfo=MSK))
-    assert await box.app.scheduler.tick() == []
+    assert await tick(box) == []
     box.say(ADMIN, "продолжить")
     await emu.wait_for_message(ADMIN, contains="возобновлены")
-    fired = await box.app.scheduler.tick()
+    fired = await tick(box)
     assert "reminder:3d" in [s.key for s in fired]
     assert len(reminders_to(box, head_of(2))) == 2  # the manual one and the scheduled one
     box.say(head_of(2), "пауза")
@@ -284,7 +303,7 @@ async def test_reminders_are_batched_by_what_is_owed(box: Sandbox, clock: FakeCl
     box.say(head_of(3), "3.1 выполнено")
     await box.emulator.wait_for_message(head_of(3), contains="Принято")
     sends_before = len(box.emulator.calls_to("messages.send"))
-    report = await box.app.notifier.remind()
+    report = await remind(box)
     calls = box.emulator.calls_to("messages.send")[sends_before:]
     # Schools 1 and 2 owe the same five steps: one request for their four people; school 3
     # owes four: one request for its two.

@@ -1,0 +1,479 @@
+"""The outgoing path: actions become outbox rows inside the caller's transaction; one sender
+drains them.
+
+Writing (`Outbox`) happens in the transaction of the update or the scheduled slot that wants the
+messages, so a crash can neither lose nor double them. Sending (`Sender`) packs what is due into
+the messenger's batches (VK: up to 25 calls in one `execute`), keeps each recipient's messages in
+order, and handles each message's own refusal without holding up the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import random
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from bot import texts
+from bot.actions import (
+    Action,
+    Edit,
+    FileKind,
+    Incoming,
+    Reply,
+    SendFile,
+    SendTo,
+    Snackbar,
+    address_of,
+)
+from bot.clock import Clock
+from bot.keyboards import Keyboard
+from bot.messages import Address, AddressKind, Outcome, Outgoing, OutKind, Result, buttons_of
+from storage.db import Database
+from storage.outbox import OutboxRepository, OutboxRow
+from storage.repositories import ConversationRepository, RosterRepository
+
+log = logging.getLogger(__name__)
+
+# A passing failure is tried again with back-off for about half an hour, then given up.
+MAX_ATTEMPTS = 12
+MAX_BACKOFF = 300.0
+
+
+class UploadFailed(Exception):
+    """The messenger did not take a file: its upload server or its API refused, or failed."""
+
+
+class Transport(Protocol):
+    """The messenger's side of the outbox (VK: `execute`; MAX: its own calls)."""
+
+    platform: str
+    batch_size: int
+
+    async def send_batch(self, messages: Sequence[Outgoing]) -> list[Result]:
+        """Send the messages in order; one result each, in the same order."""
+        ...
+
+
+class Uploader(Protocol):
+    async def upload(self, to: Address, filename: str, data: bytes, kind: FileKind) -> str:
+        """Upload a file for a conversation; the attachment to send it with.
+
+        Raise UploadFailed if the messenger does not take it.
+        """
+        ...
+
+
+@dataclass(frozen=True)
+class FileJob:
+    """A file to upload after the transaction commits, then sent through the outbox."""
+
+    key: str
+    to: Address
+    filename: str
+    data: bytes = field(repr=False)
+    text: str
+    kind: FileKind
+    on_failure: str
+
+
+def split(message: Outgoing) -> list[Outgoing]:
+    """A long text as several messages under the limit; buttons and attachment on the last."""
+    if message.kind is not OutKind.SEND or len(message.text) <= texts.MESSAGE_LIMIT:
+        return [message]
+    parts = texts.split_message(message.text)
+    last = len(parts) - 1
+    return [
+        message.model_copy(
+            update={
+                "key": f"{message.key}/{index}",
+                "text": part,
+                "buttons": message.buttons if index == last else None,
+                "attachment": message.attachment if index == last else None,
+            }
+        )
+        for index, part in enumerate(parts)
+    ]
+
+
+class Outbox:
+    """Turns the rules' actions into outbox rows, in the caller's transaction."""
+
+    def __init__(
+        self,
+        repo: OutboxRepository,
+        conversations: ConversationRepository,
+        roster: RosterRepository,
+        clock: Clock,
+        *,
+        platform: str = "vk",
+    ) -> None:
+        self.repo = repo
+        self.conversations = conversations
+        self.roster = roster
+        self.clock = clock
+        self.platform = platform
+        self._wake: Callable[[], None] = lambda: None
+
+    def on_commit(self, wake: Callable[[], None]) -> None:
+        """Who to tell that there is something new to send (the sender)."""
+        self._wake = wake
+
+    def wake(self) -> None:
+        self._wake()
+
+    def address(self, peer_id: int) -> Address:
+        return address_of(peer_id, self.platform)
+
+    async def add(self, messages: Sequence[Outgoing]) -> None:
+        parts = [part for message in messages for part in split(message)]
+        await self.repo.enqueue(parts, self.clock.now())
+
+    async def write(self, incoming: Incoming, actions: Sequence[Action]) -> list[FileJob]:
+        """The rows for what the rules answered to `incoming`; files come back as jobs."""
+        base = incoming.event_id or f"local-{uuid.uuid4().hex}"
+        here = self.address(incoming.peer_id)
+        messages: list[Outgoing] = []
+        jobs: list[FileJob] = []
+        answered = False
+
+        def send(key: str, to: Address, text: str, keyboard: Keyboard | None) -> Outgoing:
+            return Outgoing(
+                key=key,
+                to=(to,),
+                text=text,
+                buttons=buttons_of(keyboard),
+                callback=incoming.supports_callback,
+            )
+
+        for index, action in enumerate(actions):
+            key = f"{base}:{index}"
+            if isinstance(action, Snackbar):
+                if incoming.is_callback and not answered:
+                    messages.append(self._answer(key, incoming, action.text))
+                    answered = True
+                elif not incoming.is_callback:
+                    messages.append(send(key, here, action.text, None))
+            elif isinstance(action, Reply):
+                messages.append(send(key, here, action.text, action.keyboard))
+            elif isinstance(action, SendTo):
+                messages.append(
+                    send(key, self.address(action.peer_id), action.text, action.keyboard)
+                )
+            elif isinstance(action, SendFile):
+                jobs.append(
+                    FileJob(
+                        key,
+                        self.address(action.peer_id),
+                        action.filename,
+                        action.data,
+                        action.text,
+                        action.kind,
+                        action.on_failure,
+                    )
+                )
+            elif isinstance(action, Edit):
+                cmid = incoming.conversation_message_id
+                if incoming.is_callback and cmid and len(action.text) <= texts.MESSAGE_LIMIT:
+                    messages.append(
+                        Outgoing(
+                            key=key,
+                            kind=OutKind.EDIT,
+                            to=(here,),
+                            text=action.text,
+                            buttons=buttons_of(action.keyboard),
+                            edit=cmid,
+                        )
+                    )
+                else:
+                    messages.append(send(key, here, action.text, action.keyboard))
+            else:
+                messages.append(
+                    await self.private(
+                        key,
+                        action.user_id,
+                        action.text,
+                        action.keyboard,
+                        fallback=() if action.fallback_peer is None else (action.fallback_peer,),
+                        callback=incoming.supports_callback,
+                    )
+                )
+        if incoming.is_callback and not answered:
+            # The client shows a spinner on the button until the press is answered.
+            messages.append(self._answer(f"{base}:answer", incoming, ""))
+        await self.add(messages)
+        return jobs
+
+    def _answer(self, key: str, incoming: Incoming, text: str) -> Outgoing:
+        return Outgoing(
+            key=key,
+            kind=OutKind.ANSWER,
+            to=(Address(platform=self.platform, kind=AddressKind.PERSON, id=incoming.user_id),),
+            text=text,
+            event=incoming.callback_id,
+            where=self.address(incoming.peer_id),
+        )
+
+    async def private(
+        self,
+        key: str,
+        user_id: int,
+        text: str,
+        keyboard: Keyboard | None,
+        *,
+        fallback: Sequence[int],
+        callback: bool = True,
+    ) -> Outgoing:
+        """A private message; to someone known to refuse them, a mention in `fallback` chats."""
+        chats = tuple(self.address(peer) for peer in fallback)
+        if chats and await self.conversations.is_unreachable(user_id):
+            return await self.mention_instead(key, [user_id], text, keyboard, chats, callback)
+        person = Address(platform=self.platform, kind=AddressKind.PERSON, id=user_id)
+        return Outgoing(
+            key=key,
+            to=(person,),
+            text=text,
+            buttons=buttons_of(keyboard),
+            callback=callback,
+            fallback=chats,
+        )
+
+    async def mention_instead(
+        self,
+        key: str,
+        people: Sequence[int],
+        text: str,
+        keyboard: Keyboard | None,
+        chats: Sequence[Address],
+        callback: bool,
+    ) -> Outgoing:
+        asks = [texts.ask_to_write(await self._name(person), person) for person in people]
+        return Outgoing(
+            key=key,
+            to=tuple(chats),
+            text="\n".join(asks) + f"\n\n{text}",
+            buttons=buttons_of(keyboard),
+            callback=callback,
+        )
+
+    async def _name(self, person_id: int) -> str | None:
+        memberships = await self.roster.memberships(person_id)
+        return memberships[0].full_name if memberships else None
+
+
+class Sender:
+    """The one loop that drains the outbox through a transport."""
+
+    def __init__(
+        self,
+        db: Database,
+        outbox: Outbox,
+        transport: Transport,
+        *,
+        uploader: Uploader | None = None,
+        parallel: int = 2,
+        wall: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self.db = db
+        self.outbox = outbox
+        self.repo = outbox.repo
+        self.transport = transport
+        self.uploader = uploader
+        self.parallel = max(1, parallel)
+        # Back-off is the messenger's real time, whatever the campaign's clock says.
+        self._wall = wall
+        self._jitter = jitter
+        self._wake = asyncio.Event()
+        self._inflight: set[int] = set()
+        self._busy_lanes: set[str] = set()
+        outbox.on_commit(self.wake)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    @property
+    def busy(self) -> bool:
+        """A batch is on its way to the messenger."""
+        return bool(self._inflight)
+
+    def _finished(self, task: asyncio.Task[int]) -> None:
+        """A batch is done: its lanes are free, so look again."""
+        if not task.cancelled() and task.exception() is not None:
+            log.error("the sender's batch failed", exc_info=task.exception())
+        self.wake()
+
+    async def run(self) -> None:
+        """Send until cancelled; a failed round is logged and tried again."""
+        tasks: set[asyncio.Task[int]] = set()
+        try:
+            while True:
+                self._wake.clear()
+                while len(tasks) < self.parallel:
+                    batch = await self._claim()
+                    if not batch:
+                        break
+                    task = asyncio.create_task(self._send(batch))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+                    task.add_done_callback(self._finished)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=await self._idle_wait())
+        finally:
+            running = list(tasks)
+            for task in running:
+                task.cancel()
+            for task in running:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    async def drain(self) -> int:
+        """Send everything due now, in rounds, until nothing is left to try; for the CLI and
+        tests that run without the loop. Returns how many rows were handled."""
+        handled = 0
+        while batch := await self._claim():
+            handled += await self._send(batch)
+        return handled
+
+    async def _idle_wait(self) -> float:
+        """How long to wait for news when nothing is due: until the next retry, at most 1 s."""
+        return 1.0
+
+    async def _claim(self) -> list[OutboxRow]:
+        now = self._wall()
+        lost = await self.repo.lost(self.transport.platform)
+        batch: list[OutboxRow] = []
+        blocked = set(self._busy_lanes)
+        skipped: list[OutboxRow] = []
+        for row in await self.repo.pending(limit=self.transport.batch_size * 20):
+            if row.id in self._inflight or row.lane in blocked:
+                continue
+            blocked.add(row.lane)  # one message per lane per batch keeps them in order
+            if row.attempts and row.not_before > now:
+                continue
+            if _all_lost(row.message, lost):
+                skipped.append(row)
+                continue
+            batch.append(row)
+            if len(batch) >= self.transport.batch_size:
+                break
+        if skipped:
+            async with self.db.transaction():
+                for row in skipped:
+                    await self.repo.finish(row.id, "skipped", "the bot is not in that chat", now)
+        for row in batch:
+            self._inflight.add(row.id)
+            self._busy_lanes.add(row.lane)
+        return batch
+
+    async def _send(self, batch: list[OutboxRow]) -> int:
+        try:
+            try:
+                results = await self.transport.send_batch([row.message for row in batch])
+            except Exception as error:  # the transport should not raise; if it does, retry
+                log.exception("sending a batch of %d failed", len(batch))
+                results = [Result(Outcome.RETRY, error=type(error).__name__)] * len(batch)
+            if len(results) != len(batch):
+                raise RuntimeError("the transport answered a different number of results")
+            async with self.db.transaction():
+                for row, result in zip(batch, results, strict=True):
+                    await self._apply(row, result)
+        finally:
+            for row in batch:
+                self._inflight.discard(row.id)
+                self._busy_lanes.discard(row.lane)
+        return len(batch)
+
+    async def _apply(self, row: OutboxRow, result: Result) -> None:
+        now = self._wall()
+        message = row.message
+        platform = self.transport.platform
+        for chat in result.lost:
+            if await self.repo.mark_lost(platform, chat, result.error, now):
+                log.warning(
+                    "the bot is no longer in chat %s (%s); messages to it are skipped until "
+                    "it is added again",
+                    chat,
+                    result.error,
+                )
+        if result.outcome is Outcome.SENT:
+            await self.repo.mark_sent([row.id], now)
+            if result.refused:
+                await self._refused(message, result.refused)
+        elif result.outcome is Outcome.SKIPPED:
+            await self.repo.finish(row.id, "skipped", result.error, now)
+        elif result.outcome is Outcome.EDIT_IMPOSSIBLE:
+            log.info("edit refused (%s): sending the card as a new message", result.error)
+            await self.repo.replace(
+                row.id, message.model_copy(update={"kind": OutKind.SEND, "edit": None})
+            )
+        elif result.outcome is Outcome.RETRY and row.attempts + 1 < MAX_ATTEMPTS:
+            delay = min(MAX_BACKOFF, 0.5 * 2**row.attempts) * (0.5 + self._jitter())
+            await self.repo.retry(row.id, now + dt.timedelta(seconds=delay), result.error)
+        else:
+            if message.kind is OutKind.ANSWER:
+                log.info("button answer %s not taken (%s)", message.key, result.error)
+            else:
+                log.warning("message %s not sent: %s", message.key, result.error)
+            await self.repo.finish(row.id, "failed", result.error, now)
+
+    async def _refused(self, message: Outgoing, people: Sequence[int]) -> None:
+        """People who refuse private messages: remember it, and mention them in the fallback."""
+        now = self._wall()
+        for person in people:
+            log.info("private message refused: user=%s, falling back to chat", person)
+            await self.outbox.conversations.mark_unreachable(person, now)
+        if not message.fallback:
+            return
+        mention = await self.outbox.mention_instead(
+            f"{message.key}:fallback",
+            people,
+            message.text,
+            None,
+            message.fallback,
+            message.callback,
+        )
+        await self.outbox.add([mention.model_copy(update={"buttons": message.buttons})])
+
+    async def send_files(self, jobs: Sequence[FileJob]) -> None:
+        """Upload each file and send it through the outbox; a refused one is said instead."""
+        for job in jobs:
+            message = Outgoing(key=job.key, to=(job.to,), text=job.text)
+            try:
+                if self.uploader is None:
+                    raise UploadFailed("no uploader")
+                attachment = await self.uploader.upload(job.to, job.filename, job.data, job.kind)
+            except UploadFailed as error:
+                log.warning(
+                    "%s %s (%d bytes) to %s not taken: %s",
+                    job.kind.value,
+                    job.filename,
+                    len(job.data),
+                    job.to.id,
+                    error,
+                )
+                if not job.on_failure:
+                    continue
+                message = message.model_copy(update={"text": job.on_failure})
+            else:
+                log.info(
+                    "%s %s (%d bytes) uploaded for %s",
+                    job.kind.value,
+                    job.filename,
+                    len(job.data),
+                    job.to.id,
+                )
+                message = message.model_copy(update={"attachment": attachment})
+            async with self.db.transaction():
+                await self.outbox.add([message])
+            self.wake()
+
+
+def _all_lost(message: Outgoing, lost: set[int]) -> bool:
+    targets = message.to if message.kind is not OutKind.ANSWER else ()
+    return bool(targets) and all(a.kind is AddressKind.CHAT and a.id in lost for a in targets)

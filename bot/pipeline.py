@@ -1,0 +1,102 @@
+"""One incoming update = one transaction: its dedupe, every state change, every message to send.
+
+A long-poll batch is handled in arrival order inside one transaction (one commit, one fsync for
+the batch), each update in a savepoint of its own: an update that fails is rolled back alone,
+marked handled and logged, and the others stand. Only after the commit does the sender see the
+messages, so nothing leaves before the state that wants it is durable, and a replay after a
+crash finds the event handled and its messages already waiting in the outbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from bot.actions import Action, Incoming
+from bot.clock import Clock
+from bot.outbox import FileJob, Outbox, Sender
+from storage.db import Database
+from storage.repositories import EventRepository
+
+log = logging.getLogger(__name__)
+
+# The files the update being handled wants uploaded once its transaction commits.
+_FILES: contextvars.ContextVar[list[FileJob] | None] = contextvars.ContextVar(
+    "confirmbot_files", default=None
+)
+
+Dispatch = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class Pipeline:
+    def __init__(
+        self,
+        db: Database,
+        events: EventRepository,
+        outbox: Outbox,
+        sender: Sender,
+        clock: Clock,
+    ) -> None:
+        self.db = db
+        self.events = events
+        self.outbox = outbox
+        self.sender = sender
+        self.clock = clock
+        self._uploads: set[asyncio.Task[None]] = set()
+
+    async def respond(self, incoming: Incoming, actions: Sequence[Action]) -> None:
+        """What a handler does with the rules' answer: write it to the outbox, in the update's
+        transaction."""
+        jobs = await self.outbox.write(incoming, actions)
+        pending = _FILES.get()
+        if pending is not None:
+            pending.extend(jobs)
+        elif jobs:
+            # Outside a pipeline (the CLI): upload now.
+            await self.sender.send_files(jobs)
+
+    async def handle_batch(self, updates: Sequence[dict[str, Any]], dispatch: Dispatch) -> None:
+        files: list[FileJob] = []
+        token = _FILES.set(files)
+        try:
+            async with self.db.transaction():
+                for update in updates:
+                    await self._handle(update, dispatch)
+        finally:
+            _FILES.reset(token)
+        self.sender.wake()
+        if files:
+            task = asyncio.create_task(self.sender.send_files(files))
+            self._uploads.add(task)
+            task.add_done_callback(self._uploads.discard)
+
+    async def _handle(self, update: dict[str, Any], dispatch: Dispatch) -> None:
+        event_id = update.get("event_id")
+        key = event_id if isinstance(event_id, str) else None
+        files = _FILES.get()
+        before = 0 if files is None else len(files)
+        try:
+            async with self.db.transaction():
+                if key is not None and not await self.events.mark(key, self.clock.now()):
+                    log.info("ignoring a replayed update %s", key)
+                    return
+                await dispatch(update)
+        except Exception:
+            # Rolled back alone; marked handled so a poison update is not replayed forever.
+            log.exception("update %s failed; its changes are rolled back", key)
+            if files is not None:
+                del files[before:]
+            if key is not None:
+                async with self.db.transaction():
+                    await self.events.mark(key, self.clock.now())
+
+    async def drain(self) -> None:
+        """Wait for the uploads started after earlier batches."""
+        for task in list(self._uploads):
+            try:
+                await task
+            except Exception:
+                log.exception("an upload failed")

@@ -1,0 +1,142 @@
+"""The outbox: messages written in the transaction that wants them sent, drained by one sender."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from pydantic import BaseModel, ConfigDict
+
+from bot.messages import Outgoing, OutKind
+from storage.db import Database
+
+
+def _ts(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).isoformat()
+
+
+class OutboxRow(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    lane: str
+    attempts: int
+    not_before: dt.datetime
+    message: Outgoing
+
+
+class OutboxCounts(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    pending: int = 0
+    sent: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+
+class OutboxRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def enqueue(self, messages: Sequence[Outgoing], now: dt.datetime) -> int:
+        """Write messages to send; a key already written is left as it is. Returns how many
+        were new."""
+        if not messages:
+            return 0
+        stamp = _ts(now)
+        added = 0
+        async with self._db.transaction():
+            for message in messages:
+                added += await self._db.execute(
+                    "INSERT INTO outbox (key, platform, kind, lane, body, not_before, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
+                    (
+                        message.key,
+                        message.to[0].platform,
+                        message.kind.value,
+                        message.lane,
+                        message.model_dump_json(),
+                        stamp,
+                        stamp,
+                    ),
+                )
+        return added
+
+    async def pending(self, limit: int) -> list[OutboxRow]:
+        """The oldest pending messages, button answers first (the client waits on them)."""
+        rows = await self._db.fetchall(
+            "SELECT id, lane, attempts, not_before, body FROM outbox WHERE state = 'pending' "
+            "ORDER BY kind != ?, id LIMIT ?",
+            (OutKind.ANSWER.value, limit),
+        )
+        return [
+            OutboxRow(
+                id=r[0],
+                lane=r[1],
+                attempts=r[2],
+                not_before=dt.datetime.fromisoformat(r[3]),
+                message=Outgoing.model_validate_json(r[4]),
+            )
+            for r in rows
+        ]
+
+    async def mark_sent(self, ids: Sequence[int], now: dt.datetime) -> None:
+        await self._db.executemany(
+            "UPDATE outbox SET state = 'sent', done_at = ?, attempts = attempts + 1 WHERE id = ?",
+            [(_ts(now), row_id) for row_id in ids],
+        )
+
+    async def finish(self, row_id: int, state: str, error: str, now: dt.datetime) -> None:
+        """Close a row as `failed` or `skipped`, with why."""
+        await self._db.execute(
+            "UPDATE outbox SET state = ?, error = ?, done_at = ?, attempts = attempts + 1 "
+            "WHERE id = ?",
+            (state, error[:500], _ts(now), row_id),
+        )
+
+    async def retry(self, row_id: int, not_before: dt.datetime, error: str) -> None:
+        await self._db.execute(
+            "UPDATE outbox SET attempts = attempts + 1, not_before = ?, error = ? WHERE id = ?",
+            (_ts(not_before), error[:500], row_id),
+        )
+
+    async def replace(self, row_id: int, message: Outgoing) -> None:
+        """Send something else under the same key (an edit VK refuses becomes a new message)."""
+        await self._db.execute(
+            "UPDATE outbox SET kind = ?, lane = ?, body = ? WHERE id = ?",
+            (message.kind.value, message.lane, message.model_dump_json(), row_id),
+        )
+
+    async def counts(self) -> OutboxCounts:
+        rows = await self._db.fetchall("SELECT state, COUNT(*) FROM outbox GROUP BY state")
+        return OutboxCounts(**{row[0]: row[1] for row in rows})
+
+    async def errors(self) -> list[tuple[str, str]]:
+        """Keys and errors of the messages that failed for good."""
+        rows = await self._db.fetchall(
+            "SELECT key, error FROM outbox WHERE state = 'failed' ORDER BY id"
+        )
+        return [(row[0], row[1]) for row in rows]
+
+    # -- chats the bot is no longer in -----------------------------------------------------
+
+    async def mark_lost(self, platform: str, chat_id: int, error: str, now: dt.datetime) -> bool:
+        """Remember a chat the messenger refuses; True the first time (to log it once)."""
+        changed = await self._db.execute(
+            "INSERT INTO lost_chats (platform, chat_id, since, error) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT DO NOTHING",
+            (platform, chat_id, _ts(now), error[:200]),
+        )
+        return changed > 0
+
+    async def lost(self, platform: str) -> set[int]:
+        rows = await self._db.fetchall(
+            "SELECT chat_id FROM lost_chats WHERE platform = ?", (platform,)
+        )
+        return {row[0] for row in rows}
+
+    async def restore(self, platform: str, chat_id: int) -> None:
+        """The bot was invited back: its messages go there again."""
+        await self._db.execute(
+            "DELETE FROM lost_chats WHERE platform = ? AND chat_id = ?", (platform, chat_id)
+        )
