@@ -142,6 +142,15 @@ class EmulatorClient:
             update: dict[str, Any] = await r.json()
             return update
 
+    async def sent(self) -> list[dict[str, Any]]:
+        """Every message the bot sent, as the emulator stored it (with `sent_at`)."""
+        url = f"{self.base_url}/_emulator/sent"
+        async with self.session.get(url, params={"access_token": TOKEN}) as r:
+            if r.status != 200:
+                raise RuntimeError(f"GET /_emulator/sent: {r.status}")
+            body: list[dict[str, Any]] = await r.json()
+            return body
+
     async def stats(
         self, *, contains: str | None = None, until: int | None = None, within: float = 30.0
     ) -> dict[str, Any]:

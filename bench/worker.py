@@ -1,12 +1,13 @@
 """The processes the benchmark measures, each in a process of its own.
 
     python -m bench.worker confirmbot --config CFG   # the bot: build_app + serve, until SIGTERM
+    python -m bench.worker confirmbot --config CFG --keep-limit   # with VK's 20 requests/s
     python -m bench.worker echo --api-url URL        # a bare vkbottle echo bot, until SIGTERM
     python -m bench.worker status --config CFG ...   # row 3: status, pending, report; JSON out
 
-In `confirmbot` and `status` the bot's own limit of 20 requests a second is lifted: the
-emulator enforces no limit there, and these rows measure the bot's work, not VK's limit
-(row 2 measures that). The echo bot has no limiter at all.
+In `confirmbot` (unless `--keep-limit`) and `status` the bot's own limit of 20 requests a
+second is lifted: the emulator enforces no limit there, and these rows measure the bot's work,
+not VK's limit (rows 1a, 1c and 2 measure that). The echo bot has no limiter at all.
 """
 
 from __future__ import annotations
@@ -72,10 +73,11 @@ def stop_on_signals() -> asyncio.Event:
     return stop
 
 
-async def run_confirmbot(config_path: Path) -> None:
+async def run_confirmbot(config_path: Path, *, keep_limit: bool = False) -> None:
     config = load_config(config_path)
     app = await build_app(config, campaign=order47(SystemClock().now()))
-    lift_limit(app)
+    if not keep_limit:
+        lift_limit(app)
     # What the bot's connection runs with, for the table: read from the connection itself.
     durability = {
         "synchronous": await app.db.fetchval("PRAGMA synchronous"),
@@ -124,6 +126,12 @@ async def _timed(coro: Any) -> float:
     return time.perf_counter() - start
 
 
+async def _handled_and_sent(app: App, runner: Runner, update: dict[str, Any]) -> None:
+    """The update handled and its messages through the outbox to the emulator."""
+    await runner.handle(update)
+    await app.sender.drain()
+
+
 async def run_status(config_path: Path, iterations: int, report: Path) -> dict[str, Any]:
     """Row 3 in the bot's own process: `статус`, `должники`, the XLSX report, peak RSS."""
     config = load_config(config_path)
@@ -146,7 +154,7 @@ async def run_status(config_path: Path, iterations: int, report: Path) -> dict[s
             status = []
             for _ in range(iterations + 1):
                 update = await emulator.message_new(ADMIN, "статус")
-                status.append(await _timed(runner.handle(update)))
+                status.append(await _timed(_handled_and_sent(app, runner, update)))
             sent = (await emulator.stats())["calls"].get("messages.send", 0) - sent_before
             out["status_cold_ms"] = status[0] * 1000
             out["status_median_ms"] = statistics.median(status[1:]) * 1000
@@ -167,7 +175,7 @@ async def run_status(config_path: Path, iterations: int, report: Path) -> dict[s
             out["pending_parts"] = len(split_message(text))
             sent_before = (await emulator.stats())["calls"].get("messages.send", 0)
             update = await emulator.message_new(ADMIN, "должники")
-            out["pending_reply_s"] = await _timed(runner.handle(update))
+            out["pending_reply_s"] = await _timed(_handled_and_sent(app, runner, update))
             after = (await emulator.stats())["calls"].get("messages.send", 0)
             out["pending_messages"] = after - sent_before
             out["rss_after_pending_mb"] = hwm()
@@ -190,6 +198,7 @@ def main(argv: list[str] | None = None) -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     bot = commands.add_parser("confirmbot")
     bot.add_argument("--config", type=Path, required=True)
+    bot.add_argument("--keep-limit", action="store_true", help="keep VK's 20 requests/s")
     echo = commands.add_parser("echo")
     echo.add_argument("--api-url", required=True)
     status = commands.add_parser("status")
@@ -199,7 +208,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     setup_logging()
     if args.command == "confirmbot":
-        asyncio.run(run_confirmbot(args.config))
+        asyncio.run(run_confirmbot(args.config, keep_limit=args.keep_limit))
     elif args.command == "echo":
         asyncio.run(run_echo(args.api_url))
     else:

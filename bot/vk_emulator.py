@@ -38,6 +38,7 @@ import random
 import re
 import secrets
 import signal
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -357,6 +358,9 @@ class SentMessage:
     date: int = 0
     edited: bool = False
     history: list[MessageVersion] = field(default_factory=list)
+    # time.monotonic() when it was stored: the system-wide clock on Linux, so a benchmark in
+    # another process can measure from an update it pushed to the reply.
+    sent_at: float = 0.0
 
     @property
     def buttons(self) -> list[dict[str, Any]]:
@@ -1747,6 +1751,7 @@ class VKEmulator:
             attachment=attachment,
             payload=params.get("payload"),
             date=_now_ts(),
+            sent_at=time.monotonic(),
         )
         self.sent.append(message)
         if random_id:
