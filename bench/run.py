@@ -236,7 +236,7 @@ async def row_answers(workdir: Path, schools: int, out: Report) -> None:
     # The ceiling is the better of two echo runs, one each side of confirmbot's: on a shared
     # 2-core machine a neighbour's burst would otherwise decide the ratio.
     echoes = [await echo_run("echo-before")]
-    ours = await drive(bot_dir, schools, confirmbot, "Принято")
+    ours = await drive(bot_dir, schools, confirmbot, "Принято", edits=True)
     echoes.append(await echo_run("echo-after"))
     bare = max(echoes, key=lambda t: t.rate)
     db = await Database.open(db_path)

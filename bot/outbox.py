@@ -35,7 +35,7 @@ from bot.clock import Clock
 from bot.keyboards import Keyboard
 from bot.messages import Address, AddressKind, Outcome, Outgoing, OutKind, Result, buttons_of
 from storage.db import Database
-from storage.outbox import OutboxRepository, OutboxRow
+from storage.outbox import OutboxRepository, OutboxRow, OutboxSlot
 from storage.repositories import ConversationRepository, RosterRepository
 
 log = logging.getLogger(__name__)
@@ -276,7 +276,7 @@ class Sender:
         transport: Transport,
         *,
         uploader: Uploader | None = None,
-        parallel: int = 2,
+        parallel: int = 4,
         wall: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
         jitter: Callable[[], float] = random.random,
     ) -> None:
@@ -345,31 +345,39 @@ class Sender:
         return 1.0
 
     async def _claim(self) -> list[OutboxRow]:
+        """The next batch: due rows, one per lane, none to a chat the bot has lost."""
+        while True:
+            rows, skipped = await self._choose()
+            if rows or not skipped:
+                return rows
+
+    async def _choose(self) -> tuple[list[OutboxRow], int]:
         now = self._wall()
-        lost = await self.repo.lost(self.transport.platform)
-        batch: list[OutboxRow] = []
+        batch: list[OutboxSlot] = []
         blocked = set(self._busy_lanes)
-        skipped: list[OutboxRow] = []
-        for row in await self.repo.pending(limit=self.transport.batch_size * 20):
-            if row.id in self._inflight or row.lane in blocked:
+        for slot in await self.repo.pending(limit=self.transport.batch_size * 8):
+            if slot.id in self._inflight or slot.lane in blocked:
                 continue
-            blocked.add(row.lane)  # one message per lane per batch keeps them in order
-            if row.attempts and row.not_before > now:
+            blocked.add(slot.lane)  # one message per lane per batch keeps them in order
+            if slot.attempts and slot.not_before > now:
                 continue
-            if _all_lost(row.message, lost):
-                skipped.append(row)
-                continue
-            batch.append(row)
+            batch.append(slot)
             if len(batch) >= self.transport.batch_size:
                 break
+        if not batch:
+            return [], 0
+        rows = await self.repo.bodies(batch)
+        lost = await self.repo.lost(self.transport.platform)
+        skipped = [row for row in rows if _all_lost(row.message, lost)]
         if skipped:
             async with self.db.transaction():
                 for row in skipped:
                     await self.repo.finish(row.id, "skipped", "the bot is not in that chat", now)
-        for row in batch:
+        chosen = [row for row in rows if row not in skipped]
+        for row in chosen:
             self._inflight.add(row.id)
             self._busy_lanes.add(row.lane)
-        return batch
+        return chosen, len(skipped)
 
     async def _send(self, batch: list[OutboxRow]) -> int:
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict
 
@@ -13,6 +14,17 @@ from storage.db import Database
 
 def _ts(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).isoformat()
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxSlot:
+    """A pending row without its message: enough to choose what to send next (read for
+    hundreds of rows per batch, so a plain dataclass; the message is validated when used)."""
+
+    id: int
+    lane: str
+    attempts: int
+    not_before: dt.datetime
 
 
 class OutboxRow(BaseModel):
@@ -62,23 +74,43 @@ class OutboxRepository:
                 )
         return added
 
-    async def pending(self, limit: int) -> list[OutboxRow]:
-        """The oldest pending messages, button answers first (the client waits on them)."""
+    async def pending(self, limit: int) -> list[OutboxSlot]:
+        """The oldest pending messages, button answers first (the client waits on them);
+        without their bodies, which only the chosen few need (`bodies`)."""
         rows = await self._db.fetchall(
-            "SELECT id, lane, attempts, not_before, body FROM outbox WHERE state = 'pending' "
+            "SELECT id, lane, attempts, not_before FROM outbox WHERE state = 'pending' "
             "ORDER BY kind != ?, id LIMIT ?",
             (OutKind.ANSWER.value, limit),
         )
+        return [OutboxSlot(r[0], r[1], r[2], dt.datetime.fromisoformat(r[3])) for r in rows]
+
+    async def bodies(self, slots: Sequence[OutboxSlot]) -> list[OutboxRow]:
+        """The chosen rows with their messages, in the order given."""
+        if not slots:
+            return []
+        marks = ",".join("?" * len(slots))
+        found = {
+            row[0]: row[1]
+            for row in await self._db.fetchall(
+                f"SELECT id, body FROM outbox WHERE id IN ({marks})",  # noqa: S608
+                [slot.id for slot in slots],
+            )
+        }
         return [
             OutboxRow(
-                id=r[0],
-                lane=r[1],
-                attempts=r[2],
-                not_before=dt.datetime.fromisoformat(r[3]),
-                message=Outgoing.model_validate_json(r[4]),
+                id=slot.id,
+                lane=slot.lane,
+                attempts=slot.attempts,
+                not_before=slot.not_before,
+                message=Outgoing.model_validate_json(found[slot.id]),
             )
-            for r in rows
+            for slot in slots
+            if slot.id in found
         ]
+
+    async def pending_messages(self, limit: int) -> list[OutboxRow]:
+        """The oldest pending messages with their bodies (for tests and tools)."""
+        return await self.bodies(await self.pending(limit))
 
     async def mark_sent(self, ids: Sequence[int], now: dt.datetime) -> None:
         await self._db.executemany(

@@ -123,7 +123,7 @@ class World:
 
     async def outgoing(self) -> list[Outgoing]:
         """What the rules wrote to the outbox since the last look (taken out of it)."""
-        rows = await self.app.outbox.repo.pending(limit=10_000)
+        rows = await self.app.outbox.repo.pending_messages(limit=10_000)
         await self.db.execute("DELETE FROM outbox")
         return [row.message for row in rows]
 
