@@ -22,7 +22,9 @@ from bot.domain import (
     StepKind,
     StepState,
 )
+from bot.messages import Address, AddressKind, Outgoing
 from storage.db import Database, DatabaseError, Migration, bundled_migrations
+from storage.outbox import OutboxCounts, OutboxRepository
 from storage.repositories import AnswerRepository, CampaignRepository, RosterRepository
 
 NOW = dt.datetime(2023, 10, 17, 9, 0, tzinfo=dt.UTC)
@@ -114,6 +116,38 @@ async def test_existing_database_is_upgraded_and_keeps_data(tmp_path: Path) -> N
     assert [p.vk_id for p in people["s1"]] == [10]
     assert await db.fetchval("SELECT source FROM people") == "roster"
     await db.close()
+
+
+async def test_a_version_3_database_gains_the_outbox_and_keeps_every_answer(
+    tmp_path: Path,
+) -> None:
+    """The database of the first release (before the outbox) upgrades in place."""
+    path = tmp_path / "v3.db"
+    db = await Database.open(path, migrations=bundled_migrations()[:3])
+    try:
+        await seed(db)
+        answers = AnswerRepository(db)
+        for n, state in enumerate((StepState.DONE, StepState.PROBLEM, StepState.DONE)):
+            await answers.record(answer("s1", "1", state, by=10 + n), event_id=f"e{n}")
+        await answers.record(answer("s2", "1", StepState.IN_PROGRESS, by=20))
+        before = await answers.history("c1")
+    finally:
+        await db.close()
+    db = await Database.open(path)
+    try:
+        assert await db.schema_version() == 4
+        answers = AnswerRepository(db)
+        assert await answers.history("c1") == before
+        assert (await answers.current_for_school("c1", "s1"))["1"].answered_by == 12
+        outbox = OutboxRepository(db)
+        assert await outbox.counts() == OutboxCounts()
+        message = Outgoing(
+            key="k", to=(Address(platform="vk", kind=AddressKind.PERSON, id=10),), text="Привет"
+        )
+        assert await outbox.enqueue([message], NOW) == 1
+        assert [row.message for row in await outbox.pending_messages(10)] == [message]
+    finally:
+        await db.close()
 
 
 async def test_refuses_database_newer_than_code(tmp_path: Path) -> None:
