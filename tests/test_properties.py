@@ -145,7 +145,7 @@ def world() -> Iterator[World]:
         try:
             schools, people = district()
             runner.run(app.repos.roster.apply(schools, people, clock.now()))
-            app.flow.messenger = ReadingMessenger()
+            app.flow.ctx.messenger = ReadingMessenger()
             yield World(runner, app)
         finally:
             runner.run(app.close())

@@ -1,0 +1,1 @@
+"""The rules of the product, one module per audience or concern; `bot.flow` routes to them."""

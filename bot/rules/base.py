@@ -1,0 +1,104 @@
+"""What every part of the rules shares: the context they work in and how they answer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from bot import texts
+from bot.actions import Action, Edit, Incoming, Reply, Snackbar
+from bot.chats import ChatDirectory
+from bot.config import RemindersConfig
+from bot.domain import Campaign, School
+from bot.keyboards import Keyboard
+from bot.notify import Notifier
+from bot.onboarding import Onboarding
+from bot.ports import Messenger
+from bot.service import CampaignService
+from storage.repositories import Membership
+
+
+@dataclass(frozen=True)
+class Settings:
+    admins: frozenset[int]
+    controller: int | None
+    chats: ChatDirectory
+    timezone: str
+
+
+@dataclass
+class Context:
+    """The campaign's services, shared by every part of the rules."""
+
+    service: CampaignService
+    settings: Settings
+    notifier: Notifier
+    reminders: RemindersConfig
+    onboarding: Onboarding
+    messenger: Messenger
+
+
+class Rules:
+    """A part of the rules: takes an incoming message, returns the actions to answer it."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    @property
+    def service(self) -> CampaignService:
+        return self.ctx.service
+
+    @property
+    def settings(self) -> Settings:
+        return self.ctx.settings
+
+    @property
+    def notifier(self) -> Notifier:
+        return self.ctx.notifier
+
+    @property
+    def reminders(self) -> RemindersConfig:
+        return self.ctx.reminders
+
+    @property
+    def onboarding(self) -> Onboarding:
+        return self.ctx.onboarding
+
+    @property
+    def messenger(self) -> Messenger:
+        return self.ctx.messenger
+
+    @property
+    def campaign(self) -> Campaign:
+        return self.ctx.service.campaign
+
+    def is_staff(self, user_id: int) -> bool:
+        return user_id in self.settings.admins or user_id == self.settings.controller
+
+    def _not_a_head(self, msg: Incoming) -> str:
+        """Why a school's button does nothing for this person (a pop-up holds 90 characters)."""
+        if self.is_staff(msg.user_id):
+            return texts.STAFF_NOT_A_HEAD
+        return texts.STRANGER_SHORT if msg.is_callback else texts.STRANGER
+
+    def _notice(self, msg: Incoming, text: str) -> Action:
+        return Snackbar(text) if msg.is_callback else Reply(text)
+
+    def _show(self, msg: Incoming, text: str, keyboard: Keyboard | None) -> list[Action]:
+        return [Edit(text, keyboard) if msg.is_callback else Reply(text, keyboard)]
+
+
+def valid_unicode(text: str) -> str:
+    """JSON can carry a lone UTF-16 surrogate; pydantic and SQLite cannot store one."""
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def as_message(msg: Incoming) -> Incoming:
+    """The same conversation, answered with new messages rather than edits."""
+    return replace(msg, is_callback=False)
+
+
+def school_of(memberships: list[Membership], school_id: str) -> School | None:
+    for membership in memberships:
+        if membership.school.id == school_id:
+            return membership.school
+    return None

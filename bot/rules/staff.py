@@ -1,0 +1,260 @@
+"""Administration staff: status, debtors, the report, reminders now, the schedule, chats."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import tempfile
+from pathlib import Path
+
+from bot import texts
+from bot.actions import Action, FileKind, Incoming, Reply, SendFile, SendTo
+from bot.chart import render_progress
+from bot.domain import Campaign
+from bot.keyboards import announcement_keyboard
+from bot.onboarding import verify_school
+from bot.parsing import AdminCommand, ParsedAdminCommand
+from bot.report import ReportSummary, write_xlsx
+from bot.roster import parse_vk_id
+from bot.rules.base import Context, Rules
+from bot.rules.heads import HeadRules
+from bot.schedule import upcoming
+from bot.status import DistrictStatus
+from storage.reports import ReportRepository
+
+log = logging.getLogger(__name__)
+
+
+class StaffRules(Rules):
+    def __init__(self, ctx: Context, heads: HeadRules) -> None:
+        super().__init__(ctx)
+        self.heads = heads
+
+    async def on_command(self, msg: Incoming, parsed: ParsedAdminCommand) -> list[Action]:
+        """A staff command; others get a polite refusal and no data.
+
+        Where the bot reads every chat message, a bare «статус» from staff is a command too;
+        from anyone else in a chat it is just talk unless it is addressed to the bot.
+        """
+        command = parsed.command
+        if not self.is_staff(msg.user_id):
+            if not msg.addressed:
+                return []
+            memberships = await self.service.memberships(msg.user_id)
+            if memberships and command is AdminCommand.HELP:
+                names = [m.school.name for m in memberships]
+                return [Reply(texts.head_help(names, self.campaign))]
+            if memberships and command is AdminCommand.STATUS and not parsed.argument:
+                return await self.heads.show_card(msg, memberships, None)
+            return [Reply(texts.ADMIN_ONLY if memberships else texts.STRANGER)]
+        if command is AdminCommand.BIND:
+            return [await self._bind(msg, parsed.argument)]
+        if msg.in_chat and msg.peer_id not in await self.settings.chats.admin_chats():
+            if command is AdminCommand.HELP:
+                return [Reply(texts.HELP_ADMIN)]
+            return [Reply(texts.ADMIN_IN_HEADS_CHAT)]
+        if command is AdminCommand.HELP:
+            return [Reply(texts.HELP_ADMIN)]
+        if command is AdminCommand.STATUS:
+            return await self._status(msg, parsed.argument)
+        if command is AdminCommand.PENDING:
+            pending = await self.service.pending_schools(texts.PENDING_LIST_LIMIT)
+            return [
+                Reply(texts.pending(self.campaign, pending.schools, pending.total, pending.owing))
+            ]
+        if command is AdminCommand.ANNOUNCE:
+            return await self.announce(reply=True)
+        if command is AdminCommand.REMIND:
+            report = await self.notifier.remind()
+            return [
+                Reply(
+                    texts.REMINDED.format(
+                        schools=report.schools, private=report.private, mentioned=report.mentioned
+                    )
+                )
+            ]
+        if command in (AdminCommand.PAUSE, AdminCommand.RESUME):
+            return [await self._pause(command is AdminCommand.PAUSE)]
+        if command is AdminCommand.SCHEDULE:
+            return [await self._schedule()]
+        if command is AdminCommand.REGISTRATIONS:
+            return [await self._registrations()]
+        if command is AdminCommand.UNBIND:
+            return [await self._unbind(parsed.argument)]
+        return await self._report(msg)
+
+    async def _report(self, msg: Incoming) -> list[Action]:
+        """`отчет`: the Excel workbook, as a document in the conversation it was asked in."""
+        now = self.service.now()
+        try:
+            members = await self._heads_chat_members()
+            data, summary = await _xlsx_bytes(
+                self.service.repos.reports, self.campaign, now, members
+            )
+        except Exception:
+            # Whatever broke (the disk, the database, the writer), the admin is told.
+            log.exception("the Excel report for %s could not be built", msg.peer_id)
+            return [Reply(texts.REPORT_FAILED)]
+        log.info(
+            "Excel report for %s: %d schools, %d bytes", msg.peer_id, summary.schools, len(data)
+        )
+        caption = texts.report_caption(self.campaign, now, summary.schools, summary.finished)
+        return [
+            SendFile(
+                msg.peer_id,
+                texts.report_filename(self.campaign, now),
+                data,
+                caption,
+                on_failure=texts.REPORT_UPLOAD_FAILED,
+            )
+        ]
+
+    async def _heads_chat_members(self) -> frozenset[int] | None:
+        """Who the bot last saw in the heads chats it can read (None: it can read none)."""
+        chats = self.settings.chats
+        readable = await chats.repo.readable(list(await chats.heads_chats()))
+        if not readable:
+            return None
+        return frozenset(await chats.repo.members_in(readable))
+
+    async def _pause(self, pause: bool) -> Action:
+        schedule = self.service.repos.schedule
+        paused = await schedule.paused_at(self.campaign.id) is not None
+        if pause == paused:
+            return Reply(texts.ALREADY_PAUSED if pause else texts.NOT_PAUSED)
+        await schedule.set_paused(self.campaign.id, self.service.now() if pause else None)
+        log.info("automatic messages %s", "paused" if pause else "resumed")
+        return Reply(
+            (texts.PAUSED if pause else texts.RESUMED).format(number=self.campaign.number)
+        )
+
+    async def _schedule(self) -> Action:
+        schedule = self.service.repos.schedule
+        finished = await schedule.finished_slots(self.campaign.id)
+        slots = upcoming(self.campaign, self.reminders, self.service.now(), finished)
+        lines = [(texts.SLOT_NAMES[slot.kind.value], slot.due) for slot in slots]
+        paused = await schedule.paused_at(self.campaign.id) is not None
+        return Reply(texts.schedule(lines, paused, self.settings.timezone))
+
+    async def _status(self, msg: Incoming, query: str) -> list[Action]:
+        """The district (with the picture for `статус картинка`), or one school."""
+        picture = query.casefold() in texts.CHART_WORDS
+        if not query or picture:
+            district = await self.service.district_status()
+            actions: list[Action] = [Reply(texts.district_status(district))]
+            if picture:
+                actions.append(await self._picture(msg.peer_id, district))
+            return actions
+        found = await self.service.find_schools(query)
+        if not found:
+            return [Reply(texts.UNKNOWN_SCHOOL.format(query=query[:100]))]
+        if len(found) > 1:
+            return [Reply(texts.several_schools(found))]
+        school = found[0]
+        status = await self.service.school_status(school)
+        names = await self.service.names(school)
+        checked = await verify_school(
+            self.settings.chats.repo,
+            list(await self.settings.chats.heads_chats()),
+            list(status.people),
+        )
+        verification = (checked.verified, [p.full_name for p in checked.missing])
+        return [Reply(texts.school_status(status, names, self.settings.timezone, verification))]
+
+    async def _picture(self, peer_id: int, status: DistrictStatus) -> Action:
+        """The progress picture for a conversation; if it cannot be drawn, say so."""
+        try:
+            png = await asyncio.to_thread(render_progress, status)
+        except Exception:
+            log.exception("the progress picture for %s could not be drawn", peer_id)
+            return Reply(texts.CHART_FAILED)
+        return SendFile(
+            peer_id,
+            texts.chart_filename(self.campaign, status.now),
+            png,
+            texts.chart_caption(self.campaign, status.now),
+            kind=FileKind.PHOTO,
+            on_failure=texts.CHART_FAILED,
+        )
+
+    async def announce(self, *, reply: bool = False) -> list[Action]:
+        """Post the order with «Отчитаться» and «Ознакомлен» to every heads chat."""
+        heads_chats = await self.settings.chats.heads_chats()
+        keyboard = announcement_keyboard(self.campaign)
+        text = texts.announcement(self.campaign)
+        actions: list[Action] = [SendTo(peer, text, keyboard) for peer in heads_chats]
+        await self.service.repos.campaigns.mark_announced(self.campaign.id, self.service.now())
+        log.info("announcement sent to %d heads chats", len(heads_chats))
+        if reply:
+            actions.append(Reply(texts.ANNOUNCED.format(chats=len(heads_chats))))
+        return actions
+
+    async def _bind(self, msg: Incoming, argument: str) -> Action:
+        """`привязать админ|руководители` in a chat: staff make it one of ours."""
+        if not msg.in_chat:
+            return Reply(texts.BIND_ONLY_IN_CHAT)
+        kind = _CHAT_KINDS.get(argument.strip().casefold())
+        if kind is None:
+            return Reply(texts.BIND_USAGE)
+        now = self.service.now()
+        chats = self.settings.chats.repo
+        await chats.bind(msg.peer_id, kind, msg.user_id, now)
+        log.info("chat %s bound as %s by %s", msg.peer_id, kind, msg.user_id)
+        text = texts.BOUND.format(kind=texts.BOUND_KIND[kind])
+        members = await self.messenger.chat_members(msg.peer_id)
+        await chats.replace_members(msg.peer_id, members, now)
+        verified = next((s for s in self.campaign.steps if s.verified_by), None)
+        if members is None and kind == "heads" and verified is not None:
+            text += "\n" + texts.NO_MEMBER_ACCESS.format(step=verified.id)
+        return Reply(text)
+
+    async def _registrations(self) -> Action:
+        registered = [
+            (
+                f"id{r.person.vk_id}",
+                r.person.full_name,
+                r.person.role,
+                r.school_name,
+                r.registered_at,
+            )
+            for r in await self.onboarding.registered()
+        ]
+        unresolved = [
+            (u.school_id, f"{u.full_name} (vk.com/{u.screen_name})", u.problem or "не проверен")
+            for u in await self.onboarding.registrations.unresolved()
+        ]
+        return Reply(texts.registrations(registered, unresolved, self.settings.timezone))
+
+    async def _unbind(self, argument: str) -> Action:
+        vk_id = parse_vk_id(argument)
+        if vk_id is None:
+            return Reply(texts.UNBIND_USAGE)
+        count = await self.onboarding.unbind(vk_id)
+        log.info("unbound %s: %d rows", vk_id, count)
+        return Reply(texts.UNBOUND.format(count=count))
+
+
+_CHAT_KINDS = {
+    "админ": "admin",
+    "администрация": "admin",
+    "администрации": "admin",
+    "admin": "admin",
+    "руководители": "heads",
+    "руководителей": "heads",
+    "heads": "heads",
+}
+
+
+async def _xlsx_bytes(
+    repo: ReportRepository,
+    campaign: Campaign,
+    now: dt.datetime,
+    members: frozenset[int] | None,
+) -> tuple[bytes, ReportSummary]:
+    """The Excel report as bytes, written through a scratch file that is gone afterwards."""
+    with tempfile.TemporaryDirectory(prefix="confirmbot-chat-report-") as scratch:
+        path = Path(scratch) / "report.xlsx"
+        summary = await write_xlsx(repo, campaign, campaign.timezone, path, now, members=members)
+        data = await asyncio.to_thread(path.read_bytes)
+    return data, summary
