@@ -168,6 +168,21 @@ class Database:
             await self._conn.execute("ROLLBACK")
 
     @asynccontextmanager
+    async def atomic(self) -> AsyncIterator[None]:
+        """All of the block or none of it: a transaction of its own, or, inside a caller's,
+        simply part of that one (no savepoint: an exception rolls the caller back too).
+
+        Repositories use this for their multi-statement writes; a unit of work (an update,
+        a scheduled slot) opens `transaction()` around them, and saves two round trips to
+        the connection's thread per write that a savepoint would cost.
+        """
+        if self._depth.get() > 0:
+            yield
+            return
+        async with self.transaction():
+            yield
+
+    @asynccontextmanager
     async def _statement_guard(self) -> AsyncIterator[None]:
         # A statement outside any transaction must not land inside another task's transaction.
         if self._depth.get() > 0:

@@ -52,7 +52,7 @@ class RegistrationRepository:
         self, codes: dict[str, str], campaign_id: str, expires_at: dt.datetime, now: dt.datetime
     ) -> None:
         """Give each listed school a new code (the old one stops working)."""
-        async with self._db.transaction():
+        async with self._db.atomic():
             await self._db.executemany(
                 """
                 INSERT INTO registration_codes
@@ -148,7 +148,7 @@ class RegistrationRepository:
 
     async def register(self, person: Person, now: dt.datetime) -> None:
         """Bind a person to a school (and forget the pending step), in one transaction."""
-        async with self._db.transaction():
+        async with self._db.atomic():
             await self._db.execute(
                 """
                 INSERT INTO people (vk_id, school_id, full_name, role, source, registered_at)
@@ -196,7 +196,7 @@ class RegistrationRepository:
 
     async def resolve(self, item: Unresolved, vk_id: int | None, problem: str = "") -> None:
         """A screen name resolved to an id becomes a roster person; otherwise note why not."""
-        async with self._db.transaction():
+        async with self._db.atomic():
             if vk_id is None:
                 await self._db.execute(
                     "UPDATE unresolved_people SET problem = ? "
@@ -242,7 +242,7 @@ class ChatRepository:
         self, peer_id: int, members: Iterable[int] | None, now: dt.datetime
     ) -> None:
         """What the bot read from a chat; `None` when VK would not show the members."""
-        async with self._db.transaction():
+        async with self._db.atomic():
             await self._db.execute(
                 "INSERT INTO chat_checks (peer_id, readable, checked_at) VALUES (?, ?, ?) "
                 "ON CONFLICT (peer_id) DO UPDATE SET readable = excluded.readable, "

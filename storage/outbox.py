@@ -57,7 +57,7 @@ class OutboxRepository:
             return 0
         stamp = _ts(now)
         added = 0
-        async with self._db.transaction():
+        async with self._db.atomic():
             for message in messages:
                 added += await self._db.execute(
                     "INSERT INTO outbox (key, platform, kind, lane, body, not_before, created_at) "

@@ -80,7 +80,7 @@ class CampaignRepository:
 
     async def save(self, campaign: Campaign, now: dt.datetime) -> None:
         """Store or refresh a campaign's definition; steps with answers are never dropped."""
-        async with self._db.transaction():
+        async with self._db.atomic():
             await self._db.execute(
                 """
                 INSERT INTO campaigns
@@ -147,7 +147,7 @@ class RosterRepository:
         """
         stamp = _ts(now)
         counts: dict[str, int] = defaultdict(int)
-        async with self._db.transaction():
+        async with self._db.atomic():
             existing = {
                 row[0]: row[1] for row in await self._db.fetchall("SELECT id, name FROM schools")
             }
@@ -281,7 +281,7 @@ class AnswerRepository:
         The event mark and the answer share one transaction, so a replayed update can never
         count twice and a crash can never leave one without the other.
         """
-        async with self._db.transaction():
+        async with self._db.atomic():
             if event_id is not None:
                 fresh = await self._db.execute(
                     "INSERT INTO processed_events (event_id, processed_at) VALUES (?, ?) "
@@ -472,7 +472,7 @@ class ScheduleRepository:
     async def mark_sent_many(
         self, campaign_id: str, slot_key: str, recipients: Sequence[int], now: dt.datetime
     ) -> None:
-        async with self._db.transaction():
+        async with self._db.atomic():
             await self._db.executemany(
                 "INSERT INTO scheduled_sent (campaign_id, slot_key, recipient, sent_at) "
                 "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
