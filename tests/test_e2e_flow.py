@@ -339,3 +339,31 @@ async def test_a_chat_the_bot_was_removed_from_is_skipped_until_invited(
         action={"type": "chat_invite_user", "member_id": -sandbox.config.vk.group_id},
     )
     await emu.wait_for_message(HEADS_CHAT, contains="доступ ко всем сообщениям")
+
+
+async def test_one_persons_updates_of_one_batch_are_handled_in_order(sandbox: Sandbox) -> None:
+    """Pushed together, they reach the bot in one long-poll batch; the later answer wins."""
+    emu, head = sandbox.emulator, head_of(1)
+    sandbox.say(head, "3.1 выполнено")
+    sandbox.say(head, "3.1 в работе")
+    await emu.wait_for_message(head, contains="Принято", count=2)
+    current = await sandbox.app.repos.answers.current_for_school(sandbox.app.campaign.id, "s1")
+    assert current["3.1"].state is StepState.IN_PROGRESS
+    receipts = [m.text for m in emu.messages_to(head) if "Принято" in m.text]
+    assert "выполнено" in receipts[0]
+    assert "в работе" in receipts[1]
+
+
+async def test_a_problem_and_its_reason_in_one_batch_keep_the_reason(sandbox: Sandbox) -> None:
+    emu, head = sandbox.emulator, head_of(2)
+    sandbox.say(head, "Здравствуйте")
+    card = await emu.wait_for_message(head, contains="СОШ №2")
+    step = next(label for label in card.labels if label.startswith("3.4"))
+    emu.press(head, card, step)
+    await emu.wait_for(lambda: "Выберите состояние" in card.text)
+    emu.press(head, card, "Проблема")
+    sandbox.say(head, "нет интернета в школе")
+    await emu.wait_for_message(ADMIN_CHAT, contains="нет интернета в школе")
+    current = await sandbox.app.repos.answers.current_for_school(sandbox.app.campaign.id, "s2")
+    assert current["3.4"].state is StepState.PROBLEM
+    assert current["3.4"].reason == "нет интернета в школе"
