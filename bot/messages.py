@@ -54,7 +54,7 @@ class Outgoing(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    key: str = Field(min_length=1, max_length=200)
+    key: str = Field(min_length=1, max_length=400)
     kind: OutKind = OutKind.SEND
     to: tuple[Address, ...] = Field(min_length=1)
     text: str = ""

@@ -322,8 +322,11 @@ class Sender:
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
                     task.add_done_callback(self._finished)
+                # Not asyncio.wait_for: on Python 3.11 it can swallow a cancel that arrives as
+                # the event is set (cpython gh-86296), and the bot would never stop.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=await self._idle_wait())
+                    async with asyncio.timeout(await self._idle_wait()):
+                        await self._wake.wait()
         finally:
             running = list(tasks)
             for task in running:
@@ -355,7 +358,7 @@ class Sender:
         now = self._wall()
         batch: list[OutboxSlot] = []
         blocked = set(self._busy_lanes)
-        for slot in await self.repo.pending(limit=self.transport.batch_size * 8):
+        for slot in await self.repo.pending(now, limit=self.transport.batch_size * 8):
             if slot.id in self._inflight or slot.lane in blocked:
                 continue
             blocked.add(slot.lane)  # one message per lane per batch keeps them in order

@@ -192,7 +192,8 @@ def _success(message: Outgoing, value: Any) -> Result:
             retry = f"VK error {code}"
         else:
             failed = f"VK error {code} for {peer}"
-    if retry and len(message.to) == 1:
+    if retry:
+        # Again for everyone: random_id keeps those who got it from getting it twice.
         return Result(Outcome.RETRY, error=retry)
     if failed and len(message.to) == 1:
         return Result(Outcome.FAILED, error=failed)

@@ -74,13 +74,21 @@ class OutboxRepository:
                 )
         return added
 
-    async def pending(self, limit: int) -> list[OutboxSlot]:
-        """The oldest pending messages, button answers first (the client waits on them);
-        without their bodies, which only the chosen few need (`bodies`)."""
+    async def pending(self, now: dt.datetime, limit: int) -> list[OutboxSlot]:
+        """The next message of each lane that may go now, oldest first, button answers first;
+        without their bodies, which only the chosen few need (`bodies`).
+
+        Only a lane's oldest pending message is a candidate, so a lane backing off (or one
+        with thousands of messages) never hides the lanes queued after it.
+        """
         rows = await self._db.fetchall(
-            "SELECT id, lane, attempts, not_before FROM outbox WHERE state = 'pending' "
-            "ORDER BY kind != ?, id LIMIT ?",
-            (OutKind.ANSWER.value, limit),
+            """
+            SELECT id, lane, attempts, not_before FROM outbox o
+            WHERE state = 'pending' AND (attempts = 0 OR not_before <= ?)
+              AND id = (SELECT MIN(id) FROM outbox WHERE lane = o.lane AND state = 'pending')
+            ORDER BY kind != ?, id LIMIT ?
+            """,
+            (_ts(now), OutKind.ANSWER.value, limit),
         )
         return [OutboxSlot(r[0], r[1], r[2], dt.datetime.fromisoformat(r[3])) for r in rows]
 
@@ -109,8 +117,14 @@ class OutboxRepository:
         ]
 
     async def pending_messages(self, limit: int) -> list[OutboxRow]:
-        """The oldest pending messages with their bodies (for tests and tools)."""
-        return await self.bodies(await self.pending(limit))
+        """Every pending message with its body, oldest first (for tests and tools)."""
+        rows = await self._db.fetchall(
+            "SELECT id, lane, attempts, not_before FROM outbox WHERE state = 'pending' "
+            "ORDER BY id LIMIT ?",
+            (limit,),
+        )
+        slots = [OutboxSlot(r[0], r[1], r[2], dt.datetime.fromisoformat(r[3])) for r in rows]
+        return await self.bodies(slots)
 
     async def mark_sent(self, ids: Sequence[int], now: dt.datetime) -> None:
         await self._db.executemany(
