@@ -54,6 +54,14 @@ class StatePolling(BotPolling):
     def ts_state_path(self) -> Path:
         return self._state_dir / f"long-poll-{self.group_id}.json"
 
+    def restore_server_ts(self, server: dict[str, Any]) -> dict[str, Any]:
+        """The saved position; on the very first start, save VK's at once, so a crash before
+        the first batch is handled resumes from there instead of skipping what came since."""
+        if not self.ts_state_path.exists():
+            self.save_server_ts(server)
+            return server
+        return super().restore_server_ts(server)
+
 
 @dataclass
 class App:
