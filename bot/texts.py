@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Iterable
 from zoneinfo import ZoneInfo
 
+from bot import mentions
 from bot.domain import Answer, AnswerSource, Campaign, Role, School, Step, StepKind
 from bot.domain import StepState as S
 from bot.parsing import AnswerError, AnswerProblem
@@ -148,9 +149,8 @@ def _span(delta: dt.timedelta) -> str:
 
 
 def mention(person_id: int, name: str) -> str:
-    """VK's mention markup; adapters for other messengers render it their own way."""
-    safe = name.replace("]", ")").replace("[", "(").replace("|", "/")
-    return f"[id{person_id}|{safe}]"
+    """A mention, rendered by each messenger's adapter as it marks one (`bot/mentions.py`)."""
+    return mentions.mention(person_id, name)
 
 
 def step_button_label(step: Step) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import ClientError, ClientTimeout
 from vkbottle import API, VKAPIError
 
+from bot import mentions
 from bot.actions import CHAT_PEER_START, FileKind, Incoming
 from bot.messages import Address, AddressKind, Button, Outcome, Outgoing, OutKind, Result
 from bot.outbox import UploadFailed
@@ -120,6 +121,16 @@ class VKTransport:
         return results
 
 
+def vk_mention(person_id: int, name: str) -> str:
+    """VK's mention markup; a name may not close it early."""
+    safe = name.replace("]", ")").replace("[", "(").replace("|", "/")
+    return f"[id{person_id}|{safe}]"
+
+
+def vk_text(text: str) -> str:
+    return mentions.render(text, vk_mention)
+
+
 def _call(message: Outgoing) -> tuple[str, dict[str, Any]]:
     if message.kind is OutKind.ANSWER:
         params: dict[str, Any] = {
@@ -137,13 +148,13 @@ def _call(message: Outgoing) -> tuple[str, dict[str, Any]]:
         return "messages.edit", {
             "peer_id": message.to[0].id,
             "conversation_message_id": message.edit or 0,
-            "message": message.text,
+            "message": vk_text(message.text),
             # An empty keyboard removes the old buttons from the edited message.
             "keyboard": keyboard_json(message.buttons, callback=True),
         }
     params = {
         "peer_ids": ",".join(str(a.id) for a in message.to),
-        "message": message.text,
+        "message": vk_text(message.text),
         "random_id": message.dedupe_id(),
     }
     if message.buttons is not None:

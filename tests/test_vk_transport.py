@@ -21,7 +21,7 @@ from bot.keyboards import Color, Keyboard
 from bot.messages import Address, AddressKind, Outcome, Outgoing, OutKind, Result, buttons_of
 from bot.outbox import Outbox, Sender
 from bot.payloads import OpenCardPayload
-from bot.vk import EXECUTE_LIMIT, SNACKBAR_LIMIT, VKTransport
+from bot.vk import EXECUTE_LIMIT, SNACKBAR_LIMIT, VKTransport, vk_text
 from bot.vk_api import ResilientAPI
 from bot.vk_emulator import CHAT_PEER_OFFSET, Faults, VKEmulator
 from storage.db import Database
@@ -487,7 +487,8 @@ async def test_the_sender_over_vk_mentions_a_refused_person_in_the_fallback_chat
     assert await wire.sender.drain() == 3
 
     mention = emulator.messages_to(HEADS_CHAT)[0]
-    assert mention.text == texts.ask_to_write("Петров Пётр", OTHER) + "\n\nкарточка"
+    assert mention.text == vk_text(texts.ask_to_write("Петров Пётр", OTHER)) + "\n\nкарточка"
+    assert mention.text.startswith(f"[id{OTHER}|Петров Пётр], не удаётся написать")
     assert [m.text for m in emulator.messages_to(USER)] == ["привет"]
     assert await wire.outbox.conversations.is_unreachable(OTHER)
     assert requests(emulator) == ["execute", "execute"]
