@@ -11,7 +11,6 @@ Whole days are counted on the local wall clock (a reminder "1d" before a 23:59 d
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -186,10 +185,3 @@ def upcoming(
             )
         )
     return sorted(later)
-
-
-def slot_random_id(campaign_id: str, slot_key: str, recipient: int, part: int = 0) -> int:
-    """A stable non-zero random_id per slot, recipient and message part: VK drops a repeat,
-    so a crash between sending and recording cannot deliver a reminder twice."""
-    digest = hashlib.sha256(f"{campaign_id}|{slot_key}|{recipient}|{part}".encode()).digest()
-    return int.from_bytes(digest[:4], "big") % (2**31 - 1) + 1

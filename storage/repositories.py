@@ -439,7 +439,8 @@ class AnswerRepository:
 
 
 class ScheduleRepository:
-    """Which automatic messages went to whom, and whether a campaign's are paused."""
+    """Which automatic messages were written (their slot taken), and whether a campaign's are
+    paused."""
 
     SLOT_DONE = 0  # the recipient id that marks a whole slot as handled
 
@@ -453,13 +454,6 @@ class ScheduleRepository:
         )
         return {row[0] for row in rows}
 
-    async def recipients(self, campaign_id: str, slot_key: str) -> set[int]:
-        rows = await self._db.fetchall(
-            "SELECT recipient FROM scheduled_sent WHERE campaign_id = ? AND slot_key = ?",
-            (campaign_id, slot_key),
-        )
-        return {row[0] for row in rows}
-
     async def mark_sent(
         self, campaign_id: str, slot_key: str, recipient: int, now: dt.datetime
     ) -> None:
@@ -468,16 +462,6 @@ class ScheduleRepository:
             "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (campaign_id, slot_key, recipient, _ts(now)),
         )
-
-    async def mark_sent_many(
-        self, campaign_id: str, slot_key: str, recipients: Sequence[int], now: dt.datetime
-    ) -> None:
-        async with self._db.atomic():
-            await self._db.executemany(
-                "INSERT INTO scheduled_sent (campaign_id, slot_key, recipient, sent_at) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                [(campaign_id, slot_key, r, _ts(now)) for r in recipients],
-            )
 
     async def finish_slot(self, campaign_id: str, slot_key: str, now: dt.datetime) -> None:
         await self.mark_sent(campaign_id, slot_key, self.SLOT_DONE, now)
@@ -496,16 +480,10 @@ class ScheduleRepository:
 
 
 class EventRepository:
-    """VK event ids already handled, for updates that are not answers."""
+    """Event ids of the updates already handled: a replayed one is skipped."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
-
-    async def seen(self, event_id: str) -> bool:
-        found = await self._db.fetchval(
-            "SELECT 1 FROM processed_events WHERE event_id = ?", (event_id,)
-        )
-        return found is not None
 
     async def mark(self, event_id: str, now: dt.datetime) -> bool:
         changed = await self._db.execute(

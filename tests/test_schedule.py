@@ -12,7 +12,6 @@ from bot.schedule import (
     due_slots,
     out_of_quiet,
     reminder_slots,
-    slot_random_id,
     upcoming,
 )
 
@@ -156,11 +155,3 @@ def test_upcoming_lists_the_next_of_each_kind() -> None:
     assert SlotKind.SUMMARY in kinds
     assert SlotKind.FINAL in kinds
     assert SlotKind.ESCALATION in kinds
-
-
-def test_slot_random_id_is_stable_nonzero_and_distinct() -> None:
-    a = slot_random_id("c", "reminder:3d", 1)
-    assert a == slot_random_id("c", "reminder:3d", 1)
-    assert 0 < a < 2**31
-    assert a != slot_random_id("c", "reminder:1d", 1)
-    assert a != slot_random_id("c", "reminder:3d", 2)
