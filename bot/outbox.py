@@ -344,7 +344,8 @@ class Sender:
         return handled
 
     async def _idle_wait(self) -> float:
-        """How long to wait for news when nothing is due: until the next retry, at most 1 s."""
+        """How long to wait for news when nothing is due: a second, so a message whose back-off
+        ends is tried within a second of it (a commit or a finished batch wakes us sooner)."""
         return 1.0
 
     async def _claim(self) -> list[OutboxRow]:
