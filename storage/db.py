@@ -14,12 +14,12 @@ import logging
 import os
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 
@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 SqlParams = Sequence[Any] | dict[str, Any]
+_T = TypeVar("_T")
 
 
 class DatabaseError(Exception):
@@ -191,39 +192,67 @@ class Database:
             async with self._lock:
                 yield
 
+    async def _in_thread(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Run `work` on the connection's thread: one round trip for a statement and its
+        results, instead of one for the statement, one for the rows and one to close."""
+        conn = self._conn
+        return await conn._execute(lambda: work(conn._conn))  # type: ignore[no-untyped-call,no-any-return]
+
     async def execute(self, sql: str, params: SqlParams = ()) -> int:
         """Run one statement; returns the number of changed rows."""
+
+        def run(conn: sqlite3.Connection) -> int:
+            cursor = conn.execute(sql, params)
+            try:
+                return cursor.rowcount
+            finally:
+                cursor.close()
+
         async with self._statement_guard():
-            cursor = await self._conn.execute(sql, params)
-            changed = cursor.rowcount
-            await cursor.close()
-            return changed
+            return await self._in_thread(run)
 
     async def insert(self, sql: str, params: SqlParams = ()) -> int:
         """Run an INSERT; returns the new row id."""
+
+        def run(conn: sqlite3.Connection) -> int:
+            cursor = conn.execute(sql, params)
+            try:
+                return int(cursor.lastrowid or 0)
+            finally:
+                cursor.close()
+
         async with self._statement_guard():
-            cursor = await self._conn.execute(sql, params)
-            row_id = cursor.lastrowid
-            await cursor.close()
-            return int(row_id or 0)
+            return await self._in_thread(run)
 
     async def executemany(self, sql: str, rows: Iterable[SqlParams]) -> None:
+        def run(conn: sqlite3.Connection) -> None:
+            conn.executemany(sql, rows).close()
+
         async with self._statement_guard():
-            await self._conn.executemany(sql, rows)
+            await self._in_thread(run)
 
     async def fetchall(self, sql: str, params: SqlParams = ()) -> list[aiosqlite.Row]:
+        def run(conn: sqlite3.Connection) -> list[aiosqlite.Row]:
+            cursor = conn.execute(sql, params)
+            try:
+                return list(cursor.fetchall())
+            finally:
+                cursor.close()
+
         async with self._statement_guard():
-            cursor = await self._conn.execute(sql, params)
-            rows = await cursor.fetchall()
-            await cursor.close()
-            return list(rows)
+            return await self._in_thread(run)
 
     async def fetchone(self, sql: str, params: SqlParams = ()) -> aiosqlite.Row | None:
+        def run(conn: sqlite3.Connection) -> aiosqlite.Row | None:
+            cursor = conn.execute(sql, params)
+            try:
+                row: aiosqlite.Row | None = cursor.fetchone()
+                return row
+            finally:
+                cursor.close()
+
         async with self._statement_guard():
-            cursor = await self._conn.execute(sql, params)
-            row = await cursor.fetchone()
-            await cursor.close()
-            return row
+            return await self._in_thread(run)
 
     async def fetchval(self, sql: str, params: SqlParams = ()) -> Any:
         row = await self.fetchone(sql, params)
