@@ -80,11 +80,10 @@ class CampaignService:
         return await self.repos.roster.memberships(vk_id)
 
     async def school_status(self, school: School) -> SchoolStatus:
-        people = (await self.repos.roster.people_of([school.id]))[school.id]
-        answers = await self.repos.answers.current_for_school(self.campaign.id, school.id)
-        acknowledged = await self.repos.conversations.acknowledged(
-            self.campaign.id, [p.vk_id for p in people]
+        people, acknowledged = await self.repos.roster.people_acknowledged(
+            school.id, self.campaign.id
         )
+        answers = await self.repos.answers.current_for_school(self.campaign.id, school.id)
         return SchoolStatus(
             campaign=self.campaign,
             school=school,

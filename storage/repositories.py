@@ -6,6 +6,7 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
+import aiosqlite
 from pydantic import BaseModel, ConfigDict
 
 from bot.domain import (
@@ -256,6 +257,25 @@ class RosterRepository:
                 )
         return result
 
+    async def people_acknowledged(
+        self, school_id: str, campaign_id: str
+    ) -> tuple[list[Person], dict[int, dt.datetime]]:
+        """A school's people (as `people_of`) and when each acknowledged the campaign's order,
+        in one query."""
+        rows = await self._db.fetchall(
+            """
+            SELECT p.vk_id, p.school_id, p.full_name, p.role, k.acknowledged_at FROM people p
+            LEFT JOIN acknowledgements k ON k.campaign_id = ? AND k.vk_id = p.vk_id
+            WHERE p.school_id = ? ORDER BY p.school_id, p.role DESC, p.full_name
+            """,
+            (campaign_id, school_id),
+        )
+        people = [
+            Person(vk_id=r[0], school_id=r[1], full_name=r[2], role=Role(r[3])) for r in rows
+        ]
+        acknowledged = {r[0]: _parse_ts(r[4]) for r in rows if r[4] is not None}
+        return people, acknowledged
+
     async def memberships(self, vk_id: int) -> list[Membership]:
         rows = await self._db.fetchall(
             """
@@ -369,11 +389,43 @@ class AnswerRepository:
         ]
 
     async def current_for_school(self, campaign_id: str, school_id: str) -> dict[str, Answer]:
-        answers = await self._answers(
-            "JOIN current_answers c ON c.answer_id = a.id "
-            "WHERE c.campaign_id = ? AND c.school_id = ?",
+        """The school's current answers with their numbers, in one query (an answer's numbers
+        come as one row each, in their order; an answer without numbers as one row of NULLs)."""
+        rows = await self._db.fetchall(
+            """
+            SELECT a.id, a.campaign_id, a.school_id, a.step_id, a.state, a.reason,
+                   a.answered_by, a.answered_at, a.late, a.source, a.origin,
+                   n.part, n.done, n.total
+            FROM current_answers c
+            JOIN answers a ON a.id = c.answer_id
+            LEFT JOIN answer_counts n ON n.answer_id = a.id
+            WHERE c.campaign_id = ? AND c.school_id = ?
+            ORDER BY c.step_id, n.position
+            """,
             (campaign_id, school_id),
         )
+        first: dict[int, aiosqlite.Row] = {}
+        counts: dict[int, dict[str, Count]] = defaultdict(dict)
+        for r in rows:
+            first.setdefault(r[0], r)
+            if r[11] is not None:
+                counts[r[0]][r[11]] = Count(done=r[12], total=r[13])
+        answers = [
+            Answer(
+                campaign_id=r[1],
+                school_id=r[2],
+                step_id=r[3],
+                state=StepState(r[4]),
+                reason=r[5],
+                answered_by=r[6],
+                answered_at=_parse_ts(r[7]),
+                late=bool(r[8]),
+                source=AnswerSource(r[9]),
+                origin=r[10],
+                counts=counts.get(r[0], {}),
+            )
+            for r in first.values()
+        ]
         return {answer.step_id: answer for answer in answers}
 
     async def current_states(self, campaign_id: str) -> dict[str, dict[str, StepState]]:

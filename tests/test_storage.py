@@ -25,7 +25,12 @@ from bot.domain import (
 from bot.messages import Address, AddressKind, Outgoing
 from storage.db import Database, DatabaseError, Migration, bundled_migrations
 from storage.outbox import OutboxCounts, OutboxRepository
-from storage.repositories import AnswerRepository, CampaignRepository, RosterRepository
+from storage.repositories import (
+    AnswerRepository,
+    CampaignRepository,
+    ConversationRepository,
+    RosterRepository,
+)
 
 NOW = dt.datetime(2023, 10, 17, 9, 0, tzinfo=dt.UTC)
 
@@ -234,6 +239,39 @@ async def test_history_is_append_only_and_current_is_latest(db: Database) -> Non
     assert tallies["2"].in_progress == 1
     totals = await answers.part_totals("c1", "2")
     assert [(t.part, t.done, t.total) for t in totals] == [("teachers", 45, 50)]
+
+
+async def test_school_status_queries_match_the_separate_ones(db: Database) -> None:
+    """`current_for_school` and `people_acknowledged` (one query each) give what the history,
+    `people_of` and `acknowledged` give."""
+    await seed(db)
+    answers = AnswerRepository(db)
+    await answers.record(answer("s1", "1", StepState.IN_PROGRESS, by=10))
+    await answers.record(answer("s1", "1", StepState.DONE, by=11))
+    first = {"teachers": Count(done=1, total=2), "aides": Count(done=3, total=4)}
+    latest = {"zeta": Count(done=5, total=9), "alpha": Count(done=0, total=1)}
+    await answers.record(answer("s1", "2", StepState.IN_PROGRESS, counts=first))
+    await answers.record(answer("s1", "2", StepState.IN_PROGRESS, counts=latest))
+    await answers.record(answer("s2", "2", StepState.PROBLEM, reason="нет"))
+    conversations = ConversationRepository(db)
+    await conversations.acknowledge("c1", 11, NOW)
+    await conversations.acknowledge("c1", 20, NOW + dt.timedelta(hours=1))
+    roster = RosterRepository(db)
+    for school in ("s1", "s2", "s3"):
+        expected = {a.step_id: a for a in await answers.history("c1", school)}
+        current = await answers.current_for_school("c1", school)
+        assert current == expected
+        assert [list(a.counts) for a in current.values()] == [
+            list(a.counts) for a in expected.values()
+        ]
+        people, acknowledged = await roster.people_acknowledged(school, "c1")
+        expected_people = (await roster.people_of([school]))[school]
+        assert people == expected_people
+        assert acknowledged == await conversations.acknowledged(
+            "c1", [p.vk_id for p in expected_people]
+        )
+    assert list((await answers.current_for_school("c1", "s1"))["2"].counts) == ["zeta", "alpha"]
+    assert (await roster.people_acknowledged("s1", "c1"))[1] == {11: NOW}
 
 
 async def test_replayed_event_counts_once(db: Database) -> None:
