@@ -31,6 +31,11 @@ _FILES: contextvars.ContextVar[list[FileJob] | None] = contextvars.ContextVar(
 Dispatch = Callable[[dict[str, Any]], Awaitable[None]]
 
 
+def _key(update: dict[str, Any]) -> str | None:
+    event_id = update.get("event_id")
+    return event_id if isinstance(event_id, str) else None
+
+
 class Pipeline:
     def __init__(
         self,
@@ -63,8 +68,12 @@ class Pipeline:
         token = _FILES.set(files)
         try:
             async with self.db.transaction():
+                # Every event of the batch is marked first, outside the updates' savepoints:
+                # an update that fails is rolled back alone and stays marked handled.
+                keys = [key for update in updates if (key := _key(update)) is not None]
+                fresh = await self.events.mark_new(keys, self.clock.now()) if keys else set()
                 for update in updates:
-                    await self._handle(update, dispatch)
+                    await self._handle(update, dispatch, fresh)
         finally:
             _FILES.reset(token)
         self.sender.wake()
@@ -73,25 +82,23 @@ class Pipeline:
             self._uploads.add(task)
             task.add_done_callback(self._uploads.discard)
 
-    async def _handle(self, update: dict[str, Any], dispatch: Dispatch) -> None:
-        event_id = update.get("event_id")
-        key = event_id if isinstance(event_id, str) else None
+    async def _handle(self, update: dict[str, Any], dispatch: Dispatch, fresh: set[str]) -> None:
+        key = _key(update)
+        if key is not None:
+            if key not in fresh:
+                log.info("ignoring a replayed update %s", key)
+                return
+            fresh.discard(key)  # the same event twice in a batch is handled once
         files = _FILES.get()
         before = 0 if files is None else len(files)
         try:
             async with self.db.transaction():
-                if key is not None and not await self.events.mark(key, self.clock.now()):
-                    log.info("ignoring a replayed update %s", key)
-                    return
                 await dispatch(update)
         except Exception:
             # Rolled back alone; marked handled so a poison update is not replayed forever.
             log.exception("update %s failed; its changes are rolled back", key)
             if files is not None:
                 del files[before:]
-            if key is not None:
-                async with self.db.transaction():
-                    await self.events.mark(key, self.clock.now())
 
     async def drain(self) -> None:
         """Wait for the uploads started after earlier batches."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
@@ -544,6 +545,17 @@ class EventRepository:
             (event_id, _ts(now)),
         )
         return changed > 0
+
+    async def mark_new(self, event_ids: Sequence[str], now: dt.datetime) -> set[str]:
+        """Mark the events handled; the ids that were not marked before (a batch's dedupe in
+        one statement: the ids travel as one JSON array)."""
+        rows = await self._db.fetchall(
+            "INSERT INTO processed_events (event_id, processed_at) "
+            "SELECT value, ? FROM json_each(?) WHERE true "  # WHERE: ON CONFLICT follows
+            "ON CONFLICT DO NOTHING RETURNING event_id",
+            (_ts(now), json.dumps(list(event_ids))),
+        )
+        return {row[0] for row in rows}
 
 
 class ConversationRepository:

@@ -1,0 +1,149 @@
+"""The pipeline's batch: dedupe, one update failing alone, files kept only for what committed."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.actions import Action, FileKind, Incoming, address_of
+from bot.clock import FakeClock
+from bot.outbox import FileJob
+from bot.pipeline import Pipeline
+from storage.db import Database
+from storage.repositories import EventRepository
+
+NOW = dt.datetime(2023, 10, 17, 9, 0, tzinfo=dt.UTC)
+
+
+class FakeOutbox:
+    """Each write becomes a file job named after the update, like a receipt to send."""
+
+    async def write(self, incoming: Incoming, actions: Sequence[Action]) -> list[FileJob]:
+        to = address_of(incoming.peer_id, "vk")
+        return [FileJob(str(incoming.event_id), to, "f", b"", "", FileKind.DOCUMENT, "")]
+
+
+class FakeSender:
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.woken = 0
+
+    def wake(self) -> None:
+        self.woken += 1
+
+    async def send_files(self, jobs: Sequence[FileJob]) -> None:
+        self.sent.extend(job.key for job in jobs)
+
+
+class World:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.sender = FakeSender()
+        self.pipeline = Pipeline(
+            db,
+            EventRepository(db),
+            FakeOutbox(),  # type: ignore[arg-type]
+            self.sender,  # type: ignore[arg-type]
+            FakeClock(NOW),
+        )
+        self.calls: list[str] = []
+
+    async def dispatch(self, update: dict[str, Any]) -> None:
+        key = str(update.get("event_id"))
+        self.calls.append(key)
+        await self.db.execute("INSERT INTO t (x) VALUES (?)", (key,))
+        await self.pipeline.respond(Incoming(user_id=1, peer_id=1, event_id=key), [])
+        if update.get("boom"):
+            raise RuntimeError("poison update")
+
+    async def handle(self, updates: list[dict[str, Any]]) -> None:
+        await self.pipeline.handle_batch(updates, self.dispatch)
+        await self.pipeline.drain()
+
+    async def stored(self) -> list[str]:
+        return [row[0] for row in await self.db.fetchall("SELECT x FROM t ORDER BY rowid")]
+
+    async def marked(self) -> set[str]:
+        rows = await self.db.fetchall("SELECT event_id FROM processed_events")
+        return {row[0] for row in rows}
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    db = await Database.open(tmp_path / "t.db")
+    await db.execute("CREATE TABLE t (x TEXT NOT NULL)")
+    yield World(db)
+    await db.close()
+
+
+async def test_a_failing_update_is_rolled_back_alone_and_marked_handled(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    batch = [{"event_id": "a"}, {"event_id": "b", "boom": True}, {"event_id": "c"}]
+    with caplog.at_level(logging.ERROR):
+        await world.handle(batch)
+    assert await world.stored() == ["a", "c"]
+    assert await world.marked() == {"a", "b", "c"}
+    assert sorted(world.sender.sent) == ["a", "c"]  # each once, none for the failed one
+    assert "update b failed" in caplog.text
+    assert world.sender.woken == 1
+
+
+async def test_a_replayed_batch_is_skipped_even_its_failed_update(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    await world.handle([{"event_id": "a"}, {"event_id": "b", "boom": True}])
+    world.calls.clear()
+    with caplog.at_level(logging.INFO):
+        await world.handle([{"event_id": "a"}, {"event_id": "b"}, {"event_id": "c"}])
+    assert world.calls == ["c"]
+    assert await world.stored() == ["a", "c"]
+    assert "ignoring a replayed update a" in caplog.text
+    assert "ignoring a replayed update b" in caplog.text
+
+
+async def test_the_same_event_twice_in_a_batch_is_handled_once(world: World) -> None:
+    await world.handle([{"event_id": "a"}, {"event_id": "a"}, {"event_id": "b"}])
+    assert await world.stored() == ["a", "b"]
+    assert sorted(world.sender.sent) == ["a", "b"]
+
+
+async def test_updates_without_an_event_id_are_handled_every_time(world: World) -> None:
+    await world.handle([{"n": 1}, {"event_id": "a"}])
+    await world.handle([{"n": 1}])
+    assert await world.stored() == ["None", "a", "None"]
+    assert await world.marked() == {"a"}
+
+
+async def test_a_large_batch_is_marked_at_once(world: World) -> None:
+    batch: list[dict[str, Any]] = [{"event_id": f"e{i}"} for i in range(1203)]
+    batch[700]["boom"] = True
+    await world.handle(batch)
+    assert len(await world.stored()) == 1202
+    assert len(await world.marked()) == 1203
+    world.calls.clear()
+    await world.handle(batch)
+    assert world.calls == []
+
+
+async def test_a_cancelled_batch_leaves_nothing(world: World) -> None:
+    started = asyncio.Event()
+
+    async def slow(update: dict[str, Any]) -> None:
+        await world.dispatch(update)
+        started.set()
+        await asyncio.sleep(10)
+
+    task = asyncio.create_task(world.pipeline.handle_batch([{"event_id": "a"}], slow))
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await world.stored() == []
+    assert await world.marked() == set()
