@@ -1,10 +1,13 @@
 """One incoming update = one transaction: its dedupe, every state change, every message to send.
 
 A long-poll batch is handled in arrival order inside one transaction (one commit, one fsync for
-the batch), each update in a savepoint of its own: an update that fails is rolled back alone,
-marked handled and logged, and the others stand. Only after the commit does the sender see the
-messages, so nothing leaves before the state that wants it is durable, and a replay after a
-crash finds the event handled and its messages already waiting in the outbox.
+the batch). The batch's events are marked handled first, in one statement. If an update
+fails, the batch is rolled back and handled again with each update in a savepoint of its own:
+the failing one is rolled back alone, stays marked handled and is logged, and the others stand
+(savepoints only then: they cost two round trips to the database's thread per update). Only
+after the commit does the sender see the messages, so nothing leaves before the state that
+wants it is durable, and a replay after a crash finds the event handled and its messages
+already waiting in the outbox.
 """
 
 from __future__ import annotations
@@ -29,6 +32,10 @@ _FILES: contextvars.ContextVar[list[FileJob] | None] = contextvars.ContextVar(
 )
 
 Dispatch = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class _UpdateFailed(Exception):
+    """An update raised in a batch handled without savepoints."""
 
 
 def _key(update: dict[str, Any]) -> str | None:
@@ -67,13 +74,17 @@ class Pipeline:
         files: list[FileJob] = []
         token = _FILES.set(files)
         try:
-            async with self.db.transaction():
-                # Every event of the batch is marked first, outside the updates' savepoints:
-                # an update that fails is rolled back alone and stays marked handled.
-                keys = [key for update in updates if (key := _key(update)) is not None]
-                fresh = await self.events.mark_new(keys, self.clock.now()) if keys else set()
-                for update in updates:
-                    await self._handle(update, dispatch, fresh)
+            try:
+                # The usual case, no update fails: no savepoints, two round trips fewer each.
+                async with self.db.transaction():
+                    await self._handle_all(updates, dispatch, isolated=False)
+            except _UpdateFailed as failed:
+                # Rare: the batch is rolled back whole and handled again, each update in a
+                # savepoint of its own, so the failing one is rolled back alone.
+                log.info("update %s failed; handling its batch again update by update", failed)
+                files.clear()
+                async with self.db.transaction():
+                    await self._handle_all(updates, dispatch, isolated=True)
         finally:
             _FILES.reset(token)
         self.sender.wake()
@@ -82,13 +93,31 @@ class Pipeline:
             self._uploads.add(task)
             task.add_done_callback(self._uploads.discard)
 
-    async def _handle(self, update: dict[str, Any], dispatch: Dispatch, fresh: set[str]) -> None:
+    async def _handle_all(
+        self, updates: Sequence[dict[str, Any]], dispatch: Dispatch, *, isolated: bool
+    ) -> None:
+        # Every event of the batch is marked first, outside the updates' savepoints: an update
+        # that fails is rolled back alone and stays marked handled.
+        keys = [key for update in updates if (key := _key(update)) is not None]
+        fresh = await self.events.mark_new(keys, self.clock.now()) if keys else set()
+        for update in updates:
+            await self._handle(update, dispatch, fresh, isolated=isolated)
+
+    async def _handle(
+        self, update: dict[str, Any], dispatch: Dispatch, fresh: set[str], *, isolated: bool
+    ) -> None:
         key = _key(update)
         if key is not None:
             if key not in fresh:
                 log.info("ignoring a replayed update %s", key)
                 return
             fresh.discard(key)  # the same event twice in a batch is handled once
+        if not isolated:
+            try:
+                await dispatch(update)
+            except Exception as error:
+                raise _UpdateFailed(key) from error
+            return
         files = _FILES.get()
         before = 0 if files is None else len(files)
         try:

@@ -92,6 +92,8 @@ async def test_a_failing_update_is_rolled_back_alone_and_marked_handled(
     assert await world.marked() == {"a", "b", "c"}
     assert sorted(world.sender.sent) == ["a", "c"]  # each once, none for the failed one
     assert "update b failed" in caplog.text
+    # Handled without savepoints until b failed, then again each in a savepoint of its own.
+    assert world.calls == ["a", "b", "a", "b", "c"]
     assert world.sender.woken == 1
 
 
@@ -147,3 +149,34 @@ async def test_a_cancelled_batch_leaves_nothing(world: World) -> None:
         await task
     assert await world.stored() == []
     assert await world.marked() == set()
+
+
+async def test_a_batch_without_failures_uses_no_savepoints(world: World) -> None:
+    statements: list[str] = []
+    await world.db._conn.set_trace_callback(statements.append)
+    await world.handle([{"event_id": "a"}, {"event_id": "b"}])
+    await world.db._conn.set_trace_callback(None)
+    assert not [s for s in statements if "SAVEPOINT" in s]
+    assert await world.stored() == ["a", "b"]
+    assert world.calls == ["a", "b"]
+
+
+async def test_a_batch_that_fails_again_on_retry_is_still_settled_per_update(
+    world: World,
+) -> None:
+    """A failure that comes only on the retry (not deterministic) is isolated there too."""
+    seen: list[str] = []
+
+    async def flaky(update: dict[str, Any]) -> None:
+        key = str(update["event_id"])
+        seen.append(key)
+        await world.db.execute("INSERT INTO t (x) VALUES (?)", (key,))
+        if (key == "b" and seen.count("b") == 1) or (key == "c" and seen.count("a") == 2):
+            raise RuntimeError("flaky")
+
+    await world.pipeline.handle_batch(
+        [{"event_id": "a"}, {"event_id": "b"}, {"event_id": "c"}], flaky
+    )
+    assert seen == ["a", "b", "a", "b", "c"]
+    assert await world.stored() == ["a", "b"]
+    assert await world.marked() == {"a", "b", "c"}
