@@ -198,6 +198,13 @@ class Database:
         conn = self._conn
         return await conn._execute(lambda: work(conn._conn))  # type: ignore[no-untyped-call,no-any-return]
 
+    async def run(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Run several statements in one round trip: `work` runs on the connection's thread
+        and may only use the connection it is given (no awaiting, no other state). Wrap it in
+        `atomic()` if its statements must stand or fall together."""
+        async with self._statement_guard():
+            return await self._in_thread(work)
+
     async def execute(self, sql: str, params: SqlParams = ()) -> int:
         """Run one statement; returns the number of changed rows."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
@@ -302,16 +303,24 @@ class AnswerRepository:
         The event mark and the answer share one transaction, so a replayed update can never
         count twice and a crash can never leave one without the other.
         """
-        async with self._db.atomic():
+        counts = [
+            (part, position, c.done, c.total)
+            for position, (part, c) in enumerate(answer.counts.items())
+        ]
+
+        def write(conn: sqlite3.Connection) -> bool:
+            # One round trip to the database's thread for all of the answer's statements.
             if event_id is not None:
-                fresh = await self._db.execute(
+                cursor = conn.execute(
                     "INSERT INTO processed_events (event_id, processed_at) VALUES (?, ?) "
                     "ON CONFLICT DO NOTHING",
                     (event_id, _ts(answer.answered_at)),
                 )
+                fresh = cursor.rowcount
+                cursor.close()
                 if fresh == 0:
                     return False
-            answer_id = await self._db.insert(
+            cursor = conn.execute(
                 """
                 INSERT INTO answers (campaign_id, school_id, step_id, state, reason,
                     answered_by, answered_at, late, source, origin)
@@ -330,16 +339,15 @@ class AnswerRepository:
                     answer.origin,
                 ),
             )
-            if answer.counts:
-                await self._db.executemany(
+            answer_id = int(cursor.lastrowid or 0)
+            cursor.close()
+            if counts:
+                conn.executemany(
                     "INSERT INTO answer_counts (answer_id, part, position, done, total) "
                     "VALUES (?, ?, ?, ?, ?)",
-                    [
-                        (answer_id, part, position, c.done, c.total)
-                        for position, (part, c) in enumerate(answer.counts.items())
-                    ],
-                )
-            await self._db.execute(
+                    [(answer_id, *row) for row in counts],
+                ).close()
+            conn.execute(
                 """
                 INSERT INTO current_answers (campaign_id, school_id, step_id, answer_id, state)
                 VALUES (?, ?, ?, ?, ?)
@@ -347,8 +355,11 @@ class AnswerRepository:
                     answer_id = excluded.answer_id, state = excluded.state
                 """,
                 (answer.campaign_id, answer.school_id, answer.step_id, answer_id, answer.state),
-            )
-        return True
+            ).close()
+            return True
+
+        async with self._db.atomic():
+            return await self._db.run(write)
 
     async def _answers(self, where: str, params: Sequence[object]) -> list[Answer]:
         rows = await self._db.fetchall(
