@@ -130,6 +130,10 @@ class Outbox:
     def address(self, peer_id: int) -> Address:
         return address_of(peer_id, self.platform)
 
+    async def chat_regained(self, peer_id: int) -> None:
+        """The bot was added to a chat again: messages to it are sent from now on."""
+        await self.repo.restore(self.platform, peer_id)
+
     async def add(self, messages: Sequence[Outgoing]) -> None:
         parts = [part for message in messages for part in split(message)]
         await self.repo.enqueue(parts, self.clock.now())

@@ -50,7 +50,7 @@ def chat_events_labeler(flow: Flow, pipeline: Pipeline, group_id: int) -> BotLab
 
     @labeler.chat_message(BotInvitedRule(group_id))
     async def on_invited(message: Message) -> None:
-        await pipeline.outbox.repo.restore(pipeline.outbox.platform, message.peer_id)
+        await pipeline.outbox.chat_regained(message.peer_id)
         # The peer id is what [bot] admin_chats / heads_chats need; say it where IT looks.
         log.info("added to chat %s by %s", message.peer_id, message.from_id)
         incoming = incoming_message(message, group_id)
