@@ -7,6 +7,7 @@ import json
 import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import aiosqlite
 from pydantic import BaseModel, ConfigDict
@@ -293,6 +294,23 @@ class RosterRepository:
         ]
 
 
+def _answer(r: Sequence[Any], counts: dict[str, Count]) -> Answer:
+    """An answer from a row of `a.id, a.campaign_id, ... a.origin` (the answers table)."""
+    return Answer(
+        campaign_id=r[1],
+        school_id=r[2],
+        step_id=r[3],
+        state=StepState(r[4]),
+        reason=r[5],
+        answered_by=r[6],
+        answered_at=_parse_ts(r[7]),
+        late=bool(r[8]),
+        source=AnswerSource(r[9]),
+        origin=r[10],
+        counts=counts,
+    )
+
+
 class AnswerRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -383,22 +401,7 @@ class AnswerRepository:
                 chunk,
             ):
                 counts[cid][part] = Count(done=done, total=total)
-        return [
-            Answer(
-                campaign_id=r[1],
-                school_id=r[2],
-                step_id=r[3],
-                state=StepState(r[4]),
-                reason=r[5],
-                answered_by=r[6],
-                answered_at=_parse_ts(r[7]),
-                late=bool(r[8]),
-                source=AnswerSource(r[9]),
-                origin=r[10],
-                counts=counts.get(r[0], {}),
-            )
-            for r in rows
-        ]
+        return [_answer(r, counts.get(r[0], {})) for r in rows]
 
     async def current_for_school(self, campaign_id: str, school_id: str) -> dict[str, Answer]:
         """The school's current answers with their numbers, in one query (an answer's numbers
@@ -422,22 +425,7 @@ class AnswerRepository:
             first.setdefault(r[0], r)
             if r[11] is not None:
                 counts[r[0]][r[11]] = Count(done=r[12], total=r[13])
-        answers = [
-            Answer(
-                campaign_id=r[1],
-                school_id=r[2],
-                step_id=r[3],
-                state=StepState(r[4]),
-                reason=r[5],
-                answered_by=r[6],
-                answered_at=_parse_ts(r[7]),
-                late=bool(r[8]),
-                source=AnswerSource(r[9]),
-                origin=r[10],
-                counts=counts.get(r[0], {}),
-            )
-            for r in first.values()
-        ]
+        answers = [_answer(r, counts.get(r[0], {})) for r in first.values()]
         return {answer.step_id: answer for answer in answers}
 
     async def current_states(self, campaign_id: str) -> dict[str, dict[str, StepState]]:
