@@ -315,29 +315,19 @@ class AnswerRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def record(self, answer: Answer, event_id: str | None = None) -> bool:
-        """Append an answer and make it current; False if this VK event was already counted.
+    async def record(self, answer: Answer) -> None:
+        """Append an answer and make it current, together.
 
-        The event mark and the answer share one transaction, so a replayed update can never
-        count twice and a crash can never leave one without the other.
+        A replayed update never gets here: the pipeline marks the update's event in the
+        same transaction (`EventRepository.mark_new`).
         """
         counts = [
             (part, position, c.done, c.total)
             for position, (part, c) in enumerate(answer.counts.items())
         ]
 
-        def write(conn: sqlite3.Connection) -> bool:
+        def write(conn: sqlite3.Connection) -> None:
             # One round trip to the database's thread for all of the answer's statements.
-            if event_id is not None:
-                cursor = conn.execute(
-                    "INSERT INTO processed_events (event_id, processed_at) VALUES (?, ?) "
-                    "ON CONFLICT DO NOTHING",
-                    (event_id, _ts(answer.answered_at)),
-                )
-                fresh = cursor.rowcount
-                cursor.close()
-                if fresh == 0:
-                    return False
             cursor = conn.execute(
                 """
                 INSERT INTO answers (campaign_id, school_id, step_id, state, reason,
@@ -374,10 +364,9 @@ class AnswerRepository:
                 """,
                 (answer.campaign_id, answer.school_id, answer.step_id, answer_id, answer.state),
             ).close()
-            return True
 
         async with self._db.atomic():
-            return await self._db.run(write)
+            await self._db.run(write)
 
     async def _answers(self, where: str, params: Sequence[object]) -> list[Answer]:
         rows = await self._db.fetchall(
@@ -536,14 +525,6 @@ class EventRepository:
 
     def __init__(self, db: Database) -> None:
         self._db = db
-
-    async def mark(self, event_id: str, now: dt.datetime) -> bool:
-        changed = await self._db.execute(
-            "INSERT INTO processed_events (event_id, processed_at) VALUES (?, ?) "
-            "ON CONFLICT DO NOTHING",
-            (event_id, _ts(now)),
-        )
-        return changed > 0
 
     async def mark_new(self, event_ids: Sequence[str], now: dt.datetime) -> set[str]:
         """Mark the events handled; the ids that were not marked before (a batch's dedupe in

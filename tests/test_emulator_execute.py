@@ -17,24 +17,13 @@ from bot.vk_emulator import (
     VKScriptError,
     parse_execute_code,
 )
+from tests.test_emulator_faults import DROPPED, FakeMonotonic
 
 TOKEN = "execute-token"
 GROUP_ID = 77
 USER = 501_234
 OTHER_USER = 501_999
 CHAT = CHAT_PEER_OFFSET + 1
-# What an aiohttp client sees when the server closes the connection without an answer.
-DROPPED = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
-
-
-class FakeMonotonic:
-    """The emulator's rate-limit clock, moved by hand (it never moves here)."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
