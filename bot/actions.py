@@ -36,6 +36,7 @@ class Incoming:
     supports_callback: bool = True
     addressed: bool = True  # in a chat: mentions the bot or starts with "/"
     ref: str | None = None  # a vk.me link's `ref` on the first message (a registration code)
+    attachments: bool = False  # a sticker, voice message, photo, file or forwarded message
 
     @property
     def in_chat(self) -> bool:

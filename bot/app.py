@@ -123,6 +123,7 @@ async def build_app(
                 controller=config.bot.controller,
                 chats=chats,
                 timezone=config.bot.timezone,
+                prompt_expires_after=config.bot.prompt_expires_after,
             ),
             notifier,
             config.reminders,
@@ -130,7 +131,14 @@ async def build_app(
             messenger,
         )
         scheduler = Scheduler(
-            campaign, config.reminders, repos.schedule, notifier, clock, db, sender
+            campaign,
+            config.reminders,
+            repos.schedule,
+            notifier,
+            clock,
+            db,
+            sender,
+            prompt_expires_after=config.bot.prompt_expires_after,
         )
         group_id = config.vk.group_id
         polling = StatePolling(api, group_id, _state_dir(config))

@@ -23,7 +23,7 @@ from bot.config import (
     read_toml,
     show_value,
 )
-from bot.domain import Campaign, Step, StepKind
+from bot.domain import AnswerWords, Campaign, FoldedWords, Step, StepKind, StepState
 
 __all__ = [
     "CampaignError",
@@ -113,12 +113,34 @@ class _Header(BaseModel):
         return aware
 
 
+class _Words(BaseModel):
+    """The `[words]` table: words heads use, added to the defaults (`bot.domain.AnswerWords`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    done: FoldedWords = ()
+    in_progress: FoldedWords = ()
+    problem: FoldedWords = ()
+    negations: FoldedWords = ()
+    questions: FoldedWords = ()
+
+    def with_defaults(self) -> AnswerWords:
+        defaults = AnswerWords()
+        return AnswerWords(
+            **{
+                name: (*getattr(defaults, name), *getattr(self, name))
+                for name in ("done", "in_progress", "problem", "negations", "questions")
+            }
+        )
+
+
 class _CampaignFile(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     campaign: _Header
     # Emptiness is checked apart: a length limit here would also fire when a step is invalid.
     steps: tuple[Step, ...]
+    words: _Words = _Words()
 
 
 _FORMS: dict[str, str] = {
@@ -143,6 +165,17 @@ _FORMS: dict[str, str] = {
     "steps[].parts[].title": 'a short name, e.g. "педагоги", at most 60 characters',
     "steps[].parts[].aliases": 'a list of other names, e.g. ["учителя", "педагогов"]',
     "steps[].parts[].aliases[]": "a non-empty string",
+    "words": "a table [words] with lists done, in_progress, problem, negations, questions",
+    "words.done": 'a list of words, e.g. ["подключили", "перешли*"]',
+    "words.in_progress": 'a list of words, e.g. ["подключаем*"]',
+    "words.problem": 'a list of words, e.g. ["нет интернета"]',
+    "words.negations": 'a list of words, e.g. ["не"]',
+    "words.questions": 'a list of words, e.g. ["зачем"]',
+    "words.done[]": "a word or phrase, 1 to 60 characters; `*` at the end takes any ending",
+    "words.in_progress[]": "a word or phrase, 1 to 60 characters; `*` at the end takes any ending",
+    "words.problem[]": "a word or phrase, 1 to 60 characters; `*` at the end takes any ending",
+    "words.negations[]": "a word, 1 to 60 characters",
+    "words.questions[]": "a word, 1 to 60 characters",
 }
 
 
@@ -185,6 +218,16 @@ def _cross_checks(file: _CampaignFile) -> list[str]:
                         f"part {owner[name]!r}; expected each name to point at one part"
                     )
                 owner.setdefault(name, part.key)
+    words = file.words.with_defaults()
+    said: dict[str, StepState] = {}
+    for state, entries in words.states().items():
+        for word in entries:
+            if said.get(word, state) is not state:
+                problems.append(
+                    f"words.{state.value}: {word!r} also says «{said[word].value}»; "
+                    "expected each word to say one state"
+                )
+            said.setdefault(word, state)
     return problems
 
 
@@ -211,7 +254,12 @@ def parse_campaign(data: dict[str, Any], *, source: Path | None = None) -> Campa
         if not problems and deadline is not None:
             header = file.campaign.model_dump(exclude={"deadline"})
             try:
-                campaign = Campaign(**header, deadline=deadline, steps=file.steps)
+                campaign = Campaign(
+                    **header,
+                    deadline=deadline,
+                    steps=file.steps,
+                    words=file.words.with_defaults(),
+                )
             except ValidationError as exc:
                 problems = explain_errors(exc, model=Campaign, forms={}, prefix=("campaign",))
     if campaign is None:

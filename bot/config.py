@@ -202,6 +202,9 @@ class BotConfig(_Frozen):
     controller: UserId | None = None
     admin_chats: Annotated[tuple[ChatPeerId, ...], AfterValidator(_unique)] = ()
     heads_chats: Annotated[tuple[ChatPeerId, ...], AfterValidator(_unique)] = ()
+    # How long a question of the bot (a problem's reason, a step's numbers) waits for the
+    # answer; after it the next message is read afresh and staff get the problem without it.
+    prompt_expires_after: Duration = dt.timedelta(hours=1)
 
     @model_validator(mode="after")
     def _chats_apart(self) -> BotConfig:
@@ -326,6 +329,7 @@ _FORMS: dict[str, str] = {
     "bot.admin_chats[]": PEER_FORM,
     "bot.heads_chats": "a list of chat peer ids, e.g. [2000000002]",
     "bot.heads_chats[]": PEER_FORM,
+    "bot.prompt_expires_after": 'a duration like "1h" or "30m"',
     "campaign": "a table [campaign]",
     "campaign.file": 'the path of a campaign TOML file, e.g. "campaigns/order_47.toml"',
     "reminders": "a table [reminders]",
@@ -602,6 +606,7 @@ def describe(config: Config) -> list[str]:
         f"controller: {bot.controller if bot.controller is not None else 'not set'}",
         f"admin chats: {chats(bot.admin_chats)}",
         f"heads chats: {chats(bot.heads_chats)}",
+        f"a question of the bot waits for its answer: {format_duration(bot.prompt_expires_after)}",
         f"campaign file: {config.campaign.file}",
         f"reminders: {before} before the deadline; quiet hours: {quiet}; "
         f"daily summary at {format_clock_time(reminders.daily_summary)}; "

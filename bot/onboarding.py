@@ -46,7 +46,15 @@ PENDING_FOR = dt.timedelta(hours=1)  # a valid code waits this long for «рук
 # Cyrillic letters typed for the Latin ones they look like (a code copied by hand).
 _LOOKALIKES = str.maketrans("АСЕНКМРТХУЗ", "ACEHKMPTXY3")
 
-_REGISTER = re.compile(r"^(?:регистрация|регистрироваться|register|start)\s+(\S+)$", re.I)
+# «регистрация K7M4PQ», «Регистрация: K7M4PQ», «регистрация, код K7M-4PQ», «/start K7M4PQ».
+_REGISTER = re.compile(
+    r"^(?:регистрация|регистрироваться|зарегистрироваться|register|start)"
+    r"(?:\s*[:.,—–-]\s*|\s+)(?:код\s*[:.—–-]?\s*)?(\S+(?:[ -]\S+)?)$",
+    re.IGNORECASE,
+)
+# A code alone, as copied from the letter: «K7M4PQ», «k7m-4pq», «К7М 4РQ».
+_BARE = re.compile(r"^[«\"']?([^\W_]{3}[ -]?[^\W_]{3})[»\"']?[.!]?$")
+_QUOTES = "«»\"'.!,;:"
 
 
 def new_code() -> str:
@@ -60,9 +68,29 @@ def normalise_code(text: str) -> str:
 
 
 def registration_code(text: str) -> str | None:
-    """`регистрация K7M4PQ`, `/start K7M4PQ` -> the code as typed; anything else -> None."""
+    """`регистрация K7M4PQ`, `Регистрация: K7M4PQ`, `/start K7M4PQ` -> the code as typed;
+    anything else -> None."""
     match = _REGISTER.match(text.strip())
-    return None if match is None else match.group(1)
+    if match is None:
+        return None
+    return match.group(1).strip(_QUOTES) or None
+
+
+def bare_code(text: str) -> str | None:
+    """A message that is nothing but a code (`K7M4PQ`, `к7м-4рq`) -> the code as typed.
+
+    A word of Cyrillic letters alone is never taken for a code, whatever it looks like.
+    """
+    match = _BARE.match(text.strip())
+    if match is None:
+        return None
+    typed = match.group(1)
+    code = normalise_code(typed)
+    if len(code) != CODE_LENGTH or not set(code) <= set(ALPHABET):
+        return None
+    if not re.search(r"[0-9A-Za-z]", typed):
+        return None
+    return typed
 
 
 def generate_codes(school_ids: list[str], taken: set[str]) -> dict[str, str]:

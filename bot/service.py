@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from bot.clock import Clock
 from bot.domain import Answer, AnswerSource, Campaign, Count, School, StepKind, StepState
@@ -27,6 +29,7 @@ from storage.repositories import (
     Membership,
     RosterRepository,
     ScheduleRepository,
+    Speaker,
 )
 
 log = logging.getLogger(__name__)
@@ -62,6 +65,19 @@ class Pending:
     total: int  # schools in the roster
 
 
+class NewAnswer(Protocol):
+    """What a typed answer says about one step (`bot.parsing.ParsedAnswer`)."""
+
+    @property
+    def step_id(self) -> str: ...
+    @property
+    def state(self) -> StepState: ...
+    @property
+    def counts(self) -> dict[str, Count]: ...
+    @property
+    def reason(self) -> str: ...
+
+
 @dataclass(frozen=True)
 class Recorded:
     answer: Answer
@@ -78,6 +94,10 @@ class CampaignService:
 
     async def memberships(self, vk_id: int) -> list[Membership]:
         return await self.repos.roster.memberships(vk_id)
+
+    async def speaker(self, vk_id: int, peer_id: int) -> Speaker:
+        """The person's schools and the prompt waiting for them here, in one query."""
+        return await self.repos.conversations.speaker(vk_id, peer_id)
 
     async def school_status(self, school: School) -> SchoolStatus:
         people, acknowledged = await self.repos.roster.people_acknowledged(
@@ -108,6 +128,55 @@ class CampaignService:
 
         The caller has already checked that `by` may answer for `school`.
         """
+        answer = await self._store(
+            by=by,
+            school=school,
+            step_id=step_id,
+            state=state,
+            counts=counts,
+            reason=reason,
+            source=source,
+            origin=origin,
+        )
+        return Recorded(answer, await self.school_status(school))
+
+    async def record_all(
+        self,
+        *,
+        by: int,
+        school: School,
+        answers: Sequence[NewAnswer],
+        source: AnswerSource,
+        origin: str = "",
+    ) -> tuple[list[Answer], SchoolStatus]:
+        """Store several answers of one message, then read the school's state once."""
+        stored = [
+            await self._store(
+                by=by,
+                school=school,
+                step_id=item.step_id,
+                state=item.state,
+                counts=item.counts,
+                reason=item.reason,
+                source=source,
+                origin=origin,
+            )
+            for item in answers
+        ]
+        return stored, await self.school_status(school)
+
+    async def _store(
+        self,
+        *,
+        by: int,
+        school: School,
+        step_id: str,
+        state: StepState,
+        counts: dict[str, Count] | None,
+        reason: str,
+        source: AnswerSource,
+        origin: str,
+    ) -> Answer:
         step = self.campaign.step(step_id)
         if step is None:
             raise ValueError(f"unknown step {step_id}")
@@ -137,7 +206,7 @@ class CampaignService:
             source.value,
             answer.late,
         )
-        return Recorded(answer, await self.school_status(school))
+        return answer
 
     async def acknowledge(self, vk_id: int) -> bool:
         return await self.repos.conversations.acknowledge(

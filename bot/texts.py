@@ -579,3 +579,86 @@ def report_caption(campaign: Campaign, now: dt.datetime, schools: int, finished:
 
 def chart_caption(campaign: Campaign, now: dt.datetime) -> str:
     return CHART_CAPTION.format(number=campaign.number, moment=fmt_moment(now, campaign.timezone))
+
+
+# --- understanding (issue 12) ------------------------------------------------------------------
+
+ATTACHMENTS_ONLY = (
+    "Я понимаю текст и кнопки, а стикеры, голосовые сообщения и фото не читаю. Ответьте "
+    "кнопкой в карточке ниже или напишите, например: «3.1 выполнено»."
+)
+CHOOSE_SCHOOL_FOR_ANSWER = (
+    "Вы отвечаете за несколько школ. Для какой школы ответ «{text}»? Нажмите кнопку — "
+    "ответ сохранится для неё."
+)
+ANSWER_FOR_SCHOOL = "Ответ «{text}» — для школы «{school}»."
+# The reason of a «Проблема» the bot asked for and did not get (the prompt expired or another
+# answer came first), and of a second problem in one message, which it did not ask about.
+NO_REASON_AFTER_ASKING = "причину руководитель не указал (бот спрашивал)"
+NO_REASON = "причина не указана"
+NOT_DONE = (
+    "Понял: пункт {step} ещё не выполнен. Отметьте, что с ним: если работа идёт — «В работе», "
+    "если что-то мешает — «Проблема»."
+)
+NO_STATE_FOR_STEP = (
+    "Не понял, что с пунктом {step}{said}. Напишите, например: «{step} выполнено», "
+    "«{step} в работе» или «{step} проблема: …» — или нажмите кнопку."
+)
+STATE_WITHOUT_STEP = (
+    "Не понял, к какому пункту относится «{said}». Напишите с номером пункта, например: "
+    "«{step} {said}», — или выберите пункт кнопкой в карточке."
+)
+QUESTION_ABOUT_STEP = "Пункт {step} приказа № {number}: {title}."
+HOW_TO_ANSWER_CONFIRM = "Когда выполните, нажмите кнопку или напишите: «{step} выполнено»."
+HOW_TO_ANSWER_COUNT = "Ответ — числами, например: «{step} {example}»."
+QUESTION_WITHOUT_STEP = (
+    "Спросите о пункте с его номером, например: «что нужно сделать по {step}?». "
+    "Пункты приказа — в карточке школы."
+)
+
+
+def received_many(status: SchoolStatus, items: list[tuple[Step, Answer]], now: dt.datetime) -> str:
+    """The receipt of several steps answered in one message."""
+    lines = ["Принято:"] + [_step_line(step, answer) for step, answer in items]
+    if any(answer.late for _, answer in items):
+        lines.append(LATE_NOTE)
+    owed = status.owed()
+    if owed:
+        lines.append("Осталось: " + ", ".join(f"{s.id} {s.short_title}" for s in owed))
+    else:
+        lines.append(ALL_DONE.format(school=status.school.name, number=status.campaign.number))
+    return "\n".join(lines)
+
+
+def not_done(step: Step) -> str:
+    return NOT_DONE.format(step=step.id)
+
+
+def no_state_for_step(step_id: str, said: str) -> str:
+    return NO_STATE_FOR_STEP.format(step=step_id, said=f" («{said}»)" if said else "")
+
+
+def state_without_step(said: str, step: Step) -> str:
+    return STATE_WITHOUT_STEP.format(said=said, step=step.id)
+
+
+def about_step(campaign: Campaign, step: Step) -> str:
+    """A question about a step: the order's own words and how to answer."""
+    text = QUESTION_ABOUT_STEP.format(
+        step=step.id, number=campaign.number, title=step.title.rstrip(".")
+    )
+    if step.kind is StepKind.COUNT:
+        how = HOW_TO_ANSWER_COUNT.format(step=step.id, example=count_example(step))
+    else:
+        how = HOW_TO_ANSWER_CONFIRM.format(step=step.id)
+    return f"{text}\n{how}"
+
+
+def question_without_step(campaign: Campaign) -> str:
+    return QUESTION_WITHOUT_STEP.format(step=campaign.steps[0].id)
+
+
+def quoted_answer(text: str, limit: int = 80) -> str:
+    """What a person typed, short enough to quote back."""
+    one_line = " ".join(text.split())
+    return one_line if len(one_line) <= limit else one_line[: limit - 1] + "…"

@@ -406,7 +406,13 @@ def incoming_message(message: Any, group_id: int) -> Incoming:
         supports_callback=supports_callback(message.client_info),
         addressed=message.payload is not None or is_addressed(text, message.peer_id, group_id),
         ref=update_ref(),
+        attachments=has_attachments(message),
     )
+
+
+def has_attachments(message: Any) -> bool:
+    """A sticker, a voice message, a photo, a file, a place or forwarded messages."""
+    return any(getattr(message, name, None) for name in ("attachments", "fwd_messages", "geo"))
 
 
 def incoming_event(event: Any) -> Incoming:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, replace
 
 from bot import texts
@@ -23,6 +24,12 @@ class Settings:
     controller: int | None
     chats: ChatDirectory
     timezone: str
+    # How long a question of the bot (a problem's reason, a step's numbers) waits.
+    prompt_expires_after: dt.timedelta = dt.timedelta(hours=1)
+
+
+# A stranger is told who the bot is and whom to ask once a day per conversation.
+STRANGER_NOTE_EVERY = dt.timedelta(days=1)
 
 
 @dataclass
@@ -79,6 +86,15 @@ class Rules:
         if self.is_staff(msg.user_id):
             return texts.STAFF_NOT_A_HEAD
         return texts.STRANGER_SHORT if msg.is_callback else texts.STRANGER
+
+    async def _stranger(self, msg: Incoming) -> list[Action]:
+        """Someone the bot does not know: who it is and whom to ask, once a day here."""
+        if not msg.addressed:
+            return []
+        told = await self.service.repos.conversations.tell_stranger(
+            msg.user_id, msg.peer_id, self.service.now(), STRANGER_NOTE_EVERY
+        )
+        return [Reply(texts.STRANGER)] if told else []
 
     def _notice(self, msg: Incoming, text: str) -> Action:
         return Snackbar(text) if msg.is_callback else Reply(text)
