@@ -31,6 +31,11 @@ _FILES: contextvars.ContextVar[list[FileJob] | None] = contextvars.ContextVar(
     "confirmbot_files", default=None
 )
 
+# Updates per transaction. One commit (one fsync) for many updates is what makes a burst
+# cheap; a bounded group lets the sender carry the first replies while the rest of a
+# thousand-update burst is still being handled, instead of after all of it.
+GROUP = 32
+
 Dispatch = Callable[[dict[str, Any]], Awaitable[None]]
 
 
@@ -51,7 +56,12 @@ class Pipeline:
         outbox: Outbox,
         sender: Sender,
         clock: Clock,
+        *,
+        group: int = GROUP,
     ) -> None:
+        if group < 1:
+            raise ValueError("a transaction takes at least one update")
+        self.group = group
         self.db = db
         self.events = events
         self.outbox = outbox
@@ -71,6 +81,11 @@ class Pipeline:
             await self.sender.send_files(jobs)
 
     async def handle_batch(self, updates: Sequence[dict[str, Any]], dispatch: Dispatch) -> None:
+        """Handle a long-poll batch in arrival order, `group` updates per transaction."""
+        for start in range(0, len(updates), self.group):
+            await self._handle_group(updates[start : start + self.group], dispatch)
+
+    async def _handle_group(self, updates: Sequence[dict[str, Any]], dispatch: Dispatch) -> None:
         files: list[FileJob] = []
         token = _FILES.set(files)
         try:

@@ -249,6 +249,24 @@ class Database:
         async with self._statement_guard():
             return await self._in_thread(run)
 
+    async def fetch_many(
+        self, queries: Sequence[tuple[str, SqlParams]]
+    ) -> list[list[aiosqlite.Row]]:
+        """Several reads in one round trip to the connection's thread, results in order."""
+
+        def run(conn: sqlite3.Connection) -> list[list[aiosqlite.Row]]:
+            results = []
+            for sql, params in queries:
+                cursor = conn.execute(sql, params)
+                try:
+                    results.append(list(cursor.fetchall()))
+                finally:
+                    cursor.close()
+            return results
+
+        async with self._statement_guard():
+            return await self._in_thread(run)
+
     async def fetchone(self, sql: str, params: SqlParams = ()) -> aiosqlite.Row | None:
         def run(conn: sqlite3.Connection) -> aiosqlite.Row | None:
             cursor = conn.execute(sql, params)

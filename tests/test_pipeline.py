@@ -42,7 +42,7 @@ class FakeSender:
 
 
 class World:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, group: int = 32) -> None:
         self.db = db
         self.sender = FakeSender()
         self.pipeline = Pipeline(
@@ -51,6 +51,7 @@ class World:
             FakeOutbox(),  # type: ignore[arg-type]
             self.sender,  # type: ignore[arg-type]
             FakeClock(NOW),
+            group=group,
         )
         self.calls: list[str] = []
 
@@ -180,3 +181,43 @@ async def test_a_batch_that_fails_again_on_retry_is_still_settled_per_update(
     assert seen == ["a", "b", "a", "b", "c"]
     assert await world.stored() == ["a", "b"]
     assert await world.marked() == {"a", "b", "c"}
+
+
+async def test_a_burst_commits_group_by_group_for_the_sender_to_start_early(
+    tmp_path: Path,
+) -> None:
+    """A thousand-update burst does not hold every reply back until its last update: each
+    group of updates commits, and wakes the sender, before the next is handled; a failing
+    update has only its own group handled again."""
+    db = await Database.open(tmp_path / "t.db")
+    outside = await Database.open(tmp_path / "t.db")  # another connection sees commits only
+    committed_before: dict[str, list[str]] = {}
+
+    async def watching(update: dict[str, Any]) -> None:
+        key = str(update["event_id"])
+        rows = await outside.fetchall("SELECT x FROM t ORDER BY rowid")
+        committed_before.setdefault(key, [row[0] for row in rows])
+        await world.dispatch(update)
+
+    try:
+        await db.execute("CREATE TABLE t (x TEXT NOT NULL)")
+        world = World(db, group=2)
+        batch: list[dict[str, Any]] = [{"event_id": k} for k in "abcde"]
+        batch[3]["boom"] = True
+        await world.pipeline.handle_batch(batch, watching)
+        await world.pipeline.drain()
+        assert committed_before == {
+            "a": [],
+            "b": [],
+            "c": ["a", "b"],
+            "d": ["a", "b"],
+            "e": ["a", "b", "c"],
+        }
+        assert world.calls == ["a", "b", "c", "d", "c", "d", "e"]
+        assert await world.stored() == ["a", "b", "c", "e"]
+        assert world.sender.woken == 3
+        with pytest.raises(ValueError, match="at least one"):
+            Pipeline(db, EventRepository(db), FakeOutbox(), FakeSender(), FakeClock(NOW), group=0)  # type: ignore[arg-type]
+    finally:
+        await outside.close()
+        await db.close()
