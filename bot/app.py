@@ -123,6 +123,7 @@ async def build_app(
                 controller=config.bot.controller,
                 chats=chats,
                 timezone=config.bot.timezone,
+                department=config.department,
             ),
             notifier,
             config.reminders,

@@ -24,6 +24,7 @@ from bot.config import (
     show_value,
 )
 from bot.domain import Campaign, Step, StepKind
+from bot.russian import typeset
 
 __all__ = [
     "CampaignError",
@@ -134,7 +135,9 @@ _FORMS: dict[str, str] = {
     "steps[]": "a [[steps]] table with id, title, short_title and kind",
     "steps[].id": 'a short id in quotes, e.g. "3.1" (letters, digits, ".", "_", "-")',
     "steps[].title": "the step's text as the order words it, 1 to 1000 characters",
-    "steps[].short_title": "a short title for buttons and cards, at most 60 characters",
+    "steps[].short_title": (
+        "a short title for buttons and cards, at most 60 characters, naming the item, not a state"
+    ),
     "steps[].kind": '"confirm" or "count"',
     "steps[].parts": "[[steps.parts]] tables with key, title and aliases (count steps only)",
     "steps[].verified_by": '"chat_membership" (the bot checks the people are in a heads chat)',
@@ -156,14 +159,37 @@ def _step_labels(data: dict[str, Any]) -> dict[tuple[int | str, ...], str]:
     return labels
 
 
+# A card reads «3.4 <short_title> — в работе»: a short title that says a state itself («… в
+# работе», «Компьютеры готовы») contradicts the state beside it. bot/TEXTS.md.
+_STATE_WORDS = re.compile(
+    r"(?<!\w)(выполнен[оаы]?|в работе|в процессе|проблем[аы]|нет ответа|готов[оаы]?|"
+    r"сделан[оаы]?|не выполнен[оаы]?)(?!\w)",
+    re.IGNORECASE,
+)
+
+
+def _short_title_problem(where: str, short_title: str) -> str | None:
+    found = _STATE_WORDS.search(short_title)
+    if found is None:
+        return None
+    return (
+        f"{where}.short_title: {short_title!r} says a state ({found.group(0)!r}), which the card "
+        'shows beside it; expected what the item is, e.g. "Педагоги и дети в Сферуме"'
+    )
+
+
 def _cross_checks(file: _CampaignFile) -> list[str]:
-    """What one field cannot see alone: repeated step ids, part names shared by two parts."""
+    """What one field cannot see alone: repeated step ids, part names shared by two parts,
+    short titles that say a state."""
     problems: list[str] = []
     if not file.steps:
         problems.append(f"steps: empty; expected {_FORMS['steps']}")
     first_index: dict[str, int] = {}
     for index, step in enumerate(file.steps):
         where = f"steps[{index}] ({step.id})"
+        clash = _short_title_problem(where, step.short_title)
+        if clash is not None:
+            problems.append(clash)
         if step.id in first_index:
             problems.append(
                 f"{where}: the id {step.id!r} repeats steps[{first_index[step.id]}]; "
@@ -216,7 +242,24 @@ def parse_campaign(data: dict[str, Any], *, source: Path | None = None) -> Campa
                 problems = explain_errors(exc, model=Campaign, forms={}, prefix=("campaign",))
     if campaign is None:
         raise CampaignError(problems, source=source)
-    return campaign
+    return _typeset(campaign)
+
+
+def _typeset(campaign: Campaign) -> Campaign:
+    """The order's words as the bot shows them: «100%» gets its no-break space (bot/TEXTS.md)."""
+    steps = tuple(
+        step.model_copy(
+            update={"title": typeset(step.title), "short_title": typeset(step.short_title)}
+        )
+        for step in campaign.steps
+    )
+    return campaign.model_copy(
+        update={
+            "title": typeset(campaign.title),
+            "issuer": typeset(campaign.issuer),
+            "steps": steps,
+        }
+    )
 
 
 def load_campaign(path: Path) -> Campaign:

@@ -297,10 +297,65 @@ class RemindersConfig(_Frozen):
     escalate_every: Duration = dt.timedelta(hours=24)
 
 
+# How the bot names the department in its messages. Russian needs a case here, and the texts
+# are written so that one case serves them all: the genitive («бот Управления образования»,
+# «обратитесь к сотрудникам Управления образования», «беседа Управления»).
+DEFAULT_DEPARTMENT_NAME = "Управления образования"
+DEFAULT_DEPARTMENT_SHORT_NAME = "Управления"
+DEPARTMENT_NAME_FORM = 'the genitive, as after «бот»: e.g. "Управления образования"'
+DEPARTMENT_SHORT_FORM = 'the genitive, at most 30 characters: e.g. "Управления"'
+PHONE_FORM = 'a phone number, e.g. "+7 (87231) 5-12-34" or "8 800 100-00-00"'
+# The first word of a name in the nominative ends like this (Управление, Отдел, Комитет,
+# Министерство); in the genitive it ends in а, я, ы or и (Управления, Отдела, Комитета).
+_NOMINATIVE_ENDINGS = frozenset("бвгджзклмнпрстфхцчшщйьео")
+
+
+def _one_line(value: str) -> str:
+    value = " ".join(value.split())
+    if not value:
+        raise ValueError("empty; expected some text")
+    return value
+
+
+def _genitive(value: str) -> str:
+    """Refuse the likeliest slip: the name in the nominative («Управление образования»)."""
+    value = _one_line(value)
+    first = value.split()[0].strip('«»"')
+    word = re.fullmatch(r"[А-ЯЁа-яё]+", first) is not None and not first.isupper()
+    if word and first[-1].lower() in _NOMINATIVE_ENDINGS:
+        raise ValueError(
+            f"{show_value(value)} looks like the nominative («{first}»); the bot writes "
+            "«бот …», «сотрудникам …», so write the genitive, e.g. "
+            f'"{DEFAULT_DEPARTMENT_NAME}" rather than "Управление образования"'
+        )
+    return value
+
+
+def _phone(value: str) -> str:
+    value = _one_line(value)
+    digits = sum(c.isdigit() for c in value)
+    if re.fullmatch(r"\+?[0-9(][0-9 ()\-‒–]*[0-9]", value) is None or not 5 <= digits <= 15:
+        raise ValueError(f"{show_value(value)} is not a phone number; expected {PHONE_FORM}")
+    return value
+
+
+class DepartmentConfig(_Frozen):
+    """The department as the bot's messages name it; every key optional."""
+
+    name: Annotated[str, Field(max_length=120), AfterValidator(_genitive)] = (
+        DEFAULT_DEPARTMENT_NAME
+    )
+    short_name: Annotated[str, Field(max_length=30), AfterValidator(_genitive)] = (
+        DEFAULT_DEPARTMENT_SHORT_NAME
+    )
+    phone: Annotated[str, Field(max_length=40), AfterValidator(_phone)] | None = None
+
+
 class Config(_Frozen):
     vk: VkConfig
     storage: StorageConfig = Field(default_factory=StorageConfig)
     bot: BotConfig = Field(default_factory=BotConfig)
+    department: DepartmentConfig = Field(default_factory=DepartmentConfig)
     campaign: CampaignFileConfig = Field(default_factory=CampaignFileConfig)
     reminders: RemindersConfig = Field(default_factory=RemindersConfig)
 
@@ -334,6 +389,10 @@ _FORMS: dict[str, str] = {
     "reminders.quiet_hours": QUIET_HOURS_FORM,
     "reminders.daily_summary": TIME_FORM,
     "reminders.escalate_every": 'a duration like "24h" or "1d"',
+    "department": "a table [department] with name, short_name and phone",
+    "department.name": DEPARTMENT_NAME_FORM,
+    "department.short_name": DEPARTMENT_SHORT_FORM,
+    "department.phone": PHONE_FORM,
 }
 
 # Values at these keys are never echoed back, whatever is wrong with them.
@@ -606,4 +665,7 @@ def describe(config: Config) -> list[str]:
         f"reminders: {before} before the deadline; quiet hours: {quiet}; "
         f"daily summary at {format_clock_time(reminders.daily_summary)}; "
         f"escalation every {format_duration(reminders.escalate_every)}",
+        f"department in messages: «бот {config.department.name}», "
+        f"«беседа {config.department.short_name}»; phone: "
+        + (config.department.phone or "not set"),
     ]

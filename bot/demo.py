@@ -133,10 +133,12 @@ class SimulatedHead:
         card = self._card()
         label = next(label for label in card.labels if label.startswith(f"{step_id} "))
         self.emu.press(self.vk_id, card, label)
-        await self.emu.wait_for(lambda: "Напишите числа" in card.text, _WAIT)
+        await self.emu.wait_for(lambda: "сколько подключено" in card.text, _WAIT)
         await self.say(numbers, expect="Принято")
         self.emu.press(self.vk_id, card, texts.BUTTON_BACK)
-        await self.emu.wait_for(lambda: "Осталось" in card.text or "Все шаги" in card.text, _WAIT)
+        await self.emu.wait_for(
+            lambda: "Осталось" in card.text or "Все пункты" in card.text, _WAIT
+        )
 
     async def say(self, text: str, *, expect: str) -> SentMessage:
         count = len([m for m in self.emu.messages_to(self.vk_id) if expect in m.text])
@@ -267,7 +269,7 @@ async def _story(
 
     clock.advance(3600)
     _section("3. The admin asks «статус»:")
-    print(await _ask_admin(box, "статус", "Выполнили все шаги"))
+    print(await _ask_admin(box, "статус", "Выполнили все пункты"))
     _section("4. The admin asks «должники»:")
     print(await _ask_admin(box, "должники", "Не выполнили"))
     _section("5. The admin asks about one school: «статус " + sample.school.id + "»")

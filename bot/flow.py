@@ -70,8 +70,8 @@ class Flow(Rules):
             if not msg.addressed:
                 return []
             if self.is_staff(msg.user_id):
-                return [Reply(texts.HELP_ADMIN)]
-            return [Reply(texts.STRANGER)]
+                return [Reply(texts.help_admin(self.settings.department))]
+            return [Reply(texts.stranger(self.settings.department))]
         pending = await conversations.pending_input(msg.user_id, msg.peer_id)
         if looks_like_answer(msg.text, self.campaign):
             if pending is not None:

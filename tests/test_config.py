@@ -15,6 +15,7 @@ from bot.config import (
     BotConfig,
     Config,
     ConfigError,
+    DepartmentConfig,
     QuietHours,
     RemindersConfig,
     VkConfig,
@@ -159,6 +160,10 @@ def test_example_config_is_valid_and_documents_every_key(tmp_path: Path) -> None
         "quiet_hours",
         "daily_summary",
         "escalate_every",
+        "[department]",
+        "name",
+        "short_name",
+        "phone",
         TOKEN_ENV,
     ):
         assert key in text, key
@@ -198,7 +203,9 @@ def test_unknown_key_lists_the_allowed_ones(tmp_path: Path) -> None:
 
 def test_unknown_section_and_misplaced_key(tmp_path: Path) -> None:
     found = problems(tmp_path, "timezone = 'Europe/Moscow'\n" + MINIMAL + "[remind]\nx = 1\n")
-    assert any("'remind'" in p and "vk, storage, bot, campaign, reminders" in p for p in found)
+    assert any(
+        "'remind'" in p and "vk, storage, bot, department, campaign, reminders" in p for p in found
+    )
     assert any("'timezone'" in p and "belongs in [bot]" in p for p in found)
 
 
@@ -464,6 +471,60 @@ def test_describe_mentions_what_check_config_shows(tmp_path: Path) -> None:
     assert "order_47.toml" in joined
     assert "3d, 1d, 3h" in joined
     assert "VK token: set (hidden)" in joined
+
+
+def test_department_defaults_and_values(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL), env={})
+    assert config.department == DepartmentConfig()
+    assert (config.department.name, config.department.short_name) == (
+        "Управления образования",
+        "Управления",
+    )
+    assert config.department.phone is None
+    text = MINIMAL + (
+        "[department]\n"
+        'name = "  Комитета  по образованию "\n'
+        'short_name = "Комитета"\n'
+        'phone = "+7 (87231) 5-12-34"\n'
+    )
+    config = load_config(write(tmp_path, text), env={})
+    assert config.department == DepartmentConfig(
+        name="Комитета по образованию", short_name="Комитета", phone="+7 (87231) 5-12-34"
+    )
+    joined = "\n".join(describe(config))
+    assert "«бот Комитета по образованию»" in joined
+    assert "«беседа Комитета»" in joined
+    assert "+7 (87231) 5-12-34" in joined
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ('name = "Управление образования"', "department.name: 'Управление образования' looks "
+         "like the nominative"),
+        ('name = "Отдел образования"', "department.name: 'Отдел образования' looks like"),
+        ('short_name = "Управление"', "department.short_name: 'Управление' looks like"),
+        ('name = "   "', "department.name: empty"),
+        ("name = 5", "department.name: 5 is not a string in quotes"),
+        ('short_name = "Управления образования Хасавюртовского района"',
+         "department.short_name: the value is too long"),
+        ('phone = "позвоните Ахмеду"', "department.phone: 'позвоните Ахмеду' is not a phone"),
+        ('phone = "12"', "department.phone: '12' is not a phone number"),
+        ('room = "12"', "department.room: unknown key; allowed here: name, short_name, phone"),
+    ],
+)  # fmt: skip
+def test_department_mistakes(tmp_path: Path, line: str, expected: str) -> None:
+    message = only_problem(tmp_path, MINIMAL + "[department]\n" + line + "\n")
+    assert message.startswith(expected), message
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["Управления образования", "Отдела образования", "МКУ «Управление образования»",
+     "Комитета по образованию", "Департамента образования"],
+)  # fmt: skip
+def test_department_names_in_the_genitive_are_taken(name: str) -> None:
+    assert DepartmentConfig(name=name).name == name
 
 
 @pytest.mark.parametrize(

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from bot import texts
 from bot.actions import Action, Edit, Incoming, Reply, Snackbar
 from bot.chats import ChatDirectory
-from bot.config import RemindersConfig
+from bot.config import DepartmentConfig, RemindersConfig
 from bot.domain import Campaign, School
 from bot.keyboards import Keyboard
 from bot.notify import Notifier
@@ -23,6 +23,8 @@ class Settings:
     controller: int | None
     chats: ChatDirectory
     timezone: str
+    # How the texts name the department ([department] in the config).
+    department: DepartmentConfig = field(default_factory=DepartmentConfig)
 
 
 @dataclass
@@ -78,7 +80,9 @@ class Rules:
         """Why a school's button does nothing for this person (a pop-up holds 90 characters)."""
         if self.is_staff(msg.user_id):
             return texts.STAFF_NOT_A_HEAD
-        return texts.STRANGER_SHORT if msg.is_callback else texts.STRANGER
+        if msg.is_callback:
+            return texts.stranger_short(self.settings.department)
+        return texts.stranger(self.settings.department)
 
     def _notice(self, msg: Incoming, text: str) -> Action:
         return Snackbar(text) if msg.is_callback else Reply(text)
