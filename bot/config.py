@@ -566,7 +566,8 @@ def load_config(
     path = Path(path)
     data = read_toml(path, what="файл конфигурации")
     env_token = env.get(TOKEN_ENV, "").strip()
-    secrets = [env_token]
+    # The example's placeholder is no secret: the error about it may quote it.
+    secrets = [env_token] if env_token != PLACEHOLDER_TOKEN else []
     vk = data.get("vk")
     if isinstance(vk, dict):
         file_token = vk.get("token")

@@ -84,6 +84,20 @@ def test_check_config_refuses_the_example_placeholder_token(
     assert TOKEN_ENV in problem
 
 
+def test_the_placeholder_in_the_environment_file_is_named_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """confirmbot-admin reads /etc/confirmbot/confirmbot.env, a copy of
+    deploy/confirmbot.env.example: its placeholder wins over the file's and is quoted, not
+    hidden like a secret."""
+    config = tmp_path / "config.toml"
+    shutil.copy(EXAMPLE, config)
+    monkeypatch.setenv(TOKEN_ENV, "vk1.a.REPLACE_ME")
+    code, _, err = cli(capsys, "check-config", "--config", config)
+    assert code == 1
+    assert "vk.token: всё ещё заглушка vk1.a.REPLACE_ME" in err
+
+
 def test_check_config_is_ok_once_the_token_is_in_the_environment(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
