@@ -100,7 +100,7 @@ async def build_app(
         service = CampaignService(campaign, repos, clock)
         http = AiohttpClient()
         api = ResilientAPI(
-            config.vk.token.get_secret_value(),
+            config.vk.secret(),
             http_client=http,
             rate=config.vk.requests_per_second,
             timeout=config.vk.request_timeout or DEFAULT_TIMEOUT,

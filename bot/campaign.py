@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
 
+from bot import texts
 from bot.config import (
     DEFAULT_TIMEZONE,
     ConfigError,
@@ -24,7 +25,7 @@ from bot.config import (
     show_value,
 )
 from bot.domain import Campaign, Step, StepKind
-from bot.russian import typeset
+from bot.russian import quoted, typeset
 
 __all__ = [
     "CampaignError",
@@ -34,10 +35,10 @@ __all__ = [
     "parse_campaign",
 ]
 
-DATE_FORM = "a date like 2023-10-16"
+DATE_FORM = "дата вида 2023-10-16"
 DEADLINE_FORM = (
-    "a local date and time like 2023-10-20T23:59:00 (with timezone = ...) "
-    "or one with an offset like 2023-10-20T23:59:00+03:00"
+    "местные дата и время вида 2023-10-20T23:59:00 (и timezone = ...) "
+    "или со смещением, например 2023-10-20T23:59:00+03:00"
 )
 
 
@@ -54,7 +55,7 @@ def _number(value: object) -> object:
 
 def _date(value: object) -> object:
     if isinstance(value, dt.datetime):
-        raise ValueError(f"{value.isoformat()} has a time; expected {DATE_FORM}")
+        raise ValueError(f"{value.isoformat()} — со временем суток; ожидается {DATE_FORM}")
     if isinstance(value, dt.date):
         return value
     if isinstance(value, str):
@@ -64,18 +65,18 @@ def _date(value: object) -> object:
                 return dt.datetime.strptime(text, form).date()  # noqa: DTZ007 - a date only
             except ValueError:
                 continue
-    raise ValueError(f"{show_value(value)} is not a date; expected {DATE_FORM}")
+    raise ValueError(f"{show_value(value)} — не дата; ожидается {DATE_FORM}")
 
 
 def _datetime(value: object) -> object:
     if isinstance(value, dt.datetime):
         return value
     if isinstance(value, dt.date):
-        raise ValueError(f"{value.isoformat()} has no time of day; expected {DEADLINE_FORM}")
+        raise ValueError(f"{value.isoformat()} — без времени суток; ожидается {DEADLINE_FORM}")
     if isinstance(value, str):
         text = value.strip()
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-            raise ValueError(f"{text!r} has no time of day; expected {DEADLINE_FORM}")
+            raise ValueError(f"{text!r} — без времени суток; ожидается {DEADLINE_FORM}")
         try:
             return dt.datetime.fromisoformat(text)
         except ValueError:
@@ -84,7 +85,7 @@ def _datetime(value: object) -> object:
             return dt.datetime.strptime(text, "%d.%m.%Y %H:%M")  # noqa: DTZ007 - zoned below
         except ValueError:
             pass
-    raise ValueError(f"{show_value(value)} is not a date and time; expected {DEADLINE_FORM}")
+    raise ValueError(f"{show_value(value)} — не дата и время; ожидается {DEADLINE_FORM}")
 
 
 class _Header(BaseModel):
@@ -108,8 +109,8 @@ class _Header(BaseModel):
         aware = self.deadline.replace(tzinfo=zone)
         if aware.astimezone(dt.UTC).astimezone(zone).replace(tzinfo=None) != self.deadline:
             raise ValueError(
-                f"campaign.deadline: {self.deadline.isoformat()} does not exist in "
-                f"{self.timezone} (the clocks skip it); expected {DEADLINE_FORM}"
+                f"campaign.deadline: {self.deadline.isoformat()} не бывает в поясе "
+                f"{self.timezone} (часы переводят через это время); ожидается {DEADLINE_FORM}"
             )
         return aware
 
@@ -123,29 +124,30 @@ class _CampaignFile(BaseModel):
 
 
 _FORMS: dict[str, str] = {
-    "campaign": "a table [campaign] with id, title, number, date, issuer, deadline and timezone",
-    "campaign.id": 'a lowercase latin id, e.g. "order_47" (letters a-z, digits, "_", "-")',
-    "campaign.title": "the order's title, 1 to 500 characters",
-    "campaign.number": 'the order\'s number, e.g. "47"',
+    "campaign": "таблица [campaign] с id, title, number, date, issuer, deadline и timezone",
+    "campaign.id": 'латинский id строчными, например "order_47" (буквы a-z, цифры, "_", "-")',
+    "campaign.title": "название приказа, от 1 до 500 символов",
+    "campaign.number": 'номер приказа, например "47"',
     "campaign.date": DATE_FORM,
-    "campaign.issuer": "who issued the order, a string",
+    "campaign.issuer": "кто издал приказ, строка",
     "campaign.deadline": DEADLINE_FORM,
-    "campaign.timezone": 'an IANA time zone name, e.g. "Europe/Moscow"',
-    "steps": "one or more [[steps]] tables",
-    "steps[]": "a [[steps]] table with id, title, short_title and kind",
-    "steps[].id": 'a short id in quotes, e.g. "3.1" (letters, digits, ".", "_", "-")',
-    "steps[].title": "the step's text as the order words it, 1 to 1000 characters",
+    "campaign.timezone": 'имя часового пояса IANA, например "Europe/Moscow"',
+    "steps": "одна или несколько таблиц [[steps]]",
+    "steps[]": "таблица [[steps]] с id, title, short_title и kind",
+    "steps[].id": 'короткий id в кавычках, например "3.1" (буквы, цифры, ".", "_", "-")',
+    "steps[].title": "текст пункта словами приказа, от 1 до 1000 символов",
     "steps[].short_title": (
-        "a short title for buttons and cards, at most 60 characters, naming the item, not a state"
+        "короткое название для кнопок и карточек, не больше 60 символов; называет пункт, "
+        "а не состояние"
     ),
-    "steps[].kind": '"confirm" or "count"',
-    "steps[].parts": "[[steps.parts]] tables with key, title and aliases (count steps only)",
-    "steps[].verified_by": '"chat_membership" (the bot checks the people are in a heads chat)',
-    "steps[].parts[]": "a [[steps.parts]] table with key, title and aliases",
-    "steps[].parts[].key": 'a lowercase latin key, e.g. "teachers"',
-    "steps[].parts[].title": 'a short name, e.g. "педагоги", at most 60 characters',
-    "steps[].parts[].aliases": 'a list of other names, e.g. ["учителя", "педагогов"]',
-    "steps[].parts[].aliases[]": "a non-empty string",
+    "steps[].kind": '"confirm" или "count"',
+    "steps[].parts": "таблицы [[steps.parts]] с key, title и aliases (только у пунктов count)",
+    "steps[].verified_by": '"chat_membership" (бот сам проверяет, что люди есть в беседе)',
+    "steps[].parts[]": "таблица [[steps.parts]] с key, title и aliases",
+    "steps[].parts[].key": 'латинский ключ строчными, например "teachers"',
+    "steps[].parts[].title": 'короткое название, например "педагоги", не больше 60 символов',
+    "steps[].parts[].aliases": 'список других названий, например ["учителя", "педагогов"]',
+    "steps[].parts[].aliases[]": "непустая строка",
 }
 
 
@@ -173,8 +175,9 @@ def _short_title_problem(where: str, short_title: str) -> str | None:
     if found is None:
         return None
     return (
-        f"{where}.short_title: {short_title!r} says a state ({found.group(0)!r}), which the card "
-        'shows beside it; expected what the item is, e.g. "Педагоги и дети в Сферуме"'
+        f"{where}.short_title: {short_title!r} называет состояние ({found.group(0)!r}), "
+        "а карточка показывает состояние рядом; ожидается, что это за пункт, например "
+        '"Педагоги и дети в Сферуме"'
     )
 
 
@@ -183,7 +186,7 @@ def _cross_checks(file: _CampaignFile) -> list[str]:
     short titles that say a state."""
     problems: list[str] = []
     if not file.steps:
-        problems.append(f"steps: empty; expected {_FORMS['steps']}")
+        problems.append(f"steps: пусто; ожидается {_FORMS['steps']}")
     first_index: dict[str, int] = {}
     for index, step in enumerate(file.steps):
         where = f"steps[{index}] ({step.id})"
@@ -192,8 +195,8 @@ def _cross_checks(file: _CampaignFile) -> list[str]:
             problems.append(clash)
         if step.id in first_index:
             problems.append(
-                f"{where}: the id {step.id!r} repeats steps[{first_index[step.id]}]; "
-                "expected every step id to differ"
+                f"{where}: id {step.id!r} повторяет steps[{first_index[step.id]}]; "
+                "у каждого пункта должен быть свой id"
             )
         first_index.setdefault(step.id, index)
         owner: dict[str, str] = {}
@@ -201,14 +204,14 @@ def _cross_checks(file: _CampaignFile) -> list[str]:
             for alias_index, alias in enumerate(part.aliases):
                 if not alias.strip():
                     problems.append(
-                        f"{where}.parts[{part_index}].aliases[{alias_index}]: empty; "
-                        "expected a non-empty name"
+                        f"{where}.parts[{part_index}].aliases[{alias_index}]: пусто; "
+                        "ожидается непустое название"
                     )
             for name in dict.fromkeys(n.strip() for n in part.names()):
                 if name in owner and owner[name] != part.key:
                     problems.append(
-                        f"{where}.parts[{part_index}]: the name {name!r} is also a name of "
-                        f"part {owner[name]!r}; expected each name to point at one part"
+                        f"{where}.parts[{part_index}]: название {name!r} есть и у части "
+                        f"{owner[name]!r}; каждое название должно указывать на одну часть"
                     )
                 owner.setdefault(name, part.key)
     return problems
@@ -231,8 +234,8 @@ def parse_campaign(data: dict[str, Any], *, source: Path | None = None) -> Campa
             problems.append(str(exc))
         if deadline is not None and deadline.date() < file.campaign.date:
             problems.append(
-                f"campaign.deadline: {deadline.date().isoformat()} is before the order's date "
-                f"{file.campaign.date.isoformat()}; expected a deadline after the order"
+                f"campaign.deadline: {deadline.date().isoformat()} раньше даты приказа "
+                f"{file.campaign.date.isoformat()}; срок должен быть не раньше приказа"
             )
         if not problems and deadline is not None:
             header = file.campaign.model_dump(exclude={"deadline"})
@@ -265,23 +268,28 @@ def _typeset(campaign: Campaign) -> Campaign:
 def load_campaign(path: Path) -> Campaign:
     """Read and validate a campaign file; raise CampaignError naming every problem."""
     path = Path(path)
-    data = read_toml(path, what="campaign file", error=CampaignError)
+    data = read_toml(path, what="файл кампании", error=CampaignError)
     return parse_campaign(data, source=path)
 
 
 def describe_campaign(campaign: Campaign) -> list[str]:
-    """A few lines saying what the campaign is, for `confirmbot check-config`."""
-    deadline = campaign.deadline
+    """A few lines saying what the campaign is, for `confirmbot check-config` (Russian)."""
     lines = [
-        f"campaign: {campaign.id}: order No. {campaign.number} of "
-        f"{campaign.date:%d.%m.%Y} «{campaign.title}»",
+        texts.CLI_DESCRIBE_CAMPAIGN.format(
+            id=campaign.id,
+            number=campaign.number,
+            date=campaign.date,
+            title=quoted(campaign.title),
+        )
     ]
     if campaign.issuer:
-        lines.append(f"issuer: {campaign.issuer}")
-    lines.append(f"deadline: {deadline:%Y-%m-%d %H:%M} {campaign.timezone} (UTC{deadline:%z})")
+        lines.append(texts.CLI_DESCRIBE_ISSUER.format(issuer=campaign.issuer))
+    lines.append(
+        texts.CLI_DESCRIBE_DEADLINE.format(deadline=campaign.deadline, timezone=campaign.timezone)
+    )
     for step in campaign.steps:
         kind = step.kind.value
         if step.kind is StepKind.COUNT:
             kind += ": " + ", ".join(part.key for part in step.parts)
-        lines.append(f"step {step.id} [{kind}]: {step.short_title}")
+        lines.append(texts.CLI_DESCRIBE_STEP.format(id=step.id, kind=kind, title=step.short_title))
     return lines

@@ -121,14 +121,26 @@ def escalation_slot(
     return Slot(due, SlotKind.ESCALATION, f"escalation:{nominal.isoformat()}")
 
 
+def ended_before(campaign: Campaign, since: dt.datetime | None) -> bool:
+    """Whether the deadline passed before the bot took the campaign on: nobody was asked
+    through the bot, so there is no final summary and nobody to escalate."""
+    return since is not None and campaign.deadline < since
+
+
 def due_slots(
     campaign: Campaign,
     reminders: RemindersConfig,
     now: dt.datetime,
     sent: Iterable[str],
+    since: dt.datetime | None = None,
 ) -> list[Slot]:
     """What to send now. Only the latest missed slot of each kind: after downtime nobody gets
-    "3 days left" when one day is left, and nothing that was sent goes again."""
+    "3 days left" when one day is left, and nothing that was sent goes again.
+
+    `since` is when the bot took the campaign on (its first start with it, or its first
+    announcement if later): a slot due before it was never missed, so it is not sent late;
+    a first start does not open with yesterday's summary.
+    """
     done = set(sent)
     due: list[Slot] = []
     if now < campaign.deadline:
@@ -143,14 +155,24 @@ def due_slots(
     escalation = escalation_slot(campaign, reminders, now)
     if escalation is not None and escalation.key not in done:
         due.append(escalation)
+    if since is not None:
+        if ended_before(campaign, since):
+            due = [s for s in due if s.kind not in (SlotKind.FINAL, SlotKind.ESCALATION)]
+        due = [s for s in due if s.due >= since]
     return sorted(due)
 
 
 def upcoming(
-    campaign: Campaign, reminders: RemindersConfig, now: dt.datetime, sent: Iterable[str]
+    campaign: Campaign,
+    reminders: RemindersConfig,
+    now: dt.datetime,
+    sent: Iterable[str],
+    since: dt.datetime | None = None,
 ) -> list[Slot]:
-    """The next slots of each kind after `now`, for `расписание`."""
+    """The next slots of each kind after `now`, for `расписание` (`since` as in `due_slots`)."""
     done = set(sent)
+    if ended_before(campaign, since):
+        return []
     zone = ZoneInfo(campaign.timezone)
     later: list[Slot] = [
         s for s in reminder_slots(campaign, reminders) if s.due > now and s.key not in done

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from bot import mentions
-from bot.config import DepartmentConfig
 from bot.domain import Answer, AnswerSource, Campaign, Role, School, Step, StepKind
 from bot.domain import StepState as S
 from bot.parsing import AnswerError, AnswerProblem
 from bot.russian import counted, number, percent_of, plural, quoted
 from bot.status import DistrictStatus, PendingSchool, SchoolStatus
+
+if TYPE_CHECKING:  # bot.config imports this module for the command line's messages
+    from bot.config import DepartmentConfig
 
 # VK cuts a message at 4096 characters; we split a little below that.
 MESSAGE_LIMIT = 4000
@@ -893,3 +896,176 @@ def report_caption(campaign: Campaign, now: dt.datetime, schools: int, finished:
 
 def chart_caption(campaign: Campaign, now: dt.datetime) -> str:
     return CHART_CAPTION.format(number=campaign.number, moment=fmt_moment(now, campaign.timezone))
+
+
+# --- command line (issue 13) ---
+# What `confirmbot` prints for the district's IT person, who reads Russian first. Keys of the
+# config, column names, commands and `OK` stay as they are written in the files and the README.
+
+CLI_DESCRIPTION = (
+    "confirmbot — бот сообщества ВКонтакте: собирает со всех школ района подтверждения "
+    "исполнения пунктов приказа к сроку."
+)
+CLI_HELP = {
+    "verbose": "подробный журнал (отладка)",
+    "run": "запустить бота (Long Poll ВКонтакте и автоматические сообщения)",
+    "demo": "вся история на встроенном эмуляторе API ВКонтакте, без ключа и без сети",
+    "demo.schools": "сколько школ в районе (от 3 до 5000)",
+    "roster": "список школ и людей",
+    "roster.import": "загрузить школы и людей из .xlsx или .csv",
+    "roster.import.file": "файл списка: книга Excel (.xlsx) или CSV UTF-8",
+    "roster.codes": "коды регистрации для школ (CSV или XLSX — по имени файла)",
+    "roster.codes.regenerate": "новые коды всем школам (старые перестают действовать)",
+    "roster.codes.revoke": "отозвать код школы",
+    "check-config": "проверить конфигурацию и объяснить её",
+    "announce": "опубликовать приказ в беседах руководителей",
+    "report": "выгрузить ответы всех школ (CSV или Excel)",
+    "report.format": "csv или xlsx (по умолчанию — по расширению файла)",
+    "report.bom": "только CSV: начать файл с BOM UTF-8, для Excel",
+    "config": "файл конфигурации (config.toml)",
+    "output": "куда записать файл",
+}
+# argparse's own complaints, in the same words (see bot/__main__.py `_Parser`).
+CLI_ARGPARSE = (
+    (r"the following arguments are required: (.*)", "не хватает аргументов: {0}"),
+    (r"unrecognized arguments: (.*)", "лишние аргументы: {0}"),
+    (
+        r"argument (.*?): invalid choice: (.*?) \(choose from (.*)\)",
+        "{0}: нет такого: {1} (есть: {2})",
+    ),
+    (r"argument (.*?): invalid (\w+) value: (.*)", "{0}: {2} — не число"),
+    (r"argument (.*?): expected one argument", "{0}: нужно значение"),
+    (r"argument (.*?): (.*)", "{0}: {1}"),
+)
+
+CLI_ERROR = "ошибка: {message}"
+CLI_DEMO_SCHOOLS = "--schools: число школ должно быть от 3 до 5000"
+CLI_REPORT_FORMAT = (
+    "не понятно, в каком формате писать отчёт: укажите --format csv или --format xlsx "
+    "(или имя файла с .csv или .xlsx)"
+)
+CLI_CONFIG_PROBLEMS = "{source}: ошибок: {count}"
+CLI_NOTHING_CHANGED = "ничего не изменено"
+CLI_CANNOT_WRITE = "не удаётся записать {path}: {reason}"
+CLI_IS_A_DIRECTORY = "это папка"
+CLI_NO_DIRECTORY = "нет папки {path}"
+
+CLI_DATABASE = {
+    "directory": (
+        "{path} — это папка, а не файл базы данных. Укажите в [storage] path файл, например "
+        '"/var/lib/confirmbot/confirmbot.db"'
+    ),
+    "cannot_open": (
+        "не удаётся открыть или создать базу данных {path}: {detail}. Проверьте [storage] path "
+        "и права: файл и его папка должны быть доступны пользователю, от имени которого "
+        "запущен confirmbot (на сервере — запускайте через confirmbot-admin)"
+    ),
+    "corrupt": (
+        "{path} — не база данных confirmbot или файл повреждён ({detail}). Проверьте "
+        "[storage] path; повреждённую базу восстановите из резервной копии. Сам файл не "
+        "изменён и не удалён"
+    ),
+    "newer": (
+        "база данных {path} записана более новой версией confirmbot (версия схемы {version}, "
+        "эта версия знает до {known}). Обновите confirmbot до той версии, что её записала, "
+        "и запустите снова; перезапуск без обновления не поможет. База не изменена"
+    ),
+    "broken": "база данных {path}: {detail}",
+}
+# The same in one line for the journal, where `run` stops: Russian, then English.
+CLI_DATABASE_STOP = "confirmbot остановлен: {message} / confirmbot stopped: {english}"
+
+CLI_ROSTER_REJECTED = "{file}: список не загружен, ошибок: {count}"
+CLI_ROSTER_IGNORED = (
+    "предупреждение: столбцы не загружены, бот их не знает: {columns} "
+    "(загружаются school_id, school_name, vk_id, full_name, role)"
+)
+CLI_ROSTER_IMPORTED = (
+    "список загружен из {file}: школы — добавлено {schools_added}, изменено "
+    "{schools_updated}, без изменений {schools_unchanged}; люди — добавлено {people_added}, "
+    "изменено {people_updated}, удалено {people_removed}"
+)
+CLI_ROSTER_UNRESOLVED = (
+    "указаны коротким адресом (vk.com/имя): {count} чел.; бот узнает их числовые id при "
+    "запуске службы (если она уже работает: sudo systemctl restart confirmbot); кого "
+    "ВКонтакте не найдёт, покажет команда «регистрации» в беседе сотрудников"
+)
+CLI_ROSTER_KEPT = (
+    "школ в базе, которых нет в файле: {count}; они оставлены вместе с людьми и ответами"
+)
+
+CLI_CODES_SUFFIX = "{path}: имя файла должно оканчиваться на .csv или .xlsx"
+CLI_CODES_NO_SCHOOL = "таких школ нет в списке: {ids}"
+CLI_CODES_WRITTEN = "коды регистрации записаны в {path}: школ {count}"
+CLI_CODES_REVOKED = ", отозвано кодов: {count}"
+
+CLI_ANNOUNCE_NOWHERE = (
+    "беседы руководителей не заданы: объявлять некуда. Впишите их peer id в [bot] "
+    "heads_chats или напишите в беседе руководителей «/привязать руководители»"
+)
+CLI_ANNOUNCED = "приказ опубликован в беседах руководителей: {count}"
+
+CLI_REPORT_NO_DATABASE = (
+    "базы данных {path} ещё нет: сначала загрузите список школ (roster import) или запустите бота"
+)
+CLI_REPORT_WRITTEN = (
+    "отчёт записан в {path}: школ {schools}, пунктов {steps}, выполнили все пункты: {finished}"
+)
+CLI_REPORT_HISTORY = "; ответов в истории: {answers}"
+
+CLI_CHECK_NOT_OK = "{path}: НЕ OK — исправьте и проверьте снова:"
+CLI_CHECK_OK = "OK — конфигурация {path} в порядке"
+CLI_CHECK_NO_ADMINS = (
+    "bot.admins: не указан ни один сотрудник; ожидается список числовых id ВКонтакте, "
+    "например [12345]"
+)
+CLI_CHECK_SCHOOLS = "школ в списке: {count}"
+CLI_CHECK_NO_DATABASE = "базы данных ещё нет: сначала загрузите список школ (roster import)"
+CLI_CHECK_WARNING = "предупреждение: {warning}"
+CLI_CHECK_DEADLINE_PASSED = (
+    "срок приказа {deadline} уже прошёл. Если бот не работал с этой кампанией до срока, он "
+    "не пошлёт по ней ни напоминаний, ни итоговой сводки, ни эскалаций. Для нового приказа "
+    "укажите в [campaign] file новый файл кампании"
+)
+CLI_CHECK_TIMEZONES = (
+    "bot.timezone — {bot}, а срок приказа указан в поясе {campaign}; напоминания и сводки "
+    "идут по поясу приказа"
+)
+CLI_CHECK_NO_CHATS = (
+    "беседы {kind} в конфигурации не заданы: после запуска службы добавьте сообщество в "
+    "беседу и напишите в ней «/привязать {word}»"
+)
+CLI_CHECK_CHAT_KIND = {
+    "admin": ("сотрудников", "админ"),
+    "heads": ("руководителей", "руководители"),
+}
+
+CLI_DESCRIBE_VK = "сообщество ВКонтакте: {group_id}; API: {api_url}"
+CLI_DESCRIBE_TIMEOUT = "; ждать ответа API до {seconds:g} с"
+CLI_DESCRIBE_KEY_SET = "ключ доступа: задан (не показывается)"
+CLI_DESCRIBE_KEY_PLACEHOLDER = (
+    "ключ доступа: ещё не задан (заглушка из примера); впишите его в переменную {env}"
+)
+CLI_DESCRIBE_KEY_NONE = "ключ доступа: не задан (этой команде он не нужен)"
+CLI_DESCRIBE_STORAGE = "база данных: {path}"
+CLI_DESCRIBE_TIMEZONE = "часовой пояс: {timezone}"
+CLI_DESCRIBE_ADMINS = "сотрудники (admins): {admins}"
+CLI_DESCRIBE_CONTROLLER = "контролёр (controller): {controller}"
+CLI_DESCRIBE_ADMIN_CHATS = "беседы сотрудников (admin_chats): {chats}"
+CLI_DESCRIBE_HEADS_CHATS = "беседы руководителей (heads_chats): {chats}"
+CLI_DESCRIBE_CHAT = "{peer} (беседа {number})"
+CLI_DESCRIBE_NONE = "нет"
+CLI_DESCRIBE_NOT_SET = "не задан"
+CLI_DESCRIBE_CAMPAIGN_FILE = "файл кампании: {path}"
+CLI_DESCRIBE_REMINDERS = (
+    "напоминания: за {before} до срока; тихие часы: {quiet}; ежедневная сводка в {summary}; "
+    "эскалация контролёру каждые {escalate}"
+)
+CLI_DESCRIBE_QUIET_OFF = "нет"
+CLI_DESCRIBE_DEPARTMENT = (
+    "название в сообщениях: «бот {name}», «беседа {short_name}»; телефон: {phone}"
+)
+CLI_DESCRIBE_CAMPAIGN = "кампания {id}: приказ № {number} от {date:%d.%m.%Y} {title}"
+CLI_DESCRIBE_ISSUER = "издал: {issuer}"
+CLI_DESCRIBE_DEADLINE = "срок: {deadline:%d.%m.%Y %H:%M} {timezone} (UTC{deadline:%z})"
+CLI_DESCRIBE_STEP = "пункт {id} [{kind}]: {title}"

@@ -127,8 +127,10 @@ class CampaignRepository:
         return None if text is None else Campaign.model_validate_json(text)
 
     async def mark_announced(self, campaign_id: str, now: dt.datetime) -> None:
+        """Record the first announcement; posting the order again does not move it."""
         await self._db.execute(
-            "UPDATE campaigns SET announced_at = ? WHERE id = ?", (_ts(now), campaign_id)
+            "UPDATE campaigns SET announced_at = COALESCE(announced_at, ?) WHERE id = ?",
+            (_ts(now), campaign_id),
         )
 
 
@@ -531,6 +533,18 @@ class ScheduleRepository:
 
     async def finish_slot(self, campaign_id: str, slot_key: str, now: dt.datetime) -> None:
         await self.mark_sent(campaign_id, slot_key, self.SLOT_DONE, now)
+
+    async def since(self, campaign_id: str) -> dt.datetime | None:
+        """When the bot took the campaign on: its first start with it (the campaign row's
+        `created_at`), or its first announcement if that was later. Nothing automatic that
+        was due before this moment is sent late."""
+        row = await self._db.fetchone(
+            "SELECT created_at, announced_at FROM campaigns WHERE id = ?", (campaign_id,)
+        )
+        if row is None:
+            return None
+        moments = [_parse_ts(text) for text in row if text is not None]
+        return max(moments) if moments else None
 
     async def set_paused(self, campaign_id: str, paused_at: dt.datetime | None) -> None:
         await self._db.execute(

@@ -653,13 +653,13 @@ def test_cli_report_end_to_end(
 
     assert main(["report", "--config", config, "--format", "csv", "-o", "out.csv"]) == 0
     printed = capsys.readouterr().out
-    assert "report written to out.csv: 4 schools x 5 steps, 1 finished every step" in printed
+    assert "отчёт записан в out.csv: школ 4, пунктов 5, выполнили все пункты: 1" in printed
     rows = read_csv(tmp_path / "out.csv")
     assert len(rows) == 1 + 4 * len(STEPS)
     assert rows[1][:4] == ["s1", "МКОУ «СОШ №1»", "3.1", "done"]
 
     assert main(["report", "--config", config, "--format", "xlsx", "-o", "out.xlsx"]) == 0
-    assert "10 answers in the history" in capsys.readouterr().out
+    assert "ответов в истории: 10" in capsys.readouterr().out
     book = load(tmp_path / "out.xlsx")
     assert book.sheetnames == ["Сводка", "Должники", "История"]
     assert book["Сводка"]["A3"].value == "s1"
@@ -677,7 +677,7 @@ def test_cli_report_without_a_database(tmp_path: Path, capsys: pytest.CaptureFix
 
     err = capsys.readouterr().err
     assert code == 1
-    assert err.startswith("error: no database at ")
+    assert err.startswith(f"ошибка: базы данных {tmp_path / 'missing.db'} ещё нет")
     assert "Traceback" not in err
     assert not (tmp_path / "missing.db").exists()  # the report never creates one
     assert not (tmp_path / "r.csv").exists()
@@ -695,7 +695,7 @@ def test_cli_report_into_a_missing_directory(
 
     err = capsys.readouterr().err
     assert code == 1
-    assert err == f"error: cannot write {out}: no directory {out.parent}\n"
+    assert err == f"ошибка: не удаётся записать {out}: нет папки {out.parent}\n"
     assert not out.parent.exists()
 
 
@@ -719,7 +719,7 @@ def test_cli_report_when_the_directory_refuses_writes(
     code = main(["report", "--config", config, "--format", fmt, "-o", str(out)])
 
     assert code == 1
-    assert capsys.readouterr().err == f"error: cannot write {out}: Permission denied\n"
+    assert capsys.readouterr().err == f"ошибка: не удаётся записать {out}: Permission denied\n"
     assert list(out.parent.iterdir()) == []
 
 
@@ -730,9 +730,9 @@ def test_cli_report_onto_a_directory_or_without_a_format(
     config = str(config_file(tmp_path, tmp_path / "bot.db"))
 
     assert main(["report", "--config", config, "--format", "csv", "-o", str(tmp_path)]) == 1
-    assert capsys.readouterr().err == f"error: cannot write {tmp_path}: it is a directory\n"
+    assert capsys.readouterr().err == f"ошибка: не удаётся записать {tmp_path}: это папка\n"
     assert main(["report", "--config", config, "-o", str(tmp_path / "report.txt")]) == 2
-    assert capsys.readouterr().err == "error: say --format csv or --format xlsx\n"
+    assert capsys.readouterr().err.startswith("ошибка: не понятно, в каком формате")
 
 
 async def test_csv_verified_column_follows_chat_membership(db: Database, tmp_path: Path) -> None:

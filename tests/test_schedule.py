@@ -155,3 +155,39 @@ def test_upcoming_lists_the_next_of_each_kind() -> None:
     assert SlotKind.SUMMARY in kinds
     assert SlotKind.FINAL in kinds
     assert SlotKind.ESCALATION in kinds
+
+
+def test_nothing_due_before_the_bot_took_the_campaign_on_is_sent() -> None:
+    """`since`: the first start (or the first announcement). A first start at 10:00 on the
+    17th does not open with that day's 09:00 summary; downtime after it still catches up."""
+    since = dt.datetime(2023, 10, 17, 10, 0, tzinfo=MSK)
+    start = dt.datetime(2023, 10, 17, 10, 0, tzinfo=MSK)
+    assert keys(start) == ["summary:2023-10-17"]  # without `since`, what used to go out
+    assert due_slots(ORDER, DEFAULTS, start, set(), since) == []
+    # The next day, after a night of downtime: the 3-day reminder and the summary go.
+    later = dt.datetime(2023, 10, 18, 9, 30, tzinfo=MSK)
+    assert [s.key for s in due_slots(ORDER, DEFAULTS, later, set(), since)] == [
+        "reminder:3d",
+        "summary:2023-10-18",
+    ]
+    # A slot due exactly at `since` is not before it.
+    at_eight = dt.datetime(2023, 10, 18, 8, 0, tzinfo=MSK)
+    assert [s.key for s in due_slots(ORDER, DEFAULTS, at_eight, set(), at_eight)] == [
+        "reminder:3d"
+    ]
+
+
+def test_a_campaign_over_before_the_first_start_sends_nothing_ever() -> None:
+    since = ORDER.deadline + dt.timedelta(days=30)
+    moment = since
+    while moment < since + dt.timedelta(days=10):
+        assert due_slots(ORDER, DEFAULTS, moment, set(), since) == []
+        moment += dt.timedelta(hours=1)
+    assert upcoming(ORDER, DEFAULTS, since, set(), since) == []
+    # Started before the deadline, the final summary and the escalations go as always.
+    early = ORDER.deadline - dt.timedelta(days=1)
+    after = dt.datetime(2023, 10, 22, 8, 0, tzinfo=MSK)
+    assert [s.kind for s in due_slots(ORDER, DEFAULTS, after, set(), early)] == [
+        SlotKind.FINAL,
+        SlotKind.ESCALATION,
+    ]

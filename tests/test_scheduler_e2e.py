@@ -177,17 +177,79 @@ async def test_restart_mid_campaign_sends_nothing_twice(
     tmp_path: Path, clock: FakeClock, campaign: Campaign, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    clock.set(dt.datetime(2023, 10, 18, 9, 30, tzinfo=MSK))
-    first = await open_box(tmp_path, clock, campaign)
+    first = await open_box(tmp_path, clock, campaign)  # the first start, 17.10 10:00
     try:
-        fired = {s.key for s in await tick(first)}
+        assert await tick(first) == []  # the 17th's 09:00 summary was before it
     finally:
         await first.close()
-    assert fired == {"reminder:3d", "summary:2023-10-18"}
+    # Down overnight; back at 09:30 on the 18th: what fell due while it was down goes once.
+    clock.set(dt.datetime(2023, 10, 18, 9, 30, tzinfo=MSK))
     second = await open_box(tmp_path, clock, campaign)
     try:
+        fired = {s.key for s in await tick(second)}
+    finally:
+        await second.close()
+    assert fired == {"reminder:3d", "summary:2023-10-18"}
+    third = await open_box(tmp_path, clock, campaign)
+    try:
+        assert await tick(third) == []
+        assert third.emulator.sent == []
+    finally:
+        await third.close()
+
+
+async def test_first_start_sends_nothing_that_was_due_before_it(
+    box: Sandbox, clock: FakeClock
+) -> None:
+    """Started at 10:00 on the 17th, three days before the deadline: the 09:00 summary of
+    that day and nothing else was due, and the bot had not run then; it waits for the next."""
+    assert await tick(box) == []
+    assert box.emulator.messages_to(ADMIN_CHAT) == []
+    clock.set(dt.datetime(2023, 10, 18, 8, 0, tzinfo=MSK))
+    assert [s.key for s in await tick(box)] == ["reminder:3d"]
+    clock.set(dt.datetime(2023, 10, 18, 9, 0, tzinfo=MSK))
+    assert [s.key for s in await tick(box)] == ["summary:2023-10-18"]
+
+
+async def test_a_first_start_after_the_deadline_sends_no_final_and_no_escalation(
+    tmp_path: Path, clock: FakeClock, campaign: Campaign, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An order that ended before the bot first ran it (the built-in order 47 started today):
+    nobody was asked through the bot, so there is nothing to sum up or escalate."""
+    monkeypatch.chdir(tmp_path)
+    clock.set(campaign.deadline + dt.timedelta(days=400))
+    late = await open_box(tmp_path, clock, campaign)
+    try:
+        assert await tick(late) == []
+        clock.advance(5 * 86400)
+        assert await tick(late) == []
+        assert late.emulator.sent == []
+        late.say(ADMIN, "расписание")
+        schedule = await late.emulator.wait_for_message(ADMIN, contains="Расписание")
+        assert "эскалац" not in schedule.text.lower()
+    finally:
+        await late.close()
+
+
+async def test_an_announcement_after_a_missed_slot_does_not_send_it_late(
+    tmp_path: Path, clock: FakeClock, campaign: Campaign, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run once on the 16th, stopped, then announced on the 18th at 10:00 (with the bot down
+    over the 18th's 08:00 reminder and 09:00 summary): the announcement is the start of the
+    campaign for the heads, and they get no «reminder» that was due before it."""
+    monkeypatch.chdir(tmp_path)
+    clock.set(dt.datetime(2023, 10, 16, 12, 0, tzinfo=MSK))
+    first = await open_box(tmp_path, clock, campaign)
+    await first.close()
+    clock.set(dt.datetime(2023, 10, 18, 10, 0, tzinfo=MSK))
+    second = await open_box(tmp_path, clock, campaign)
+    try:
+        second.say(ADMIN, "объявить")
+        await second.emulator.wait_for_message(HEADS_CHAT, contains="Приказ №")
+        await second.settle()
         assert await tick(second) == []
-        assert second.emulator.sent == []
+        clock.set(dt.datetime(2023, 10, 19, 9, 0, tzinfo=MSK))
+        assert [s.key for s in await tick(second)] == ["summary:2023-10-19"]
     finally:
         await second.close()
 

@@ -135,7 +135,8 @@ class StaffRules(Rules):
     async def _schedule(self) -> Action:
         schedule = self.service.repos.schedule
         finished = await schedule.finished_slots(self.campaign.id)
-        slots = upcoming(self.campaign, self.reminders, self.service.now(), finished)
+        since = await schedule.since(self.campaign.id)
+        slots = upcoming(self.campaign, self.reminders, self.service.now(), finished, since)
         lines = [(texts.SLOT_NAMES[slot.kind.value], slot.due) for slot in slots]
         paused = await schedule.paused_at(self.campaign.id) is not None
         return Reply(texts.schedule(lines, paused, self.settings.timezone))
