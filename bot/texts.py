@@ -1062,6 +1062,12 @@ CLI_DESCRIBE_REMINDERS = (
     "эскалация контролёру каждые {escalate}"
 )
 CLI_DESCRIBE_QUIET_OFF = "нет"
+CLI_DESCRIBE_CALENDAR = (
+    "рабочие дни: выходные — {weekends}; праздники России: {federal}; файл календаря: {file}; "
+    "в конфигурации выходных дат: {days_off}, рабочих: {working_days}"
+)
+CLI_DESCRIBE_YES = "да"
+CLI_DESCRIBE_NO = "нет"
 CLI_DESCRIBE_DEPARTMENT = (
     "название в сообщениях: «бот {name}», «беседа {short_name}»; телефон: {phone}"
 )

@@ -315,7 +315,9 @@ async def test_final_summary_and_escalation_until_the_last_school_finishes(
     assert "final" in fired
     final = next(m.text for m in box.emulator.messages_to(ADMIN_CHAT) if "Итоговая" in m.text)
     assert "МКОУ «СОШ №3»" in final
-    clock.set(dt.datetime(2023, 10, 22, 8, 0, tzinfo=MSK))
+    clock.set(dt.datetime(2023, 10, 22, 8, 0, tzinfo=MSK))  # Sunday: the controller rests
+    assert await tick(box) == []
+    clock.set(dt.datetime(2023, 10, 23, 8, 0, tzinfo=MSK))  # Monday morning
     assert [s.kind.value for s in await tick(box)] == ["escalation"]
     escalation = box.emulator.messages_to(CONTROLLER)
     assert len(escalation) == 1
@@ -326,7 +328,7 @@ async def test_final_summary_and_escalation_until_the_last_school_finishes(
     for i, text in enumerate(ALL_DONE[1:], start=2):
         box.say(head_of(3), text)
         await box.emulator.wait_for_message(head_of(3), contains="Принято", count=i)
-    clock.set(dt.datetime(2023, 10, 23, 8, 0, tzinfo=MSK))
+    clock.set(dt.datetime(2023, 10, 24, 8, 0, tzinfo=MSK))
     await tick(box)
     assert len(box.emulator.messages_to(CONTROLLER)) == 1  # nobody is overdue any more
 
@@ -335,7 +337,7 @@ async def test_escalation_falls_back_to_admin_chat(
     box: Sandbox, clock: FakeClock, campaign: Campaign
 ) -> None:
     box.emulator.set_allows_messages(CONTROLLER, False)
-    clock.set(dt.datetime(2023, 10, 22, 8, 0, tzinfo=MSK))
+    clock.set(dt.datetime(2023, 10, 23, 8, 0, tzinfo=MSK))
     await tick(box)
     assert any(
         "Не выполнили все пункты в срок" in m.text for m in box.emulator.messages_to(ADMIN_CHAT)
