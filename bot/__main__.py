@@ -1,4 +1,10 @@
-"""`confirmbot`: run the bot, the demo, import a roster, check a config, announce, report."""
+"""`confirmbot`: run the bot, the demo, import a roster, check a config, announce, report.
+
+What it prints is in Russian (bot/texts.py, the "command line" section), for the district's IT
+person. Exit status: 0 done; 1 the input was refused (config not OK, roster rejected, a file
+that cannot be written); 2 usage or config errors; 3 the database cannot be used (a folder,
+damaged, or written by a newer confirmbot). systemd does not restart the service on 2 or 3.
+"""
 
 from __future__ import annotations
 
@@ -6,25 +12,31 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import re
 import signal
 import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
+from bot import texts
 from bot.actions import Incoming
 from bot.campaign import describe_campaign, load_campaign
 from bot.clock import SystemClock
 from bot.config import Config, ConfigError, describe, load_config
 from bot.domain import Campaign
-from bot.roster import RosterError, read_roster
-from storage.db import Database, DatabaseError
+from bot.roster import RosterError, collisions_with, read_roster
+from storage.db import Database, DatabaseError, as_database_error
 from storage.reports import ReportRepository
 from storage.repositories import RosterRepository
 
 log = logging.getLogger("confirmbot")
 
 REPORT_FORMATS = ("csv", "xlsx")
+EXIT_REFUSED = 1
+EXIT_USAGE = 2
+EXIT_DATABASE = 3
 
 
 def _setup_logging(verbose: bool = False) -> None:
@@ -37,58 +49,108 @@ def _setup_logging(verbose: bool = False) -> None:
     logging.getLogger("aiohttp").setLevel(logging.WARNING)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, complaining in Russian (its help keeps its own headings)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, texts.CLI_ERROR.format(message=_argparse_message(message)) + "\n")
+
+
+def _argparse_message(message: str) -> str:
+    for pattern, russian in texts.CLI_ARGPARSE:
+        match = re.fullmatch(pattern, message)
+        if match is not None:
+            return russian.format(*match.groups())
+    return message
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="confirmbot",
-        description="VK bot that collects confirmations of an order's steps from every school.",
+    h = texts.CLI_HELP
+    parser = _Parser(prog="confirmbot", description=texts.CLI_DESCRIPTION)
+    parser.add_argument("-v", "--verbose", action="store_true", help=h["verbose"])
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=_Parser
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = commands.add_parser("run", help="run the bot (VK long poll)")
-    run.add_argument("--config", type=Path, required=True)
+    run = commands.add_parser("run", help=h["run"], description=h["run"])
+    run.add_argument("--config", type=Path, required=True, help=h["config"])
 
-    demo = commands.add_parser("demo", help="the whole flow on the built-in VK API emulator")
-    demo.add_argument("--schools", type=int, default=12, help="schools in the district (>= 3)")
+    demo = commands.add_parser("demo", help=h["demo"], description=h["demo"])
+    demo.add_argument("--schools", type=int, default=12, help=h["demo.schools"])
 
-    roster = commands.add_parser("roster", help="the list of schools and people")
-    roster_commands = roster.add_subparsers(dest="roster_command", required=True)
-    roster_import = roster_commands.add_parser("import", help="load schools and people (CSV)")
-    roster_import.add_argument("file", type=Path)
-    roster_import.add_argument("--config", type=Path, required=True)
+    roster = commands.add_parser("roster", help=h["roster"], description=h["roster"])
+    roster_commands = roster.add_subparsers(
+        dest="roster_command", required=True, metavar="COMMAND", parser_class=_Parser
+    )
+    roster_import = roster_commands.add_parser(
+        "import", help=h["roster.import"], description=h["roster.import"]
+    )
+    roster_import.add_argument("file", type=Path, help=h["roster.import.file"])
+    roster_import.add_argument("--config", type=Path, required=True, help=h["config"])
     roster_codes = roster_commands.add_parser(
-        "codes", help="registration codes for schools (CSV or XLSX by the file name)"
+        "codes", help=h["roster.codes"], description=h["roster.codes"]
     )
-    roster_codes.add_argument("--config", type=Path, required=True)
-    roster_codes.add_argument("-o", "--output", type=Path, required=True, metavar="FILE")
+    roster_codes.add_argument("--config", type=Path, required=True, help=h["config"])
     roster_codes.add_argument(
-        "--regenerate", action="store_true", help="new codes for every school (old ones stop)"
+        "-o", "--output", type=Path, required=True, metavar="FILE", help=h["output"]
     )
     roster_codes.add_argument(
-        "--revoke", action="append", default=[], metavar="SCHOOL_ID", help="revoke a code"
+        "--regenerate", action="store_true", help=h["roster.codes.regenerate"]
+    )
+    roster_codes.add_argument(
+        "--revoke", action="append", default=[], metavar="SCHOOL_ID", help=h["roster.codes.revoke"]
     )
 
-    check = commands.add_parser("check-config", help="validate a config and explain it")
-    check.add_argument("--config", type=Path, required=True)
+    check = commands.add_parser(
+        "check-config", help=h["check-config"], description=h["check-config"]
+    )
+    check.add_argument("--config", type=Path, required=True, help=h["config"])
 
-    announce = commands.add_parser("announce", help="post the order to the heads chats")
-    announce.add_argument("--config", type=Path, required=True)
+    announce = commands.add_parser("announce", help=h["announce"], description=h["announce"])
+    announce.add_argument("--config", type=Path, required=True, help=h["config"])
 
-    report = commands.add_parser("report", help="export every school's answers (CSV or Excel)")
-    report.add_argument("--config", type=Path, required=True)
+    report = commands.add_parser("report", help=h["report"], description=h["report"])
+    report.add_argument("--config", type=Path, required=True, help=h["config"])
+    report.add_argument("--format", choices=REPORT_FORMATS, help=h["report.format"])
     report.add_argument(
-        "--format", choices=REPORT_FORMATS, help="csv or xlsx (default: from the file's suffix)"
+        "-o", "--output", type=Path, required=True, metavar="FILE", help=h["output"]
     )
-    report.add_argument("-o", "--output", type=Path, required=True, metavar="FILE")
-    report.add_argument(
-        "--bom", action="store_true", help="CSV only: start with a UTF-8 BOM, for Excel"
-    )
+    report.add_argument("--bom", action="store_true", help=h["report.bom"])
     return parser
+
+
+def _error(message: str) -> None:
+    print(texts.CLI_ERROR.format(message=message), file=sys.stderr)
+
+
+def _config_error(error: ConfigError) -> None:
+    """Every problem of a config or campaign file, one per line, under the file's name."""
+    source = error.source if error.source is not None else ""
+    if len(error.problems) == 1:
+        head = f"{source}: " if source else ""
+        _error(head + error.problems[0])
+        return
+    _error(texts.CLI_CONFIG_PROBLEMS.format(source=source, count=len(error.problems)))
+    for problem in error.problems:
+        print(f"  - {problem}", file=sys.stderr)
+
+
+def database_message(error: DatabaseError) -> str:
+    """What is wrong with the database and what to do, in Russian."""
+    template = texts.CLI_DATABASE.get(error.reason, texts.CLI_DATABASE["broken"])
+    return template.format(
+        path=error.path,
+        detail=error.detail or str(error),
+        version=error.version,
+        known=error.known,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _setup_logging(args.verbose)
+    config: Config | None = None
     try:
         if args.command == "run":
             return asyncio.run(_run(load_config(args.config)))
@@ -96,42 +158,51 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bot.demo import run_demo  # the emulator is only needed here
 
             if args.schools < 3 or args.schools > 5000:
-                print("error: --schools must be between 3 and 5000", file=sys.stderr)
-                return 2
+                _error(texts.CLI_DEMO_SCHOOLS)
+                return EXIT_USAGE
             return asyncio.run(run_demo(schools=args.schools))
-        if args.command == "roster":
-            if args.roster_command == "codes":
-                return asyncio.run(
-                    _roster_codes(
-                        load_config(args.config), args.output, args.regenerate, args.revoke
-                    )
-                )
-            return asyncio.run(_roster_import(load_config(args.config), args.file))
         if args.command == "check-config":
             return asyncio.run(_check_config(args.config))
-        if args.command == "announce":
-            return asyncio.run(_announce(load_config(args.config)))
         if args.command == "report":
             fmt = args.format or args.output.suffix.lower().lstrip(".")
             if fmt not in REPORT_FORMATS:
-                print("error: say --format csv or --format xlsx", file=sys.stderr)
-                return 2
-            return asyncio.run(_report(load_config(args.config), fmt, args.output, bom=args.bom))
+                _error(texts.CLI_REPORT_FORMAT)
+                return EXIT_USAGE
+        # Only `announce` (and `run`) talk to VK: the others need no token.
+        config = load_config(args.config, need_token=args.command == "announce")
+        if args.command == "roster" and args.roster_command == "codes":
+            return asyncio.run(_roster_codes(config, args.output, args.regenerate, args.revoke))
+        if args.command == "roster":
+            return asyncio.run(_roster_import(config, args.file))
+        if args.command == "announce":
+            return asyncio.run(_announce(config))
+        if args.command == "report":
+            return asyncio.run(_report(config, fmt, args.output, bom=args.bom))
     except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        _config_error(error)
+        return EXIT_USAGE
     except DatabaseError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        _error(database_message(error))
+        return EXIT_DATABASE
+    except sqlite3.Error as error:  # the file opened but a page of it is damaged
+        path = str(config.storage.path) if config is not None else ""
+        _error(database_message(as_database_error(error, path)))
+        return EXIT_DATABASE
     except KeyboardInterrupt:
         return 130
-    return 2
+    return EXIT_USAGE
 
 
 async def _run(config: Config) -> int:
     from bot.app import build_app, serve
 
-    app = await build_app(config)
+    try:
+        app = await build_app(config)
+    except DatabaseError as error:
+        # One line in the journal, and an exit code systemd does not restart on
+        # (RestartPreventExitStatus in deploy/confirmbot.service): a restart cannot mend it.
+        log.error(texts.CLI_DATABASE_STOP.format(message=database_message(error), english=error))
+        return EXIT_DATABASE
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -151,11 +222,12 @@ async def _roster_codes(config: Config, out: Path, regenerate: bool, revoke: lis
     from storage.onboarding import ChatRepository, RegistrationRepository
 
     if out.suffix.lower() not in (".csv", ".xlsx"):
-        print(f"error: {out}: expected a .csv or .xlsx file name", file=sys.stderr)
-        return 2
-    if not _exists(out.parent):
-        print(f"error: {out.parent} does not exist", file=sys.stderr)
-        return 2
+        _error(texts.CLI_CODES_SUFFIX.format(path=out))
+        return EXIT_USAGE
+    problem = _unwritable(out)
+    if problem:
+        _error(texts.CLI_CANNOT_WRITE.format(path=out, reason=problem))
+        return EXIT_REFUSED
     campaign = load_campaign(config.campaign.file)
     db = await Database.open(config.storage.path)
     try:
@@ -165,8 +237,8 @@ async def _roster_codes(config: Config, out: Path, regenerate: bool, revoke: lis
         schools = [s.id for s in await RosterRepository(db).schools()]
         unknown = [s for s in revoke if s not in schools]
         if unknown:
-            print(f"error: no such school: {', '.join(unknown)}", file=sys.stderr)
-            return 2
+            _error(texts.CLI_CODES_NO_SCHOOL.format(ids=", ".join(unknown)))
+            return EXIT_USAGE
         await onboarding.issue_codes(schools, now, regenerate=regenerate)
         for school_id in revoke:
             await registrations.revoke(school_id, now)
@@ -176,48 +248,59 @@ async def _roster_codes(config: Config, out: Path, regenerate: bool, revoke: lis
     try:
         write_codes(list(rows), out)
     except OSError as error:
-        print(f"error: cannot write {out}: {error.strerror}", file=sys.stderr)
-        return 1
-    revoked = f", {len(revoke)} revoked" if revoke else ""
-    print(f"registration codes for {len(rows)} schools written to {out}{revoked}")
+        _error(texts.CLI_CANNOT_WRITE.format(path=out, reason=error.strerror or error))
+        return EXIT_REFUSED
+    line = texts.CLI_CODES_WRITTEN.format(path=out, count=len(rows))
+    if revoke:
+        line += texts.CLI_CODES_REVOKED.format(count=len(revoke))
+    print(line)
     return 0
+
+
+def _roster_rejected(file: Path, error: RosterError) -> int:
+    _error(texts.CLI_ROSTER_REJECTED.format(file=file, count=len(error.problems)))
+    for line in error.lines():
+        print(f"  {line}", file=sys.stderr)
+    print(texts.CLI_NOTHING_CHANGED, file=sys.stderr)
+    return EXIT_REFUSED
 
 
 async def _roster_import(config: Config, file: Path) -> int:
     try:
         roster = read_roster(file)
     except RosterError as error:
-        print(f"error: {file}: {error}", file=sys.stderr)
-        print("nothing was changed", file=sys.stderr)
-        return 1
-    except OSError as error:
-        print(f"error: cannot read {file}: {error.strerror}", file=sys.stderr)
-        return 1
+        return _roster_rejected(file, error)
+    if roster.ignored_columns:
+        print(
+            texts.CLI_ROSTER_IGNORED.format(columns=", ".join(roster.ignored_columns)),
+            file=sys.stderr,
+        )
     db = await Database.open(config.storage.path)
     try:
-        changes = await RosterRepository(db).apply(
+        repo = RosterRepository(db)
+        clashes = collisions_with(roster, [school.id for school in await repo.schools()])
+        if clashes:
+            return _roster_rejected(file, RosterError(clashes))
+        changes = await repo.apply(
             roster.schools, roster.people, SystemClock().now(), roster.unresolved
         )
     finally:
         await db.close()
     print(
-        f"roster imported from {file}: "
-        f"schools added {changes.schools_added}, updated {changes.schools_updated}, "
-        f"unchanged {changes.schools_unchanged}; "
-        f"people added {changes.people_added}, updated {changes.people_updated}, "
-        f"removed {changes.people_removed}"
+        texts.CLI_ROSTER_IMPORTED.format(
+            file=file,
+            schools_added=changes.schools_added,
+            schools_updated=changes.schools_updated,
+            schools_unchanged=changes.schools_unchanged,
+            people_added=changes.people_added,
+            people_updated=changes.people_updated,
+            people_removed=changes.people_removed,
+        )
     )
     if changes.people_unresolved:
-        print(
-            f"{changes.people_unresolved} person(s) given by a screen name (vk.com/name) will "
-            "be resolved to VK ids when the bot starts; unresolved ones are listed by the "
-            "admin command «регистрации»"
-        )
+        print(texts.CLI_ROSTER_UNRESOLVED.format(count=changes.people_unresolved))
     if changes.schools_not_in_file:
-        print(
-            f"{changes.schools_not_in_file} school(s) in the database are not in the file; "
-            "they were kept with their answers"
-        )
+        print(texts.CLI_ROSTER_KEPT.format(count=changes.schools_not_in_file))
     return 0
 
 
@@ -226,60 +309,64 @@ async def _check_config(path: Path) -> int:
     try:
         config = load_config(path)
     except ConfigError as error:
-        print(f"{path}: NOT OK", file=sys.stderr)
+        print(texts.CLI_CHECK_NOT_OK.format(path=path), file=sys.stderr)
         for problem in error.problems:
             print(f"  - {problem}", file=sys.stderr)
-        return 1
+        return EXIT_REFUSED
     try:
         campaign = load_campaign(config.campaign.file)
     except ConfigError as error:
         problems += [f"campaign.file: {p}" for p in error.problems]
         campaign = None
-    schools = "no database yet (import the roster first)"
+    schools = texts.CLI_CHECK_NO_DATABASE
     if _exists(config.storage.path):
         try:
             db = await Database.open(config.storage.path)
-        except DatabaseError as error:
-            problems.append(f"storage.path: {error}")
-        else:
             try:
-                schools = f"{await RosterRepository(db).count_schools()} in the roster"
+                count = await RosterRepository(db).count_schools()
             finally:
                 await db.close()
+        except DatabaseError as error:
+            problems.append(f"storage.path: {database_message(error)}")
+        except sqlite3.Error as error:
+            message = database_message(as_database_error(error, str(config.storage.path)))
+            problems.append(f"storage.path: {message}")
+        else:
+            schools = texts.CLI_CHECK_SCHOOLS.format(count=count)
     if not config.bot.admins:
-        problems.append("bot.admins: no admins; expected at least one VK user id, e.g. [12345]")
+        problems.append(texts.CLI_CHECK_NO_ADMINS)
     if problems:
-        print(f"{path}: NOT OK", file=sys.stderr)
+        print(texts.CLI_CHECK_NOT_OK.format(path=path), file=sys.stderr)
         for problem in problems:
             print(f"  - {problem}", file=sys.stderr)
-        return 1
-    print("OK")
+        return EXIT_REFUSED
+    print(texts.CLI_CHECK_OK.format(path=path))
     for line in describe(config):
         print(f"  {line}")
     if campaign is not None:
         for line in describe_campaign(campaign):
             print(f"  {line}")
-    print(f"  schools: {schools}")
+    print(f"  {schools}")
     for warning in _warnings(config, campaign):
-        print(f"  warning: {warning}")
+        print("  " + texts.CLI_CHECK_WARNING.format(warning=warning))
     return 0
 
 
 def _warnings(config: Config, campaign: Campaign | None) -> list[str]:
-    """Things that are valid but probably not meant."""
+    """Things that are valid but probably not meant, or still to be done."""
     warnings: list[str] = []
+    for kind, chats in (("admin", config.bot.admin_chats), ("heads", config.bot.heads_chats)):
+        if not chats:
+            name, word = texts.CLI_CHECK_CHAT_KIND[kind]
+            warnings.append(texts.CLI_CHECK_NO_CHATS.format(kind=name, word=word))
     if campaign is None:
         return warnings
     if campaign.deadline <= SystemClock().now():
-        warnings.append(
-            f"the campaign's deadline {campaign.deadline:%d.%m.%Y %H:%M} has passed: on start "
-            "the bot sends the final summary and escalates overdue schools; "
-            "for a new order, point [campaign] file at a new campaign file"
-        )
+        deadline = texts.fmt_deadline(campaign)
+        warnings.append(texts.CLI_CHECK_DEADLINE_PASSED.format(deadline=deadline))
     if campaign.timezone != config.bot.timezone:
         warnings.append(
-            f"bot.timezone is {config.bot.timezone} but the campaign's deadline is in "
-            f"{campaign.timezone}; reminders follow the campaign's zone"
+            texts.CLI_CHECK_TIMEZONES.format(bot=config.bot.timezone, campaign=campaign.timezone)
         )
     return warnings
 
@@ -293,14 +380,16 @@ async def _announce(config: Config) -> int:
 
     app = await build_app(config)
     try:
-        if not config.bot.heads_chats:
-            print("error: bot.heads_chats is empty: nowhere to announce", file=sys.stderr)
-            return 1
+        # The chats of the config and those bound with «привязать» since.
+        heads_chats = await app.flow.settings.chats.heads_chats()
+        if not heads_chats:
+            _error(texts.CLI_ANNOUNCE_NOWHERE)
+            return EXIT_REFUSED
         # Not an answer to anybody: every action of an announcement names its own chat.
         async with app.db.transaction():
             await app.pipeline.respond(Incoming(user_id=0, peer_id=0), await app.flow.announce())
         await app.sender.drain()
-        print(f"announced in {len(config.bot.heads_chats)} heads chat(s)")
+        print(texts.CLI_ANNOUNCED.format(count=len(heads_chats)))
     finally:
         await app.close()
     return 0
@@ -311,20 +400,13 @@ async def _report(config: Config, fmt: str, out: Path, *, bom: bool = False) -> 
 
     campaign = load_campaign(config.campaign.file)
     if not _exists(config.storage.path):
-        print(
-            f"error: no database at {config.storage.path}; run the bot or import a roster first",
-            file=sys.stderr,
-        )
-        return 1
+        _error(texts.CLI_REPORT_NO_DATABASE.format(path=config.storage.path))
+        return EXIT_REFUSED
     problem = _unwritable(out)
     if problem:
-        print(f"error: cannot write {out}: {problem}", file=sys.stderr)
-        return 1
-    try:
-        db = await Database.open(config.storage.path)
-    except sqlite3.Error as error:
-        print(f"error: cannot open {config.storage.path}: {error}", file=sys.stderr)
-        return 1
+        _error(texts.CLI_CANNOT_WRITE.format(path=out, reason=problem))
+        return EXIT_REFUSED
+    db = await Database.open(config.storage.path)
     try:
         repo = ReportRepository(db)
         members = await _heads_chat_members(config, db)
@@ -338,19 +420,15 @@ async def _report(config: Config, fmt: str, out: Path, *, bom: bool = False) -> 
                 repo, campaign, campaign.timezone, out, now, members=members
             )
     except OSError as error:
-        print(f"error: cannot write {out}: {error.strerror or error}", file=sys.stderr)
-        return 1
-    except sqlite3.Error as error:
-        print(f"error: cannot read {config.storage.path}: {error}", file=sys.stderr)
-        return 1
+        _error(texts.CLI_CANNOT_WRITE.format(path=out, reason=error.strerror or error))
+        return EXIT_REFUSED
     finally:
         await db.close()
-    line = (
-        f"report written to {out}: {summary.schools} schools x {summary.steps} steps, "
-        f"{summary.finished} finished every step"
+    line = texts.CLI_REPORT_WRITTEN.format(
+        path=out, schools=summary.schools, steps=summary.steps, finished=summary.finished
     )
     if fmt == "xlsx":
-        line += f", {summary.answers} answers in the history"
+        line += texts.CLI_REPORT_HISTORY.format(answers=summary.answers)
     print(line)
     return 0
 
@@ -370,11 +448,11 @@ async def _heads_chat_members(config: Config, db: Database) -> frozenset[int] | 
 
 
 def _unwritable(out: Path) -> str | None:
-    """Why a report cannot go to `out`, found before any work is done."""
+    """Why a file cannot go to `out`, found before any work is done."""
     if out.is_dir():
-        return "it is a directory"
+        return texts.CLI_IS_A_DIRECTORY
     if not out.parent.is_dir():
-        return f"no directory {out.parent}"
+        return texts.CLI_NO_DIRECTORY.format(path=out.parent)
     return None
 
 

@@ -26,7 +26,7 @@ from bot.outbox import Outbox, Sender
 from bot.pipeline import Pipeline
 from bot.scheduler import Scheduler
 from bot.service import CampaignService, Repositories
-from bot.vk import CURRENT_UPDATE, VKMessenger, VKTransport
+from bot.vk import CURRENT_UPDATE, VKMessenger, VKTransport, update_author
 from bot.vk_api import DEFAULT_TIMEOUT, ResilientAPI, TransientError
 from handlers.admins import admins_labeler
 from handlers.chat_events import chat_events_labeler
@@ -100,7 +100,7 @@ async def build_app(
         service = CampaignService(campaign, repos, clock)
         http = AiohttpClient()
         api = ResilientAPI(
-            config.vk.token.get_secret_value(),
+            config.vk.secret(),
             http_client=http,
             rate=config.vk.requests_per_second,
             timeout=config.vk.request_timeout or DEFAULT_TIMEOUT,
@@ -109,7 +109,7 @@ async def build_app(
         messenger = VKMessenger(api)
         outbox = Outbox(OutboxRepository(db), repos.conversations, repos.roster, clock)
         sender = Sender(db, outbox, VKTransport(api), uploader=messenger)
-        pipeline = Pipeline(db, repos.events, outbox, sender, clock)
+        pipeline = Pipeline(db, repos.events, outbox, sender, clock, author=update_author)
         chats = ChatDirectory(
             tuple(config.bot.admin_chats), tuple(config.bot.heads_chats), ChatRepository(db)
         )
@@ -124,6 +124,7 @@ async def build_app(
                 chats=chats,
                 timezone=config.bot.timezone,
                 prompt_expires_after=config.bot.prompt_expires_after,
+                department=config.department,
             ),
             notifier,
             config.reminders,

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
 
+from bot import texts
 from bot.config import (
     DEFAULT_TIMEZONE,
     ConfigError,
@@ -24,6 +25,7 @@ from bot.config import (
     show_value,
 )
 from bot.domain import AnswerWords, Campaign, FoldedWords, Step, StepKind, StepState
+from bot.russian import quoted, typeset
 
 __all__ = [
     "CampaignError",
@@ -33,10 +35,10 @@ __all__ = [
     "parse_campaign",
 ]
 
-DATE_FORM = "a date like 2023-10-16"
+DATE_FORM = "дата вида 2023-10-16"
 DEADLINE_FORM = (
-    "a local date and time like 2023-10-20T23:59:00 (with timezone = ...) "
-    "or one with an offset like 2023-10-20T23:59:00+03:00"
+    "местные дата и время вида 2023-10-20T23:59:00 (и timezone = ...) "
+    "или со смещением, например 2023-10-20T23:59:00+03:00"
 )
 
 
@@ -53,7 +55,7 @@ def _number(value: object) -> object:
 
 def _date(value: object) -> object:
     if isinstance(value, dt.datetime):
-        raise ValueError(f"{value.isoformat()} has a time; expected {DATE_FORM}")
+        raise ValueError(f"{value.isoformat()} — со временем суток; ожидается {DATE_FORM}")
     if isinstance(value, dt.date):
         return value
     if isinstance(value, str):
@@ -63,18 +65,18 @@ def _date(value: object) -> object:
                 return dt.datetime.strptime(text, form).date()  # noqa: DTZ007 - a date only
             except ValueError:
                 continue
-    raise ValueError(f"{show_value(value)} is not a date; expected {DATE_FORM}")
+    raise ValueError(f"{show_value(value)} — не дата; ожидается {DATE_FORM}")
 
 
 def _datetime(value: object) -> object:
     if isinstance(value, dt.datetime):
         return value
     if isinstance(value, dt.date):
-        raise ValueError(f"{value.isoformat()} has no time of day; expected {DEADLINE_FORM}")
+        raise ValueError(f"{value.isoformat()} — без времени суток; ожидается {DEADLINE_FORM}")
     if isinstance(value, str):
         text = value.strip()
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-            raise ValueError(f"{text!r} has no time of day; expected {DEADLINE_FORM}")
+            raise ValueError(f"{text!r} — без времени суток; ожидается {DEADLINE_FORM}")
         try:
             return dt.datetime.fromisoformat(text)
         except ValueError:
@@ -83,7 +85,7 @@ def _datetime(value: object) -> object:
             return dt.datetime.strptime(text, "%d.%m.%Y %H:%M")  # noqa: DTZ007 - zoned below
         except ValueError:
             pass
-    raise ValueError(f"{show_value(value)} is not a date and time; expected {DEADLINE_FORM}")
+    raise ValueError(f"{show_value(value)} — не дата и время; ожидается {DEADLINE_FORM}")
 
 
 class _Header(BaseModel):
@@ -107,8 +109,8 @@ class _Header(BaseModel):
         aware = self.deadline.replace(tzinfo=zone)
         if aware.astimezone(dt.UTC).astimezone(zone).replace(tzinfo=None) != self.deadline:
             raise ValueError(
-                f"campaign.deadline: {self.deadline.isoformat()} does not exist in "
-                f"{self.timezone} (the clocks skip it); expected {DEADLINE_FORM}"
+                f"campaign.deadline: {self.deadline.isoformat()} не бывает в поясе "
+                f"{self.timezone} (часы переводят через это время); ожидается {DEADLINE_FORM}"
             )
         return aware
 
@@ -144,38 +146,41 @@ class _CampaignFile(BaseModel):
 
 
 _FORMS: dict[str, str] = {
-    "campaign": "a table [campaign] with id, title, number, date, issuer, deadline and timezone",
-    "campaign.id": 'a lowercase latin id, e.g. "order_47" (letters a-z, digits, "_", "-")',
-    "campaign.title": "the order's title, 1 to 500 characters",
-    "campaign.number": 'the order\'s number, e.g. "47"',
+    "campaign": "таблица [campaign] с id, title, number, date, issuer, deadline и timezone",
+    "campaign.id": 'латинский id строчными, например "order_47" (буквы a-z, цифры, "_", "-")',
+    "campaign.title": "название приказа, от 1 до 500 символов",
+    "campaign.number": 'номер приказа, например "47"',
     "campaign.date": DATE_FORM,
-    "campaign.issuer": "who issued the order, a string",
+    "campaign.issuer": "кто издал приказ, строка",
     "campaign.deadline": DEADLINE_FORM,
-    "campaign.timezone": 'an IANA time zone name, e.g. "Europe/Moscow"',
-    "steps": "one or more [[steps]] tables",
-    "steps[]": "a [[steps]] table with id, title, short_title and kind",
-    "steps[].id": 'a short id in quotes, e.g. "3.1" (letters, digits, ".", "_", "-")',
-    "steps[].title": "the step's text as the order words it, 1 to 1000 characters",
-    "steps[].short_title": "a short title for buttons and cards, at most 60 characters",
-    "steps[].kind": '"confirm" or "count"',
-    "steps[].parts": "[[steps.parts]] tables with key, title and aliases (count steps only)",
-    "steps[].verified_by": '"chat_membership" (the bot checks the people are in a heads chat)',
-    "steps[].parts[]": "a [[steps.parts]] table with key, title and aliases",
-    "steps[].parts[].key": 'a lowercase latin key, e.g. "teachers"',
-    "steps[].parts[].title": 'a short name, e.g. "педагоги", at most 60 characters',
-    "steps[].parts[].aliases": 'a list of other names, e.g. ["учителя", "педагогов"]',
-    "steps[].parts[].aliases[]": "a non-empty string",
-    "words": "a table [words] with lists done, in_progress, problem, negations, questions",
-    "words.done": 'a list of words, e.g. ["подключили", "перешли*"]',
-    "words.in_progress": 'a list of words, e.g. ["подключаем*"]',
-    "words.problem": 'a list of words, e.g. ["нет интернета"]',
-    "words.negations": 'a list of words, e.g. ["не"]',
-    "words.questions": 'a list of words, e.g. ["зачем"]',
-    "words.done[]": "a word or phrase, 1 to 60 characters; `*` at the end takes any ending",
-    "words.in_progress[]": "a word or phrase, 1 to 60 characters; `*` at the end takes any ending",
-    "words.problem[]": "a word or phrase, 1 to 60 characters; `*` at the end takes any ending",
-    "words.negations[]": "a word, 1 to 60 characters",
-    "words.questions[]": "a word, 1 to 60 characters",
+    "campaign.timezone": 'имя часового пояса IANA, например "Europe/Moscow"',
+    "steps": "одна или несколько таблиц [[steps]]",
+    "steps[]": "таблица [[steps]] с id, title, short_title и kind",
+    "steps[].id": 'короткий id в кавычках, например "3.1" (буквы, цифры, ".", "_", "-")',
+    "steps[].title": "текст пункта словами приказа, от 1 до 1000 символов",
+    "steps[].short_title": (
+        "короткое название для кнопок и карточек, не больше 60 символов; называет пункт, "
+        "а не состояние"
+    ),
+    "steps[].kind": '"confirm" или "count"',
+    "steps[].parts": "таблицы [[steps.parts]] с key, title и aliases (только у пунктов count)",
+    "steps[].verified_by": '"chat_membership" (бот сам проверяет, что люди есть в беседе)',
+    "steps[].parts[]": "таблица [[steps.parts]] с key, title и aliases",
+    "steps[].parts[].key": 'латинский ключ строчными, например "teachers"',
+    "steps[].parts[].title": 'короткое название, например "педагоги", не больше 60 символов',
+    "steps[].parts[].aliases": 'список других названий, например ["учителя", "педагогов"]',
+    "steps[].parts[].aliases[]": "непустая строка",
+    "words": "таблица [words] со списками done, in_progress, problem, negations, questions",
+    "words.done": 'список слов, например ["подключили", "перешли*"]',
+    "words.in_progress": 'список слов, например ["подключаем*"]',
+    "words.problem": 'список слов, например ["нет интернета"]',
+    "words.negations": 'список слов, например ["не"]',
+    "words.questions": 'список слов, например ["зачем"]',
+    "words.done[]": "слово или фраза, от 1 до 60 символов; «*» в конце — любое окончание",
+    "words.in_progress[]": "слово или фраза, от 1 до 60 символов; «*» в конце — любое окончание",
+    "words.problem[]": "слово или фраза, от 1 до 60 символов; «*» в конце — любое окончание",
+    "words.negations[]": "слово, от 1 до 60 символов",
+    "words.questions[]": "слово, от 1 до 60 символов",
 }
 
 
@@ -189,18 +194,42 @@ def _step_labels(data: dict[str, Any]) -> dict[tuple[int | str, ...], str]:
     return labels
 
 
+# A card reads «3.4 <short_title> — в работе»: a short title that says a state itself («… в
+# работе», «Компьютеры готовы») contradicts the state beside it. bot/TEXTS.md.
+_STATE_WORDS = re.compile(
+    r"(?<!\w)(выполнен[оаы]?|в работе|в процессе|проблем[аы]|нет ответа|готов[оаы]?|"
+    r"сделан[оаы]?|не выполнен[оаы]?)(?!\w)",
+    re.IGNORECASE,
+)
+
+
+def _short_title_problem(where: str, short_title: str) -> str | None:
+    found = _STATE_WORDS.search(short_title)
+    if found is None:
+        return None
+    return (
+        f"{where}.short_title: {short_title!r} называет состояние ({found.group(0)!r}), "
+        "а карточка показывает состояние рядом; ожидается, что это за пункт, например "
+        '"Педагоги и дети в Сферуме"'
+    )
+
+
 def _cross_checks(file: _CampaignFile) -> list[str]:
-    """What one field cannot see alone: repeated step ids, part names shared by two parts."""
+    """What one field cannot see alone: repeated step ids, part names shared by two parts,
+    short titles that say a state."""
     problems: list[str] = []
     if not file.steps:
-        problems.append(f"steps: empty; expected {_FORMS['steps']}")
+        problems.append(f"steps: пусто; ожидается {_FORMS['steps']}")
     first_index: dict[str, int] = {}
     for index, step in enumerate(file.steps):
         where = f"steps[{index}] ({step.id})"
+        clash = _short_title_problem(where, step.short_title)
+        if clash is not None:
+            problems.append(clash)
         if step.id in first_index:
             problems.append(
-                f"{where}: the id {step.id!r} repeats steps[{first_index[step.id]}]; "
-                "expected every step id to differ"
+                f"{where}: id {step.id!r} повторяет steps[{first_index[step.id]}]; "
+                "у каждого пункта должен быть свой id"
             )
         first_index.setdefault(step.id, index)
         owner: dict[str, str] = {}
@@ -208,14 +237,14 @@ def _cross_checks(file: _CampaignFile) -> list[str]:
             for alias_index, alias in enumerate(part.aliases):
                 if not alias.strip():
                     problems.append(
-                        f"{where}.parts[{part_index}].aliases[{alias_index}]: empty; "
-                        "expected a non-empty name"
+                        f"{where}.parts[{part_index}].aliases[{alias_index}]: пусто; "
+                        "ожидается непустое название"
                     )
             for name in dict.fromkeys(n.strip() for n in part.names()):
                 if name in owner and owner[name] != part.key:
                     problems.append(
-                        f"{where}.parts[{part_index}]: the name {name!r} is also a name of "
-                        f"part {owner[name]!r}; expected each name to point at one part"
+                        f"{where}.parts[{part_index}]: название {name!r} есть и у части "
+                        f"{owner[name]!r}; каждое название должно указывать на одну часть"
                     )
                 owner.setdefault(name, part.key)
     words = file.words.with_defaults()
@@ -224,8 +253,8 @@ def _cross_checks(file: _CampaignFile) -> list[str]:
         for word in entries:
             if said.get(word, state) is not state:
                 problems.append(
-                    f"words.{state.value}: {word!r} also says «{said[word].value}»; "
-                    "expected each word to say one state"
+                    f"words.{state.value}: слово {word!r} уже означает «{said[word].value}»; "
+                    "каждое слово должно означать одно состояние"
                 )
             said.setdefault(word, state)
     return problems
@@ -248,8 +277,8 @@ def parse_campaign(data: dict[str, Any], *, source: Path | None = None) -> Campa
             problems.append(str(exc))
         if deadline is not None and deadline.date() < file.campaign.date:
             problems.append(
-                f"campaign.deadline: {deadline.date().isoformat()} is before the order's date "
-                f"{file.campaign.date.isoformat()}; expected a deadline after the order"
+                f"campaign.deadline: {deadline.date().isoformat()} раньше даты приказа "
+                f"{file.campaign.date.isoformat()}; срок должен быть не раньше приказа"
             )
         if not problems and deadline is not None:
             header = file.campaign.model_dump(exclude={"deadline"})
@@ -264,29 +293,51 @@ def parse_campaign(data: dict[str, Any], *, source: Path | None = None) -> Campa
                 problems = explain_errors(exc, model=Campaign, forms={}, prefix=("campaign",))
     if campaign is None:
         raise CampaignError(problems, source=source)
-    return campaign
+    return _typeset(campaign)
+
+
+def _typeset(campaign: Campaign) -> Campaign:
+    """The order's words as the bot shows them: «100%» gets its no-break space (bot/TEXTS.md)."""
+    steps = tuple(
+        step.model_copy(
+            update={"title": typeset(step.title), "short_title": typeset(step.short_title)}
+        )
+        for step in campaign.steps
+    )
+    return campaign.model_copy(
+        update={
+            "title": typeset(campaign.title),
+            "issuer": typeset(campaign.issuer),
+            "steps": steps,
+        }
+    )
 
 
 def load_campaign(path: Path) -> Campaign:
     """Read and validate a campaign file; raise CampaignError naming every problem."""
     path = Path(path)
-    data = read_toml(path, what="campaign file", error=CampaignError)
+    data = read_toml(path, what="файл кампании", error=CampaignError)
     return parse_campaign(data, source=path)
 
 
 def describe_campaign(campaign: Campaign) -> list[str]:
-    """A few lines saying what the campaign is, for `confirmbot check-config`."""
-    deadline = campaign.deadline
+    """A few lines saying what the campaign is, for `confirmbot check-config` (Russian)."""
     lines = [
-        f"campaign: {campaign.id}: order No. {campaign.number} of "
-        f"{campaign.date:%d.%m.%Y} «{campaign.title}»",
+        texts.CLI_DESCRIBE_CAMPAIGN.format(
+            id=campaign.id,
+            number=campaign.number,
+            date=campaign.date,
+            title=quoted(campaign.title),
+        )
     ]
     if campaign.issuer:
-        lines.append(f"issuer: {campaign.issuer}")
-    lines.append(f"deadline: {deadline:%Y-%m-%d %H:%M} {campaign.timezone} (UTC{deadline:%z})")
+        lines.append(texts.CLI_DESCRIBE_ISSUER.format(issuer=campaign.issuer))
+    lines.append(
+        texts.CLI_DESCRIBE_DEADLINE.format(deadline=campaign.deadline, timezone=campaign.timezone)
+    )
     for step in campaign.steps:
         kind = step.kind.value
         if step.kind is StepKind.COUNT:
             kind += ": " + ", ".join(part.key for part in step.parts)
-        lines.append(f"step {step.id} [{kind}]: {step.short_title}")
+        lines.append(texts.CLI_DESCRIBE_STEP.format(id=step.id, kind=kind, title=step.short_title))
     return lines

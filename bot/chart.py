@@ -90,11 +90,6 @@ def _fit(text: str, font: ImageFont.FreeTypeFont, width: float) -> str:
     return text.rstrip() + "…"
 
 
-def _share(part: int, whole: int) -> int:
-    """A whole percent, rounded down: 100% only when complete, as in the Excel report."""
-    return part * 100 // whole if whole > 0 else 0
-
-
 @dataclass
 class _Canvas:
     draw: ImageDraw.ImageDraw
@@ -143,24 +138,19 @@ def _step_rows(canvas: _Canvas, summary: StepSummary, schools: int) -> None:
         ],
         STEP_BAR,
         STATE_COLOR[StepState.NONE],
-        texts.CHART_STEP_VALUE.format(percent=_share(summary.done, schools)),
+        texts.chart_value(summary.done, schools),
         _font(LABEL_SIZE, bold=True),
     )
     canvas.y += 8
     canvas.text(
-        texts.CHART_STEP_COUNTS.format(
-            done=summary.done,
-            schools=schools,
-            in_progress=summary.in_progress,
-            problem=summary.problem,
-        ),
+        texts.chart_step_counts(summary.done, schools, summary.in_progress, summary.problem),
         _font(PART_SIZE),
         color=MUTED,
         gap=14,
     )
     for part in summary.parts:
         canvas.text(
-            texts.CHART_PART.format(title=part.title, done=part.done, total=part.total),
+            texts.chart_part(part.title, part.done, part.total),
             _font(PART_SIZE),
             color=MUTED,
             gap=6,
@@ -170,7 +160,7 @@ def _step_rows(canvas: _Canvas, summary: StepSummary, schools: int) -> None:
             [(share, PEOPLE_COLOR)],
             PART_BAR,
             PEOPLE_TRACK,
-            texts.CHART_PART_VALUE.format(percent=_share(part.done, part.total)),
+            texts.chart_value(part.done, part.total),
             _font(PART_SIZE),
         )
         canvas.y += 16
@@ -216,11 +206,7 @@ def render_progress(status: DistrictStatus) -> bytes:
             color=MUTED,
         )
         canvas.text(
-            texts.CHART_FINISHED.format(
-                finished=status.finished,
-                schools=status.schools,
-                percent=_share(status.finished, status.schools),
-            ),
+            texts.chart_finished(status.finished, status.schools),
             _font(LABEL_SIZE),
             gap=18,
         )

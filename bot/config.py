@@ -1,7 +1,8 @@
 """The bot's configuration: one TOML file, validated once at start into frozen models.
 
 `load_config` is the only place that reads it. Every problem found is reported at once, in plain
-words naming the dotted key and the expected form; the VK token never appears in any of them.
+Russian words naming the dotted key and the expected form; the VK token never appears in any of
+them.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     Strict,
     ValidationError,
@@ -31,6 +33,8 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
+from bot import texts
+from bot.calendar import CalendarFileError, WorkCalendar, calendar_of, read_days
 from bot.durations import (
     DURATION_FORM,
     TIME_FORM,
@@ -46,8 +50,8 @@ PLACEHOLDER_TOKEN = "vk1.a.REPLACE_ME"  # noqa: S105 - what config.example.toml 
 DEFAULT_TIMEZONE = "Europe/Moscow"
 # VK numbers chats as peers 2000000000 + chat id; user ids stay below that.
 CHAT_PEER_BASE = 2_000_000_000
-PEER_FORM = "2000000000 + chat id, e.g. 2000000001"
-QUIET_HOURS_FORM = '"HH:MM-HH:MM", e.g. "21:00-08:00", or "off"'
+PEER_FORM = "2000000000 + номер беседы, например 2000000001"
+QUIET_HOURS_FORM = '"ЧЧ:ММ-ЧЧ:ММ", например "21:00-08:00", или "off"'
 
 
 class ConfigError(Exception):
@@ -62,7 +66,7 @@ class ConfigError(Exception):
         head = f"{self.source}: " if self.source is not None else ""
         if len(self.problems) == 1:
             return head + self.problems[0]
-        lines = [f"{head}{len(self.problems)} problems:"]
+        lines = [f"{head}ошибок: {len(self.problems)}"]
         lines += [f"  - {problem}" for problem in self.problems]
         return "\n".join(lines)
 
@@ -85,8 +89,8 @@ def check_timezone(name: str) -> str:
         zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
         raise ValueError(
-            f"{show_value(name)} is not a known time zone; "
-            'expected an IANA name, e.g. "Europe/Moscow"'
+            f"{show_value(name)} — неизвестный часовой пояс; "
+            'ожидается имя IANA, например "Europe/Moscow"'
         ) from None
     return name
 
@@ -96,17 +100,21 @@ def check_timezone(name: str) -> str:
 
 def _user_id(value: int) -> int:
     if value <= 0:
-        raise ValueError(f"{value} is not a VK user id; expected a positive number, e.g. 123456")
+        raise ValueError(
+            f"{value} — не id пользователя ВКонтакте; ожидается положительное число, "
+            "например 123456"
+        )
     if value >= CHAT_PEER_BASE:
         raise ValueError(
-            f"{value} is a chat peer id, not a user id; expected a VK user id, e.g. 123456"
+            f"{value} — peer id беседы, а не пользователя; ожидается id пользователя "
+            "ВКонтакте, например 123456"
         )
     return value
 
 
 def _chat_peer_id(value: int) -> int:
     if value <= CHAT_PEER_BASE:
-        raise ValueError(f"{value} is not a chat peer id; expected {PEER_FORM}")
+        raise ValueError(f"{value} — не peer id беседы; ожидается {PEER_FORM}")
     return value
 
 
@@ -115,9 +123,14 @@ def _duration(value: object) -> object:
         return parse_duration(value)
     if isinstance(value, dt.timedelta):
         if value <= dt.timedelta(0):
-            raise ValueError(f"{format_duration(value)} is not positive; expected {DURATION_FORM}")
+            raise ValueError(
+                f"{format_duration(value)} — не положительная длительность; "
+                f"ожидается {DURATION_FORM}"
+            )
         return value
-    raise ValueError(f"{show_value(value)} is not a duration; expected {DURATION_FORM} in quotes")
+    raise ValueError(
+        f"{show_value(value)} — не длительность; ожидается {DURATION_FORM} в кавычках"
+    )
 
 
 def _clock_time(value: object) -> object:
@@ -125,9 +138,9 @@ def _clock_time(value: object) -> object:
         return parse_clock_time(value)
     if isinstance(value, dt.time):
         if value.tzinfo is not None:
-            raise ValueError(f"expected a local time without a zone; {TIME_FORM}")
+            raise ValueError(f"ожидается местное время без пояса: {TIME_FORM}")
         return value
-    raise ValueError(f"{show_value(value)} is not a time of day; expected {TIME_FORM}")
+    raise ValueError(f"{show_value(value)} — не время суток; ожидается {TIME_FORM}")
 
 
 def _unique(values: tuple[int, ...]) -> tuple[int, ...]:
@@ -147,11 +160,11 @@ class _Frozen(BaseModel):
 def _resolve(path: Path, info: ValidationInfo) -> Path:
     """Expand `~` and make a relative path relative to the config file's directory."""
     if not str(path).strip() or str(path) == ".":
-        raise ValueError('expected a file path, e.g. "confirmbot.db"')
+        raise ValueError('ожидается путь к файлу, например "confirmbot.db"')
     try:
         path = path.expanduser()
     except RuntimeError:  # "~someone" of a user this machine does not know
-        raise ValueError(f"{str(path)[:60]!r}: no such user's home directory") from None
+        raise ValueError(f"{str(path)[:60]!r}: нет домашней папки такого пользователя") from None
     base = info.context.get("base_dir") if isinstance(info.context, dict) else None
     if not path.is_absolute() and isinstance(base, Path):
         path = base / path
@@ -162,7 +175,8 @@ def _resolve(path: Path, info: ValidationInfo) -> Path:
 
 
 class VkConfig(_Frozen):
-    token: SecretStr
+    # None only where the command never calls VK (`load_config(need_token=False)`).
+    token: SecretStr | None = None
     group_id: Annotated[int, Strict(), Field(gt=0)]
     api_url: str = DEFAULT_API_URL
     request_timeout: Annotated[float, Strict(), Field(gt=0, le=600)] | None = None
@@ -171,10 +185,16 @@ class VkConfig(_Frozen):
 
     @field_validator("token")
     @classmethod
-    def _token_not_blank(cls, value: SecretStr) -> SecretStr:
-        if not value.get_secret_value().strip():
-            raise ValueError(f"the token is empty; set it here or in the {TOKEN_ENV} variable")
+    def _token_not_blank(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError(f"ключ пуст; впишите его сюда или в переменную {TOKEN_ENV}")
         return value
+
+    def secret(self) -> str:
+        """The token, for the commands that call VK; `load_config` has made sure of it."""
+        if self.token is None:
+            raise ConfigError([f"vk.token: не указан; ожидается {_FORMS['vk.token']}"])
+        return self.token.get_secret_value()
 
     @field_validator("api_url")
     @classmethod
@@ -182,7 +202,7 @@ class VkConfig(_Frozen):
         value = value.strip()
         if re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value) is None:
             raise ValueError(
-                f'{show_value(value)} is not an http(s) URL; expected e.g. "{DEFAULT_API_URL}"'
+                f'{show_value(value)} — не адрес http(s); ожидается, например, "{DEFAULT_API_URL}"'
             )
         return value if value.endswith("/") else value + "/"
 
@@ -213,8 +233,8 @@ class BotConfig(_Frozen):
         if shared:
             listed = ", ".join(str(peer) for peer in shared)
             raise ValueError(
-                f"{listed} is in both admin_chats and heads_chats; a chat is either for staff "
-                "or for heads"
+                f"{listed} есть и в admin_chats, и в heads_chats; беседа либо для сотрудников "
+                "Управления, либо для руководителей"
             )
         return self
 
@@ -241,7 +261,7 @@ class QuietHours(_Frozen):
     @model_validator(mode="after")
     def _not_empty(self) -> QuietHours:
         if self.start == self.end:
-            raise ValueError(f"start and end are both {format_clock_time(self.start)}")
+            raise ValueError(f"начало и конец совпадают: {format_clock_time(self.start)}")
         return self
 
     def contains(self, moment: dt.time) -> bool:
@@ -258,33 +278,91 @@ class QuietHours(_Frozen):
 def _quiet_hours(value: object) -> object:
     if value is None or isinstance(value, QuietHours | dict):
         return value
+    not_a_span = f"{show_value(value)} — не промежуток времени; ожидается {QUIET_HOURS_FORM}"
     if not isinstance(value, str):
-        raise ValueError(
-            f"{show_value(value)} is not a span of hours; expected {QUIET_HOURS_FORM}"
-        )
+        raise ValueError(not_a_span)
     text = value.strip()
     if text.lower() in {"", "off", "none", "no"}:
         return None
     parts = re.split(r"\s*[-–—]\s*", text)
     if len(parts) != 2:
-        raise ValueError(
-            f"{show_value(value)} is not a span of hours; expected {QUIET_HOURS_FORM}"
-        )
+        raise ValueError(not_a_span)
     try:
         start, end = parse_clock_time(parts[0]), parse_clock_time(parts[1])
     except ValueError:
-        raise ValueError(
-            f"{show_value(value)} is not a span of hours; expected {QUIET_HOURS_FORM}"
-        ) from None
+        raise ValueError(not_a_span) from None
     if start == end:
         raise ValueError(
-            f"{show_value(value)} starts and ends at the same time; expected {QUIET_HOURS_FORM}"
+            f"{show_value(value)}: начало и конец совпадают; ожидается {QUIET_HOURS_FORM}"
         )
     return QuietHours(start=start, end=end)
 
 
 def _before(values: tuple[dt.timedelta, ...]) -> tuple[dt.timedelta, ...]:
     return tuple(sorted(set(values), reverse=True))
+
+
+WEEKDAYS = {
+    "пн": 0, "вт": 1, "ср": 2, "чт": 3, "пт": 4, "сб": 5, "вс": 6,
+    "mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6,
+}  # fmt: skip
+WEEKDAY_FORM = 'дни недели, например ["сб", "вс"] (пн вт ср чт пт сб вс или mon … sun)'
+DATE_LIST_FORM = 'список дат, например ["2025-03-31", "2025-06-06"]'
+
+
+def _weekday(value: object) -> int:
+    if isinstance(value, str) and value.strip().lower() in WEEKDAYS:
+        return WEEKDAYS[value.strip().lower()]
+    raise ValueError(f"{show_value(value)} — не день недели; ожидаются {WEEKDAY_FORM}")
+
+
+class CalendarConfig(_Frozen):
+    """Which local days reminders and summaries may fall on. Weekends and the built-in federal
+    holidays (bot/calendars/ru.toml) by default; `file` and `days_off` add a region's days."""
+
+    weekends: tuple[Annotated[int, BeforeValidator(_weekday)], ...] = (5, 6)
+    federal: bool = True
+    file: Path | None = None
+    days_off: tuple[dt.date, ...] = ()
+    working_days: tuple[dt.date, ...] = ()
+    _calendar: WorkCalendar = PrivateAttr()
+
+    @field_validator("file")
+    @classmethod
+    def _relative_to_config(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return None if value is None else _resolve(value, info)
+
+    @model_validator(mode="after")
+    def _build(self) -> CalendarConfig:
+        days_off, working_days = set(self.days_off), set(self.working_days)
+        if self.file is not None:
+            try:
+                text = self.file.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as error:
+                raise ValueError(
+                    f"файл календаря {str(self.file)!r} не читается: {error}"
+                ) from None
+            try:
+                more_off, more_working = read_days(text, str(self.file))
+            except CalendarFileError as error:
+                raise ValueError(str(error)) from None
+            days_off |= more_off
+            working_days |= more_working
+        both = sorted(days_off & working_days)
+        if both:
+            listed = ", ".join(day.isoformat() for day in both)
+            raise ValueError(f"{listed} — и выходной, и рабочий день; оставьте что-то одно")
+        self._calendar = calendar_of(
+            weekends=self.weekends,
+            federal=self.federal,
+            days_off=days_off,
+            working_days=working_days,
+        )
+        return self
+
+    @property
+    def work_calendar(self) -> WorkCalendar:
+        return self._calendar
 
 
 class RemindersConfig(_Frozen):
@@ -298,12 +376,68 @@ class RemindersConfig(_Frozen):
     )
     daily_summary: ClockTime = dt.time(9, 0)
     escalate_every: Duration = dt.timedelta(hours=24)
+    calendar: CalendarConfig = Field(default_factory=CalendarConfig)
+
+
+# How the bot names the department in its messages. Russian needs a case here, and the texts
+# are written so that one case serves them all: the genitive («бот Управления образования»,
+# «обратитесь к сотрудникам Управления образования», «беседа Управления»).
+DEFAULT_DEPARTMENT_NAME = "Управления образования"
+DEFAULT_DEPARTMENT_SHORT_NAME = "Управления"
+DEPARTMENT_NAME_FORM = 'родительный падеж, как после «бот»: например "Управления образования"'
+DEPARTMENT_SHORT_FORM = 'родительный падеж, не больше 30 символов: например "Управления"'
+PHONE_FORM = 'номер телефона, например "+7 (87231) 5-12-34" или "8 800 100-00-00"'
+# The first word of a name in the nominative ends like this (Управление, Отдел, Комитет,
+# Министерство); in the genitive it ends in а, я, ы or и (Управления, Отдела, Комитета).
+_NOMINATIVE_ENDINGS = frozenset("бвгджзклмнпрстфхцчшщйьео")
+
+
+def _one_line(value: str) -> str:
+    value = " ".join(value.split())
+    if not value:
+        raise ValueError("пусто; ожидается текст")
+    return value
+
+
+def _genitive(value: str) -> str:
+    """Refuse the likeliest slip: the name in the nominative («Управление образования»)."""
+    value = _one_line(value)
+    first = value.split()[0].strip('«»"')
+    word = re.fullmatch(r"[А-ЯЁа-яё]+", first) is not None and not first.isupper()
+    if word and first[-1].lower() in _NOMINATIVE_ENDINGS:
+        raise ValueError(
+            f"{show_value(value)} похоже на именительный падеж («{first}»); бот пишет "
+            "«бот …», «сотрудникам …», поэтому нужен родительный падеж, например "
+            f'"{DEFAULT_DEPARTMENT_NAME}", а не "Управление образования"'
+        )
+    return value
+
+
+def _phone(value: str) -> str:
+    value = _one_line(value)
+    digits = sum(c.isdigit() for c in value)
+    if re.fullmatch(r"\+?[0-9(][0-9 ()\-‒–]*[0-9]", value) is None or not 5 <= digits <= 15:
+        raise ValueError(f"{show_value(value)} — не номер телефона; ожидается {PHONE_FORM}")
+    return value
+
+
+class DepartmentConfig(_Frozen):
+    """The department as the bot's messages name it; every key optional."""
+
+    name: Annotated[str, Field(max_length=120), AfterValidator(_genitive)] = (
+        DEFAULT_DEPARTMENT_NAME
+    )
+    short_name: Annotated[str, Field(max_length=30), AfterValidator(_genitive)] = (
+        DEFAULT_DEPARTMENT_SHORT_NAME
+    )
+    phone: Annotated[str, Field(max_length=40), AfterValidator(_phone)] | None = None
 
 
 class Config(_Frozen):
     vk: VkConfig
     storage: StorageConfig = Field(default_factory=StorageConfig)
     bot: BotConfig = Field(default_factory=BotConfig)
+    department: DepartmentConfig = Field(default_factory=DepartmentConfig)
     campaign: CampaignFileConfig = Field(default_factory=CampaignFileConfig)
     reminders: RemindersConfig = Field(default_factory=RemindersConfig)
 
@@ -312,32 +446,45 @@ class Config(_Frozen):
 
 # The expected form of each key, for error lines; `[]` stands for any list index.
 _FORMS: dict[str, str] = {
-    "vk": "a table [vk] with token and group_id",
-    "vk.token": f'the community access token, e.g. "vk1.a.…", or the {TOKEN_ENV} variable',
-    "vk.group_id": "the community id, a positive integer, e.g. 123456789",
-    "vk.api_url": f'an http(s) URL, e.g. "{DEFAULT_API_URL}"',
-    "vk.request_timeout": "seconds, a positive number, e.g. 30",
-    "vk.requests_per_second": "a positive number up to 100, e.g. 20",
-    "storage": "a table [storage]",
-    "storage.path": 'the SQLite file path, e.g. "confirmbot.db"',
-    "bot": "a table [bot]",
-    "bot.timezone": 'an IANA time zone name, e.g. "Europe/Moscow"',
-    "bot.admins": "a list of VK user ids, e.g. [123456, 7890]",
-    "bot.admins[]": "a VK user id, a positive integer, e.g. 123456",
-    "bot.controller": "a VK user id, a positive integer, e.g. 123456",
-    "bot.admin_chats": "a list of chat peer ids, e.g. [2000000001]",
+    "vk": "таблица [vk] с token и group_id",
+    "vk.token": f'ключ доступа сообщества, например "vk1.a.…", или переменная {TOKEN_ENV}',
+    "vk.group_id": "номер сообщества, положительное целое число, например 123456789",
+    "vk.api_url": f'адрес http(s), например "{DEFAULT_API_URL}"',
+    "vk.request_timeout": "секунды, положительное число, например 30",
+    "vk.requests_per_second": "положительное число не больше 100, например 20",
+    "storage": "таблица [storage]",
+    "storage.path": 'путь к файлу SQLite, например "confirmbot.db"',
+    "bot": "таблица [bot]",
+    "bot.timezone": 'имя часового пояса IANA, например "Europe/Moscow"',
+    "bot.admins": "список id пользователей ВКонтакте, например [123456, 7890]",
+    "bot.admins[]": "id пользователя ВКонтакте, положительное целое число, например 123456",
+    "bot.controller": "id пользователя ВКонтакте, положительное целое число, например 123456",
+    "bot.admin_chats": "список peer id бесед, например [2000000001]",
     "bot.admin_chats[]": PEER_FORM,
-    "bot.heads_chats": "a list of chat peer ids, e.g. [2000000002]",
+    "bot.heads_chats": "список peer id бесед, например [2000000002]",
     "bot.heads_chats[]": PEER_FORM,
-    "bot.prompt_expires_after": 'a duration like "1h" or "30m"',
-    "campaign": "a table [campaign]",
-    "campaign.file": 'the path of a campaign TOML file, e.g. "campaigns/order_47.toml"',
-    "reminders": "a table [reminders]",
-    "reminders.before": 'a list of durations, e.g. ["3d", "1d", "3h"]',
+    "bot.prompt_expires_after": 'длительность, например "1h" или "30m"',
+    "campaign": "таблица [campaign]",
+    "campaign.file": 'путь к файлу кампании TOML, например "campaigns/order_47.toml"',
+    "reminders": "таблица [reminders]",
+    "reminders.before": 'список длительностей, например ["3d", "1d", "3h"]',
     "reminders.before[]": DURATION_FORM,
     "reminders.quiet_hours": QUIET_HOURS_FORM,
     "reminders.daily_summary": TIME_FORM,
-    "reminders.escalate_every": 'a duration like "24h" or "1d"',
+    "reminders.calendar": "таблица [reminders.calendar] с weekends, federal, file, days_off",
+    "reminders.calendar.weekends": WEEKDAY_FORM,
+    "reminders.calendar.weekends[]": WEEKDAY_FORM,
+    "reminders.calendar.federal": "true или false: праздники России (bot/calendars/ru.toml)",
+    "reminders.calendar.file": 'путь к файлу календаря региона, например "dagestan.toml"',
+    "reminders.calendar.days_off": DATE_LIST_FORM,
+    "reminders.calendar.days_off[]": 'дата "ГГГГ-ММ-ДД" или без кавычек 2025-03-31',
+    "reminders.calendar.working_days": DATE_LIST_FORM,
+    "reminders.calendar.working_days[]": 'дата "ГГГГ-ММ-ДД" или без кавычек 2025-03-31',
+    "reminders.escalate_every": 'длительность вида "24h" или "1d"',
+    "department": "таблица [department] с name, short_name и phone",
+    "department.name": DEPARTMENT_NAME_FORM,
+    "department.short_name": DEPARTMENT_SHORT_FORM,
+    "department.phone": PHONE_FORM,
 }
 
 # Values at these keys are never echoed back, whatever is wrong with them.
@@ -368,15 +515,15 @@ def show_value(value: object) -> str:
     if isinstance(value, str):
         # A long string may be a token pasted into the wrong key.
         if len(value) > 40 or value.lower().startswith("vk1."):
-            return "the value"
+            return "значение"
         return repr(value)
     if isinstance(value, dict):
-        return "a table"
+        return "таблица"
     if isinstance(value, list | tuple):
-        return "a list"
+        return "список"
     if isinstance(value, dt.datetime | dt.date | dt.time):
         return value.isoformat()
-    return "the value"
+    return "значение"
 
 
 def _model_in(annotation: object) -> type[BaseModel] | None:
@@ -445,9 +592,9 @@ def _explain(
     where = _where(loc, label)
     pattern = _pattern(loc)
     form = forms.get(pattern) or forms.get(_pattern(loc[:-1])) or ""
-    expected = f"; expected {form}" if form else ""
+    expected = f"; ожидается {form}" if form else ""
     if kind == "missing":
-        return f"{where}: missing{expected}"
+        return f"{where}: не указано{expected}"
     if kind == "extra_forbidden":
         allowed = _allowed_keys(model, loc[:-1]) or []
         if len(loc) == 1:
@@ -458,53 +605,53 @@ def _explain(
                 and issubclass(field.annotation, BaseModel)
                 and str(loc[0]) in field.annotation.model_fields
             ]
-            hint = f"; {loc[0]} belongs in [{homes[0]}]" if homes else ""
+            hint = f"; {loc[0]} пишется в разделе [{homes[0]}]" if homes else ""
             return (
-                f"unknown section or key {str(loc[0])!r}; allowed at the top level: "
+                f"неизвестный раздел или ключ {str(loc[0])!r}; на верхнем уровне допускаются: "
                 + ", ".join(allowed)
                 + hint
             )
-        return f"{where}: unknown key; allowed here: " + ", ".join(allowed)
+        return f"{where}: неизвестный ключ; здесь допускаются: " + ", ".join(allowed)
     if kind in {"value_error", "assertion_error"}:
         message = error["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
         return f"{where}: {message}" if loc else message
-    value = "the value" if pattern in secret_keys else show_value(error.get("input"))
+    value = "значение" if pattern in secret_keys else show_value(error.get("input"))
     reason = _REASONS.get(kind)
     if reason is None:
         message = error["msg"]
-        reason = f"is not valid ({message[:1].lower()}{message[1:]})"
+        reason = f"— не подходит ({message[:1].lower()}{message[1:]})"
     return f"{where}: {value} {reason}{expected}"
 
 
 _REASONS = {
-    "model_type": "is not a table",
-    "model_attributes_type": "is not a table",
-    "dict_type": "is not a table",
-    "list_type": "is not a list",
-    "tuple_type": "is not a list",
-    "int_type": "is not an integer",
-    "int_parsing": "is not an integer",
-    "int_from_float": "is not a whole number",
-    "float_type": "is not a number",
-    "float_parsing": "is not a number",
-    "string_type": "is not a string in quotes",
-    "bool_type": "is not true or false",
-    "greater_than": "is too small",
-    "greater_than_equal": "is too small",
-    "less_than": "is too large",
-    "less_than_equal": "is too large",
-    "string_too_short": "is too short",
-    "string_too_long": "is too long",
-    "string_pattern_mismatch": "does not have the expected form",
-    "too_short": "has too few items",
-    "too_long": "has too many items",
-    "path_type": "is not a path string",
-    "date_type": "is not a date",
-    "date_parsing": "is not a date",
-    "datetime_type": "is not a date and time",
-    "datetime_parsing": "is not a date and time",
-    "enum": "is not one of the allowed values",
-    "literal_error": "is not one of the allowed values",
+    "model_type": "— не таблица",
+    "model_attributes_type": "— не таблица",
+    "dict_type": "— не таблица",
+    "list_type": "— не список",
+    "tuple_type": "— не список",
+    "int_type": "— не целое число",
+    "int_parsing": "— не целое число",
+    "int_from_float": "— не целое число",
+    "float_type": "— не число",
+    "float_parsing": "— не число",
+    "string_type": "— не строка в кавычках",
+    "bool_type": "— не true и не false",
+    "greater_than": "— слишком мало",
+    "greater_than_equal": "— слишком мало",
+    "less_than": "— слишком много",
+    "less_than_equal": "— слишком много",
+    "string_too_short": "— слишком короткое",
+    "string_too_long": "— слишком длинное",
+    "string_pattern_mismatch": "— не того вида",
+    "too_short": "— слишком мало элементов",
+    "too_long": "— слишком много элементов",
+    "path_type": "— не путь в кавычках",
+    "date_type": "— не дата",
+    "date_parsing": "— не дата",
+    "datetime_type": "— не дата и время",
+    "datetime_parsing": "— не дата и время",
+    "enum": "— не из допустимых значений",
+    "literal_error": "— не из допустимых значений",
 }
 
 
@@ -523,39 +670,47 @@ def read_toml(path: Path, *, what: str, error: type[ConfigError] = ConfigError) 
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise error([f"{what} {path} not found"], source=None) from None
+        raise error([f"{what} {path} не найден"], source=None) from None
     except IsADirectoryError:
-        raise error([f"{what} {path} is a directory, not a file"], source=None) from None
+        raise error([f"{what} {path} — папка, а не файл"], source=None) from None
     except OSError as exc:
-        raise error([f"cannot read {what} {path}: {exc.strerror}"], source=None) from None
+        raise error([f"не удаётся прочитать {what} {path}: {exc.strerror}"], source=None) from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise error(
-            [f"line {line}: the file is not UTF-8 text; save it in UTF-8"], source=path
+            [f"строка {line}: текст файла не в кодировке UTF-8; сохраните его в UTF-8"],
+            source=path,
         ) from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise error([f"TOML syntax error: {exc}"], source=path) from None
+        raise error([f"ошибка синтаксиса TOML: {exc}"], source=path) from None
 
 
-def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:
+def load_config(
+    path: Path, env: Mapping[str, str] | None = None, *, need_token: bool = True
+) -> Config:
     """Read and validate the config file; `env` (default: the process environment) may hold
     the token in CONFIRMBOT_VK_TOKEN, which wins over the file's.
+
+    `need_token=False` is for the commands that never call VK (roster import and codes,
+    report): the token may then be missing or still the example's placeholder.
 
     Raises ConfigError listing every problem.
     """
     env = os.environ if env is None else env
     path = Path(path)
-    data = read_toml(path, what="config file")
+    data = read_toml(path, what="файл конфигурации")
     env_token = env.get(TOKEN_ENV, "").strip()
-    secrets = [env_token]
+    # The example's placeholder is no secret: the error about it may quote it.
+    secrets = [env_token] if env_token != PLACEHOLDER_TOKEN else []
     vk = data.get("vk")
     if isinstance(vk, dict):
         file_token = vk.get("token")
-        if isinstance(file_token, str):
+        # The example's placeholder is no secret: the error about it may quote it.
+        if isinstance(file_token, str) and file_token.strip() != PLACEHOLDER_TOKEN:
             secrets.append(file_token.strip())
             secrets.append(file_token)
         if env_token:
@@ -565,12 +720,14 @@ def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:
 
     # Validated even when absent, so that its default path, too, is next to the config file.
     data.setdefault("storage", {})
-    problems: list[str] = []
+    problems: list[str] = _token_problems(data.get("vk")) if need_token else []
     config: Config | None = None
     try:
         config = Config.model_validate(data, context={"base_dir": path.resolve().parent})
     except ValidationError as exc:
-        problems = explain_errors(exc, model=Config, forms=_FORMS, secret_keys=_SECRET_KEYS)
+        problems += explain_errors(exc, model=Config, forms=_FORMS, secret_keys=_SECRET_KEYS)
+    if problems:
+        config = None
     # Raised outside the except block so that pydantic's error, which holds the raw input and
     # so the token, is not chained to ours.
     if config is None:
@@ -578,37 +735,82 @@ def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:
     return config
 
 
+def _token_problems(vk: object) -> list[str]:
+    """What keeps the token from reaching VK, for the commands that call it."""
+    if not isinstance(vk, dict):
+        return []  # "vk: missing" or "vk: not a table" says it
+    token = vk.get("token")
+    if token is None:
+        return [f"vk.token: не указан; ожидается {_FORMS['vk.token']}"]
+    if isinstance(token, str) and token.strip() == PLACEHOLDER_TOKEN:
+        return [
+            f"vk.token: всё ещё заглушка {PLACEHOLDER_TOKEN} из config.example.toml; "
+            f"впишите ключ доступа сообщества в переменную {TOKEN_ENV} "
+            "(в /etc/confirmbot/confirmbot.env) или сюда"
+        ]
+    return []
+
+
+def _describe_calendar(calendar: CalendarConfig) -> str:
+    names = [name for name, number in list(WEEKDAYS.items())[:7] if number in calendar.weekends]
+    return texts.CLI_DESCRIBE_CALENDAR.format(
+        weekends=", ".join(names) or texts.CLI_DESCRIBE_NONE,
+        federal=texts.CLI_DESCRIBE_YES if calendar.federal else texts.CLI_DESCRIBE_NO,
+        file=str(calendar.file) if calendar.file is not None else texts.CLI_DESCRIBE_NOT_SET,
+        days_off=len(calendar.days_off),
+        working_days=len(calendar.working_days),
+    )
+
+
 def describe(config: Config) -> list[str]:
-    """A few lines saying what the config means, for `confirmbot check-config`."""
+    """A few lines saying what the config means, for `confirmbot check-config` (Russian)."""
     bot = config.bot
     reminders = config.reminders
 
     def chats(peers: tuple[int, ...]) -> str:
         if not peers:
-            return "none"
-        return ", ".join(f"{peer} (chat {peer - CHAT_PEER_BASE})" for peer in peers)
+            return texts.CLI_DESCRIBE_NONE
+        return ", ".join(
+            texts.CLI_DESCRIBE_CHAT.format(peer=peer, number=peer - CHAT_PEER_BASE)
+            for peer in peers
+        )
 
-    before = ", ".join(format_duration(d) for d in reminders.before) or "none"
-    quiet = str(reminders.quiet_hours) if reminders.quiet_hours is not None else "off"
+    token = config.vk.token
+    if token is None:
+        key = texts.CLI_DESCRIBE_KEY_NONE
+    elif token.get_secret_value() == PLACEHOLDER_TOKEN:
+        key = texts.CLI_DESCRIBE_KEY_PLACEHOLDER.format(env=TOKEN_ENV)
+    else:
+        key = texts.CLI_DESCRIBE_KEY_SET
     timeout = config.vk.request_timeout
+    quiet = reminders.quiet_hours
     return [
-        f"VK community: {config.vk.group_id}; API: {config.vk.api_url}"
-        + (f"; timeout {timeout:g} s" if timeout is not None else ""),
-        "VK token: "
-        + (
-            "still the placeholder; put the real one in the file or in " + TOKEN_ENV
-            if config.vk.token.get_secret_value() == PLACEHOLDER_TOKEN
-            else "set (hidden)"
+        texts.CLI_DESCRIBE_VK.format(group_id=config.vk.group_id, api_url=config.vk.api_url)
+        + (texts.CLI_DESCRIBE_TIMEOUT.format(seconds=timeout) if timeout is not None else ""),
+        key,
+        texts.CLI_DESCRIBE_STORAGE.format(path=config.storage.path),
+        texts.CLI_DESCRIBE_TIMEZONE.format(timezone=bot.timezone),
+        texts.CLI_DESCRIBE_ADMINS.format(
+            admins=", ".join(str(a) for a in bot.admins) or texts.CLI_DESCRIBE_NONE
         ),
-        f"storage: {config.storage.path}",
-        f"time zone: {bot.timezone}",
-        "admins: " + (", ".join(str(a) for a in bot.admins) or "none"),
-        f"controller: {bot.controller if bot.controller is not None else 'not set'}",
-        f"admin chats: {chats(bot.admin_chats)}",
-        f"heads chats: {chats(bot.heads_chats)}",
-        f"a question of the bot waits for its answer: {format_duration(bot.prompt_expires_after)}",
-        f"campaign file: {config.campaign.file}",
-        f"reminders: {before} before the deadline; quiet hours: {quiet}; "
-        f"daily summary at {format_clock_time(reminders.daily_summary)}; "
-        f"escalation every {format_duration(reminders.escalate_every)}",
+        texts.CLI_DESCRIBE_CONTROLLER.format(
+            controller=bot.controller if bot.controller is not None else texts.CLI_DESCRIBE_NOT_SET
+        ),
+        texts.CLI_DESCRIBE_ADMIN_CHATS.format(chats=chats(bot.admin_chats)),
+        texts.CLI_DESCRIBE_HEADS_CHATS.format(chats=chats(bot.heads_chats)),
+        texts.CLI_DESCRIBE_PROMPT.format(wait=format_duration(bot.prompt_expires_after)),
+        texts.CLI_DESCRIBE_CAMPAIGN_FILE.format(path=config.campaign.file),
+        texts.CLI_DESCRIBE_REMINDERS.format(
+            before=", ".join(format_duration(d) for d in reminders.before)
+            or texts.CLI_DESCRIBE_NONE,
+            quiet=str(quiet) if quiet is not None else texts.CLI_DESCRIBE_QUIET_OFF,
+            summary=format_clock_time(reminders.daily_summary),
+            escalate=format_duration(reminders.escalate_every),
+        ),
+        texts.CLI_DESCRIBE_DEPARTMENT.format(
+            name=config.department.name,
+            short_name=config.department.short_name,
+            phone=config.department.phone or texts.CLI_DESCRIBE_NOT_SET,
+        ),
+        _describe_calendar(reminders.calendar),
     ]

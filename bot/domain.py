@@ -72,13 +72,14 @@ class Step(_Frozen):
 
     @model_validator(mode="after")
     def _parts_match_kind(self) -> Step:
+        # Russian: `confirmbot check-config` shows these to the district's IT person.
         if self.kind is StepKind.COUNT and not self.parts:
-            raise ValueError(f"step {self.id}: a count step needs at least one part")
+            raise ValueError(f"пункт {self.id}: у пункта count должна быть хотя бы одна часть")
         if self.kind is StepKind.CONFIRM and self.parts:
-            raise ValueError(f"step {self.id}: a confirm step has no parts")
+            raise ValueError(f"пункт {self.id}: у пункта confirm не бывает частей")
         keys = [p.key for p in self.parts]
         if len(set(keys)) != len(keys):
-            raise ValueError(f"step {self.id}: part keys repeat")
+            raise ValueError(f"пункт {self.id}: ключи частей повторяются")
         return self
 
 
@@ -245,7 +246,7 @@ class Campaign(_Frozen):
     def _unique_steps(self) -> Campaign:
         ids = [s.id for s in self.steps]
         if len(set(ids)) != len(ids):
-            raise ValueError("step ids repeat")
+            raise ValueError("id пунктов повторяются")
         return self
 
     def step(self, step_id: str) -> Step | None:

@@ -5,8 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-DURATION_FORM = 'a duration like "3d", "24h", "30m", "45s" or "1d12h"'
-TIME_FORM = 'a local time "HH:MM", e.g. "09:00"'
+DURATION_FORM = (
+    'длительность вида "3d", "24h", "30m", "45s" или "1d12h" '
+    "(d — дни, h — часы, m — минуты, s — секунды)"
+)
+TIME_FORM = 'местное время "ЧЧ:ММ", например "09:00"'
 
 # More than a year is surely a typo, and a huge number would overflow timedelta.
 MAX_DURATION = dt.timedelta(days=366)
@@ -18,7 +21,7 @@ _UNITS = (("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1))
 
 def _echo(text: str) -> str:
     # Config values are echoed in errors; a long one may be a token pasted in the wrong place.
-    return repr(text) if len(text) <= 40 and not text.lower().startswith("vk1.") else "the value"
+    return repr(text) if len(text) <= 40 and not text.lower().startswith("vk1.") else "значение"
 
 
 def parse_duration(text: str) -> dt.timedelta:
@@ -29,7 +32,7 @@ def parse_duration(text: str) -> dt.timedelta:
     compact = "".join(text.split()).lower()
     match = _DURATION.fullmatch(compact)
     if not compact or match is None:
-        raise ValueError(f"{_echo(text)} is not a duration; expected {DURATION_FORM}")
+        raise ValueError(f"{_echo(text)} — не длительность; ожидается {DURATION_FORM}")
     seconds = 0
     for number, (_, unit_seconds) in zip(match.groups(), _UNITS, strict=True):
         if number is not None:
@@ -37,9 +40,11 @@ def parse_duration(text: str) -> dt.timedelta:
             if seconds > MAX_DURATION.total_seconds():
                 break
     if seconds <= 0:
-        raise ValueError(f"{_echo(text)} is not a positive duration; expected {DURATION_FORM}")
+        raise ValueError(
+            f"{_echo(text)} — не положительная длительность; ожидается {DURATION_FORM}"
+        )
     if seconds > MAX_DURATION.total_seconds():
-        raise ValueError(f"{_echo(text)} is longer than {MAX_DURATION.days} days")
+        raise ValueError(f"{_echo(text)} — дольше {MAX_DURATION.days} дней")
     return dt.timedelta(seconds=seconds)
 
 
@@ -62,7 +67,7 @@ def parse_clock_time(text: str) -> dt.time:
     """Turn `9:00` or `21:30` into a time of day (no seconds, no zone: it is local)."""
     match = _TIME.fullmatch(text.strip())
     if match is None:
-        raise ValueError(f"{_echo(text)} is not a time of day; expected {TIME_FORM}")
+        raise ValueError(f"{_echo(text)} — не время суток; ожидается {TIME_FORM}")
     return dt.time(int(match.group(1)), int(match.group(2)))
 
 

@@ -76,7 +76,7 @@ class Flow(Rules):
         if bare is not None:
             return await self.joining.register(msg, bare)
         if self.is_staff(msg.user_id):
-            return [Reply(texts.HELP_ADMIN)]
+            return [Reply(texts.help_admin(self.settings.department))]
         return await self._stranger(msg)
 
     async def on_callback(self, msg: Incoming) -> list[Action]:

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 import xlsxwriter  # type: ignore[import-untyped]
 
+from bot import texts
 from bot.chats import ChatDirectory
 from bot.domain import Campaign, Person, Role, School
 from bot.ports import Messenger
@@ -229,7 +230,7 @@ async def refresh(
             )
     for item in await registrations.unresolved():
         vk_id = await messenger.resolve_screen_name(item.screen_name)
-        await registrations.resolve(item, vk_id, "" if vk_id else "нет такого пользователя")
+        await registrations.resolve(item, vk_id, "" if vk_id else texts.SCREEN_NAME_UNKNOWN)
         if vk_id is None:
             log.warning(
                 "roster: vk.com/%s (school %s) is nobody", item.screen_name, item.school_id
@@ -274,7 +275,7 @@ def write_codes(rows: list[tuple[str, ...]], path: Path) -> None:
                 writer.writerows(rows)
         else:
             book = xlsxwriter.Workbook(temp)
-            sheet = book.add_worksheet("Коды")
+            sheet = book.add_worksheet(texts.CODES_SHEET)
             bold = book.add_format({"bold": True})
             sheet.write_row(0, 0, CODES_HEADER, bold)
             for index, row in enumerate(rows, start=1):

@@ -374,8 +374,7 @@ class Sender:
                 break
         if not batch:
             return [], 0
-        rows = await self.repo.bodies(batch)
-        lost = await self.repo.lost(self.transport.platform)
+        rows, lost = await self.repo.chosen(batch, self.transport.platform)
         skipped = [row for row in rows if _all_lost(row.message, lost)]
         if skipped:
             async with self.db.transaction():

@@ -1,8 +1,11 @@
 """One incoming update = one transaction: its dedupe, every state change, every message to send.
 
-A long-poll batch is handled in arrival order inside one transaction (one commit, one fsync for
-the batch). The batch's events are marked handled first, in one statement. If an update
-fails, the batch is rolled back and handled again with each update in a savepoint of its own:
+A long-poll batch is handled in groups of up to `GROUP` updates, each group one transaction (one
+commit, one fsync for many updates; the sender carries the first group's replies while the next
+is handled). A group's events are marked handled first, in one statement. One person's updates
+run in the order they came; different people's run side by side (their statements interleave on
+the one connection). If an update fails, the group is rolled back and handled again, one
+update at a time, each in a savepoint of its own:
 the failing one is rolled back alone, stays marked handled and is logged, and the others stand
 (savepoints only then: they cost two round trips to the database's thread per update). Only
 after the commit does the sender see the messages, so nothing leaves before the state that
@@ -15,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Any
 
 from bot.actions import Action, Incoming
@@ -30,6 +33,11 @@ log = logging.getLogger(__name__)
 _FILES: contextvars.ContextVar[list[FileJob] | None] = contextvars.ContextVar(
     "confirmbot_files", default=None
 )
+
+# Updates per transaction. One commit (one fsync) for many updates is what makes a burst
+# cheap; a bounded group lets the sender carry the first replies while the rest of a
+# thousand-update burst is still being handled, instead of after all of it.
+GROUP = 32
 
 Dispatch = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -51,7 +59,15 @@ class Pipeline:
         outbox: Outbox,
         sender: Sender,
         clock: Clock,
+        *,
+        group: int = GROUP,
+        author: Callable[[dict[str, Any]], Hashable | None] = lambda update: None,
     ) -> None:
+        if group < 1:
+            raise ValueError("a transaction takes at least one update")
+        self.group = group
+        # Whose update this is (the messenger adapter knows where to look); None runs it alone.
+        self.author = author
         self.db = db
         self.events = events
         self.outbox = outbox
@@ -71,6 +87,11 @@ class Pipeline:
             await self.sender.send_files(jobs)
 
     async def handle_batch(self, updates: Sequence[dict[str, Any]], dispatch: Dispatch) -> None:
+        """Handle a long-poll batch in arrival order, `group` updates per transaction."""
+        for start in range(0, len(updates), self.group):
+            await self._handle_group(updates[start : start + self.group], dispatch)
+
+    async def _handle_group(self, updates: Sequence[dict[str, Any]], dispatch: Dispatch) -> None:
         files: list[FileJob] = []
         token = _FILES.set(files)
         try:
@@ -100,8 +121,52 @@ class Pipeline:
         # that fails is rolled back alone and stays marked handled.
         keys = [key for update in updates if (key := _key(update)) is not None]
         fresh = await self.events.mark_new(keys, self.clock.now()) if keys else set()
+        if isolated:
+            # Savepoints nest: one update at a time.
+            for update in updates:
+                await self._handle(update, dispatch, fresh, isolated=True)
+            return
+        failures: list[_UpdateFailed] = []
+
+        async def chain(ordered: list[dict[str, Any]]) -> None:
+            for update in ordered:
+                try:
+                    await self._handle(update, dispatch, fresh, isolated=False)
+                except _UpdateFailed as failed:
+                    failures.append(failed)
+                    return
+
+        for chains in self._rounds(updates):
+            if len(chains) == 1:
+                await chain(chains[0])
+            else:
+                # Different people's updates interleave on the database's one connection, so
+                # one waits for its statements while another's rules run.
+                async with asyncio.TaskGroup() as group:
+                    for ordered in chains:
+                        group.create_task(chain(ordered))
+            if failures:
+                raise failures[0]
+
+    def _rounds(self, updates: Sequence[dict[str, Any]]) -> list[list[list[dict[str, Any]]]]:
+        """Split a group into rounds run one after another; a round is one or more chains run
+        side by side, each chain one person's updates in the order they came. An update of
+        no one person (a chat event) is a round of its own: it sees everything before it done
+        and nothing after it begun."""
+        rounds: list[list[list[dict[str, Any]]]] = []
+        chains: dict[Hashable, list[dict[str, Any]]] = {}
         for update in updates:
-            await self._handle(update, dispatch, fresh, isolated=isolated)
+            author = self.author(update)
+            if author is None:
+                if chains:
+                    rounds.append(list(chains.values()))
+                    chains = {}
+                rounds.append([[update]])
+            else:
+                chains.setdefault(author, []).append(update)
+        if chains:
+            rounds.append(list(chains.values()))
+        return rounds
 
     async def _handle(
         self, update: dict[str, Any], dispatch: Dispatch, fresh: set[str], *, isolated: bool

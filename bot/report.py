@@ -18,7 +18,9 @@ Measured on a 2-core machine, each report in its own process: 1,500 schools (10,
 minute, in 43 MB either way. XlsxWriter's 10-15 us a cell is the cost, and the history sheet is
 three quarters of the cells.
 
-Sheet names, headers and cell texts are Russian, as everything the administration reads.
+Sheet names, headers and cell texts are Russian, as everything the administration reads, and
+live in `bot/texts.py` with the rest (numerals that agree, «90 %»). The CSV is the machine
+interface of PRODUCT.md: English header, state codes, `teachers=45/50`, ISO times; it stays so.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from zoneinfo import ZoneInfo
 
 import xlsxwriter  # type: ignore[import-untyped]
 
+from bot import texts
 from bot.domain import Answer, Campaign, Step, StepKind, StepState
 from bot.texts import ROLE_NAME, SOURCE_NAME, STATE_NAME
 from storage.reports import HistoryEntry, ReportRepository, SchoolRecord
@@ -53,39 +56,14 @@ CSV_HEADER = (
     "verified",
 )
 
-SHEET_SUMMARY = "Сводка"
-SHEET_PENDING = "Должники"
-SHEET_HISTORY = "История"
-TITLE = "Приказ № {number} от {date:%d.%m.%Y} «{title}», срок до {deadline}. Отчёт на {now} ({tz})"
-SUMMARY_HEADER = ("№ школы", "Школа")
-ACKNOWLEDGED = "Ознакомлены"
-ALL_DONE = "Все шаги выполнены"
-YES, NO = "да", "нет"
-LATE = " (с опозданием)"
-VERIFIED_BY_BOT = " · подтверждено ботом"
-NOT_VERIFIED_BY_BOT = " · бот не видит всех в беседе"
-TOTAL = "Итого: {schools} школ"
-STEP_TOTAL = "{done} из {schools} выполнено"
-OUT_OF = "{done} из {total}"
-PENDING_HEADER = ("№ школы", "Школа", "Не выполнено", "Кому звонить")
-NOBODY = "нет людей в списке"
+SHEET_SUMMARY = texts.REPORT_SHEET_SUMMARY
+SHEET_PENDING = texts.REPORT_SHEET_PENDING
+SHEET_HISTORY = texts.REPORT_SHEET_HISTORY
+SUMMARY_HEADER = texts.REPORT_SUMMARY_HEADER
+PENDING_HEADER = texts.REPORT_PENDING_HEADER
 # The history of a large region runs to millions of cells, which is where the time goes:
 # one cell a fact, and empty ones left unwritten.
-HISTORY_HEADER = (
-    "Дата и время",
-    "№ школы",
-    "Школа",
-    "Шаг",
-    "Состояние",
-    "Значение",
-    "Причина",
-    "Кто",
-    "Как",
-    "С опозданием",
-)
-WHO = "{name} (id{vk_id})"
-WHO_UNKNOWN = "id{vk_id}"
-VK_PROFILE = "https://vk.com/id{vk_id}"
+HISTORY_HEADER = texts.REPORT_HISTORY_HEADER
 
 # Excel's own "Good", "Neutral" and "Bad" cell styles, and a grey for "no answer".
 STATE_FILL = {
@@ -111,21 +89,9 @@ class ReportSummary:
 # --- cell texts ---------------------------------------------------------------------------------
 
 
-def percent_text(done: int, total: int) -> str:
-    """`45 из 50 (90%)`; the percent is rounded down so that 100% always means complete."""
-    text = OUT_OF.format(done=done, total=total)
-    return f"{text} ({done * 100 // total}%)" if total else text
-
-
 def counts_text(step: Step, answer: Answer) -> str:
-    """`педагоги 45 из 50 (90%); ученики 380 из 412 (92%)`; no titles when there is one part."""
-    titles = {part.key: part.title for part in step.parts}
-    keys = [p.key for p in step.parts if p.key in answer.counts]
-    keys += [key for key in answer.counts if key not in titles]  # parts dropped from the file
-    texts = [percent_text(answer.counts[k].done, answer.counts[k].total) for k in keys]
-    if len(keys) == 1:
-        return texts[0]
-    return "; ".join(f"{titles.get(k, k)} {text}" for k, text in zip(keys, texts, strict=True))
+    """`педагоги: подключено 45 из 50 (90 %); …`; no titles when there is one part."""
+    return texts.report_counts(step, answer)
 
 
 def step_text(step: Step, answer: Answer | None) -> str:
@@ -136,7 +102,7 @@ def step_text(step: Step, answer: Answer | None) -> str:
         text = counts_text(step, answer)
     else:
         text = STATE_NAME[answer.state]
-    return text + LATE if answer.late else text
+    return text + texts.REPORT_LATE if answer.late else text
 
 
 def owed_text(step: Step, answer: Answer | None) -> str:
@@ -147,7 +113,7 @@ def owed_text(step: Step, answer: Answer | None) -> str:
         if step.kind is StepKind.COUNT and answer.counts:
             line += f": {counts_text(step, answer)}"
         if answer.reason:
-            line += f": {answer.reason}"
+            line += f": {texts.reason_text(answer.reason)}"
     return line
 
 
@@ -379,18 +345,16 @@ class _Workbook:
         sheet.write_string(
             0,
             0,
-            TITLE.format(
-                number=campaign.number,
-                date=campaign.date,
-                title=campaign.title,
+            texts.report_title(
+                campaign,
                 deadline=campaign.deadline.astimezone(self.zone).strftime("%d.%m.%Y %H:%M"),
                 now=now.astimezone(self.zone).strftime("%d.%m.%Y %H:%M"),
-                tz=self.zone.key,
+                timezone=self.zone.key,
             ),
             self.f_title,
         )
         headers = [*SUMMARY_HEADER, *(f"{s.id} {s.short_title}" for s in campaign.steps)]
-        headers += [ACKNOWLEDGED, ALL_DONE]
+        headers += [texts.REPORT_ACKNOWLEDGED, texts.REPORT_ALL_DONE]
         for column, text in enumerate(headers):
             sheet.write_string(1, column, text, self.f_header)
         sheet.set_column(0, 0, 10)
@@ -428,7 +392,11 @@ class _Workbook:
             text = step_text(step, answer)
             verified = verified_text(step, record, self.members)
             if verified:
-                text += VERIFIED_BY_BOT if verified == "true" else NOT_VERIFIED_BY_BOT
+                text += (
+                    texts.REPORT_VERIFIED_BY_BOT
+                    if verified == "true"
+                    else texts.REPORT_NOT_VERIFIED_BY_BOT
+                )
             sheet.write_string(row, column, text, self.f_state[state])
             sums = self.totals[step.id]
             if state is StepState.DONE:
@@ -443,13 +411,13 @@ class _Workbook:
         acknowledged = len(record.acknowledged)
         column = self._last_column - 1
         sheet.write_string(
-            row, column, OUT_OF.format(done=acknowledged, total=len(record.people)), self.f_text
+            row, column, texts.report_out_of(acknowledged, len(record.people)), self.f_text
         )
         done = not owed
         sheet.write_string(
             row,
             column + 1,
-            YES if done else NO,
+            texts.REPORT_YES if done else texts.REPORT_NO,
             self.f_state[StepState.DONE] if done else self.f_text,
         )
         self.schools += 1
@@ -463,13 +431,13 @@ class _Workbook:
     def _add_pending(self, record: SchoolRecord, owed: list[str]) -> None:
         row, sheet = self.pending_row, self.pending
         people = [
-            f"{p.full_name}, {ROLE_NAME[p.role]}, {VK_PROFILE.format(vk_id=p.vk_id)}"
+            f"{p.full_name}, {ROLE_NAME[p.role]}, {texts.REPORT_VK_PROFILE.format(vk_id=p.vk_id)}"
             for p in record.people
         ]
         sheet.write_string(row, 0, record.school.id, self.f_text)
         sheet.write_string(row, 1, record.school.name, self.f_text)
         sheet.write_string(row, 2, "\n".join(owed), self.f_text)
-        sheet.write_string(row, 3, "\n".join(people) or NOBODY, self.f_text)
+        sheet.write_string(row, 3, "\n".join(people) or texts.REPORT_NOBODY, self.f_text)
         self.pending_row += 1
         self.rows += 1
 
@@ -477,18 +445,20 @@ class _Workbook:
         """Write the totals row under the schools and put the filters over both tables."""
         row, sheet, schools = self.SUMMARY_TOP + self.schools, self.summary, self.schools
         sheet.write_blank(row, 0, None, self.f_total)
-        sheet.write_string(row, 1, TOTAL.format(schools=schools), self.f_total)
+        sheet.write_string(row, 1, texts.REPORT_TOTAL.format(schools=schools), self.f_total)
         for column, step in enumerate(self.campaign.steps, start=len(SUMMARY_HEADER)):
             sums = self.totals[step.id]
-            texts = [STEP_TOTAL.format(done=sums.done, schools=schools)]
-            texts += [f"{p.title} {percent_text(p.done, p.total)}" for p in sums.parts.values()]
-            sheet.write_string(row, column, "; ".join(texts), self.f_total)
+            cells = [texts.report_step_total(sums.done, schools)]
+            cells += [
+                texts.report_part_total(p.title, p.done, p.total) for p in sums.parts.values()
+            ]
+            sheet.write_string(row, column, "; ".join(cells), self.f_total)
         column = self._last_column - 1
         sheet.write_string(
-            row, column, OUT_OF.format(done=self.acknowledged, total=self.people), self.f_total
+            row, column, texts.report_out_of(self.acknowledged, self.people), self.f_total
         )
         sheet.write_string(
-            row, column + 1, OUT_OF.format(done=self.finished, total=schools), self.f_total
+            row, column + 1, texts.report_out_of(self.finished, schools), self.f_total
         )
         # The totals row stays out of the filter, or sorting would move it among the schools.
         sheet.autofilter(1, 0, max(row - 1, 1), self._last_column)
@@ -511,13 +481,15 @@ class _Workbook:
         if answer.reason:
             sheet.write_string(row, 6, answer.reason, self.f_text)
         who = (
-            WHO.format(name=entry.full_name, vk_id=answer.answered_by)
+            texts.REPORT_WHO.format(name=entry.full_name, vk_id=answer.answered_by)
             if entry.full_name
-            else WHO_UNKNOWN.format(vk_id=answer.answered_by)
+            else texts.REPORT_WHO_UNKNOWN.format(vk_id=answer.answered_by)
         )
         sheet.write_string(row, 7, who, self.f_text)
         sheet.write_string(row, 8, SOURCE_NAME[answer.source], self.f_text)
-        sheet.write_string(row, 9, YES if answer.late else NO, self.f_text)
+        sheet.write_string(
+            row, 9, texts.REPORT_YES if answer.late else texts.REPORT_NO, self.f_text
+        )
 
     def close(self) -> None:
         """Assemble the file; after a failure too, so that no scratch file stays open."""

@@ -1,31 +1,39 @@
-"""The roster: which schools there are and who answers for each, from a CSV file.
+"""The roster: which schools there are and who answers for each, from a CSV or Excel file.
 
 The file is what the department keeps in Excel: the header
-`school_id,school_name,vk_id,full_name,role`, then one row per person; UTF-8 with or without BOM,
-`,` or `;` between fields. A row with only `school_id` and `school_name` defines a school that has
-no people yet.
+`school_id,school_name,vk_id,full_name,role`, then one row per person. Either the workbook
+itself (.xlsx, its first sheet) or a CSV file: UTF-8 with or without BOM, `,` or `;` between
+fields. A row with only `school_id` and `school_name` defines a school that has no people yet.
+Other columns are allowed and ignored, and named in `Roster.ignored_columns` for a warning.
 
-Import is all or nothing: every problem of the file is collected and reported with its line.
+Import is all or nothing: every problem of the file is collected and reported with its line
+(for a workbook, its row number), in Russian, for the district's IT person.
 """
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import re
+import zipfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.fields import FieldInfo
 
 from bot.domain import Person, Role, School
 
 COLUMNS = ("school_id", "school_name", "vk_id", "full_name", "role")
 HEADER = ",".join(COLUMNS)
-VK_ID_FORM = "123, id123 or https://vk.com/id123"
-ROLE_FORM = "head or deputy (руководитель, директор, заместитель, зам)"
+VK_ID_FORM = "123, id123, https://vk.com/id123 или короткий адрес https://vk.com/ivanov"
+ROLE_FORM = "head или deputy (руководитель, директор, заместитель, зам)"
+SAVE_AS = (
+    "сохраните таблицу в Excel как «Книга Excel (.xlsx)» или как "
+    "«CSV UTF-8 (разделитель — запятая)»"
+)
 # Peer ids from 2000000000 up are chats; a person's id is always below.
 _CHAT_PEER_BASE = 2_000_000_000
 
@@ -33,6 +41,8 @@ _VK_ID = re.compile(r"(?:(?:https?://)?(?:www\.|m\.)?vk\.(?:com|ru)/)?(?:id)?(\d
 _VK_LINK = re.compile(r"(?:https?://)?(?:www\.|m\.)?vk\.(?:com|ru)/\S+|@\w+", re.I)
 _EXCEL_NUMBER = re.compile(r"\d+(?:[.,]\d+)?e\+?\d+", re.I)
 _SEP_LINE = re.compile(r'"?sep=(.)"?', re.I)
+_ZIP = b"PK\x03\x04"  # an .xlsx workbook is a ZIP archive
+_OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # the old binary .xls
 
 
 class RosterProblem(NamedTuple):
@@ -42,7 +52,7 @@ class RosterProblem(NamedTuple):
     message: str
 
     def __str__(self) -> str:
-        return f"line {self.line}: {self.message}" if self.line else self.message
+        return f"строка {self.line}: {self.message}" if self.line else self.message
 
 
 class RosterError(Exception):
@@ -61,9 +71,12 @@ class RosterError(Exception):
 
     def __str__(self) -> str:
         if len(self.problems) == 1:
-            return f"roster rejected: {self.problems[0]}"
+            return f"список не загружен: {self.problems[0]}"
         return "\n".join(
-            [f"roster rejected, {len(self.problems)} problems:", *(f"  {p}" for p in self.lines())]
+            [
+                f"список не загружен, ошибок: {len(self.problems)}",
+                *(f"  {p}" for p in self.lines()),
+            ]
         )
 
 
@@ -88,6 +101,10 @@ class Roster(BaseModel):
     schools: tuple[School, ...]
     people: tuple[Person, ...]
     unresolved: tuple[UnresolvedPerson, ...] = ()
+    # Columns of the file that are none of COLUMNS: read past, and named in a warning.
+    ignored_columns: tuple[str, ...] = ()
+    # The line (or worksheet row) where each school first appears.
+    school_lines: dict[str, int] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _people_belong(self) -> Roster:
@@ -129,6 +146,48 @@ def parse_screen_name(text: str) -> str | None:
     return match.group(1).lower()
 
 
+def school_key(school_id: str) -> str:
+    """What two ids of one school share however Excel wrote them: `001`, `01` and `1` are
+    one number to Excel, which drops the zeros unless the column is text; `С1` and `с1`
+    differ only in case."""
+    text = school_id.strip()
+    if re.fullmatch(r"[0-9]+", text):
+        return str(int(text))
+    return text.casefold()
+
+
+def _same_school_hint(school_id: str) -> str:
+    if re.fullmatch(r"[0-9]+", school_id.strip()):
+        return "если не считать нулей в начале (Excel убирает их у чисел)"
+    return "если не считать заглавных и строчных букв"
+
+
+def collisions_with(roster: Roster, existing: Iterable[str]) -> list[RosterProblem]:
+    """Schools of the file that are not in the database under their own id but are under
+    another way of writing it (`1` in the file, `001` in the database): importing would make
+    a second school. Empty if there are none."""
+    known: dict[str, str] = {}
+    for school_id in existing:
+        known.setdefault(school_key(school_id), school_id)
+    problems: list[RosterProblem] = []
+    ids = set(known.values())
+    for school in roster.schools:
+        if school.id in ids:
+            continue
+        other = known.get(school_key(school.id))
+        if other is not None and other != school.id:
+            problems.append(
+                RosterProblem(
+                    roster.school_lines.get(school.id, 0),
+                    f"school_id «{_short(school.id)}» совпадает со школой «{_short(other)}», "
+                    f"которая уже есть в базе, {_same_school_hint(school.id)}: загрузка "
+                    "создала бы вторую школу. Впишите id так же, как в базе, и задайте "
+                    "столбцу school_id в Excel формат «Текстовый»",
+                )
+            )
+    return problems
+
+
 def parse_role(text: str) -> Role | None:
     """`head`/`deputy`, or the Russian words: руководитель, директор -> head; зам... -> deputy."""
     word = text.strip().casefold().replace("ё", "е")
@@ -146,30 +205,40 @@ def read_roster(path: Path) -> Roster:
     try:
         data = Path(path).read_bytes()
     except FileNotFoundError:
-        raise RosterError([(0, f"roster file {path} not found")]) from None
+        raise RosterError([(0, f"файл {path} не найден")]) from None
     except IsADirectoryError:
-        raise RosterError([(0, f"roster file {path} is a directory, not a file")]) from None
+        raise RosterError([(0, f"{path} — папка, а не файл")]) from None
     except OSError as exc:
-        raise RosterError([(0, f"cannot read roster file {path}: {exc.strerror}")]) from None
+        raise RosterError([(0, f"не удаётся прочитать файл {path}: {exc.strerror}")]) from None
     return parse_roster(data)
 
 
 def parse_roster(data: bytes) -> Roster:
-    """Parse roster CSV bytes; raise RosterError with every problem found, or return it all."""
+    """Parse a roster, an .xlsx workbook or CSV bytes; raise RosterError with every problem
+    found, or return it all."""
+    if data.startswith(_ZIP):
+        return _build(_xlsx_records(data), ",")
+    if data.startswith(_OLE):
+        raise RosterError([(0, f"это файл старого формата Excel 97–2003 (.xls); {SAVE_AS}")])
     text = _decode(data)
     if not text.strip():
-        raise RosterError([(1, f"the file is empty; expected the header {HEADER}")])
+        raise RosterError([(1, f"файл пуст; ожидается строка заголовка {HEADER}")])
     delimiter, text = _delimiter(text)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    records = _records(reader)
+    return _build(_records(reader), delimiter)
+
+
+def _build(records: Iterator[tuple[int, list[str]]], delimiter: str) -> Roster:
     header_line, header = next(records, (0, []))
-    columns = _columns(header_line, header, delimiter)
+    if not header:
+        raise RosterError([(1, f"файл пуст; ожидается строка заголовка {HEADER}")])
+    columns, ignored = _columns(header_line, header, delimiter)
     builder = _RosterBuilder(columns, len(header))
     for line, fields in records:
         builder.add(line, fields)
     if not builder.problems and builder.rows == 0:
         builder.problems.append(
-            RosterProblem(header_line, "no rows after the header; expected one row per person")
+            RosterProblem(header_line, "после заголовка нет строк; ожидается строка на человека")
         )
     if builder.problems:
         raise RosterError(builder.problems)
@@ -177,7 +246,54 @@ def parse_roster(data: bytes) -> Roster:
         schools=tuple(builder.schools.values()),
         people=tuple(builder.people),
         unresolved=tuple(builder.unresolved),
+        ignored_columns=ignored,
+        school_lines=dict(builder.school_lines),
     )
+
+
+# --- reading a workbook ------------------------------------------------------------------------
+
+
+def _cell_text(value: object) -> str:
+    """A cell as the text it shows: Excel's numbers without a `.0`, dates as ISO."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    return str(value)
+
+
+def _xlsx_records(data: bytes) -> Iterator[tuple[int, list[str]]]:
+    """`(row number, cells)` of each non-blank row of the workbook's first sheet."""
+    from openpyxl import load_workbook  # type: ignore[import-untyped]  # only for a workbook
+
+    try:
+        book = load_workbook(io.BytesIO(data), data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError) as exc:
+        raise RosterError(
+            [
+                (
+                    0,
+                    f"файл похож на книгу Excel, но не открывается "
+                    f"({type(exc).__name__}); {SAVE_AS}",
+                )
+            ]
+        ) from None
+    try:
+        sheet = book.worksheets[0]
+        rows = [
+            [_cell_text(value) for value in row]
+            for row in sheet.iter_rows(min_row=1, max_row=sheet.max_row, values_only=True)
+        ]
+    finally:
+        book.close()
+    for number, cells in enumerate(rows, start=1):
+        if any(cell.strip() for cell in cells):
+            yield number, cells
 
 
 # --- reading the text --------------------------------------------------------------------------
@@ -185,21 +301,13 @@ def parse_roster(data: bytes) -> Roster:
 
 def _decode(data: bytes) -> str:
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise RosterError(
-            [(1, "the file is UTF-16 text; save it from Excel as «CSV UTF-8 (comma delimited)»")]
-        )
+        raise RosterError([(1, f"текст файла в кодировке UTF-16; {SAVE_AS}")])
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise RosterError(
-            [
-                (
-                    line,
-                    "the file is not UTF-8 text (probably Windows-1251); save it from Excel as "
-                    "«CSV UTF-8 (comma delimited)» / «CSV UTF-8 (разделитель — запятая)»",
-                )
-            ]
+            [(line, f"текст файла не в кодировке UTF-8 (вероятно, Windows-1251); {SAVE_AS}")]
         ) from None
 
 
@@ -226,31 +334,41 @@ def _records(reader: Iterator[list[str]]) -> Iterator[tuple[int, list[str]]]:
         except StopIteration:
             return
         except csv.Error as exc:
-            raise RosterError([(start, f"cannot read this line as CSV: {exc}")]) from None
+            raise RosterError([(start, f"строку не удаётся прочитать как CSV: {exc}")]) from None
         line_num = getattr(reader, "line_num", start)
         if any(field.strip() for field in fields):
             yield start, fields
 
 
-def _columns(line: int, header: list[str], delimiter: str) -> dict[str, int]:
+def _columns(
+    line: int, header: list[str], delimiter: str
+) -> tuple[dict[str, int], tuple[str, ...]]:
+    """Where each column is, and the header's other columns (to be ignored, with a warning)."""
     names = [name.strip().strip("\ufeff").strip().lower() for name in header]
     problems: list[tuple[int, str]] = []
     for name in COLUMNS:
         if names.count(name) > 1:
-            problems.append((line, f"the column {name} appears {names.count(name)} times"))
+            problems.append(
+                (line, f"столбец {name} встречается в заголовке {names.count(name)} раза")
+            )
     missing = [name for name in COLUMNS if name not in names]
     if missing:
-        found = delimiter.join(name for name in names if name) or "nothing"
+        found = delimiter.join(name for name in names if name) or "ничего"
         problems.append(
             (
                 line or 1,
-                f"missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)}; "
-                f"expected the header {HEADER} (found: {_short(found, 80)})",
+                f"{'нет столбцов' if len(missing) > 1 else 'нет столбца'} {', '.join(missing)}; "
+                f"ожидается заголовок {HEADER} (найдено: {_short(found, 80)})",
             )
         )
     if problems:
         raise RosterError(problems)
-    return {name: names.index(name) for name in COLUMNS}
+    ignored = tuple(
+        _short(" ".join(cell.split()), 40)
+        for cell, name in zip(header, names, strict=True)
+        if name and name not in COLUMNS
+    )
+    return {name: names.index(name) for name in COLUMNS}, ignored
 
 
 # --- checking the rows -------------------------------------------------------------------------
@@ -289,7 +407,8 @@ class _RosterBuilder:
         self.schools: dict[str, School] = {}
         self.people: list[Person] = []
         self.unresolved: list[UnresolvedPerson] = []
-        self._school_line: dict[str, int] = {}
+        self.school_lines: dict[str, int] = {}
+        self._school_keys: dict[str, str] = {}
         self._person_line: dict[tuple[str, int], int] = {}
         self._row_line: dict[tuple[str, ...], int] = {}
 
@@ -301,8 +420,8 @@ class _RosterBuilder:
         if any(field.strip() for field in fields[self.width :]):
             self._problem(
                 line,
-                f"{len(fields)} fields but the header has {self.width}; "
-                "a value with a comma or semicolon must be in double quotes",
+                f"в строке {len(fields)} полей, а в заголовке {self.width}; значение с "
+                "запятой или точкой с запятой нужно заключить в двойные кавычки",
             )
             return
         cell = {
@@ -318,7 +437,7 @@ class _RosterBuilder:
         if person is not None:
             key = (*key[:2], str(person.vk_id), key[3], person.role.value)
         if key in self._row_line:
-            self._problem(line, f"repeats line {self._row_line[key]}")
+            self._problem(line, f"повторяет строку {self._row_line[key]}")
             return
         self._row_line[key] = line
         if school is not None:
@@ -330,13 +449,12 @@ class _RosterBuilder:
         ok = True
         for column, value in (("school_id", school_id), ("school_name", name)):
             if not value:
-                self._problem(line, f"{column} is empty")
+                self._problem(line, f"столбец {column} пуст")
                 ok = False
             elif len(value) > _LIMITS[column]:
                 self._problem(
                     line,
-                    f"{column} is {len(value)} characters long; expected at most "
-                    f"{_LIMITS[column]}",
+                    f"{column}: символов {len(value)}, а допускается не больше {_LIMITS[column]}",
                 )
                 ok = False
         if not ok:
@@ -344,7 +462,7 @@ class _RosterBuilder:
         try:
             return School(id=school_id, name=name)
         except ValidationError as exc:
-            self._problem(line, f"school {_short(school_id)!r} is not valid: {_first(exc)}")
+            self._problem(line, f"школа «{_short(school_id)}» не подходит: {_first(exc)}")
             return None
 
     def _person(self, line: int, cell: dict[str, str]) -> Person | None:
@@ -355,22 +473,22 @@ class _RosterBuilder:
         screen_name = parse_screen_name(vk_text) if vk_text and vk_id is None else None
         role = parse_role(role_text) if role_text else None
         if not vk_text:
-            self._problem(line, f"vk_id is empty; expected {VK_ID_FORM}")
+            self._problem(line, f"столбец vk_id пуст; ожидается {VK_ID_FORM}")
         elif vk_id is None and screen_name is None:
             self._problem(line, _bad_vk_id(vk_text))
         if not full_name:
-            self._problem(line, "full_name is empty; expected the person's name")
+            self._problem(line, "столбец full_name пуст; ожидается фамилия, имя и отчество")
         elif len(full_name) > _LIMITS["full_name"]:
             self._problem(
                 line,
-                f"full_name is {len(full_name)} characters long; expected at most "
+                f"full_name: символов {len(full_name)}, а допускается не больше "
                 f"{_LIMITS['full_name']}",
             )
             full_name = ""
         if not role_text:
-            self._problem(line, f"role is empty; expected {ROLE_FORM}")
+            self._problem(line, f"столбец role пуст; ожидается {ROLE_FORM}")
         elif role is None:
-            self._problem(line, f"role {_short(role_text)!r} is not a role; expected {ROLE_FORM}")
+            self._problem(line, f"role «{_short(role_text)}» — не роль; ожидается {ROLE_FORM}")
         if screen_name is not None and role is not None and full_name:
             self.unresolved.append(
                 UnresolvedPerson(
@@ -387,21 +505,34 @@ class _RosterBuilder:
         try:
             return Person(vk_id=vk_id, school_id=cell["school_id"], full_name=full_name, role=role)
         except ValidationError as exc:
-            self._problem(line, f"the person is not valid: {_first(exc)}")
+            self._problem(line, f"человек не подходит: {_first(exc)}")
             return None
 
     def _remember_school(self, line: int, school: School) -> None:
         known = self.schools.get(school.id)
         if known is None:
+            key = school_key(school.id)
+            other = self._school_keys.get(key)
+            if other is not None:
+                first = self.school_lines[other]
+                self._problem(
+                    line,
+                    f"school_id «{_short(school.id)}» совпадает с «{_short(other)}» из строки "
+                    f"{first}, {_same_school_hint(school.id)}: одна это школа или две? "
+                    "Задайте столбцу school_id в Excel формат «Текстовый» и впишите id "
+                    "одной школы одинаково, а разных — различимо",
+                )
+                return
+            self._school_keys[key] = school.id
             self.schools[school.id] = school
-            self._school_line[school.id] = line
+            self.school_lines[school.id] = line
         elif known.name != school.name:
-            first = self._school_line[school.id]
+            first = self.school_lines[school.id]
             self._problem(
                 line,
-                f"school {_short(school.id)!r} is named {_short(school.name, 60)!r} here but "
-                f"{_short(known.name, 60)!r} on line {first}; expected the same name on every "
-                "row of a school",
+                f"школа «{_short(school.id)}» названа здесь «{_short(school.name, 60)}», а в "
+                f"строке {first} — «{_short(known.name, 60)}»; у всех строк одной школы "
+                "должно быть одно название",
             )
 
     def _remember_person(self, line: int, person: Person) -> None:
@@ -409,8 +540,8 @@ class _RosterBuilder:
         if key in self._person_line:
             self._problem(
                 line,
-                f"person {person.vk_id} is already listed for school {person.school_id!r} "
-                f"on line {self._person_line[key]}; expected one row per person and school",
+                f"человек {person.vk_id} уже указан для школы «{person.school_id}» в строке "
+                f"{self._person_line[key]}; ожидается одна строка на человека и школу",
             )
             return
         self._person_line[key] = line
@@ -418,16 +549,18 @@ class _RosterBuilder:
 
 
 def _bad_vk_id(text: str) -> str:
-    message = f"vk_id {_short(text)!r} is not a VK id; expected {VK_ID_FORM}"
+    message = f"vk_id «{_short(text)}» — не id ВКонтакте; ожидается {VK_ID_FORM}"
     if _EXCEL_NUMBER.fullmatch(text):
-        return (
-            message + " (Excel turned it into a number in E-notation: format the column as text)"
+        return message + (
+            " (Excel записал число в экспоненциальной форме: задайте столбцу формат «Текстовый»)"
         )
     digits = re.sub(r"\D", "", text)
     if digits and _VK_ID.fullmatch(text) and int(digits) >= _CHAT_PEER_BASE:
-        return message + " (numbers from 2000000000 up are chats, not people)"
+        return message + " (числа от 2000000000 — это беседы, а не люди)"
     if _VK_LINK.fullmatch(text):
-        return message + " (a link must look like https://vk.com/id123 or https://vk.com/name)"
+        return message + (
+            " (ссылка должна выглядеть как https://vk.com/id123 или https://vk.com/ivanov)"
+        )
     return message
 
 

@@ -58,7 +58,8 @@ class Scheduler:
         if await self.schedule.paused_at(self.campaign.id) is not None:
             return []
         finished = await self.schedule.finished_slots(self.campaign.id)
-        slots = due_slots(self.campaign, self.reminders, now, finished)
+        since = await self.schedule.since(self.campaign.id)
+        slots = due_slots(self.campaign, self.reminders, now, finished, since)
         for slot in slots:
             async with self.db.transaction():
                 jobs = await self._fire(slot)

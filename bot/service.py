@@ -100,10 +100,9 @@ class CampaignService:
         return await self.repos.conversations.speaker(vk_id, peer_id)
 
     async def school_status(self, school: School) -> SchoolStatus:
-        people, acknowledged = await self.repos.roster.people_acknowledged(
-            school.id, self.campaign.id
+        people, acknowledged, answers = await self.repos.answers.school_snapshot(
+            self.campaign.id, school.id
         )
-        answers = await self.repos.answers.current_for_school(self.campaign.id, school.id)
         return SchoolStatus(
             campaign=self.campaign,
             school=school,

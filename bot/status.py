@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from bot.domain import Answer, Campaign, Person, School, Step, StepState
+from bot.russian import share
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,8 @@ class PendingSchool:
 
 
 def percent(part: int, whole: int) -> float:
-    return 0.0 if whole == 0 else round(100.0 * part / whole, 1)
+    """Rounded down to a tenth, so that 100 means complete (`bot.russian.share`)."""
+    return share(part, whole)
 
 
 def is_late(campaign: Campaign, moment: dt.datetime) -> bool:

@@ -1,23 +1,33 @@
-"""Every user-facing string, in Russian, and the formatting of replies."""
+"""Every user-facing string, in Russian, and the formatting of replies.
+
+The rules these texts keep (the order's terms, numerals that agree, «58,3 %», quotes inside
+quotes, short titles) are in `bot/TEXTS.md`, beside this file; `tests/test_texts.py` checks the
+mechanical ones. Numbers, percents and quotes go through `bot/russian.py`.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from bot import mentions
 from bot.domain import Answer, AnswerSource, Campaign, Role, School, Step, StepKind
 from bot.domain import StepState as S
 from bot.parsing import AnswerError, AnswerProblem
-from bot.status import DistrictStatus, PendingSchool, SchoolStatus, percent
+from bot.russian import counted, number, percent_of, plural, quoted
+from bot.status import DistrictStatus, PendingSchool, SchoolStatus
+
+if TYPE_CHECKING:  # bot.config imports this module for the command line's messages
+    from bot.config import DepartmentConfig
 
 # VK cuts a message at 4096 characters; we split a little below that.
 MESSAGE_LIMIT = 4000
 
 BUTTON_REPORT = "Отчитаться"
 BUTTON_ACKNOWLEDGE = "Ознакомлен"
-BUTTON_BACK = "← Все шаги"
+BUTTON_BACK = "← Все пункты"
 
 STATE_BUTTON = {S.DONE: "Выполнено", S.IN_PROGRESS: "В работе", S.PROBLEM: "Проблема"}
 STATE_NAME = {
@@ -28,94 +38,143 @@ STATE_NAME = {
 }
 STATE_MARK = {S.DONE: "✅", S.IN_PROGRESS: "⏳", S.PROBLEM: "⚠️", S.NONE: "▫️"}
 ROLE_NAME = {Role.HEAD: "руководитель", Role.DEPUTY: "заместитель"}
+# How an answer came: «ответ: Иванова А. А., 17.10.2023 10:30, кнопкой».
 SOURCE_NAME = {
-    AnswerSource.BUTTON: "кнопка",
-    AnswerSource.TEXT: "текст",
-    AnswerSource.ADMIN: "админ",
+    AnswerSource.BUTTON: "кнопкой",
+    AnswerSource.TEXT: "сообщением",
+    AnswerSource.ADMIN: "внёс сотрудник",
 }
+# What the first number of a count step's part means: «педагоги: подключено 45 из 50».
+COUNT_DONE = "подключено"
 
-STRANGER = (
-    "Здравствуйте! Этот бот собирает отчёты школ об исполнении приказа Управления образования. "
-    "Вас нет в списке руководителей школ. Если вы руководитель или заместитель, обратитесь "
-    "в организационно-аналитический отдел Управления образования, чтобы вас добавили."
-)
-STRANGER_SHORT = "Вас нет в списке руководителей школ. Обратитесь в Управление образования."
-STAFF_NOT_A_HEAD = "Эти кнопки — для руководителей школ. Вам: «статус», «помощь»."
+
+def _contact(department: DepartmentConfig, *, at: bool = False) -> str:
+    """«к сотрудникам Управления образования по телефону +7 (87231) 5-12-34»; with `at`,
+    «у сотрудников …» (to get something from them)."""
+    phone = f" по телефону {department.phone}" if department.phone else ""
+    whom = "у сотрудников" if at else "к сотрудникам"
+    return f"{whom} {department.name}{phone}"
+
+
+def stranger(department: DepartmentConfig) -> str:
+    return (
+        f"Здравствуйте! Это бот {department.name}: здесь школы отчитываются об исполнении "
+        "приказов. Вас нет в списке руководителей школ. Если вы руководитель или заместитель "
+        "руководителя школы, напишите «регистрация» и код вашей школы или обратитесь "
+        f"{_contact(department)}."
+    )
+
+
+def stranger_short(department: DepartmentConfig) -> str:
+    """For a pop-up (VK shows at most 90 characters): `short_name` is at most 30."""
+    return f"Вас нет в списке руководителей. Обратитесь к сотрудникам {department.short_name}."
+
+
+STAFF_NOT_A_HEAD = "Эти кнопки — для руководителей школ. Для вас — «статус» и «помощь»."
 NOT_YOUR_SCHOOL = (
     "Вы не можете отвечать за эту школу. Карточка вашей школы — по кнопке «Отчитаться»."
 )
 BAD_BUTTON = "Эта кнопка устарела или повреждена. Напишите «помощь» или нажмите «Отчитаться»."
-ADMIN_ONLY = "Эта команда доступна только сотрудникам Управления образования."
-ADMIN_IN_HEADS_CHAT = (
-    "Эту команду задавайте в чате администрации или в личных сообщениях сообществу."
-)
-UNKNOWN_SCHOOL = "Школа «{query}» не найдена. Укажите номер школы или часть названия."
-SEVERAL_SCHOOLS = "Найдено несколько школ, уточните запрос:\n{items}"
+
+
+def admin_only(department: DepartmentConfig) -> str:
+    return f"Эта команда — только для сотрудников {department.name}."
+
+
+def admin_in_heads_chat(department: DepartmentConfig) -> str:
+    return (
+        f"Эту команду задавайте в беседе {department.short_name} или в личных сообщениях "
+        "сообществу."
+    )
+
+
+def unknown_school(query: str) -> str:
+    return f"Школа по запросу {quoted(query)} не найдена. Укажите номер школы или часть названия."
+
+
+SEVERAL_SCHOOLS = "Найдено несколько школ — уточните запрос:\n{items}"
 ACK_THANKS = "Спасибо, отмечено: вы ознакомлены с приказом № {number}."
 ACK_ALREADY = "Вы уже отметили, что ознакомлены с приказом."
 CARD_SENT_PRIVATELY = "Карточка школы отправлена вам в личные сообщения."
 CHOOSE_SCHOOL = "Вы отвечаете за несколько школ. Выберите школу:"
 ASK_REASON = (
-    "Шаг {step} отмечен как «Проблема». Коротко опишите, в чём проблема, одним сообщением "
-    "(в чате — начните с «/»: «/нет интернета»)."
+    "Пункт {step}: отмечена проблема. Коротко опишите её одним сообщением, например: «нет "
+    "интернета в кабинетах». В беседе начните сообщение с «/»: «/нет интернета»."
 )
 ASK_COUNTS = (
-    "Шаг {step}: {title}\nНапишите числа: {example}\n"
-    "(в чате — с «/» в начале: «/{step} {example}»)."
+    "Пункт {step}: {title}\n"
+    "Напишите, сколько подключено и сколько всего, например: «{example}» ({done} — сколько "
+    "подключено, {total} — сколько всего).\n"
+    "В беседе начните с «/»: «/{step} {example}»."
 )
-ALL_DONE = "Спасибо! Школа «{school}» выполнила все шаги приказа № {number}. 🎉"
+ALL_DONE = "Спасибо! {school}: все пункты приказа № {number} выполнены. 🎉"
 LATE_NOTE = "Срок прошёл — ответ принят с отметкой «с опозданием»."
-SNACK_SAVED = "Принято: {step} — {state}"
+SNACK_SAVED = "Принято: пункт {step} — {state}"
 ASK_WRITE_TO_COMMUNITY = (
     "{mention}, не удаётся написать вам в личные сообщения. Пожалуйста, напишите сообществу "
     "один раз любое сообщение (например, «помощь»), чтобы бот мог присылать вам карточку школы."
 )
-WELCOME_CHAT = (
-    "Здравствуйте! Я бот Управления образования: собираю отчёты школ по приказу № {number}. "
-    "Чтобы я видел команды в этом чате, дайте мне доступ ко всем сообщениям беседы или пишите "
-    "команды с «/» в начале: «/статус», «/помощь»."
-)
+
+
+def welcome_chat(department: DepartmentConfig, number: str) -> str:
+    return (
+        f"Здравствуйте! Я бот {department.name}: собираю отчёты школ по приказу № {number}. "
+        "Чтобы я видел команды в этой беседе, дайте мне доступ ко всей переписке или пишите "
+        "команды с «/» в начале: «/статус», «/помощь»."
+    )
+
 
 ANSWER_ERRORS = {
-    AnswerError.UNKNOWN_STEP: "Нет шага «{step}». Шаги приказа: {steps}.",
+    AnswerError.UNKNOWN_STEP: "Нет пункта {step}. Пункты приказа: {steps}.",
     AnswerError.NO_STATE: (
-        "Не понял ответ по шагу {step}. Напишите, например: «{step} выполнено», "
-        "«{step} в работе» или «{step} проблема нет интернета»."
+        "Не понял ответ по пункту {step}. Напишите, например: «{step} выполнено», "
+        "«{step} в работе» или «{step} проблема: нет интернета»."
     ),
-    AnswerError.COUNT_FORMAT: "Для шага {step} нужны числа: {example}.",
+    AnswerError.COUNT_FORMAT: (
+        "Пункт {step}: нужны числа — сколько подключено и сколько всего, например: «{example}»."
+    ),
     AnswerError.COUNT_OVER_TOTAL: (
-        "Шаг {step}: {detail} — подключённых не может быть больше, чем всего, а всего — "
-        "меньше одного. Пример: {example}."
+        "Пункт {step}: {detail} — так не бывает: подключено не может быть больше, чем всего, "
+        "а всего должно быть не меньше 1. Например: «{example}»."
     ),
-    AnswerError.COUNT_NEGATIVE: "Шаг {step}: числа не могут быть отрицательными ({detail}).",
-    AnswerError.COUNT_MISSING_PART: "Шаг {step}: не хватает чисел: {detail}. Пример: {example}.",
-    AnswerError.COUNT_TOO_LARGE: "Шаг {step}: слишком большое число ({detail}).",
-    AnswerError.REASON_TOO_LONG: "Шаг {step}: опишите проблему короче, до 500 символов.",
+    AnswerError.COUNT_NEGATIVE: "Пункт {step}: числа не могут быть отрицательными ({detail}).",
+    AnswerError.COUNT_MISSING_PART: (
+        "Пункт {step}: не хватает чисел — {detail}. Напишите, например: «{example}»."
+    ),
+    AnswerError.COUNT_TOO_LARGE: "Пункт {step}: слишком большое число ({detail}).",
+    AnswerError.REASON_TOO_LONG: "Пункт {step}: опишите проблему короче, до 500 знаков.",
+    AnswerError.NOT_DONE: (
+        "Понял: пункт {step} ещё не выполнен. Отметьте, что с ним: если работа идёт — "
+        "«В работе», если что-то мешает — «Проблема»."
+    ),
 }
 
 HELP_HEAD = (
-    "Вы отвечаете за школу «{school}».\n"
+    "{schools}\n"
     "• «Отчитаться» или любое сообщение — карточка школы с кнопками.\n"
-    "• Текстом: «3.1 выполнено», «3.1 в работе», «3.4 проблема нет интернета», "
-    "«3.2 педагоги 45/50 ученики 380/412».\n"
+    "• Или сообщением: {examples}.\n"
     "Ответ можно изменить до срока: {deadline}."
 )
-HELP_ADMIN = (
-    "Команды (можно с «/», регистр не важен):\n"
-    "• статус (status) — сводка по району\n"
-    "• статус <номер или часть названия> — одна школа\n"
-    "• должники (pending) — кто ещё не отчитался, с упоминаниями\n"
-    "• статус картинка (status chart) — сводка и картинка с ходом исполнения\n"
-    "• отчет (report) — отчёт Excel файлом в этот чат\n"
-    "• напомнить (remind) — напомнить должникам сейчас\n"
-    "• расписание (schedule) — что и когда бот отправит сам\n"
-    "• пауза (pause) / продолжить (resume) — остановить / возобновить автоматические сообщения\n"
-    "• привязать админ|руководители (bind) — в беседе: сделать её чатом администрации или "
-    "руководителей\n"
-    "• регистрации (registrations) — кто зарегистрировался по коду; отвязать <id> (unbind)\n"
-    "• объявить (announce) — разослать приказ в чаты руководителей\n"
-    "• помощь (help) — эта справка"
-)
+
+
+def help_admin(department: DepartmentConfig) -> str:
+    return (
+        "Команды (можно с «/», регистр не важен):\n"
+        "• статус (status) — сводка по району\n"
+        "• статус <номер или часть названия> — одна школа\n"
+        "• должники (pending) — школы, которые выполнили не все пункты, с упоминаниями\n"
+        "• статус картинка (status chart) — сводка и картинка с ходом исполнения\n"
+        "• отчёт (report) — отчёт Excel файлом сюда\n"
+        "• напомнить (remind) — напомнить должникам сейчас\n"
+        "• расписание (schedule) — что и когда бот отправит сам\n"
+        "• пауза (pause) / продолжить (resume) — остановить / возобновить автоматические "
+        "сообщения\n"
+        "• привязать админ|руководители (bind) — в беседе: сделать её беседой "
+        f"{department.short_name} или беседой руководителей\n"
+        "• регистрации (registrations) — кто зарегистрировался по коду; отвязать <id> (unbind)\n"
+        "• объявить (announce) — разослать приказ в беседы руководителей\n"
+        "• помощь (help) — эта справка"
+    )
 
 
 def local(moment: dt.datetime, timezone: str) -> dt.datetime:
@@ -131,21 +190,41 @@ def fmt_deadline(campaign: Campaign) -> str:
 
 
 def time_left(campaign: Campaign, now: dt.datetime) -> str:
+    """«до срока 2 дня 5 часов (20.10.2023 23:59)», «срок истёк 20.10.2023 23:59, 1 день назад»."""
     delta = campaign.deadline - now
     if delta.total_seconds() <= 0:
-        return f"срок истёк {fmt_deadline(campaign)} ({_span(-delta)} назад)"
-    return f"до срока {_span(delta)} (до {fmt_deadline(campaign)})"
+        return f"срок истёк {fmt_deadline(campaign)}, {_span(-delta)} назад"
+    return f"до срока {_span(delta)} ({fmt_deadline(campaign)})"
 
 
 def _span(delta: dt.timedelta) -> str:
+    """«2 дня 5 часов», «3 часа 15 минут», «15 минут»; zeros left out."""
     minutes = int(delta.total_seconds() // 60)
     days, minutes = divmod(minutes, 24 * 60)
     hours, minutes = divmod(minutes, 60)
+    words = []
     if days:
-        return f"{days} дн. {hours} ч."
+        words.append(counted(days, "день", "дня", "дней"))
     if hours:
-        return f"{hours} ч. {minutes} мин."
-    return f"{minutes} мин."
+        words.append(counted(hours, "час", "часа", "часов"))
+    if minutes and not days:
+        words.append(counted(minutes, "минута", "минуты", "минут"))
+    return " ".join(words) or "меньше минуты"
+
+
+def of_schools(n: int) -> str:
+    """After «из»: «из 1 школы», «из 31 школы», «из 5 школ»."""
+    return f"{number(n)} {plural(n, 'школы', 'школ', 'школ')}"
+
+
+def of_people(n: int) -> str:
+    """After «из»: «из 1 человека», «из 21 человека», «из 60 человек»."""
+    return f"{number(n)} {plural(n, 'человека', 'человек', 'человек')}"
+
+
+def out_of(done: int, total: int) -> str:
+    """`45 из 50 (90 %)`: a part of a whole, with its share."""
+    return f"{number(done)} из {number(total)} ({percent_of(done, total)})"
 
 
 def mention(person_id: int, name: str) -> str:
@@ -153,12 +232,34 @@ def mention(person_id: int, name: str) -> str:
     return mentions.mention(person_id, name)
 
 
+BUTTON_LABEL_LIMIT = 40  # VK's limit for a button's label
+
+
 def step_button_label(step: Step) -> str:
-    return f"{step.id} {step.short_title}"[:40]
+    """«3.1 Структура классов и бесед»; cut at a word with «…» where VK's 40 would cut."""
+    label = f"{step.id} {step.short_title}"
+    if len(label) <= BUTTON_LABEL_LIMIT:
+        return label
+    cut = label[: BUTTON_LABEL_LIMIT - 1]
+    if " " in cut[len(step.id) + 1 :]:
+        cut = cut[: cut.rindex(" ")]
+    return cut.rstrip(" ,.;:—-") + "…"
+
+
+# Numbers for examples, one pair a part: the first is always the smaller one.
+_EXAMPLE_COUNTS = ((45, 50), (380, 412), (12, 15), (7, 9))
 
 
 def count_example(step: Step) -> str:
-    return " ".join(f"{part.title} 45/50" for part in step.parts)
+    """«педагоги 45 из 50, ученики 380 из 412»: what a head types for a count step."""
+    if not step.parts:
+        done, total = _EXAMPLE_COUNTS[0]
+        return f"{done} из {total}"
+    examples = []
+    for index, part in enumerate(step.parts):
+        done, total = _EXAMPLE_COUNTS[index % len(_EXAMPLE_COUNTS)]
+        examples.append(f"{part.title} {done} из {total}")
+    return ", ".join(examples)
 
 
 def answer_error(problem: AnswerProblem, campaign: Campaign) -> str:
@@ -167,37 +268,65 @@ def answer_error(problem: AnswerProblem, campaign: Campaign) -> str:
         step=problem.step_id or "?",
         steps=", ".join(s.id for s in campaign.steps),
         detail=problem.detail,
-        example=count_example(step) if step is not None and step.parts else "45/50",
+        example=count_example(step) if step is not None and step.parts else "45 из 50",
     )
 
 
-def _counts(answer: Answer, step: Step) -> str:
-    parts = []
+def _count_lines(answer: Answer, step: Step) -> list[str]:
+    """«педагоги: подключено 45 из 50 (90 %)», a line for each part answered."""
+    lines = []
     for part in step.parts:
         count = answer.counts.get(part.key)
         if count is not None:
-            parts.append(
-                f"{part.title} {count.done} из {count.total} ({percent(count.done, count.total)}%)"
-            )
-    return ", ".join(parts)
+            lines.append(f"{part.title}: {COUNT_DONE} {out_of(count.done, count.total)}")
+    return lines
+
+
+def reason_text(reason: str) -> str:
+    """A head's reason as it sits inside a sentence of ours: without its own full stop."""
+    return reason.strip().rstrip(" .!;,")
 
 
 def _step_line(step: Step, answer: Answer | None) -> str:
+    """«⏳ 3.4 Сферум и VK Мессенджер в школе — в работе», the numbers of a count step under it."""
     state = S.NONE if answer is None else answer.state
     line = f"{STATE_MARK[state]} {step.id} {step.short_title} — {STATE_NAME[state]}"
-    if answer is not None and step.kind is StepKind.COUNT and answer.counts:
-        line += f": {_counts(answer, step)}"
-    if answer is not None and answer.reason:
-        line += f" ({answer.reason})"
-    if answer is not None and answer.late:
-        line += " [с опозданием]"
+    if answer is None:
+        return line
+    if answer.reason:
+        line += f": {reason_text(answer.reason)}"
+    if answer.late:
+        line += " (с опозданием)"
+    if step.kind is StepKind.COUNT and answer.counts:
+        line += "".join(f"\n   {text}" for text in _count_lines(answer, step))
     return line
+
+
+def _answer_example(campaign: Campaign, steps: Iterable[Step] | None = None) -> str:
+    """«3.1 выполнено» for the first confirm step (of `steps`), or a count step's numbers."""
+    candidates = list(campaign.steps if steps is None else steps) or list(campaign.steps)
+    for step in candidates:
+        if step.kind is StepKind.CONFIRM:
+            return f"{step.id} выполнено"
+    return f"{candidates[0].id} {count_example(candidates[0])}"
+
+
+def _left_to_do(owed: list[Step], *, titles: bool) -> str:
+    """«Осталось выполнить пункт 3.2» or «Осталось выполнить пункты: …»."""
+    if titles:
+        items = [f"{s.id} {s.short_title}" for s in owed]
+        if len(items) == 1:
+            return f"Осталось выполнить пункт {items[0]}."
+        return "Осталось выполнить пункты:\n" + "\n".join(f"• {item}" for item in items)
+    ids = ", ".join(s.id for s in owed)
+    if len(owed) == 1:
+        return f"Осталось выполнить пункт {ids}."
+    return f"Осталось выполнить пункты: {ids}."
 
 
 def announcement(campaign: Campaign) -> str:
     lines = [
-        f"📋 Приказ № {campaign.number} от {campaign.date:%d.%m.%Y}",
-        f"«{campaign.title}»",
+        f"📋 Приказ № {campaign.number} от {campaign.date:%d.%m.%Y} {quoted(campaign.title)}",
     ]
     if campaign.issuer:
         lines.append(campaign.issuer)
@@ -206,7 +335,8 @@ def announcement(campaign: Campaign) -> str:
     lines += [
         "",
         "Нажмите «Ознакомлен», чтобы отметить, что вы ознакомлены с приказом, и «Отчитаться», "
-        "чтобы отметить выполнение шагов. Можно и текстом: «/3.1 выполнено».",
+        "чтобы отметить выполнение пунктов. Можно и сообщением в этой беседе: "
+        f"«/{_answer_example(campaign)}».",
     ]
     return "\n".join(lines)
 
@@ -217,18 +347,19 @@ def card(status: SchoolStatus, now: dt.datetime) -> str:
     lines += [_step_line(step, status.answers.get(step.id)) for step in campaign.steps]
     owed = status.owed()
     if owed:
-        lines += ["", "Осталось: " + ", ".join(s.id for s in owed), "Выберите шаг кнопкой ниже."]
+        lines += ["", _left_to_do(owed, titles=False), "Выберите пункт кнопкой ниже."]
     else:
-        lines += ["", "Все шаги выполнены. Спасибо!"]
+        lines += ["", "Все пункты выполнены. Спасибо!"]
     return "\n".join(lines)
 
 
 def step_prompt(campaign: Campaign, school: School, step: Step) -> str:
     if step.kind is StepKind.COUNT:
+        done, total = _EXAMPLE_COUNTS[0]
         return f"🏫 {school.name}\n" + ASK_COUNTS.format(
-            step=step.id, title=step.title, example=count_example(step)
+            step=step.id, title=step.title, example=count_example(step), done=done, total=total
         )
-    return f"🏫 {school.name}\nШаг {step.id}: {step.title}\nВыберите состояние:"
+    return f"🏫 {school.name}\nПункт {step.id}: {step.title}\nВыберите ответ:"
 
 
 def receipt(status: SchoolStatus, step: Step, answer: Answer, now: dt.datetime) -> str:
@@ -237,7 +368,7 @@ def receipt(status: SchoolStatus, step: Step, answer: Answer, now: dt.datetime) 
         lines.append(LATE_NOTE)
     owed = status.owed()
     if owed:
-        lines.append("Осталось: " + ", ".join(f"{s.id} {s.short_title}" for s in owed))
+        lines.append(_left_to_do(owed, titles=True))
     else:
         lines.append(ALL_DONE.format(school=status.school.name, number=status.campaign.number))
     return "\n".join(lines)
@@ -247,22 +378,23 @@ def district_status(status: DistrictStatus) -> str:
     campaign = status.campaign
     lines = [
         f"📊 Приказ № {campaign.number} от {campaign.date:%d.%m.%Y}",
-        f"Выполнили все шаги: {status.finished} из {status.schools} школ ({status.percent}%)",
+        f"Выполнили все пункты: {number(status.finished)} из {of_schools(status.schools)} "
+        f"({percent_of(status.finished, status.schools)})",
         time_left(campaign, status.now),
         "",
-        "По шагам (выполнено / в работе / проблема / нет ответа):",
+        "По пунктам, число школ:",
     ]
     for summary in status.steps:
         lines.append(
-            f"{summary.step.id} {summary.step.short_title}: {summary.done} / "
-            f"{summary.in_progress} / {summary.problem} / {summary.none}"
+            f"{summary.step.id} {summary.step.short_title}: "
+            f"выполнено {number(summary.done)}, в работе {number(summary.in_progress)}, "
+            f"проблема {number(summary.problem)}, нет ответа {number(summary.none)}"
         )
         for part in summary.parts:
-            lines.append(
-                f"   {part.title}: подключено {part.done} из {part.total} ({part.percent}%)"
-            )
+            lines.append(f"   {part.title}: {COUNT_DONE} {out_of(part.done, part.total)}")
     lines.append(
-        f"Ознакомлены с приказом: {status.acknowledged_people} из {status.people} человек"
+        f"Ознакомлены с приказом: {number(status.acknowledged_people)} из "
+        f"{of_people(status.people)}"
     )
     return "\n".join(lines)
 
@@ -280,7 +412,7 @@ def school_status(
         if answer is not None:
             who = names.get(answer.answered_by, f"id{answer.answered_by}")
             line += (
-                f"\n   ответил(а): {who}, {fmt_moment(answer.answered_at, timezone)}, "
+                f"\n   ответ: {who}, {fmt_moment(answer.answered_at, timezone)}, "
                 f"{SOURCE_NAME[answer.source]}"
             )
             if step.verified_by:
@@ -288,10 +420,14 @@ def school_status(
         if step.verified_by:
             line += "\n" + verification_line(step, *verification)
         lines.append(line)
-    lines.append("Люди:")
+    lines.append("Руководство школы:" if status.people else "Руководство школы: в списке никого")
     for person in status.people:
         ack = status.acknowledged.get(person.vk_id)
-        ack_text = f"ознакомлен(а) {fmt_moment(ack, timezone)}" if ack else "не ознакомлен(а)"
+        ack_text = (
+            f"ознакомлен(а) с приказом {fmt_moment(ack, timezone)}"
+            if ack
+            else "с приказом не ознакомлен(а)"
+        )
         lines.append(f"• {person.full_name}, {ROLE_NAME[person.role]} — {ack_text}")
     return "\n".join(lines)
 
@@ -302,6 +438,16 @@ def several_schools(schools: Iterable[School]) -> str:
 
 # A chat message lists at most this many schools; the Excel report has them all.
 PENDING_LIST_LIMIT = 300
+NOBODY_LISTED = "в списке никого"
+
+
+def _owed_ids(campaign: Campaign, item: PendingSchool) -> str:
+    """«3.1 (нет ответа), 3.4 (в работе)»: what a school still owes and where it stands."""
+    return ", ".join(
+        f"{step.id} ({STATE_NAME[item.states.get(step.id, S.NONE)]})"
+        for step in campaign.steps
+        if item.states.get(step.id, S.NONE) is not S.DONE
+    )
 
 
 def pending(
@@ -309,23 +455,42 @@ def pending(
 ) -> str:
     owing = len(schools) if owing is None else owing
     if not owing:
-        return f"Все {total} школ выполнили все шаги приказа № {campaign.number}. 🎉"
-    lines = [f"Не выполнили все шаги: {owing} из {total} школ"]
+        return (
+            f"Все школы выполнили все пункты приказа № {campaign.number} "
+            f"(школ: {number(total)}). 🎉"
+        )
+    lines = [f"Не выполнили все пункты: {number(owing)} из {of_schools(total)}"]
     for item in schools:
-        owed = [
-            f"{step.id} ({STATE_NAME[item.states.get(step.id, S.NONE)]})"
-            for step in campaign.steps
-            if item.states.get(step.id, S.NONE) is not S.DONE
-        ]
-        people = ", ".join(mention(p.vk_id, p.full_name) for p in item.people) or "нет людей"
-        lines.append(f"• {item.school.name}: {', '.join(owed)} — {people}")
+        people = ", ".join(mention(p.vk_id, p.full_name) for p in item.people) or NOBODY_LISTED
+        lines.append(f"• {item.school.name}: {_owed_ids(campaign, item)} — {people}")
     if owing > len(schools):
-        lines.append(MORE_SCHOOLS.format(more=owing - len(schools)))
+        lines.append(more_schools(owing - len(schools)))
     return "\n".join(lines)
 
 
 def head_help(school_names: list[str], campaign: Campaign) -> str:
-    return HELP_HEAD.format(school=", ".join(school_names), deadline=fmt_deadline(campaign))
+    if len(school_names) == 1:
+        schools = f"Ваша школа: {school_names[0]}."
+    else:
+        schools = "Ваши школы: " + "; ".join(school_names) + "."
+    examples = []
+    confirm = next((s for s in campaign.steps if s.kind is StepKind.CONFIRM), None)
+    if confirm is not None:
+        examples += [
+            f"«{confirm.id} выполнено»",
+            f"«{confirm.id} в работе»",
+            f"«{confirm.id} проблема: нет интернета»",
+        ]
+    counting = next((s for s in campaign.steps if s.kind is StepKind.COUNT), None)
+    if counting is not None:
+        done, total = _EXAMPLE_COUNTS[0]
+        examples.append(
+            f"«{counting.id} {count_example(counting)}» ({done} — сколько подключено, "
+            f"{total} — сколько всего)"
+        )
+    return HELP_HEAD.format(
+        schools=schools, examples=", ".join(examples), deadline=fmt_deadline(campaign)
+    )
 
 
 def ask_to_write(name: str | None, vk_id: int) -> str:
@@ -354,14 +519,27 @@ def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
     return parts
 
 
-MORE_SCHOOLS = "…и ещё {more} школ: полный список — в отчёте Excel («отчет»)."
-ANNOUNCED = "Приказ разослан в чаты руководителей: {chats}."
+def more_schools(more: int) -> str:
+    return (
+        f"…и ещё {counted(more, 'школа', 'школы', 'школ')}: полный список — в отчёте Excel "
+        "(команда «отчёт»)."
+    )
+
+
+def announced(chats: int) -> str:
+    if not chats:
+        return (
+            "Бесед руководителей пока нет, приказ некуда разослать. Добавьте сообщество в беседу "
+            "руководителей и напишите там «/привязать руководители»."
+        )
+    return f"Приказ разослан в {counted(chats, 'беседу', 'беседы', 'бесед')} руководителей."
+
 
 DAILY_SUMMARY_HEAD = "🗓 Ежедневная сводка"
 FINAL_SUMMARY_HEAD = "🏁 Срок исполнения приказа наступил. Итоговая сводка"
 REMINDED = (
-    "Напоминания отправлены: школ-должников {schools}, личных сообщений {private}, "
-    "упомянуты в чате руководителей {mentioned}. Плановые напоминания остаются в силе."
+    "Напоминания отправлены. Школ-должников: {schools}, личных сообщений: {private}, "
+    "упомянуто в беседе руководителей: {mentioned}. Плановые напоминания остаются в силе."
 )
 PAUSED = (
     "Автоматические сообщения по приказу № {number} приостановлены. «продолжить» — возобновить."
@@ -373,39 +551,60 @@ SLOT_NAMES = {
     "reminder": "напоминание должникам",
     "summary": "ежедневная сводка",
     "final": "итоговая сводка",
-    "escalation": "эскалация контролёру",
+    "escalation": "список просроченных школ контролёру",
 }
 
 
-def _owed_states(campaign: Campaign, owed: list[tuple[str, S]]) -> str:
+def _owed_titles(campaign: Campaign, owed: list[tuple[str, S]]) -> list[str]:
+    """«3.4 Сферум и VK Мессенджер в школе — в работе», a line for each item not yet done."""
     titles = {step.id: step.short_title for step in campaign.steps}
-    return ", ".join(f"{sid} {titles.get(sid, '')} ({STATE_NAME[state]})" for sid, state in owed)
+    return [f"{sid} {titles.get(sid, '')} — {STATE_NAME[state]}".strip() for sid, state in owed]
 
 
-def _owed_list(campaign: Campaign, item: PendingSchool) -> str:
-    owed = [
+def _owed_of(campaign: Campaign, item: PendingSchool) -> list[tuple[str, S]]:
+    return [
         (step.id, item.states.get(step.id, S.NONE))
         for step in campaign.steps
         if item.states.get(step.id, S.NONE) is not S.DONE
     ]
-    return _owed_states(campaign, owed)
+
+
+def _owed_list(campaign: Campaign, item: PendingSchool) -> str:
+    """«3.1 Структура классов и бесед (нет ответа), 3.4 … (в работе)» on one line."""
+    titles = {step.id: step.short_title for step in campaign.steps}
+    return ", ".join(
+        f"{sid} {titles.get(sid, '')} ({STATE_NAME[state]})"
+        for sid, state in _owed_of(campaign, item)
+    )
 
 
 def reminder(campaign: Campaign, owed: list[tuple[str, S]], now: dt.datetime) -> str:
-    """The same text for every school that owes the same steps, so it can go in one batch."""
-    return (
-        f"⏰ Напоминание: приказ № {campaign.number}, {time_left(campaign, now)}.\n"
-        f"Ваша школа ещё не отчиталась по шагам: {_owed_states(campaign, owed)}.\n"
-        "Нажмите «Отчитаться» или напишите, например, «3.1 выполнено»."
+    """The same text for every school that owes the same items, so it can go in one batch.
+
+    It names what is not yet done and where each item stands: a school that answered «в
+    работе» is not told that it has not answered.
+    """
+    lines = [f"⏰ Напоминание о приказе № {campaign.number}: {time_left(campaign, now)}."]
+    items = _owed_titles(campaign, owed)
+    if len(items) == 1:
+        lines.append(f"Ещё не выполнен пункт {items[0]}.")
+    else:
+        lines.append("Ещё не выполнены пункты:")
+        lines += [f"• {item}" for item in items]
+    owed_steps = [s for sid, _ in owed if (s := campaign.step(sid)) is not None]
+    lines.append(
+        "Когда выполните, нажмите «Отчитаться» или напишите, например: "
+        f"«{_answer_example(campaign, owed_steps)}»."
     )
+    return "\n".join(lines)
 
 
 def reminder_in_chat(
     campaign: Campaign, items: list[tuple[PendingSchool, list[int]]], now: dt.datetime
 ) -> str:
     lines = [
-        f"⏰ Напоминание: приказ № {campaign.number}, {time_left(campaign, now)}.",
-        "Не удалось написать в личные сообщения — ещё не отчитались:",
+        f"⏰ Напоминание о приказе № {campaign.number}: {time_left(campaign, now)}.",
+        "Этим руководителям не удалось написать в личные сообщения. Ещё не выполнены пункты:",
     ]
     for item, people in items:
         names = {p.vk_id: p.full_name for p in item.people}
@@ -413,7 +612,7 @@ def reminder_in_chat(
         lines.append(f"• {item.school.name}: {_owed_list(campaign, item)} — {who}")
     lines.append(
         "Напишите сообществу любое сообщение, чтобы получать карточку школы лично, "
-        "или ответьте здесь: «/3.1 выполнено»."
+        f"или ответьте здесь: «/{_answer_example(campaign)}»."
     )
     return "\n".join(lines)
 
@@ -426,33 +625,35 @@ def escalation(
     owing: int | None = None,
 ) -> str:
     owing = len(items) if owing is None else owing
-    head = (
-        f"🚨 Приказ № {campaign.number}: {time_left(campaign, now)}. "
-        f"Не исполнили в срок {owing} из {total} школ:"
-    )
-    lines = [head]
+    lines = [
+        f"🚨 Приказ № {campaign.number}: {time_left(campaign, now)}.",
+        f"Не выполнили все пункты в срок: {number(owing)} из {of_schools(total)}.",
+    ]
     for item in items:
         people = ", ".join(
             f"{mention(p.vk_id, p.full_name)} ({ROLE_NAME[p.role]})" for p in item.people
         )
         lines.append(
-            f"• {item.school.name}: {_owed_list(campaign, item)} — {people or 'нет людей'}"
+            f"• {item.school.name}: {_owed_list(campaign, item)} — {people or NOBODY_LISTED}"
         )
     if owing > len(items):
-        lines.append(MORE_SCHOOLS.format(more=owing - len(items)))
+        lines.append(more_schools(owing - len(items)))
     return "\n".join(lines)
 
 
 def problem_notice(school: School, step: Step, reason: str, who: str) -> str:
-    because = reason or "причина не указана (бот спросил у руководителя)"
+    because = reason_text(reason) or "причина не указана (бот спросил у руководителя)"
     return (
-        f"⚠️ Проблема: {school.name}, шаг {step.id} {step.short_title}: {because}. "
-        f"Сообщил(а): {who}."
+        f"⚠️ Проблема: {school.name}, пункт {step.id} {step.short_title}: {because}. "
+        f"Кто сообщил: {who}."
     )
 
 
 def schedule(lines: list[tuple[str, dt.datetime]], paused: bool, timezone: str) -> str:
-    out = ["Расписание автоматических сообщений" + (" (ПРИОСТАНОВЛЕНО):" if paused else ":")]
+    head = "Расписание автоматических сообщений:"
+    if paused:
+        head = "Расписание автоматических сообщений (приостановлены, «продолжить» — возобновить):"
+    out = [head]
     if not lines:
         out.append("ничего не запланировано")
     out += [f"• {fmt_moment(moment, timezone)} — {name}" for name, moment in lines]
@@ -462,28 +663,59 @@ def schedule(lines: list[tuple[str, dt.datetime]], paused: bool, timezone: str) 
 BUTTON_ROLE = {Role.HEAD: "Я руководитель", Role.DEPUTY: "Я заместитель"}
 REG_IN_PRIVATE = "Регистрация — в личных сообщениях сообществу: напишите «регистрация КОД»."
 REG_CHOOSE_ROLE = "Код подошёл: {school}. Кто вы в школе? Нажмите кнопку."
-REG_UNKNOWN = (
-    "Такого кода нет. Проверьте код из письма Управления образования (6 знаков, например "
-    "K7M4PQ) и напишите: «регистрация КОД»."
-)
-REG_EXPIRED = (
-    "Срок действия этого кода истёк вместе с приказом. Обратитесь в Управление образования."
-)
-REG_REVOKED = "Этот код отозван. Запросите новый код в Управлении образования."
-REG_TOO_MANY = "Слишком много неверных кодов. Попробуйте через час или обратитесь в Управление."
+
+
+def reg_unknown(department: DepartmentConfig) -> str:
+    return (
+        f"Такого кода нет. Проверьте код из письма {department.name} (6 знаков, например "
+        "K7M4PQ) и напишите: «регистрация K7M4PQ»."
+    )
+
+
+def reg_expired(department: DepartmentConfig) -> str:
+    return f"Срок действия этого кода истёк вместе с приказом. Обратитесь {_contact(department)}."
+
+
+def reg_revoked(department: DepartmentConfig) -> str:
+    return f"Этот код отозван. Новый код можно получить {_contact(department, at=True)}."
+
+
+def reg_too_many(department: DepartmentConfig) -> str:
+    return (
+        "Слишком много неверных кодов. Попробуйте через час или обратитесь "
+        f"{_contact(department)}."
+    )
+
+
 REG_NO_PENDING = "Сначала напишите «регистрация КОД» с кодом вашей школы."
-REG_DONE = "Готово: вы — {role} школы «{school}». Теперь вы можете отчитываться за неё."
+REG_DONE = "Готово! {school}: вы записаны как {role}. Теперь вы можете отчитываться за эту школу."
 BIND_USAGE = "Напишите в нужной беседе: «/привязать админ» или «/привязать руководители»."
 BIND_ONLY_IN_CHAT = "Команду «привязать» пишут в самой беседе, которую нужно привязать."
-BOUND = "Беседа привязана как {kind}."
-BOUND_KIND = {"admin": "чат администрации", "heads": "чат руководителей"}
+
+
+def bound(kind: str, department: DepartmentConfig) -> str:
+    """`kind`: "admin" or "heads"."""
+    if kind == "admin":
+        return (
+            f"Беседа привязана: теперь это беседа {department.short_name}. Сюда приходят "
+            "сводки и сообщения о проблемах школ."
+        )
+    return (
+        "Беседа привязана: теперь это беседа руководителей школ. Сюда приходят приказ и "
+        "напоминания."
+    )
+
+
 NO_MEMBER_ACCESS = (
-    "Чтобы бот сам проверял шаг «{step}» (кто из руководителей в беседе), назначьте сообщество "
+    "Чтобы бот сам проверял пункт {step} (все ли руководители в беседе), назначьте сообщество "
     "администратором беседы."
 )
 UNBIND_USAGE = "Укажите, кого отвязать: «отвязать 123456» или «отвязать https://vk.com/id123456»."
 UNBOUND = "Отвязано записей: {count}. Ответы этого человека остаются в истории."
 NO_REGISTRATIONS = "Самостоятельно зарегистрированных пока нет."
+# Why a roster's screen name (vk.com/ivanov) did not become an id.
+SCREEN_NAME_UNKNOWN = "нет такого пользователя"
+SCREEN_NAME_UNCHECKED = "ещё не проверен"
 
 
 def registrations(
@@ -503,7 +735,7 @@ def registrations(
 
 
 def verification_line(step: Step, verified: bool | None, missing: list[str]) -> str:
-    """Step 3.3 as the bot sees it, beside what the head said."""
+    """Item 3.3 as the bot sees it, beside what the head said."""
     if verified is None:
         return f"   {step.id}: бот не видит участников бесед — только со слов руководителя"
     if verified:
@@ -511,20 +743,93 @@ def verification_line(step: Step, verified: bool | None, missing: list[str]) -> 
     return f"   {step.id}: бот не видит в беседе руководителей: {', '.join(missing)}"
 
 
+# -- the Excel report (bot/report.py): sheets, headers and cells --------------------------------
+
+REPORT_SHEET_SUMMARY = "Сводка"
+REPORT_SHEET_PENDING = "Должники"
+REPORT_SHEET_HISTORY = "История"
+REPORT_TITLE = (
+    "Приказ № {number} от {date:%d.%m.%Y} {title}, срок — {deadline}. Отчёт на {now} ({tz})"
+)
+REPORT_SUMMARY_HEADER = ("№ школы", "Школа")
+REPORT_ACKNOWLEDGED = "Ознакомлены"
+REPORT_ALL_DONE = "Все пункты выполнены"
+REPORT_YES, REPORT_NO = "да", "нет"
+REPORT_LATE = " (с опозданием)"
+REPORT_VERIFIED_BY_BOT = " · подтверждено ботом"
+REPORT_NOT_VERIFIED_BY_BOT = " · бот не видит всех в беседе"
+REPORT_TOTAL = "Итого школ: {schools}"
+REPORT_PENDING_HEADER = ("№ школы", "Школа", "Не выполнено", "Кому звонить")
+REPORT_NOBODY = "в списке никого"
+REPORT_HISTORY_HEADER = (
+    "Дата и время",
+    "№ школы",
+    "Школа",
+    "Пункт",
+    "Состояние",
+    "Значение",
+    "Причина",
+    "Кто",
+    "Как",
+    "С опозданием",
+)
+REPORT_WHO = "{name} (id{vk_id})"
+REPORT_WHO_UNKNOWN = "id{vk_id}"
+REPORT_VK_PROFILE = "https://vk.com/id{vk_id}"
+CODES_SHEET = "Коды"
+
+
+def report_title(campaign: Campaign, deadline: str, now: str, timezone: str) -> str:
+    return REPORT_TITLE.format(
+        number=campaign.number,
+        date=campaign.date,
+        title=quoted(campaign.title),
+        deadline=deadline,
+        now=now,
+        tz=timezone,
+    )
+
+
+def report_out_of(done: int, total: int) -> str:
+    """«2 из 2», a count of people or schools in a cell whose header says what is counted."""
+    return f"{number(done)} из {number(total)}"
+
+
+def report_step_total(done: int, schools: int) -> str:
+    """«выполнили 1 из 4 школ» under an item's column."""
+    return f"выполнили {number(done)} из {of_schools(schools)}"
+
+
+def report_counts(step: Step, answer: Answer) -> str:
+    """«педагоги: подключено 45 из 50 (90 %); ученики: подключено 380 из 412 (92,2 %)»; only
+    «подключено 45 из 50 (90 %)» when the item has one part."""
+    titles = {part.key: part.title for part in step.parts}
+    keys = [p.key for p in step.parts if p.key in answer.counts]
+    keys += [key for key in answer.counts if key not in titles]  # parts dropped from the file
+    texts = [f"{COUNT_DONE} {out_of(answer.counts[k].done, answer.counts[k].total)}" for k in keys]
+    if len(keys) == 1:
+        return texts[0]
+    return "; ".join(f"{titles.get(k, k)}: {text}" for k, text in zip(keys, texts, strict=True))
+
+
+def report_part_total(title: str, done: int, total: int) -> str:
+    return f"{title}: {COUNT_DONE} {out_of(done, total)}"
+
+
 # -- files in the chat: the Excel report and the progress picture -------------------------------
 
 # No spaces and nothing a file system refuses: the name survives download on any phone.
 REPORT_FILENAME = "Отчет_приказ_{number}_{moment:%Y-%m-%d_%H%M}.xlsx"
 REPORT_CAPTION = (
-    "📎 Отчёт по приказу № {number} на {moment}: выполнили все шаги {finished} из {schools} "
-    "школ ({percent}%). Листы: «Сводка», «Должники», «История»."
+    "📎 Отчёт по приказу № {number} на {moment}: выполнили все пункты {finished} из {schools} "
+    "({percent}). Листы: «Сводка», «Должники», «История»."
 )
 REPORT_FAILED = (
     "Не удалось подготовить отчёт Excel. Попробуйте ещё раз через несколько минут; если не "
     "получится — сообщите тому, кто обслуживает бота."
 )
 REPORT_UPLOAD_FAILED = (
-    "Не удалось отправить отчёт Excel в этот чат: ВКонтакте не принял файл. Попробуйте ещё раз "
+    "Не удалось отправить отчёт Excel сюда: ВКонтакте не принял файл. Попробуйте ещё раз "
     "через несколько минут; на сервере отчёт можно выгрузить командой «confirmbot report»."
 )
 CHART_FILENAME = "Ход_исполнения_приказ_{number}_{moment:%Y-%m-%d_%H%M}.png"
@@ -536,17 +841,33 @@ CHART_FAILED = (
 # Words after «статус» that ask for the picture rather than name a school.
 CHART_WORDS = frozenset({"картинка", "картинкой", "график", "chart", "picture"})
 
-# The picture: Russian labels, readable on a phone.
+# The picture: Russian labels, readable on a phone; its percents are whole, rounded down.
 CHART_TITLE = "Приказ № {number}: ход исполнения"
 CHART_MOMENT = "на {moment}, срок — {deadline}"
-CHART_FINISHED = "Выполнили все шаги: {finished} из {schools} школ ({percent}%)"
-CHART_STEP_VALUE = "{percent}%"
-CHART_STEP_COUNTS = (
-    "выполнили {done} из {schools} школ; в работе {in_progress}, проблема {problem}"
-)
-CHART_PART = "{title}: подключено {done} из {total}"
-CHART_PART_VALUE = "{percent}%"
-CHART_PEOPLE = "подключено, по числам школ"
+CHART_PEOPLE = "подключено людей (по ответам школ)"
+
+
+def chart_finished(finished: int, schools: int) -> str:
+    return (
+        f"Выполнили все пункты: {number(finished)} из {of_schools(schools)} "
+        f"({percent_of(finished, schools, digits=0)})"
+    )
+
+
+def chart_step_counts(done: int, schools: int, in_progress: int, problem: int) -> str:
+    return (
+        f"выполнили {number(done)} из {of_schools(schools)}; в работе {number(in_progress)}, "
+        f"проблема {number(problem)}"
+    )
+
+
+def chart_part(title: str, done: int, total: int) -> str:
+    return f"{title}: {COUNT_DONE} {number(done)} из {number(total)}"
+
+
+def chart_value(done: int, total: int) -> str:
+    """The whole percent right of a bar: «58 %»."""
+    return percent_of(done, total, digits=0)
 
 
 def _file_number(campaign: Campaign) -> str:
@@ -571,9 +892,9 @@ def report_caption(campaign: Campaign, now: dt.datetime, schools: int, finished:
     return REPORT_CAPTION.format(
         number=campaign.number,
         moment=fmt_moment(now, campaign.timezone),
-        finished=finished,
-        schools=schools,
-        percent=percent(finished, schools),
+        finished=number(finished),
+        schools=of_schools(schools),
+        percent=percent_of(finished, schools),
     )
 
 
@@ -581,74 +902,270 @@ def chart_caption(campaign: Campaign, now: dt.datetime) -> str:
     return CHART_CAPTION.format(number=campaign.number, moment=fmt_moment(now, campaign.timezone))
 
 
+# --- command line (issue 13) ---
+# What `confirmbot` prints for the district's IT person, who reads Russian first. Keys of the
+# config, column names, commands and `OK` stay as they are written in the files and the README.
+
+CLI_DESCRIPTION = (
+    "confirmbot — бот сообщества ВКонтакте: собирает со всех школ района подтверждения "
+    "исполнения пунктов приказа к сроку."
+)
+CLI_HELP = {
+    "verbose": "подробный журнал (отладка)",
+    "run": "запустить бота (Long Poll ВКонтакте и автоматические сообщения)",
+    "demo": "вся история на встроенном эмуляторе API ВКонтакте, без ключа и без сети",
+    "demo.schools": "сколько школ в районе (от 3 до 5000)",
+    "roster": "список школ и людей",
+    "roster.import": "загрузить школы и людей из .xlsx или .csv",
+    "roster.import.file": "файл списка: книга Excel (.xlsx) или CSV UTF-8",
+    "roster.codes": "коды регистрации для школ (CSV или XLSX — по имени файла)",
+    "roster.codes.regenerate": "новые коды всем школам (старые перестают действовать)",
+    "roster.codes.revoke": "отозвать код школы",
+    "check-config": "проверить конфигурацию и объяснить её",
+    "announce": "опубликовать приказ в беседах руководителей",
+    "report": "выгрузить ответы всех школ (CSV или Excel)",
+    "report.format": "csv или xlsx (по умолчанию — по расширению файла)",
+    "report.bom": "только CSV: начать файл с BOM UTF-8, для Excel",
+    "config": "файл конфигурации (config.toml)",
+    "output": "куда записать файл",
+}
+# argparse's own complaints, in the same words (see bot/__main__.py `_Parser`).
+CLI_ARGPARSE = (
+    (r"the following arguments are required: (.*)", "не хватает аргументов: {0}"),
+    (r"unrecognized arguments: (.*)", "лишние аргументы: {0}"),
+    (
+        r"argument (.*?): invalid choice: (.*?) \(choose from (.*)\)",
+        "{0}: нет такого: {1} (есть: {2})",
+    ),
+    (r"argument (.*?): invalid (\w+) value: (.*)", "{0}: {2} — не число"),
+    (r"argument (.*?): expected one argument", "{0}: нужно значение"),
+    (r"argument (.*?): (.*)", "{0}: {1}"),
+)
+
+CLI_ERROR = "ошибка: {message}"
+CLI_DEMO_SCHOOLS = "--schools: число школ должно быть от 3 до 5000"
+CLI_REPORT_FORMAT = (
+    "не понятно, в каком формате писать отчёт: укажите --format csv или --format xlsx "
+    "(или имя файла с .csv или .xlsx)"
+)
+CLI_CONFIG_PROBLEMS = "{source}: ошибок: {count}"
+CLI_NOTHING_CHANGED = "ничего не изменено"
+CLI_CANNOT_WRITE = "не удаётся записать {path}: {reason}"
+CLI_IS_A_DIRECTORY = "это папка"
+CLI_NO_DIRECTORY = "нет папки {path}"
+
+CLI_DATABASE = {
+    "directory": (
+        "{path} — это папка, а не файл базы данных. Укажите в [storage] path файл, например "
+        '"/var/lib/confirmbot/confirmbot.db"'
+    ),
+    "cannot_open": (
+        "не удаётся открыть или создать базу данных {path}: {detail}. Проверьте [storage] path "
+        "и права: файл и его папка должны быть доступны пользователю, от имени которого "
+        "запущен confirmbot (на сервере — запускайте через confirmbot-admin)"
+    ),
+    "corrupt": (
+        "{path} — не база данных confirmbot или файл повреждён ({detail}). Проверьте "
+        "[storage] path; повреждённую базу восстановите из резервной копии. Сам файл не "
+        "изменён и не удалён"
+    ),
+    "newer": (
+        "база данных {path} записана более новой версией confirmbot (версия схемы {version}, "
+        "эта версия знает до {known}). Обновите confirmbot до той версии, что её записала, "
+        "и запустите снова; перезапуск без обновления не поможет. База не изменена"
+    ),
+    "broken": "база данных {path}: {detail}",
+}
+# The same in one line for the journal, where `run` stops: Russian, then English.
+CLI_DATABASE_STOP = "confirmbot остановлен: {message} / confirmbot stopped: {english}"
+
+CLI_ROSTER_REJECTED = "{file}: список не загружен, ошибок: {count}"
+CLI_ROSTER_IGNORED = (
+    "предупреждение: столбцы не загружены, бот их не знает: {columns} "
+    "(загружаются school_id, school_name, vk_id, full_name, role)"
+)
+CLI_ROSTER_IMPORTED = (
+    "список загружен из {file}: школы — добавлено {schools_added}, изменено "
+    "{schools_updated}, без изменений {schools_unchanged}; люди — добавлено {people_added}, "
+    "изменено {people_updated}, удалено {people_removed}"
+)
+CLI_ROSTER_UNRESOLVED = (
+    "указаны коротким адресом (vk.com/имя): {count} чел.; бот узнает их числовые id при "
+    "запуске службы (если она уже работает: sudo systemctl restart confirmbot); кого "
+    "ВКонтакте не найдёт, покажет команда «регистрации» в беседе сотрудников"
+)
+CLI_ROSTER_KEPT = (
+    "школ в базе, которых нет в файле: {count}; они оставлены вместе с людьми и ответами"
+)
+
+CLI_CODES_SUFFIX = "{path}: имя файла должно оканчиваться на .csv или .xlsx"
+CLI_CODES_NO_SCHOOL = "таких школ нет в списке: {ids}"
+CLI_CODES_WRITTEN = "коды регистрации записаны в {path}: школ {count}"
+CLI_CODES_REVOKED = ", отозвано кодов: {count}"
+
+CLI_ANNOUNCE_NOWHERE = (
+    "беседы руководителей не заданы: объявлять некуда. Впишите их peer id в [bot] "
+    "heads_chats или напишите в беседе руководителей «/привязать руководители»"
+)
+CLI_ANNOUNCED = "приказ опубликован в беседах руководителей: {count}"
+
+CLI_REPORT_NO_DATABASE = (
+    "базы данных {path} ещё нет: сначала загрузите список школ (roster import) или запустите бота"
+)
+CLI_REPORT_WRITTEN = (
+    "отчёт записан в {path}: школ {schools}, пунктов {steps}, выполнили все пункты: {finished}"
+)
+CLI_REPORT_HISTORY = "; ответов в истории: {answers}"
+
+CLI_CHECK_NOT_OK = "{path}: НЕ OK — исправьте и проверьте снова:"
+CLI_CHECK_OK = "OK — конфигурация {path} в порядке"
+CLI_CHECK_NO_ADMINS = (
+    "bot.admins: не указан ни один сотрудник; ожидается список числовых id ВКонтакте, "
+    "например [12345]"
+)
+CLI_CHECK_SCHOOLS = "школ в списке: {count}"
+CLI_CHECK_NO_DATABASE = "базы данных ещё нет: сначала загрузите список школ (roster import)"
+CLI_CHECK_WARNING = "предупреждение: {warning}"
+CLI_CHECK_DEADLINE_PASSED = (
+    "срок приказа {deadline} уже прошёл. Если бот не работал с этой кампанией до срока, он "
+    "не пошлёт по ней ни напоминаний, ни итоговой сводки, ни эскалаций. Для нового приказа "
+    "укажите в [campaign] file новый файл кампании"
+)
+CLI_CHECK_TIMEZONES = (
+    "bot.timezone — {bot}, а срок приказа указан в поясе {campaign}; напоминания и сводки "
+    "идут по поясу приказа"
+)
+CLI_CHECK_NO_CHATS = (
+    "беседы {kind} в конфигурации не заданы: после запуска службы добавьте сообщество в "
+    "беседу и напишите в ней «/привязать {word}»"
+)
+CLI_CHECK_CHAT_KIND = {
+    "admin": ("сотрудников", "админ"),
+    "heads": ("руководителей", "руководители"),
+}
+
+CLI_DESCRIBE_VK = "сообщество ВКонтакте: {group_id}; API: {api_url}"
+CLI_DESCRIBE_TIMEOUT = "; ждать ответа API до {seconds:g} с"
+CLI_DESCRIBE_KEY_SET = "ключ доступа: задан (не показывается)"
+CLI_DESCRIBE_KEY_PLACEHOLDER = (
+    "ключ доступа: ещё не задан (заглушка из примера); впишите его в переменную {env}"
+)
+CLI_DESCRIBE_KEY_NONE = "ключ доступа: не задан (этой команде он не нужен)"
+CLI_DESCRIBE_STORAGE = "база данных: {path}"
+CLI_DESCRIBE_TIMEZONE = "часовой пояс: {timezone}"
+CLI_DESCRIBE_ADMINS = "сотрудники (admins): {admins}"
+CLI_DESCRIBE_CONTROLLER = "контролёр (controller): {controller}"
+CLI_DESCRIBE_ADMIN_CHATS = "беседы сотрудников (admin_chats): {chats}"
+CLI_DESCRIBE_HEADS_CHATS = "беседы руководителей (heads_chats): {chats}"
+CLI_DESCRIBE_CHAT = "{peer} (беседа {number})"
+CLI_DESCRIBE_NONE = "нет"
+CLI_DESCRIBE_NOT_SET = "не задан"
+CLI_DESCRIBE_CAMPAIGN_FILE = "файл кампании: {path}"
+CLI_DESCRIBE_REMINDERS = (
+    "напоминания: за {before} до срока; тихие часы: {quiet}; ежедневная сводка в {summary}; "
+    "эскалация контролёру каждые {escalate}"
+)
+CLI_DESCRIBE_QUIET_OFF = "нет"
+CLI_DESCRIBE_CALENDAR = (
+    "рабочие дни: выходные — {weekends}; праздники России: {federal}; файл календаря: {file}; "
+    "в конфигурации выходных дат: {days_off}, рабочих: {working_days}"
+)
+CLI_DESCRIBE_YES = "да"
+CLI_DESCRIBE_NO = "нет"
+CLI_DESCRIBE_DEPARTMENT = (
+    "название в сообщениях: «бот {name}», «беседа {short_name}»; телефон: {phone}"
+)
+CLI_DESCRIBE_CAMPAIGN = "кампания {id}: приказ № {number} от {date:%d.%m.%Y} {title}"
+CLI_DESCRIBE_ISSUER = "издал: {issuer}"
+CLI_DESCRIBE_DEADLINE = "срок: {deadline:%d.%m.%Y %H:%M} {timezone} (UTC{deadline:%z})"
+CLI_DESCRIBE_STEP = "пункт {id} [{kind}]: {title}"
+
+
 # --- understanding (issue 12) ------------------------------------------------------------------
 
-ATTACHMENTS_ONLY = (
-    "Я понимаю текст и кнопки, а стикеры, голосовые сообщения и фото не читаю. Ответьте "
-    "кнопкой в карточке ниже или напишите, например: «3.1 выполнено»."
-)
 CHOOSE_SCHOOL_FOR_ANSWER = (
-    "Вы отвечаете за несколько школ. Для какой школы ответ «{text}»? Нажмите кнопку — "
+    "Вы отвечаете за несколько школ. Для какой школы этот ответ: {answer}? Нажмите кнопку — "
     "ответ сохранится для неё."
 )
-ANSWER_FOR_SCHOOL = "Ответ «{text}» — для школы «{school}»."
-# The reason of a «Проблема» the bot asked for and did not get (the prompt expired or another
-# answer came first), and of a second problem in one message, which it did not ask about.
-NO_REASON_AFTER_ASKING = "причину руководитель не указал (бот спрашивал)"
+# The reason of a «Проблема» the bot asked for and did not get (the question expired, or another
+# button or answer came first), and of a second problem in one message, which it did not ask
+# about: staff are told the bot asked only when it did.
+NO_REASON_AFTER_ASKING = "причина не указана — на вопрос бота ответа не было"
 NO_REASON = "причина не указана"
-NOT_DONE = (
-    "Понял: пункт {step} ещё не выполнен. Отметьте, что с ним: если работа идёт — «В работе», "
-    "если что-то мешает — «Проблема»."
-)
 NO_STATE_FOR_STEP = (
     "Не понял, что с пунктом {step}{said}. Напишите, например: «{step} выполнено», "
-    "«{step} в работе» или «{step} проблема: …» — или нажмите кнопку."
+    "«{step} в работе» или «{step} проблема: нет интернета» — или нажмите кнопку ниже."
 )
 STATE_WITHOUT_STEP = (
-    "Не понял, к какому пункту относится «{said}». Напишите с номером пункта, например: "
-    "«{step} {said}», — или выберите пункт кнопкой в карточке."
+    "Не понял, к какому пункту относится {said}. Напишите с номером пункта, например: "
+    "«{step} {word}» — или выберите пункт кнопкой в карточке."
 )
 QUESTION_ABOUT_STEP = "Пункт {step} приказа № {number}: {title}."
 HOW_TO_ANSWER_CONFIRM = "Когда выполните, нажмите кнопку или напишите: «{step} выполнено»."
-HOW_TO_ANSWER_COUNT = "Ответ — числами, например: «{step} {example}»."
+HOW_TO_ANSWER_COUNT = (
+    "Ответ — числами, например: «{step} {example}» ({done} — сколько подключено, {total} — "
+    "сколько всего)."
+)
 QUESTION_WITHOUT_STEP = (
     "Спросите о пункте с его номером, например: «что нужно сделать по {step}?». "
     "Пункты приказа — в карточке школы."
 )
 
 
+def attachments_only(campaign: Campaign) -> str:
+    """A sticker, a voice message, a photo: what the bot reads instead."""
+    return (
+        "Я понимаю текст и кнопки, а стикеры, голосовые сообщения и фото не читаю. Ответьте "
+        f"кнопкой в карточке ниже или напишите, например: «{_answer_example(campaign)}»."
+    )
+
+
+def choose_school_for_answer(text: str) -> str:
+    return CHOOSE_SCHOOL_FOR_ANSWER.format(answer=quoted(_shortened(text)))
+
+
+def answer_for_school(text: str, school: School) -> str:
+    """The question «which school?» once answered: it stays in the conversation as a record."""
+    return f"🏫 {school.name}\nОтвет для этой школы: {quoted(_shortened(text))}"
+
+
 def received_many(status: SchoolStatus, items: list[tuple[Step, Answer]], now: dt.datetime) -> str:
-    """The receipt of several steps answered in one message."""
+    """The receipt of several items answered in one message."""
     lines = ["Принято:"] + [_step_line(step, answer) for step, answer in items]
     if any(answer.late for _, answer in items):
         lines.append(LATE_NOTE)
     owed = status.owed()
     if owed:
-        lines.append("Осталось: " + ", ".join(f"{s.id} {s.short_title}" for s in owed))
+        lines.append(_left_to_do(owed, titles=True))
     else:
         lines.append(ALL_DONE.format(school=status.school.name, number=status.campaign.number))
     return "\n".join(lines)
 
 
 def not_done(step: Step) -> str:
-    return NOT_DONE.format(step=step.id)
+    """«3.1 не выполнено»: nothing stored; the item's buttons say what instead."""
+    return ANSWER_ERRORS[AnswerError.NOT_DONE].format(step=step.id)
 
 
 def no_state_for_step(step_id: str, said: str) -> str:
-    return NO_STATE_FOR_STEP.format(step=step_id, said=f" («{said}»)" if said else "")
+    return NO_STATE_FOR_STEP.format(step=step_id, said=f" ({quoted(said)})" if said else "")
 
 
 def state_without_step(said: str, step: Step) -> str:
-    return STATE_WITHOUT_STEP.format(said=said, step=step.id)
+    """«Готово» with no item: an example made of the person's own word."""
+    return STATE_WITHOUT_STEP.format(said=quoted(said), step=step.id, word=said)
 
 
 def about_step(campaign: Campaign, step: Step) -> str:
-    """A question about a step: the order's own words and how to answer."""
+    """A question about an item: the order's own words and how to answer."""
     text = QUESTION_ABOUT_STEP.format(
         step=step.id, number=campaign.number, title=step.title.rstrip(".")
     )
     if step.kind is StepKind.COUNT:
-        how = HOW_TO_ANSWER_COUNT.format(step=step.id, example=count_example(step))
+        done, total = _EXAMPLE_COUNTS[0]
+        how = HOW_TO_ANSWER_COUNT.format(
+            step=step.id, example=count_example(step), done=done, total=total
+        )
     else:
         how = HOW_TO_ANSWER_CONFIRM.format(step=step.id)
     return f"{text}\n{how}"
@@ -658,7 +1175,10 @@ def question_without_step(campaign: Campaign) -> str:
     return QUESTION_WITHOUT_STEP.format(step=campaign.steps[0].id)
 
 
-def quoted_answer(text: str, limit: int = 80) -> str:
-    """What a person typed, short enough to quote back."""
+def _shortened(text: str, limit: int = 80) -> str:
+    """What a person typed, on one line and short enough to quote back."""
     one_line = " ".join(text.split())
     return one_line if len(one_line) <= limit else one_line[: limit - 1] + "…"
+
+
+CLI_DESCRIBE_PROMPT = "вопрос бота (причина проблемы, числа по пункту) ждёт ответа: {wait}"

@@ -393,6 +393,25 @@ def supports_callback(client_info: Any) -> bool:
     return "callback" in [getattr(a, "value", a) for a in actions]
 
 
+def update_author(update: dict[str, Any]) -> int | None:
+    """Who sent a raw long-poll update (a message or a button press), so one person's updates
+    stay in order while different people's run side by side; None for anything else."""
+    obj = update.get("object")
+    if not isinstance(obj, dict):
+        return None
+    if update.get("type") == "message_new":
+        message = obj.get("message")
+        if not isinstance(message, dict) or message.get("action") is not None:
+            return None  # a chat's service message (invited, joined, left) runs alone
+        author = message.get("from_id")
+    elif update.get("type") == "message_event":
+        author = obj.get("user_id")
+    else:
+        return None
+    # A community's own messages (negative ids) run alone.
+    return author if isinstance(author, int) and author > 0 else None
+
+
 def incoming_message(message: Any, group_id: int) -> Incoming:
     """A vkbottle `Message` as the flow sees it."""
     text = message.text or ""

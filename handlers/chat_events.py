@@ -54,7 +54,7 @@ def chat_events_labeler(flow: Flow, pipeline: Pipeline, group_id: int) -> BotLab
         # The peer id is what [bot] admin_chats / heads_chats need; say it where IT looks.
         log.info("added to chat %s by %s", message.peer_id, message.from_id)
         incoming = incoming_message(message, group_id)
-        welcome = texts.WELCOME_CHAT.format(number=flow.campaign.number)
+        welcome = texts.welcome_chat(flow.settings.department, flow.campaign.number)
         await pipeline.respond(incoming, [Reply(welcome)])
 
     @labeler.chat_message(MembersChangedRule(group_id))

@@ -32,7 +32,49 @@ _T = TypeVar("_T")
 
 
 class DatabaseError(Exception):
-    """The database cannot be used as it is (newer than the code, a broken migration)."""
+    """The database cannot be used as it is: `reason` says why, for a message in the
+    operator's words (see `bot.texts.cli_database_error`).
+
+    - `directory`: the path is a folder;
+    - `cannot_open`: the file or its folder cannot be created or opened (`detail` says why);
+    - `corrupt`: the file is not an SQLite database, or is damaged;
+    - `newer`: written by a newer confirmbot (`version` > `known`); upgrade, do not downgrade;
+    - `broken`: anything else (a bad migration bundled with the code, a wrong setting).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str = "broken",
+        path: str = "",
+        detail: str = "",
+        version: int = 0,
+        known: int = 0,
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.path = path
+        self.detail = detail
+        self.version = version
+        self.known = known
+
+
+def as_database_error(error: sqlite3.Error, path: str) -> DatabaseError:
+    """SQLite's own error about the file, as a DatabaseError saying what to do about it."""
+    text = str(error)
+    if isinstance(error, sqlite3.DatabaseError) and (
+        "not a database" in text or "malformed" in text or "corrupt" in text
+    ):
+        return DatabaseError(
+            f"database {path} is damaged or not an SQLite database ({text})",
+            reason="corrupt",
+            path=path,
+            detail=text,
+        )
+    return DatabaseError(
+        f"cannot open database {path}: {text}", reason="cannot_open", path=path, detail=text
+    )
 
 
 @dataclass(frozen=True)
@@ -84,7 +126,10 @@ class Database:
         target = str(path)
         if target != ":memory:":
             _create_private(Path(target))
-        conn = await aiosqlite.connect(target, isolation_level=None)
+        try:
+            conn = await aiosqlite.connect(target, isolation_level=None)
+        except sqlite3.Error as error:
+            raise as_database_error(error, target) from None
         db = cls(conn, target)
         try:
             await conn.execute("PRAGMA foreign_keys = ON")
@@ -94,6 +139,9 @@ class Database:
             await conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
             await conn.execute("PRAGMA busy_timeout = 5000")
             await db.upgrade(bundled_migrations() if migrations is None else list(migrations))
+        except sqlite3.Error as error:
+            await conn.close()
+            raise as_database_error(error, target) from None
         except BaseException:
             await conn.close()
             raise
@@ -112,7 +160,11 @@ class Database:
         if current > latest:
             raise DatabaseError(
                 f"database {self.path} has schema version {current}, newer than this "
-                f"confirmbot knows ({latest}); upgrade confirmbot instead of opening it"
+                f"confirmbot knows ({latest}); upgrade confirmbot instead of opening it",
+                reason="newer",
+                path=self.path,
+                version=current,
+                known=latest,
             )
         for migration in migrations:
             if migration.version <= current:
@@ -249,6 +301,24 @@ class Database:
         async with self._statement_guard():
             return await self._in_thread(run)
 
+    async def fetch_many(
+        self, queries: Sequence[tuple[str, SqlParams]]
+    ) -> list[list[aiosqlite.Row]]:
+        """Several reads in one round trip to the connection's thread, results in order."""
+
+        def run(conn: sqlite3.Connection) -> list[list[aiosqlite.Row]]:
+            results = []
+            for sql, params in queries:
+                cursor = conn.execute(sql, params)
+                try:
+                    results.append(list(cursor.fetchall()))
+                finally:
+                    cursor.close()
+            return results
+
+        async with self._statement_guard():
+            return await self._in_thread(run)
+
     async def fetchone(self, sql: str, params: SqlParams = ()) -> aiosqlite.Row | None:
         def run(conn: sqlite3.Connection) -> aiosqlite.Row | None:
             cursor = conn.execute(sql, params)
@@ -278,9 +348,25 @@ class Database:
 
 def _create_private(file: Path) -> None:
     """Create the database file owner-only: the roster holds people's names and VK ids."""
-    file.parent.mkdir(parents=True, exist_ok=True)
-    if not file.exists():
-        os.close(os.open(file, os.O_CREAT | os.O_WRONLY, 0o600))
+    target = str(file)
+    if file.is_dir():
+        raise DatabaseError(
+            f"database path {target} is a directory, not a file",
+            reason="directory",
+            path=target,
+        )
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        if not file.exists():
+            os.close(os.open(file, os.O_CREAT | os.O_WRONLY, 0o600))
+    except OSError as error:
+        detail = error.strerror or str(error)
+        raise DatabaseError(
+            f"cannot create database {target}: {detail}",
+            reason="cannot_open",
+            path=target,
+            detail=detail,
+        ) from None
 
 
 def _split_statements(sql: str) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -10,6 +11,12 @@ from pydantic import BaseModel, ConfigDict
 
 from bot.messages import Outgoing, OutKind
 from storage.db import Database
+
+ENQUEUE = (
+    "INSERT INTO outbox (key, platform, kind, lane, body, not_before, created_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING"
+)
+LOST = "SELECT chat_id FROM lost_chats WHERE platform = ?"
 
 
 def _ts(moment: dt.datetime) -> str:
@@ -56,23 +63,29 @@ class OutboxRepository:
         if not messages:
             return 0
         stamp = _ts(now)
-        added = 0
+        rows = [
+            (
+                message.key,
+                message.to[0].platform,
+                message.kind.value,
+                message.lane,
+                message.model_dump_json(),
+                stamp,
+                stamp,
+            )
+            for message in messages
+        ]
+
+        def write(conn: sqlite3.Connection) -> int:
+            # One round trip for all of an update's messages; counted row by row, since an
+            # executemany's rowcount does not say how many keys were new.
+            added = 0
+            for row in rows:
+                added += conn.execute(ENQUEUE, row).rowcount
+            return added
+
         async with self._db.atomic():
-            for message in messages:
-                added += await self._db.execute(
-                    "INSERT INTO outbox (key, platform, kind, lane, body, not_before, created_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
-                    (
-                        message.key,
-                        message.to[0].platform,
-                        message.kind.value,
-                        message.lane,
-                        message.model_dump_json(),
-                        stamp,
-                        stamp,
-                    ),
-                )
-        return added
+            return await self._db.run(write)
 
     async def pending(self, now: dt.datetime, limit: int) -> list[OutboxSlot]:
         """The next message of each lane that may go now, oldest first, button answers first;
@@ -92,19 +105,23 @@ class OutboxRepository:
         )
         return [OutboxSlot(r[0], r[1], r[2], dt.datetime.fromisoformat(r[3])) for r in rows]
 
-    async def bodies(self, slots: Sequence[OutboxSlot]) -> list[OutboxRow]:
-        """The chosen rows with their messages, in the order given."""
-        if not slots:
-            return []
+    async def chosen(
+        self, slots: Sequence[OutboxSlot], platform: str | None
+    ) -> tuple[list[OutboxRow], set[int]]:
+        """The chosen rows with their messages, in the order given, and the chats of
+        `platform` the bot is no longer in: what a batch needs, in one round trip."""
         marks = ",".join("?" * len(slots))
-        found = {
-            row[0]: row[1]
-            for row in await self._db.fetchall(
-                f"SELECT id, body FROM outbox WHERE id IN ({marks})",  # noqa: S608
-                [slot.id for slot in slots],
-            )
-        }
-        return [
+        found_rows, lost_rows = await self._db.fetch_many(
+            [
+                (
+                    f"SELECT id, body FROM outbox WHERE id IN ({marks})",  # noqa: S608
+                    [slot.id for slot in slots],
+                ),
+                (LOST, (platform,)),
+            ]
+        )
+        found = {row[0]: row[1] for row in found_rows}
+        rows = [
             OutboxRow(
                 id=slot.id,
                 lane=slot.lane,
@@ -115,6 +132,7 @@ class OutboxRepository:
             for slot in slots
             if slot.id in found
         ]
+        return rows, {row[0] for row in lost_rows}
 
     async def pending_messages(self, limit: int) -> list[OutboxRow]:
         """Every pending message with its body, oldest first (for tests and tools)."""
@@ -124,7 +142,8 @@ class OutboxRepository:
             (limit,),
         )
         slots = [OutboxSlot(r[0], r[1], r[2], dt.datetime.fromisoformat(r[3])) for r in rows]
-        return await self.bodies(slots)
+        chosen, _ = await self.chosen(slots, None)
+        return chosen
 
     async def mark_sent(self, ids: Sequence[int], now: dt.datetime) -> None:
         await self._db.executemany(
@@ -176,9 +195,7 @@ class OutboxRepository:
         return changed > 0
 
     async def lost(self, platform: str) -> set[int]:
-        rows = await self._db.fetchall(
-            "SELECT chat_id FROM lost_chats WHERE platform = ?", (platform,)
-        )
+        rows = await self._db.fetchall(LOST, (platform,))
         return {row[0] for row in rows}
 
     async def restore(self, platform: str, chat_id: int) -> None:

@@ -150,9 +150,51 @@ class CampaignRepository:
         return None if text is None else Campaign.model_validate_json(text)
 
     async def mark_announced(self, campaign_id: str, now: dt.datetime) -> None:
+        """Record the first announcement; posting the order again does not move it."""
         await self._db.execute(
-            "UPDATE campaigns SET announced_at = ? WHERE id = ?", (_ts(now), campaign_id)
+            "UPDATE campaigns SET announced_at = COALESCE(announced_at, ?) WHERE id = ?",
+            (_ts(now), campaign_id),
         )
+
+
+# A school's people and when each acknowledged a campaign's order (campaign, school).
+PEOPLE_ACKNOWLEDGED = """
+    SELECT p.vk_id, p.school_id, p.full_name, p.role, k.acknowledged_at FROM people p
+    LEFT JOIN acknowledgements k ON k.campaign_id = ? AND k.vk_id = p.vk_id
+    WHERE p.school_id = ? ORDER BY p.school_id, p.role DESC, p.full_name
+"""
+
+# A school's current answers with their numbers (campaign, school): an answer's numbers come
+# as one row each, in their order; an answer without numbers as one row of NULLs.
+CURRENT_FOR_SCHOOL = """
+    SELECT a.id, a.campaign_id, a.school_id, a.step_id, a.state, a.reason,
+           a.answered_by, a.answered_at, a.late, a.source, a.origin,
+           n.part, n.done, n.total
+    FROM current_answers c
+    JOIN answers a ON a.id = c.answer_id
+    LEFT JOIN answer_counts n ON n.answer_id = a.id
+    WHERE c.campaign_id = ? AND c.school_id = ?
+    ORDER BY c.step_id, n.position
+"""
+
+
+def _people_acknowledged(
+    rows: Sequence[aiosqlite.Row],
+) -> tuple[list[Person], dict[int, dt.datetime]]:
+    people = [Person(vk_id=r[0], school_id=r[1], full_name=r[2], role=Role(r[3])) for r in rows]
+    acknowledged = {r[0]: _parse_ts(r[4]) for r in rows if r[4] is not None}
+    return people, acknowledged
+
+
+def _current_answers(rows: Sequence[aiosqlite.Row]) -> dict[str, Answer]:
+    first: dict[int, aiosqlite.Row] = {}
+    counts: dict[int, dict[str, Count]] = defaultdict(dict)
+    for r in rows:
+        first.setdefault(r[0], r)
+        if r[11] is not None:
+            counts[r[0]][r[11]] = Count(done=r[12], total=r[13])
+    answers = [_answer(r, counts.get(r[0], {})) for r in first.values()]
+    return {answer.step_id: answer for answer in answers}
 
 
 class RosterRepository:
@@ -288,19 +330,9 @@ class RosterRepository:
     ) -> tuple[list[Person], dict[int, dt.datetime]]:
         """A school's people (as `people_of`) and when each acknowledged the campaign's order,
         in one query."""
-        rows = await self._db.fetchall(
-            """
-            SELECT p.vk_id, p.school_id, p.full_name, p.role, k.acknowledged_at FROM people p
-            LEFT JOIN acknowledgements k ON k.campaign_id = ? AND k.vk_id = p.vk_id
-            WHERE p.school_id = ? ORDER BY p.school_id, p.role DESC, p.full_name
-            """,
-            (campaign_id, school_id),
+        return _people_acknowledged(
+            await self._db.fetchall(PEOPLE_ACKNOWLEDGED, (campaign_id, school_id))
         )
-        people = [
-            Person(vk_id=r[0], school_id=r[1], full_name=r[2], role=Role(r[3])) for r in rows
-        ]
-        acknowledged = {r[0]: _parse_ts(r[4]) for r in rows if r[4] is not None}
-        return people, acknowledged
 
     async def memberships(self, vk_id: int) -> list[Membership]:
         rows = await self._db.fetchall(
@@ -416,29 +448,24 @@ class AnswerRepository:
         return [_answer(r, counts.get(r[0], {})) for r in rows]
 
     async def current_for_school(self, campaign_id: str, school_id: str) -> dict[str, Answer]:
-        """The school's current answers with their numbers, in one query (an answer's numbers
-        come as one row each, in their order; an answer without numbers as one row of NULLs)."""
-        rows = await self._db.fetchall(
-            """
-            SELECT a.id, a.campaign_id, a.school_id, a.step_id, a.state, a.reason,
-                   a.answered_by, a.answered_at, a.late, a.source, a.origin,
-                   n.part, n.done, n.total
-            FROM current_answers c
-            JOIN answers a ON a.id = c.answer_id
-            LEFT JOIN answer_counts n ON n.answer_id = a.id
-            WHERE c.campaign_id = ? AND c.school_id = ?
-            ORDER BY c.step_id, n.position
-            """,
-            (campaign_id, school_id),
+        """The school's current answers with their numbers, in one query."""
+        return _current_answers(
+            await self._db.fetchall(CURRENT_FOR_SCHOOL, (campaign_id, school_id))
         )
-        first: dict[int, aiosqlite.Row] = {}
-        counts: dict[int, dict[str, Count]] = defaultdict(dict)
-        for r in rows:
-            first.setdefault(r[0], r)
-            if r[11] is not None:
-                counts[r[0]][r[11]] = Count(done=r[12], total=r[13])
-        answers = [_answer(r, counts.get(r[0], {})) for r in first.values()]
-        return {answer.step_id: answer for answer in answers}
+
+    async def school_snapshot(
+        self, campaign_id: str, school_id: str
+    ) -> tuple[list[Person], dict[int, dt.datetime], dict[str, Answer]]:
+        """What a school's card shows: its people, who acknowledged the order, its current
+        answers; two queries in one round trip to the database's thread."""
+        people_rows, answer_rows = await self._db.fetch_many(
+            [
+                (PEOPLE_ACKNOWLEDGED, (campaign_id, school_id)),
+                (CURRENT_FOR_SCHOOL, (campaign_id, school_id)),
+            ]
+        )
+        people, acknowledged = _people_acknowledged(people_rows)
+        return people, acknowledged, _current_answers(answer_rows)
 
     async def current_states(self, campaign_id: str) -> dict[str, dict[str, StepState]]:
         """school id -> step id -> current state, for every school that answered anything."""
@@ -529,6 +556,18 @@ class ScheduleRepository:
 
     async def finish_slot(self, campaign_id: str, slot_key: str, now: dt.datetime) -> None:
         await self.mark_sent(campaign_id, slot_key, self.SLOT_DONE, now)
+
+    async def since(self, campaign_id: str) -> dt.datetime | None:
+        """When the bot took the campaign on: its first start with it (the campaign row's
+        `created_at`), or its first announcement if that was later. Nothing automatic that
+        was due before this moment is sent late."""
+        row = await self._db.fetchone(
+            "SELECT created_at, announced_at FROM campaigns WHERE id = ?", (campaign_id,)
+        )
+        if row is None:
+            return None
+        moments = [_parse_ts(text) for text in row if text is not None]
+        return max(moments) if moments else None
 
     async def set_paused(self, campaign_id: str, paused_at: dt.datetime | None) -> None:
         await self._db.execute(

@@ -28,12 +28,16 @@ import bot.sandbox
 from bot import texts
 from bot.campaign import default_campaign_path, load_campaign
 from bot.clock import FakeClock
+from bot.config import DepartmentConfig
 from bot.domain import Answer, Campaign, StepState
 from bot.sandbox import ADMIN_CHAT, HEADS_CHAT, Sandbox, start_sandbox
 from bot.service import Repositories
 from bot.vk_emulator import SentMessage, VKEmulator, build_parser
 from storage.db import Database
 from tests.conftest import ADMIN, CONTROLLER, STRANGER, deputy_of, district, head_of
+
+# The department as the sandbox config names it: [department] left at its defaults.
+DEPT = DepartmentConfig()
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -56,10 +60,10 @@ PAUS = "paused"
 RESM = "resumed"
 SCHD = "schedule"
 ANNC = "announced"  # the order posted to the heads chat, and a receipt here
-HLPA = "staff help"  # texts.HELP_ADMIN
-PNTR = "pointer to the admin chat"  # texts.ADMIN_IN_HEADS_CHAT
-ONLY = "refused: staff only"  # texts.ADMIN_ONLY
-STRG = "refused: stranger"  # texts.STRANGER
+HLPA = "staff help"  # texts.help_admin(DEPT)
+PNTR = "pointer to the admin chat"  # texts.admin_in_heads_chat(DEPT)
+ONLY = "refused: staff only"  # texts.admin_only(DEPT)
+STRG = "refused: stranger"  # texts.stranger(DEPT)
 HLPH = "head help"  # what this head may do, for their own school
 CARD = "own school card"  # the asker's own school card, privately
 ST_1 = "stored for s1"  # one answer row for s1 by the actor
@@ -153,10 +157,10 @@ CELLS: list[tuple[str, str, str, str]] = [
 
 # Marks of data only staff may see: the district summary, one school's page, the debtors.
 _STAFF_DATA = (
-    "Выполнили все шаги",
-    "Не выполнили все шаги",
-    "ответил(а):",
-    "Люди:",
+    "Выполнили все пункты",
+    "Не выполнили все пункты",
+    "\n   ответ: ",
+    "Руководство школы:",
     "(№ s",
     "Зарегистрировались по коду",
     "Отвязано записей",
@@ -311,21 +315,21 @@ def judge(box: Sandbox, actor: str, column: str, expected: str, seen: Seen) -> s
         if leaked:
             return leaked
     replies: dict[str, Callable[[str], bool]] = {
-        DIST: lambda t: "Выполнили все шаги: 0 из 3 школ" in t or "Выполнили все шаги" in t,
-        SCHL: lambda t: "(№ s1)" in t and "Люди:" in t,
-        PEND: lambda t: t.startswith("Не выполнили все шаги") and "[id" in t,
+        DIST: lambda t: "Выполнили все пункты: 0 из 3 школ" in t or "Выполнили все пункты" in t,
+        SCHL: lambda t: "(№ s1)" in t and "Руководство школы:" in t,
+        PEND: lambda t: t.startswith("Не выполнили все пункты") and "[id" in t,
         PAUS: lambda t: t == texts.PAUSED.format(number=number),
         RESM: lambda t: t == texts.RESUMED.format(number=number),
         SCHD: lambda t: t.startswith("Расписание автоматических сообщений"),
-        HLPA: lambda t: t == texts.HELP_ADMIN,
-        PNTR: lambda t: t == texts.ADMIN_IN_HEADS_CHAT,
-        ONLY: lambda t: t == texts.ADMIN_ONLY,
-        STRG: lambda t: t == texts.STRANGER,
-        HLPH: lambda t: t.startswith(f"Вы отвечаете за школу «{_school_name(actor)}»"),
+        HLPA: lambda t: t == texts.help_admin(DEPT),
+        PNTR: lambda t: t == texts.admin_in_heads_chat(DEPT),
+        ONLY: lambda t: t == texts.admin_only(DEPT),
+        STRG: lambda t: t == texts.stranger(DEPT),
+        HLPH: lambda t: t.startswith(f"Ваша школа: {_school_name(actor)}."),
         REGS: lambda t: t == texts.NO_REGISTRATIONS,
         UNBD: lambda t: t == texts.UNBOUND.format(count=0),
-        BNDA: lambda t: t.startswith(texts.BOUND.format(kind=texts.BOUND_KIND["admin"])),
-        BNDH: lambda t: t.startswith(texts.BOUND.format(kind=texts.BOUND_KIND["heads"])),
+        BNDA: lambda t: t.startswith(texts.bound("admin", DEPT)),
+        BNDH: lambda t: t.startswith(texts.bound("heads", DEPT)),
         BNDP: lambda t: t == texts.BIND_ONLY_IN_CHAT,
     }
     if expected in replies:
@@ -354,11 +358,11 @@ def judge(box: Sandbox, actor: str, column: str, expected: str, seen: Seen) -> s
         return _only_snackbar(
             seen,
             (
-                texts.STRANGER,
-                texts.STRANGER_SHORT,
+                texts.stranger(DEPT),
+                texts.stranger_short(DEPT),
                 texts.STAFF_NOT_A_HEAD,
                 texts.NOT_YOUR_SCHOOL,
-                texts.ADMIN_ONLY,
+                texts.admin_only(DEPT),
             ),
         )
     if expected == NYRS:
@@ -411,14 +415,24 @@ async def test_nobody_but_staff_can_make_a_chat_an_admin_chat_or_unbind_a_person
     own_chat = 2_000_000_009
     before = await _standing(box)
     attempts = [
-        (head_of(1), HEADS_CHAT, "/привязать админ", texts.ADMIN_ONLY),
-        (head_of(1), own_chat, "/привязать админ", texts.ADMIN_ONLY),
-        (head_of(1), own_chat, "[club222000111|@bot] привязать руководители", texts.ADMIN_ONLY),
-        (STRANGER, HEADS_CHAT, "/привязать администрации", texts.STRANGER),
-        (STRANGER, own_chat, "/привязать админ", texts.STRANGER),
-        (head_of(1), head_of(1), "отвязать 500002", texts.ADMIN_ONLY),
-        (deputy_of(1), HEADS_CHAT, f"/отвязать https://vk.com/id{head_of(2)}", texts.ADMIN_ONLY),
-        (STRANGER, STRANGER, f"отвязать {head_of(1)}", texts.STRANGER),
+        (head_of(1), HEADS_CHAT, "/привязать админ", texts.admin_only(DEPT)),
+        (head_of(1), own_chat, "/привязать админ", texts.admin_only(DEPT)),
+        (
+            head_of(1),
+            own_chat,
+            "[club222000111|@bot] привязать руководители",
+            texts.admin_only(DEPT),
+        ),
+        (STRANGER, HEADS_CHAT, "/привязать администрации", texts.stranger(DEPT)),
+        (STRANGER, own_chat, "/привязать админ", texts.stranger(DEPT)),
+        (head_of(1), head_of(1), "отвязать 500002", texts.admin_only(DEPT)),
+        (
+            deputy_of(1),
+            HEADS_CHAT,
+            f"/отвязать https://vk.com/id{head_of(2)}",
+            texts.admin_only(DEPT),
+        ),
+        (STRANGER, STRANGER, f"отвязать {head_of(1)}", texts.stranger(DEPT)),
     ]
     for user, peer, text, refusal in attempts:
         await box.app.db.execute("DELETE FROM strangers_told")
@@ -432,7 +446,7 @@ async def test_nobody_but_staff_can_make_a_chat_an_admin_chat_or_unbind_a_person
     box.say(ADMIN, "/должники", peer_id=HEADS_CHAT)
     await settle(emu)
     await box.settle()
-    assert emu.messages_to(HEADS_CHAT)[-1].text == texts.ADMIN_IN_HEADS_CHAT
+    assert emu.messages_to(HEADS_CHAT)[-1].text == texts.admin_in_heads_chat(DEPT)
 
 
 # --- another community, leaked tokens ----------------------------------------------------------

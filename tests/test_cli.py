@@ -152,17 +152,17 @@ def test_check_config_good_prints_ok_and_a_summary(
     config = write(tmp_path / "config.toml", GOOD_CONFIG)
     code, out, err = cli(capsys, caplog, "check-config", "--config", config)
     assert code == 0, err
-    assert out.splitlines()[0] == "OK"
+    assert out.splitlines()[0] == f"OK — конфигурация {config} в порядке"
     assert "order_47" in out  # the campaign
-    assert "47" in out
-    assert "2023-10-20 23:59" in out  # the deadline
+    assert "приказ № 47" in out
+    assert "20.10.2023 23:59" in out  # the deadline
     assert "2000000001" in out
     assert "2000000002" in out
     assert "2000000003" in out
     assert "Asia/Yekaterinburg" in out
     assert str(tmp_path / "bot.db") in out  # the storage path, resolved next to the config
-    assert "schools:" in out
-    assert "hidden" in out  # the token is said to be set, never shown
+    assert "базы данных ещё нет" in out
+    assert "ключ доступа: задан (не показывается)" in out  # said to be set, never shown
 
 
 def test_check_config_counts_the_schools_of_the_roster(
@@ -173,8 +173,8 @@ def test_check_config_counts_the_schools_of_the_roster(
     assert cli(capsys, caplog, "roster", "import", roster, "--config", config)[0] == 0
     code, out, _ = cli(capsys, caplog, "check-config", "--config", config)
     assert code == 0
-    schools_line = next(line for line in out.splitlines() if "schools:" in line)
-    assert "2" in schools_line
+    schools_line = next(line for line in out.splitlines() if "школ в списке" in line)
+    assert schools_line.strip() == "школ в списке: 2"
 
 
 def test_check_config_lists_every_problem_by_key(
@@ -198,11 +198,12 @@ controller = "{TOKEN}"
     code, out, err = cli(capsys, caplog, "check-config", "--config", config)
     assert code != 0
     text = out + err
-    assert "OK" not in text.replace("NOT OK", "")
+    assert "НЕ OK" in text
+    assert "в порядке" not in text
     problems = [line for line in text.splitlines() if line.strip().startswith("- ")]
     assert len(problems) == 4, text
     expected = {
-        "vk.colour": "unknown key",
+        "vk.colour": "неизвестный ключ",
         "bot.timezone": "Mars/Olympus",
         "bot.admin_chats": "12345",
         "bot.controller": "",
@@ -264,17 +265,18 @@ def test_check_config_missing_file_is_a_clean_error(
     missing = tmp_path / "nowhere" / "config.toml"
     code, out, err = cli(capsys, caplog, "check-config", "--config", missing)
     assert code != 0
-    assert "not found" in err
+    assert "не найден" in err
     assert str(missing) in err
-    assert "OK\n" not in out
+    assert "OK" not in out
 
 
 def test_run_with_a_missing_config_is_a_clean_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
     code, _, err = cli(capsys, caplog, "run", "--config", tmp_path / "absent.toml")
-    assert code != 0
-    assert "not found" in err
+    assert code == 2
+    assert err.startswith("ошибка: файл конфигурации")
+    assert "не найден" in err
 
 
 # --- roster import -----------------------------------------------------------------------------
@@ -289,8 +291,8 @@ def test_roster_import_reads_excel_csv_and_reimport_applies_changes(
 
     code, out, err = cli(capsys, caplog, "roster", "import", roster, "--config", config)
     assert code == 0, err
-    assert "schools added 2" in out
-    assert "people added 4" in out
+    assert "школы — добавлено 2" in out
+    assert "люди — добавлено 4" in out
     assert schools(db_path) == {"s1": "МКОУ «СОШ №1»", "s2": "МКОУ «СОШ №2»"}
     assert people(db_path) == FIRST_PEOPLE
 
@@ -309,8 +311,8 @@ def test_roster_import_reads_excel_csv_and_reimport_applies_changes(
     )
     code, out, err = cli(capsys, caplog, "roster", "import", second, "--config", config)
     assert code == 0, err
-    assert "schools added 1, updated 1, unchanged 1" in out
-    assert "people added 1, updated 1, removed 1" in out
+    assert "школы — добавлено 1, изменено 1, без изменений 1" in out
+    assert "люди — добавлено 1, изменено 1, удалено 1" in out
     assert schools(db_path) == {
         "s1": "МКОУ «СОШ №1»",
         "s2": "МКОУ «СОШ №2 им. Гамзатова»",
@@ -334,9 +336,9 @@ def test_roster_import_reads_excel_csv_and_reimport_applies_changes(
     )
     code, out, err = cli(capsys, caplog, "roster", "import", third, "--config", config)
     assert code == 0, err
-    assert "schools added 0, updated 0, unchanged 2" in out
-    assert "people added 0, updated 0, removed 0" in out
-    assert "1 school(s)" in out
+    assert "школы — добавлено 0, изменено 0, без изменений 2" in out
+    assert "люди — добавлено 0, изменено 0, удалено 0" in out
+    assert "школ в базе, которых нет в файле: 1" in out
     assert set(schools(db_path)) == {"s1", "s2", "s3"}
     assert (125, "s2", "Сидоров Пётр", "head") in people(db_path)
     assert db_rows(db_path, "SELECT * FROM answers") == answers_before
@@ -364,16 +366,16 @@ def test_roster_import_of_a_bad_file_changes_nothing_and_names_the_lines(
     code, out, err = cli(capsys, caplog, "roster", "import", bad, "--config", config)
     assert code != 0
     text = out + err
-    line3 = next((line for line in text.splitlines() if "line 3" in line), None)
-    line5 = next((line for line in text.splitlines() if "line 5" in line), None)
+    line3 = next((line for line in text.splitlines() if "строка 3" in line), None)
+    line5 = next((line for line in text.splitlines() if "строка 5" in line), None)
     assert line3 is not None, text
     assert "vk_id" in line3
     assert line5 is not None, text
     assert "role" in line5
     assert "boss" in line5
-    for good_line in ("line 1", "line 2", "line 4"):
+    for good_line in ("строка 1", "строка 2", "строка 4"):
         assert good_line not in text
-    assert "nothing was changed" in text
+    assert "ничего не изменено" in text
     assert snapshot(db_path) == before
 
 
@@ -384,9 +386,9 @@ def test_roster_import_of_a_missing_file_is_a_clean_error(
     missing = tmp_path / "no-such-roster.csv"
     code, out, err = cli(capsys, caplog, "roster", "import", missing, "--config", config)
     assert code != 0
-    assert "not found" in err
+    assert "не найден" in err
     assert str(missing) in err
-    assert "imported" not in out
+    assert "загружен" not in out
     assert not (tmp_path / "bot.db").exists()
 
 
@@ -398,7 +400,7 @@ def test_roster_import_with_a_missing_config_is_a_clean_error(
         capsys, caplog, "roster", "import", roster, "--config", tmp_path / "absent.toml"
     )
     assert code != 0
-    assert "not found" in err
+    assert "не найден" in err
 
 
 # --- help ----------------------------------------------------------------------------------------

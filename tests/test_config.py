@@ -15,6 +15,7 @@ from bot.config import (
     BotConfig,
     Config,
     ConfigError,
+    DepartmentConfig,
     QuietHours,
     RemindersConfig,
     VkConfig,
@@ -140,7 +141,7 @@ def test_relative_paths_follow_the_config_file_not_the_cwd(
 
 
 def test_example_config_is_valid_and_documents_every_key(tmp_path: Path) -> None:
-    config = load_config(EXAMPLE, env={})
+    config = load_config(EXAMPLE, env={}, need_token=False)
     assert config.vk.group_id > 0
     text = EXAMPLE.read_text(encoding="utf-8")
     for key in (
@@ -159,73 +160,97 @@ def test_example_config_is_valid_and_documents_every_key(tmp_path: Path) -> None
         "quiet_hours",
         "daily_summary",
         "escalate_every",
+        "[department]",
+        "name",
+        "short_name",
+        "phone",
         TOKEN_ENV,
     ):
         assert key in text, key
-    assert any("placeholder" in line for line in describe(config))
+    assert any("заглушка" in line for line in describe(config))
+
+
+def test_the_example_placeholder_token_is_refused_where_vk_is_called() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(EXAMPLE, env={})
+    (problem,) = caught.value.problems
+    assert problem.startswith("vk.token: ")
+    assert "config.example.toml" in problem
+    assert TOKEN_ENV in problem
+    # The real token in the environment wins over the placeholder.
+    assert load_config(EXAMPLE, env={TOKEN_ENV: "vk1.a.Real"}).vk.secret() == "vk1.a.Real"
+
+
+def test_commands_that_never_call_vk_need_no_token(tmp_path: Path) -> None:
+    path = write(tmp_path, "[vk]\ngroup_id = 7\n")
+    assert load_config(path, env={}, need_token=False).vk.token is None
+    with pytest.raises(ConfigError, match=r"vk\.token"):
+        load_config(path, env={})
 
 
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(tmp_path / "nope.toml", env={})
-    assert "not found" in str(caught.value)
+    assert "не найден" in str(caught.value)
     assert "nope.toml" in str(caught.value)
 
 
 def test_directory_instead_of_file(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="is a directory"):
+    with pytest.raises(ConfigError, match="папка, а не файл"):
         load_config(tmp_path, env={})
 
 
 def test_toml_syntax_error_names_the_line(tmp_path: Path) -> None:
     message = only_problem(tmp_path, "[vk]\ngroup_id = 1\ntoken = vk1.a.unquoted\n")
-    assert "TOML syntax error" in message
+    assert "ошибка синтаксиса TOML" in message
     assert "line 3" in message
 
 
 def test_non_utf8_file(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
     path.write_bytes("[vk]\n# комментарий\n".encode("cp1251"))
-    with pytest.raises(ConfigError, match="not UTF-8"):
+    with pytest.raises(ConfigError, match="не в кодировке UTF-8"):
         load_config(path, env={})
 
 
 def test_unknown_key_lists_the_allowed_ones(tmp_path: Path) -> None:
     message = only_problem(tmp_path, MINIMAL + "grop_id = 5\n")
-    assert message.startswith("vk.grop_id: unknown key")
+    assert message.startswith("vk.grop_id: неизвестный ключ")
     assert "token, group_id, api_url, request_timeout" in message
 
 
 def test_unknown_section_and_misplaced_key(tmp_path: Path) -> None:
     found = problems(tmp_path, "timezone = 'Europe/Moscow'\n" + MINIMAL + "[remind]\nx = 1\n")
-    assert any("'remind'" in p and "vk, storage, bot, campaign, reminders" in p for p in found)
-    assert any("'timezone'" in p and "belongs in [bot]" in p for p in found)
+    assert any(
+        "'remind'" in p and "vk, storage, bot, department, campaign, reminders" in p for p in found
+    )
+    assert any("'timezone'" in p and "пишется в разделе [bot]" in p for p in found)
 
 
 def test_missing_vk_keys(tmp_path: Path) -> None:
     found = problems(tmp_path, "[bot]\n")
     assert found == [
-        "vk: missing; expected a table [vk] with token and group_id",
+        "vk: не указано; ожидается таблица [vk] с token и group_id",
     ]
     found = problems(tmp_path, "[vk]\napi_url = 'https://api.vk.ru/method/'\n")
-    assert any(p.startswith("vk.token: missing") and TOKEN_ENV in p for p in found)
-    assert any(p.startswith("vk.group_id: missing") for p in found)
+    assert any(p.startswith("vk.token: не указан") and TOKEN_ENV in p for p in found)
+    assert any(p.startswith("vk.group_id: не указано") for p in found)
 
 
 def test_section_that_is_not_a_table(tmp_path: Path) -> None:
     message = only_problem(tmp_path, "bot = 5\n" + MINIMAL)
-    assert message.startswith("bot: 5 is not a table")
+    assert message.startswith("bot: 5 — не таблица")
 
 
 @pytest.mark.parametrize(
     ("line", "expected"),
     [
-        ("group_id = 0", "vk.group_id: 0 is too small"),
-        ("group_id = '12'", "vk.group_id: '12' is not an integer"),
-        ("group_id = true", "vk.group_id: true is not an integer"),
-        ("api_url = 'ftp://vk'", "vk.api_url: 'ftp://vk' is not an http(s) URL"),
-        ("api_url = 'api.vk.ru'", "vk.api_url: 'api.vk.ru' is not an http(s) URL"),
-        ("request_timeout = -1", "vk.request_timeout: -1 is too small"),
+        ("group_id = 0", "vk.group_id: 0 — слишком мало"),
+        ("group_id = '12'", "vk.group_id: '12' — не целое число"),
+        ("group_id = true", "vk.group_id: true — не целое число"),
+        ("api_url = 'ftp://vk'", "vk.api_url: 'ftp://vk' — не адрес http(s)"),
+        ("api_url = 'api.vk.ru'", "vk.api_url: 'api.vk.ru' — не адрес http(s)"),
+        ("request_timeout = -1", "vk.request_timeout: -1 — слишком мало"),
     ],
 )
 def test_bad_vk_values(tmp_path: Path, line: str, expected: str) -> None:
@@ -233,14 +258,14 @@ def test_bad_vk_values(tmp_path: Path, line: str, expected: str) -> None:
     text = text.replace("group_id = 5\ngroup_id", "group_id")
     message = only_problem(tmp_path, text)
     assert message.startswith(expected)
-    assert "expected" in message
+    assert "ожидается" in message
 
 
 def test_bad_peer_id_message(tmp_path: Path) -> None:
     message = only_problem(tmp_path, MINIMAL + "[bot]\nadmin_chats = [2000000001, 12345]\n")
     assert message == (
-        "bot.admin_chats[1]: 12345 is not a chat peer id; "
-        "expected 2000000000 + chat id, e.g. 2000000001"
+        "bot.admin_chats[1]: 12345 — не peer id беседы; "
+        "ожидается 2000000000 + номер беседы, например 2000000001"
     )
 
 
@@ -248,10 +273,10 @@ def test_bad_user_ids(tmp_path: Path) -> None:
     found = problems(
         tmp_path, MINIMAL + "[bot]\nadmins = [1, -2, 2000000005, 'x']\ncontroller = 0\n"
     )
-    assert found[0].startswith("bot.admins[1]: -2 is not a VK user id")
-    assert found[1].startswith("bot.admins[2]: 2000000005 is a chat peer id, not a user id")
-    assert found[2].startswith("bot.admins[3]: 'x' is not an integer")
-    assert found[3].startswith("bot.controller: 0 is not a VK user id")
+    assert found[0].startswith("bot.admins[1]: -2 — не id пользователя ВКонтакте")
+    assert found[1].startswith("bot.admins[2]: 2000000005 — peer id беседы, а не пользователя")
+    assert found[2].startswith("bot.admins[3]: 'x' — не целое число")
+    assert found[3].startswith("bot.controller: 0 — не id пользователя ВКонтакте")
     assert len(found) == 4
 
 
@@ -259,14 +284,14 @@ def test_chat_in_both_lists(tmp_path: Path) -> None:
     message = only_problem(
         tmp_path, MINIMAL + "[bot]\nadmin_chats = [2000000001]\nheads_chats = [2000000001]\n"
     )
-    assert message.startswith("bot: 2000000001 is in both admin_chats and heads_chats")
+    assert message.startswith("bot: 2000000001 есть и в admin_chats, и в heads_chats")
 
 
 @pytest.mark.parametrize("zone", ["Mars/Olympus", "", "Europe", "../etc/passwd", "MSK+3"])
 def test_bad_timezone(tmp_path: Path, zone: str) -> None:
     message = only_problem(tmp_path, MINIMAL + f'[bot]\ntimezone = "{zone}"\n')
     assert message.startswith("bot.timezone: ")
-    assert "is not a known time zone" in message
+    assert "неизвестный часовой пояс" in message
     assert "Europe/Moscow" in message
 
 
@@ -282,8 +307,8 @@ def test_bad_durations(tmp_path: Path, bad: str) -> None:
 
 def test_duration_that_is_not_a_string(tmp_path: Path) -> None:
     message = only_problem(tmp_path, MINIMAL + "[reminders]\nbefore = [3600]\n")
-    assert message.startswith("reminders.before[0]: 3600 is not a duration")
-    assert "in quotes" in message
+    assert message.startswith("reminders.before[0]: 3600 — не длительность")
+    assert "в кавычках" in message
 
 
 def test_before_may_be_empty(tmp_path: Path) -> None:
@@ -300,7 +325,7 @@ def test_bad_quiet_hours(tmp_path: Path, bad: str) -> None:
 
 def test_quiet_hours_not_a_string(tmp_path: Path) -> None:
     message = only_problem(tmp_path, MINIMAL + "[reminders]\nquiet_hours = 21\n")
-    assert message.startswith("reminders.quiet_hours: 21 is not a span of hours")
+    assert message.startswith("reminders.quiet_hours: 21 — не промежуток времени")
 
 
 @pytest.mark.parametrize("off", ["off", "", "OFF"])
@@ -328,7 +353,7 @@ def test_quiet_hours_wrapping_midnight() -> None:
 def test_bad_daily_summary(tmp_path: Path, bad: str) -> None:
     message = only_problem(tmp_path, MINIMAL + f'[reminders]\ndaily_summary = "{bad}"\n')
     assert message.startswith("reminders.daily_summary: ")
-    assert '"HH:MM"' in message
+    assert '"ЧЧ:ММ"' in message
 
 
 def test_daily_summary_as_toml_time(tmp_path: Path) -> None:
@@ -383,7 +408,7 @@ def test_process_environment_is_the_default(
 
 def test_empty_token_in_file(tmp_path: Path) -> None:
     message = only_problem(tmp_path, '[vk]\ntoken = " "\ngroup_id = 5\n')
-    assert message.startswith("vk.token: the token is empty")
+    assert message.startswith("vk.token: ключ пуст")
 
 
 def _all_text(error: ConfigError) -> str:
@@ -423,7 +448,7 @@ quiet_hours = "{TOKEN}"
 
 def test_bad_token_type_does_not_echo(tmp_path: Path) -> None:
     message = only_problem(tmp_path, "[vk]\ntoken = 12345678901\ngroup_id = 5\n")
-    assert message.startswith("vk.token: the value is not a string")
+    assert message.startswith("vk.token: значение — не строка в кавычках")
     assert "12345678901" not in message
 
 
@@ -459,11 +484,66 @@ def test_describe_mentions_what_check_config_shows(tmp_path: Path) -> None:
     lines = describe(load_config(write(tmp_path, text), env={}))
     joined = "\n".join(lines)
     assert "123456" in joined
-    assert "2000000003 (chat 3)" in joined
-    assert "2000000004 (chat 4)" in joined
+    assert "2000000003 (беседа 3)" in joined
+    assert "2000000004 (беседа 4)" in joined
     assert "order_47.toml" in joined
     assert "3d, 1d, 3h" in joined
-    assert "VK token: set (hidden)" in joined
+    assert "ключ доступа: задан (не показывается)" in joined
+
+
+def test_department_defaults_and_values(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL), env={})
+    assert config.department == DepartmentConfig()
+    assert (config.department.name, config.department.short_name) == (
+        "Управления образования",
+        "Управления",
+    )
+    assert config.department.phone is None
+    text = MINIMAL + (
+        "[department]\n"
+        'name = "  Комитета  по образованию "\n'
+        'short_name = "Комитета"\n'
+        'phone = "+7 (87231) 5-12-34"\n'
+    )
+    config = load_config(write(tmp_path, text), env={})
+    assert config.department == DepartmentConfig(
+        name="Комитета по образованию", short_name="Комитета", phone="+7 (87231) 5-12-34"
+    )
+    joined = "\n".join(describe(config))
+    assert "«бот Комитета по образованию»" in joined
+    assert "«беседа Комитета»" in joined
+    assert "+7 (87231) 5-12-34" in joined
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ('name = "Управление образования"', "department.name: 'Управление образования' похоже "
+         "на именительный падеж"),
+        ('name = "Отдел образования"', "department.name: 'Отдел образования' похоже на"),
+        ('short_name = "Управление"', "department.short_name: 'Управление' похоже на"),
+        ('name = "   "', "department.name: пусто"),
+        ("name = 5", "department.name: 5 — не строка в кавычках"),
+        ('short_name = "Управления образования Хасавюртовского района"',
+         "department.short_name: значение — слишком длинное"),
+        ('phone = "позвоните Ахмеду"', "department.phone: 'позвоните Ахмеду' — не номер"),
+        ('phone = "12"', "department.phone: '12' — не номер телефона"),
+        ('room = "12"', "department.room: неизвестный ключ; здесь допускаются: name, short_name, "
+         "phone"),
+    ],
+)  # fmt: skip
+def test_department_mistakes(tmp_path: Path, line: str, expected: str) -> None:
+    message = only_problem(tmp_path, MINIMAL + "[department]\n" + line + "\n")
+    assert message.startswith(expected), message
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["Управления образования", "Отдела образования", "МКУ «Управление образования»",
+     "Комитета по образованию", "Департамента образования"],
+)  # fmt: skip
+def test_department_names_in_the_genitive_are_taken(name: str) -> None:
+    assert DepartmentConfig(name=name).name == name
 
 
 @pytest.mark.parametrize(
@@ -479,5 +559,40 @@ def test_parse_duration(text: str, seconds: int) -> None:
 
 def test_parse_clock_time() -> None:
     assert parse_clock_time(" 9:05 ") == dt.time(9, 5)
-    with pytest.raises(ValueError, match="HH:MM"):
+    with pytest.raises(ValueError, match="ЧЧ:ММ"):
         parse_clock_time("9:5")
+
+
+def test_the_working_days_calendar_reads_a_regions_file(tmp_path: Path) -> None:
+    (tmp_path / "region.toml").write_text(
+        '[years.2025]\ndays_off = ["2025-03-31"]\nworking_days = [2025-05-03]\n', encoding="utf-8"
+    )
+    text = MINIMAL + (
+        '[reminders.calendar]\nweekends = ["вс"]\nfile = "region.toml"\n'
+        'days_off = ["2025-06-06"]\n'
+    )
+    calendar = load_config(write(tmp_path, text), env={}).reminders.calendar
+    days = calendar.work_calendar
+    assert not days.is_working(dt.date(2025, 3, 31))  # from the file
+    assert not days.is_working(dt.date(2025, 6, 6))  # from the config
+    assert days.is_working(dt.date(2025, 5, 3))  # a working Saturday by the file
+    assert days.is_working(dt.date(2025, 5, 17))  # Saturdays work here: only Sunday is off
+    assert not days.is_working(dt.date(2025, 5, 18))
+    joined = "\n".join(describe(load_config(write(tmp_path, text), env={})))
+    assert "рабочие дни: выходные — вс; праздники России: да" in joined
+
+
+@pytest.mark.parametrize(
+    ("table", "expected"),
+    [
+        ('weekends = ["суббота"]', "reminders.calendar.weekends[0]: 'суббота' — не день недели"),
+        ('days_off = ["31.03.2025"]', "reminders.calendar.days_off[0]"),
+        ('file = "nowhere.toml"', "файл календаря"),
+        ('days_off = ["2025-03-31"]\nworking_days = ["2025-03-31"]', "и выходной, и рабочий"),
+        ('file = "bad.toml"', "'31 марта' — не дата"),
+    ],
+)
+def test_calendar_mistakes(tmp_path: Path, table: str, expected: str) -> None:
+    (tmp_path / "bad.toml").write_text('days_off = ["31 марта"]\n', encoding="utf-8")
+    message = only_problem(tmp_path, MINIMAL + "[reminders.calendar]\n" + table + "\n")
+    assert expected in message, message

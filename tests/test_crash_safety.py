@@ -77,7 +77,7 @@ POLL = 0.01  # how often the database is looked at while waiting for a condition
 ROOT = Path(__file__).resolve().parents[1]
 
 RECEIPT = re.compile(r"Принято: \S+ (\d\.\d) ")  # texts.receipt: "Принято: ✅ 3.1 … — …"
-NOTICE = re.compile(r"⚠️ Проблема: Школа (\d+), шаг (\d\.\d) ")  # texts.problem_notice
+NOTICE = re.compile(r"⚠️ Проблема: Школа (\d+), пункт (\d\.\d) ")  # texts.problem_notice
 
 
 def head(n: int) -> int:

@@ -9,10 +9,14 @@ import pytest
 
 from bot import texts
 from bot.clock import FakeClock
+from bot.config import DepartmentConfig
 from bot.domain import AnswerSource, Campaign, School, StepState
 from bot.sandbox import ADMIN_CHAT, HEADS_CHAT, Sandbox
 from bot.vk_emulator import VKEmulator
 from tests.conftest import ADMIN, STRANGER, deputy_of, head_of
+
+# The department as the sandbox config names it: [department] left at its defaults.
+DEPT = DepartmentConfig()
 
 
 async def history(box: Sandbox) -> list[tuple[str, str, StepState, int]]:
@@ -37,7 +41,7 @@ async def test_head_confirms_a_step_with_buttons(sandbox: Sandbox) -> None:
     assert "3.1" in card.text
     assert "▫️" in card.text  # nothing answered yet
     emu.press(head, card, card.labels[0])  # "3.1 Структура ..."
-    await emu.wait_for(lambda: "Выберите состояние" in card.text and card.edited)
+    await emu.wait_for(lambda: "Выберите ответ" in card.text and card.edited)
     emu.press(head, card, "Выполнено")
     await emu.wait_for(lambda: "✅ 3.1" in card.text)
     assert await history(sandbox) == [("s1", "3.1", StepState.DONE, head)]
@@ -87,7 +91,7 @@ async def test_count_step_through_its_button_takes_numbers(sandbox: Sandbox) -> 
     sandbox.say(head, "карточка")
     card = await emu.wait_for_message(head, contains="СОШ №3")
     emu.press(head, card, next(label for label in card.labels if label.startswith("3.2")))
-    await emu.wait_for(lambda: "Напишите числа" in card.text)
+    await emu.wait_for(lambda: "сколько подключено" in card.text)
     sandbox.say(head, "50/50 412/412")
     await emu.wait_for_message(head, contains="Принято")
     current = await sandbox.app.repos.answers.current_for_school(sandbox.app.campaign.id, "s3")
@@ -99,7 +103,7 @@ async def test_problem_asks_for_a_reason(sandbox: Sandbox) -> None:
     sandbox.say(head, "привет")
     card = await emu.wait_for_message(head, contains="СОШ №1")
     emu.press(head, card, next(label for label in card.labels if label.startswith("3.4")))
-    await emu.wait_for(lambda: "Выберите состояние" in card.text)
+    await emu.wait_for(lambda: "Выберите ответ" in card.text)
     emu.press(head, card, "Проблема")
     await emu.wait_for_message(head, contains="опишите")
     sandbox.say(head, "нет интернета в кабинетах")
@@ -133,7 +137,7 @@ async def test_stranger_changes_nothing(sandbox: Sandbox) -> None:
     emu = sandbox.emulator
     sandbox.say(STRANGER, "3.1 выполнено")
     reply = await emu.wait_for_message(STRANGER)
-    assert reply.text == texts.STRANGER
+    assert reply.text == texts.stranger(DEPT)
     sandbox.say(STRANGER, "статус")
     emu.push_message_new(
         from_id=STRANGER, peer_id=STRANGER, text="", attachments=[{"type": "sticker"}]
@@ -141,7 +145,7 @@ async def test_stranger_changes_nothing(sandbox: Sandbox) -> None:
     await handled(emu)
     await sandbox.settle()
     # Told once a day, not on every message; and nothing else, ever.
-    assert [m.text for m in emu.messages_to(STRANGER)] == [texts.STRANGER]
+    assert [m.text for m in emu.messages_to(STRANGER)] == [texts.stranger(DEPT)]
     assert await history(sandbox) == []
 
 
@@ -243,7 +247,7 @@ async def test_announcement_and_acknowledgement(sandbox: Sandbox) -> None:
     sandbox.say(ADMIN, "статус s1")
     status = await emu.wait_for_message(ADMIN, contains="СОШ №1")
     assert "Директор 1, руководитель — ознакомлен(а)" in status.text
-    assert "Завуч 1, заместитель — не ознакомлен(а)" in status.text
+    assert "Завуч 1, заместитель — с приказом не ознакомлен(а)" in status.text
 
 
 async def test_client_without_callbacks_gets_text_buttons(sandbox: Sandbox) -> None:
@@ -252,7 +256,7 @@ async def test_client_without_callbacks_gets_text_buttons(sandbox: Sandbox) -> N
     card = await emu.wait_for_message(head, contains="СОШ №1")
     assert {b["action"]["type"] for b in card.buttons} == {"text"}
     emu.press(head, card, card.labels[0], callback_supported=False)
-    step = await emu.wait_for_message(head, contains="Выберите состояние")
+    step = await emu.wait_for_message(head, contains="Выберите ответ")
     emu.press(head, step, "В работе", callback_supported=False)
     await emu.wait_for_message(head, contains="в работе", count=1)
     await emu.wait_for(lambda: len(emu.messages_to(head)) >= 3)
@@ -262,19 +266,19 @@ async def test_client_without_callbacks_gets_text_buttons(sandbox: Sandbox) -> N
 async def test_admin_commands_and_refusals(sandbox: Sandbox) -> None:
     emu = sandbox.emulator
     sandbox.say(ADMIN, "[club222000111|@confirmbot] статус", peer_id=ADMIN_CHAT)
-    status = await emu.wait_for_message(ADMIN_CHAT, contains="Выполнили все шаги")
+    status = await emu.wait_for_message(ADMIN_CHAT, contains="Выполнили все пункты")
     assert "0 из 3 школ" in status.text
     sandbox.say(ADMIN, "PENDING")
     pending = await emu.wait_for_message(ADMIN, contains="Не выполнили")
     assert f"[id{head_of(1)}|Директор 1]" in pending.text
     sandbox.say(ADMIN, "/статус", peer_id=HEADS_CHAT)
     pointer = await emu.wait_for_message(HEADS_CHAT)
-    assert pointer.text == texts.ADMIN_IN_HEADS_CHAT
+    assert pointer.text == texts.admin_in_heads_chat(DEPT)
     sandbox.say(head_of(1), "/должники", peer_id=HEADS_CHAT)
     refusal = await emu.wait_for_message(HEADS_CHAT, count=2)
-    assert refusal.text == texts.ADMIN_ONLY
+    assert refusal.text == texts.admin_only(DEPT)
     sandbox.say(head_of(1), "должники")
-    assert (await emu.wait_for_message(head_of(1))).text == texts.ADMIN_ONLY
+    assert (await emu.wait_for_message(head_of(1))).text == texts.admin_only(DEPT)
     sandbox.say(ADMIN, "помощь")
     assert "должники" in (await emu.wait_for_message(ADMIN, contains="Команды")).text
     sandbox.say(ADMIN, "статус гимназия")
@@ -300,7 +304,7 @@ async def test_bot_added_to_chat_introduces_itself(sandbox: Sandbox) -> None:
         action={"type": "chat_invite_user", "member_id": -sandbox.config.vk.group_id},
     )
     welcome = await emu.wait_for_message(2_000_000_009)
-    assert "доступ ко всем сообщениям" in welcome.text
+    assert "доступ ко всей переписке" in welcome.text
 
 
 async def test_simultaneous_answers_leave_one_consistent_state(sandbox: Sandbox) -> None:
@@ -313,7 +317,7 @@ async def test_simultaneous_answers_leave_one_consistent_state(sandbox: Sandbox)
         sandbox.say(person, "карточка")
         card_for[person] = await emu.wait_for_message(person, contains="СОШ №1")
         emu.press(person, card_for[person], card_for[person].labels[0])
-    await emu.wait_for(lambda: all("Выберите состояние" in c.text for c in card_for.values()))
+    await emu.wait_for(lambda: all("Выберите ответ" in c.text for c in card_for.values()))
     rounds = 10
     for i in range(rounds):
         emu.press(head_of(1), card_for[head_of(1)], "Выполнено")
@@ -357,7 +361,7 @@ async def test_a_chat_the_bot_was_removed_from_is_skipped_until_invited(
         text="",
         action={"type": "chat_invite_user", "member_id": -sandbox.config.vk.group_id},
     )
-    await emu.wait_for_message(HEADS_CHAT, contains="доступ ко всем сообщениям")
+    await emu.wait_for_message(HEADS_CHAT, contains="доступ ко всей переписке")
 
 
 async def test_one_persons_updates_of_one_batch_are_handled_in_order(sandbox: Sandbox) -> None:
@@ -379,7 +383,7 @@ async def test_a_problem_and_its_reason_in_one_batch_keep_the_reason(sandbox: Sa
     card = await emu.wait_for_message(head, contains="СОШ №2")
     step = next(label for label in card.labels if label.startswith("3.4"))
     emu.press(head, card, step)
-    await emu.wait_for(lambda: "Выберите состояние" in card.text)
+    await emu.wait_for(lambda: "Выберите ответ" in card.text)
     emu.press(head, card, "Проблема")
     sandbox.say(head, "нет интернета в школе")
     await emu.wait_for_message(ADMIN_CHAT, contains="нет интернета в школе")

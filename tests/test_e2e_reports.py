@@ -21,11 +21,15 @@ from bot import texts
 from bot.campaign import load_campaign
 from bot.chart import WIDTH, render_progress
 from bot.clock import FakeClock
+from bot.config import DepartmentConfig
 from bot.domain import Campaign, StepKind
 from bot.sandbox import ADMIN_CHAT, HEADS_CHAT, TOKEN, Sandbox, start_sandbox
 from bot.status import DistrictStatus, PartProgress, StepSummary
 from bot.vk_emulator import SentMessage, Upload
 from tests.conftest import ADMIN, STRANGER, district, head_of
+
+# The department as the sandbox config names it: [department] left at its defaults.
+DEPT = DepartmentConfig()
 
 MSK = ZoneInfo("Europe/Moscow")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -101,9 +105,9 @@ async def test_report_uploads_the_workbook_to_the_conversation_it_was_asked_in(
 async def test_nobody_else_gets_the_report(sandbox: Sandbox) -> None:
     emu = sandbox.emulator
     sandbox.say(head_of(2), "/отчет", peer_id=HEADS_CHAT)
-    await emu.wait_for_message(HEADS_CHAT, contains=texts.ADMIN_ONLY)
+    await emu.wait_for_message(HEADS_CHAT, contains=texts.admin_only(DEPT))
     sandbox.say(STRANGER, "отчет")
-    await emu.wait_for_message(STRANGER, contains=texts.STRANGER[:40])
+    await emu.wait_for_message(STRANGER, contains=texts.stranger(DEPT)[:40])
     assert emu.uploads == []
     assert emu.calls_to("docs.getMessagesUploadServer") == []
     assert [m for m in emu.sent if m.attachment] == []
@@ -130,7 +134,7 @@ async def test_status_with_a_picture(sandbox: Sandbox, command: str) -> None:
 
     text = emu.messages_to(ADMIN_CHAT)[0].text
     assert text.startswith("📊 Приказ № 47")  # the status text first, then the picture
-    assert texts.UNKNOWN_SCHOOL.split("{")[0] not in text  # not taken for a school's name
+    assert "не найдена" not in text  # not taken for a school's name (texts.unknown_school)
     assert message.text == texts.chart_caption(app.campaign, app.clock.now())
     assert upload.kind == "photo"
     image = open_png(upload.data)

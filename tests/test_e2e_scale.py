@@ -263,10 +263,23 @@ async def wait_for_answers(box: Sandbox, expected: int, timeout: float = 10.0) -
 
 # --- parsing the reply -------------------------------------------------------------------------
 
-FINISHED = re.compile(r"^Выполнили все шаги: (\d+) из (\d+) школ \(([\d.]+)%\)$")
-STEP_LINE = re.compile(r"^(\d\.\d) .+: (\d+) / (\d+) / (\d+) / (\d+)$")
-PART_LINE = re.compile(r"^\s+(\S+): подключено (\d+) из (\d+) \(([\d.]+)%\)$")
-PEOPLE_LINE = re.compile(r"^Ознакомлены с приказом: (\d+) из (\d+) человек$")
+# Russian numbers: digits in groups joined by no-break spaces, a decimal comma, « %».
+N = r"(\d[\d\u00a0]*)"
+P = r"(\d[\d\u00a0]*(?:,\d)?)\u00a0%"
+FINISHED = re.compile(rf"^Выполнили все пункты: {N} из {N} (?:школы|школ) \({P}\)$")
+STEP_LINE = re.compile(
+    rf"^(\d\.\d) .+: выполнено {N}, в работе {N}, проблема {N}, нет ответа {N}$"
+)
+PART_LINE = re.compile(rf"^\s+(\S+): подключено {N} из {N} \({P}\)$")
+PEOPLE_LINE = re.compile(rf"^Ознакомлены с приказом: {N} из {N} (?:человека|человек)$")
+
+
+def num(text: str) -> int:
+    return int(text.replace("\u00a0", ""))
+
+
+def pct_of(text: str) -> float:
+    return float(text.replace("\u00a0", "").replace(",", "."))
 
 
 @dataclass
@@ -287,21 +300,22 @@ def parse_status(text: str, campaign: Campaign) -> Reply:
     people = -1
     for line in text.splitlines():
         if m := FINISHED.match(line):
-            head = (int(m[1]), int(m[2]), float(m[3]))
+            head = (num(m[1]), num(m[2]), pct_of(m[3]))
         elif m := STEP_LINE.match(line):
             steps_seen = m[1]
-            steps[m[1]] = Counter(dict(zip(STATES, map(int, m.groups()[1:]), strict=True)))
+            steps[m[1]] = Counter(dict(zip(STATES, map(num, m.groups()[1:]), strict=True)))
         elif m := PART_LINE.match(line):
             assert steps_seen == "3.2", line
-            parts[titles[m[1]]] = (int(m[2]), int(m[3]), float(m[4]))
+            parts[titles[m[1]]] = (num(m[2]), num(m[3]), pct_of(m[4]))
         elif m := PEOPLE_LINE.match(line):
-            people = int(m[2])
+            people = num(m[2])
     assert head is not None, text
     return Reply(head[0], head[1], head[2], steps, parts, people)
 
 
 def pct(part: int, whole: int) -> float:
-    return round(100 * part / whole, 1) if whole else 0.0
+    """Rounded down to a tenth: 100 only when complete."""
+    return (1000 * part // whole) / 10 if whole else 0.0
 
 
 # --- the tests ---------------------------------------------------------------------------------
@@ -342,7 +356,7 @@ async def test_status_of_50_schools_matches_the_database(
         assert db_facts == expected
 
         box.say(ADMIN, "статус")
-        reply = await emu.wait_for_message(ADMIN, contains="Выполнили все шаги", timeout=10)
+        reply = await emu.wait_for_message(ADMIN, contains="Выполнили все пункты", timeout=10)
         status = parse_status(reply.text, box.app.campaign)
 
     assert (status.finished, status.schools) == (db_facts.finished, db_facts.schools)
@@ -382,7 +396,7 @@ async def test_pending_for_300_silent_schools_is_split_and_names_every_school(
 
     assert len(parts) > 1
     assert all(len(part) <= MAX_MESSAGE_LENGTH for part in parts)
-    assert parts[0].startswith(f"Не выполнили все шаги: {count} из {count} школ")
+    assert parts[0].startswith(f"Не выполнили все пункты: {count} из {count} школ")
     lines = [line for part in parts for line in part.splitlines()]
     school_lines = [line for line in lines if line.startswith("• ")]
     assert len(school_lines) == count

@@ -543,8 +543,8 @@ async def test_a_message_lost_at_failed_3_is_asked_for_by_the_next_reminder(
         # The next reminder lists what the school still owes, which asks for it again.
         await box.app.notifier.remind()
         reminder = await emulator.wait_for_message(head_of(1), contains="⏰")
-        owed = reminder.text.split("по шагам:")[1].split("\n")[0]
-        assert "3.1 Структура классов и чатов (нет ответа)" in owed
+        owed = [line for line in reminder.text.splitlines() if line.startswith("• ")]
+        assert "• 3.1 Структура классов и бесед — нет ответа" in owed
         box.say(head_of(1), "3.1 выполнено")
         await emulator.wait_for_message(head_of(1), contains="Принято")
         answers = await box.app.repos.answers.history(campaign.id)

@@ -14,6 +14,7 @@ import pytest
 
 from bot import texts
 from bot.clock import FakeClock
+from bot.config import DepartmentConfig
 from bot.domain import Campaign, Role
 from bot.onboarding import (
     ALPHABET,
@@ -28,6 +29,9 @@ from bot.roster import UnresolvedPerson
 from bot.sandbox import ADMIN_CHAT, HEADS_CHAT, Sandbox
 from bot.vk_emulator import VKError
 from tests.conftest import ADMIN, STRANGER, deputy_of, district, head_of
+
+# The department as the sandbox config names it: [department] left at its defaults.
+DEPT = DepartmentConfig()
 
 NEWCOMER = 812_345
 
@@ -68,7 +72,7 @@ async def test_registration_with_a_valid_code(sandbox: Sandbox) -> None:
     ask = await emu.wait_for_message(NEWCOMER, contains="Код подошёл")
     assert "СОШ №2" in ask.text
     emu.press(NEWCOMER, ask, texts.BUTTON_ROLE[Role.DEPUTY])
-    await emu.wait_for_message(NEWCOMER, contains="вы — заместитель")
+    await emu.wait_for_message(NEWCOMER, contains="вы записаны как заместитель")
     card = await emu.wait_for_message(NEWCOMER, contains="🏫 МКОУ «СОШ №2»")
     assert card.labels
     people = await rows(
@@ -92,7 +96,7 @@ async def test_registration_with_a_valid_code(sandbox: Sandbox) -> None:
     sandbox.say(ADMIN, f"отвязать https://vk.com/id{NEWCOMER}")
     await emu.wait_for_message(ADMIN, contains="Отвязано записей: 1")
     sandbox.say(NEWCOMER, "3.4 выполнено")
-    assert (await emu.wait_for_message(NEWCOMER, count=5)).text == texts.STRANGER
+    assert (await emu.wait_for_message(NEWCOMER, count=5)).text == texts.stranger(DEPT)
 
 
 async def test_vk_me_link_ref_carries_the_code(sandbox: Sandbox) -> None:
@@ -113,13 +117,13 @@ async def test_wrong_expired_and_revoked_codes(
     emu = sandbox.emulator
     codes = await codes_of(sandbox)
     sandbox.say(NEWCOMER, "регистрация ZZZZZZ")
-    assert (await emu.wait_for_message(NEWCOMER)).text == texts.REG_UNKNOWN
+    assert (await emu.wait_for_message(NEWCOMER)).text == texts.reg_unknown(DEPT)
     await sandbox.app.flow.onboarding.registrations.revoke("s3", clock.now())
     sandbox.say(NEWCOMER, f"регистрация {codes['s3']}")
-    assert (await emu.wait_for_message(NEWCOMER, count=2)).text == texts.REG_REVOKED
+    assert (await emu.wait_for_message(NEWCOMER, count=2)).text == texts.reg_revoked(DEPT)
     clock.set(campaign.deadline + dt.timedelta(minutes=1))
     sandbox.say(NEWCOMER, f"регистрация {codes['s1']}")
-    assert (await emu.wait_for_message(NEWCOMER, count=3)).text == texts.REG_EXPIRED
+    assert (await emu.wait_for_message(NEWCOMER, count=3)).text == texts.reg_expired(DEPT)
     assert await rows(sandbox, "SELECT 1 FROM people WHERE vk_id = ?", (NEWCOMER,)) == []
 
 
@@ -131,7 +135,7 @@ async def test_guessing_is_limited_per_person(sandbox: Sandbox) -> None:
         await emu.wait_for_message(NEWCOMER, count=i + 1)
     sandbox.say(NEWCOMER, f"регистрация {codes['s1']}")
     reply = await emu.wait_for_message(NEWCOMER, count=PER_PERSON_LIMIT + 1)
-    assert reply.text == texts.REG_TOO_MANY
+    assert reply.text == texts.reg_too_many(DEPT)
     # Someone else with the right code is not blocked by one guesser.
     sandbox.say(NEWCOMER + 1, f"регистрация {codes['s1']}")
     await emu.wait_for_message(NEWCOMER + 1, contains="Код подошёл")
@@ -154,9 +158,9 @@ async def test_admin_binds_a_chat_and_others_cannot(sandbox: Sandbox) -> None:
     new_chat = 2_000_000_050
     emu.add_chat(new_chat, [ADMIN, head_of(1), STRANGER], bot_is_admin=False)
     sandbox.say(STRANGER, "/привязать руководители", peer_id=new_chat)
-    assert (await emu.wait_for_message(new_chat)).text == texts.STRANGER
+    assert (await emu.wait_for_message(new_chat)).text == texts.stranger(DEPT)
     sandbox.say(head_of(1), "/привязать админ", peer_id=new_chat)
-    assert (await emu.wait_for_message(new_chat, count=2)).text == texts.ADMIN_ONLY
+    assert (await emu.wait_for_message(new_chat, count=2)).text == texts.admin_only(DEPT)
     assert await sandbox.app.flow.settings.chats.repo.bound("heads") == []
     sandbox.say(ADMIN, "/привязать руководители", peer_id=new_chat)
     bound = await emu.wait_for_message(new_chat, contains="привязана")

@@ -148,6 +148,7 @@ def test_pending_list_says_how_many_more_are_in_the_report() -> None:
 
     shown = [PendingSchool(school=School(id="1", name="СОШ №1"), states={}, people=())]
     text = pending(CAMPAIGN, shown, total=40_000, owing=39_000)
-    assert text.startswith("Не выполнили все шаги: 39000 из 40000 школ")
-    assert "…и ещё 38999 школ" in text
-    assert "«отчет»" in text
+    # Five-digit numbers in groups of three, joined by no-break spaces.
+    assert text.startswith("Не выполнили все пункты: 39\u00a0000 из 40\u00a0000 школ")
+    assert "…и ещё 38\u00a0999 школ:" in text
+    assert "«отчёт»" in text

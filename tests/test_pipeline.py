@@ -42,7 +42,7 @@ class FakeSender:
 
 
 class World:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, group: int = 32) -> None:
         self.db = db
         self.sender = FakeSender()
         self.pipeline = Pipeline(
@@ -51,6 +51,7 @@ class World:
             FakeOutbox(),  # type: ignore[arg-type]
             self.sender,  # type: ignore[arg-type]
             FakeClock(NOW),
+            group=group,
         )
         self.calls: list[str] = []
 
@@ -180,3 +181,99 @@ async def test_a_batch_that_fails_again_on_retry_is_still_settled_per_update(
     assert seen == ["a", "b", "a", "b", "c"]
     assert await world.stored() == ["a", "b"]
     assert await world.marked() == {"a", "b", "c"}
+
+
+async def test_a_burst_commits_group_by_group_for_the_sender_to_start_early(
+    tmp_path: Path,
+) -> None:
+    """A thousand-update burst does not hold every reply back until its last update: each
+    group of updates commits, and wakes the sender, before the next is handled; a failing
+    update has only its own group handled again."""
+    db = await Database.open(tmp_path / "t.db")
+    outside = await Database.open(tmp_path / "t.db")  # another connection sees commits only
+    committed_before: dict[str, list[str]] = {}
+
+    async def watching(update: dict[str, Any]) -> None:
+        key = str(update["event_id"])
+        rows = await outside.fetchall("SELECT x FROM t ORDER BY rowid")
+        committed_before.setdefault(key, [row[0] for row in rows])
+        await world.dispatch(update)
+
+    try:
+        await db.execute("CREATE TABLE t (x TEXT NOT NULL)")
+        world = World(db, group=2)
+        batch: list[dict[str, Any]] = [{"event_id": k} for k in "abcde"]
+        batch[3]["boom"] = True
+        await world.pipeline.handle_batch(batch, watching)
+        await world.pipeline.drain()
+        assert committed_before == {
+            "a": [],
+            "b": [],
+            "c": ["a", "b"],
+            "d": ["a", "b"],
+            "e": ["a", "b", "c"],
+        }
+        assert world.calls == ["a", "b", "c", "d", "c", "d", "e"]
+        assert await world.stored() == ["a", "b", "c", "e"]
+        assert world.sender.woken == 3
+        with pytest.raises(ValueError, match="at least one"):
+            Pipeline(db, EventRepository(db), FakeOutbox(), FakeSender(), FakeClock(NOW), group=0)  # type: ignore[arg-type]
+    finally:
+        await outside.close()
+        await db.close()
+
+
+async def test_one_persons_updates_keep_their_order_while_others_run_beside(
+    tmp_path: Path,
+) -> None:
+    """a1 then a2 (one person) in order; b's update runs while a1 waits for the database;
+    a chat event (no author) waits for all before it and runs before all after it."""
+    db = await Database.open(tmp_path / "t.db")
+    log: list[str] = []
+    try:
+        await db.execute("CREATE TABLE t (x TEXT NOT NULL)")
+        world = World(db)
+        world.pipeline.author = lambda update: update.get("who")
+        release_a1 = asyncio.Event()
+
+        async def dispatch(update: dict[str, Any]) -> None:
+            key = str(update["event_id"])
+            log.append(f"start {key}")
+            if key == "a1":
+                await release_a1.wait()  # a slow update: b's must not wait behind it
+            if key == "b1":
+                release_a1.set()
+            await world.dispatch(update)
+            log.append(f"end {key}")
+
+        batch: list[dict[str, Any]] = [
+            {"event_id": "a1", "who": 1},
+            {"event_id": "b1", "who": 2},
+            {"event_id": "a2", "who": 1},
+            {"event_id": "chat"},
+            {"event_id": "b2", "who": 2},
+        ]
+        async with asyncio.timeout(10):  # one after another, a1 would wait for b1 forever
+            await world.pipeline.handle_batch(batch, dispatch)
+        assert log.index("start b1") < log.index("end a1")
+        assert log.index("end a1") < log.index("start a2")
+        assert log.index("start chat") > max(log.index("end a2"), log.index("end b1"))
+        assert log.index("start b2") > log.index("end chat")
+        assert sorted(await world.stored()) == ["a1", "a2", "b1", "b2", "chat"]
+    finally:
+        await db.close()
+
+
+async def test_a_failure_beside_others_rolls_the_group_back_and_isolates_it(
+    world: World,
+) -> None:
+    world.pipeline.author = lambda update: update.get("who")
+    batch: list[dict[str, Any]] = [
+        {"event_id": "a", "who": 1},
+        {"event_id": "b", "who": 2, "boom": True},
+        {"event_id": "c", "who": 3},
+    ]
+    await world.handle(batch)
+    assert await world.stored() == ["a", "c"]
+    assert await world.marked() == {"a", "b", "c"}
+    assert world.calls[-3:] == ["a", "b", "c"]  # the retry runs one at a time, in order

@@ -230,6 +230,11 @@ async def test_csv_with_bom_and_another_timezone(db: Database, tmp_path: Path) -
 # --- XLSX ---------------------------------------------------------------------------------------
 
 
+def pct(text: str) -> str:
+    """Russian percents: a no-break space before «%» (bot/russian.py)."""
+    return text.replace(" %", "\u00a0%")
+
+
 async def test_workbook_summary_sheet(db: Database, tmp_path: Path) -> None:
     out = tmp_path / "report.xlsx"
 
@@ -242,19 +247,22 @@ async def test_workbook_summary_sheet(db: Database, tmp_path: Path) -> None:
     assert book.sheetnames == ["Сводка", "Должники", "История"]
     sheet = book["Сводка"]
     title = str(sheet["A1"].value)
-    assert title.startswith("Приказ № 47 от 16.10.2023 «О переходе на ИКОП «Сферум»")
+    # One rule for quotes inside quotes: „лапки“ inside «ёлочки».
+    assert title.startswith(
+        "Приказ № 47 от 16.10.2023 «О переходе на ИКОП „Сферум“ и VK Мессенджер»"
+    )
     assert title.endswith("Отчёт на 17.10.2023 11:00 (Europe/Moscow)")
     header = [c.value for c in sheet[2]]
     assert header == [
         "№ школы",
         "Школа",
-        "3.1 Структура классов и чатов",
-        "3.2 Подключение 100% педагогов и детей",
-        "3.3 Руководители в чатах Управления",
-        "3.4 Сферум и VK Мессенджер в работе",
+        "3.1 Структура классов и бесед",
+        "3.2 Педагоги и дети в Сферуме",
+        "3.3 Руководители в беседах Управления",
+        "3.4 Сферум и VK Мессенджер в школе",
         "3.5 Отказ от иностранных мессенджеров",
         "Ознакомлены",
-        "Все шаги выполнены",
+        "Все пункты выполнены",
     ]
     rows = [[c.value for c in row] for row in sheet.iter_rows(min_row=3, max_row=6)]
     done = "выполнено"
@@ -263,7 +271,7 @@ async def test_workbook_summary_sheet(db: Database, tmp_path: Path) -> None:
             "s1",
             "МКОУ «СОШ №1»",
             done,
-            "педагоги 50 из 50 (100%); ученики 412 из 412 (100%)",
+            pct("педагоги: подключено 50 из 50 (100 %); ученики: подключено 412 из 412 (100 %)"),
             done,
             done,
             done,
@@ -285,7 +293,7 @@ async def test_workbook_summary_sheet(db: Database, tmp_path: Path) -> None:
             "s2",
             "МКОУ «Лицей, с запятой»",
             "нет ответа",
-            "педагоги 45 из 50 (90%); ученики 380 из 412 (92%)",
+            pct("педагоги: подключено 45 из 50 (90 %); ученики: подключено 380 из 412 (92,2 %)"),
             "нет ответа",
             "проблема",
             "выполнено (с опозданием)",
@@ -315,12 +323,15 @@ async def test_workbook_summary_sheet(db: Database, tmp_path: Path) -> None:
     totals = [c.value for c in sheet[7]]
     assert totals == [
         None,
-        "Итого: 4 школ",
-        "2 из 4 выполнено",
-        "1 из 4 выполнено; педагоги 95 из 100 (95%); ученики 792 из 824 (96%)",
-        "1 из 4 выполнено",
-        "1 из 4 выполнено",
-        "2 из 4 выполнено",
+        "Итого школ: 4",
+        "выполнили 2 из 4 школ",
+        pct(
+            "выполнили 1 из 4 школ; педагоги: подключено 95 из 100 (95 %); "
+            "ученики: подключено 792 из 824 (96,1 %)"
+        ),
+        "выполнили 1 из 4 школ",
+        "выполнили 1 из 4 школ",
+        "выполнили 2 из 4 школ",
         "3 из 5",
         "1 из 4",
     ]
@@ -342,17 +353,19 @@ async def test_workbook_pending_sheet(db: Database, tmp_path: Path) -> None:
     assert [r[0] for r in rows] == ["s10", "s2", "s3"]  # s1 finished and owes nothing
     s2 = rows[1]
     assert s2[2].split("\n") == [
-        "3.1 Структура классов и чатов — нет ответа",
-        "3.2 Подключение 100% педагогов и детей — в работе: "
-        "педагоги 45 из 50 (90%); ученики 380 из 412 (92%)",
-        "3.3 Руководители в чатах Управления — нет ответа",
-        "3.4 Сферум и VK Мессенджер в работе — проблема: нет интернета",
+        "3.1 Структура классов и бесед — нет ответа",
+        pct(
+            "3.2 Педагоги и дети в Сферуме — в работе: "
+            "педагоги: подключено 45 из 50 (90 %); ученики: подключено 380 из 412 (92,2 %)"
+        ),
+        "3.3 Руководители в беседах Управления — нет ответа",
+        "3.4 Сферум и VK Мессенджер в школе — проблема: нет интернета",
     ]
     assert s2[3].split("\n") == [
         "Магомедов Ахмед, руководитель, https://vk.com/id201",
         "Абдуллаева Зарема, заместитель, https://vk.com/id202",
     ]
-    assert rows[0][3] == "нет людей в списке"
+    assert rows[0][3] == "в списке никого"
     assert rows[2][3] == "Исаев Шамиль, руководитель, https://vk.com/id301"
     assert len(rows[2][2].split("\n")) == len(STEPS)
     assert sheet.freeze_panes == "A2"
@@ -368,7 +381,7 @@ async def test_workbook_history_sheet(db: Database, tmp_path: Path) -> None:
         "Дата и время",
         "№ школы",
         "Школа",
-        "Шаг",
+        "Пункт",
         "Состояние",
         "Значение",
         "Причина",
@@ -381,7 +394,7 @@ async def test_workbook_history_sheet(db: Database, tmp_path: Path) -> None:
     names = {p.vk_id: p.full_name for p in PEOPLE}
     schools = {s.id: s.name for s in SCHOOLS}
     states = {"done": "выполнено", "in_progress": "в работе", "problem": "проблема"}
-    sources = {"button": "кнопка", "text": "текст", "admin": "админ"}
+    sources = {"button": "кнопкой", "text": "сообщением", "admin": "внёс сотрудник"}
     for row, given in zip(rows, HISTORY, strict=True):
         assert row[0] == given.answered_at.astimezone(MSK).replace(tzinfo=None)
         assert row[1:5] == [
@@ -397,8 +410,12 @@ async def test_workbook_history_sheet(db: Database, tmp_path: Path) -> None:
     assert rows[0][4] == "в работе"  # the changed answer, before
     assert rows[5][4] == "выполнено"  # and after
     assert rows[5][7] == "Гасанов Руслан (id102)"
-    assert rows[1][5] == "педагоги 50 из 50 (100%); ученики 412 из 412 (100%)"
-    assert rows[6][5] == "педагоги 45 из 50 (90%); ученики 380 из 412 (92%)"
+    assert rows[1][5] == pct(
+        "педагоги: подключено 50 из 50 (100 %); ученики: подключено 412 из 412 (100 %)"
+    )
+    assert rows[6][5] == pct(
+        "педагоги: подключено 45 из 50 (90 %); ученики: подключено 380 из 412 (92,2 %)"
+    )
     assert rows[7][6] == "нет интернета"
     assert rows[8][7] == f"id{ADMIN}"  # the admin is in no roster
     assert rows[8][9] == "да"
@@ -419,7 +436,11 @@ async def test_workbook_of_an_empty_roster(tmp_path: Path) -> None:
 
     assert (summary.schools, summary.rows, summary.answers) == (0, 0, 0)
     book = load(out)
-    assert [c.value for c in book["Сводка"][3]][:3] == [None, "Итого: 0 школ", "0 из 0 выполнено"]
+    assert [c.value for c in book["Сводка"][3]][:3] == [
+        None,
+        "Итого школ: 0",
+        "выполнили 0 из 0 школ",
+    ]
 
 
 async def test_streams_are_paged_without_losing_or_repeating_rows(db: Database) -> None:
@@ -632,13 +653,13 @@ def test_cli_report_end_to_end(
 
     assert main(["report", "--config", config, "--format", "csv", "-o", "out.csv"]) == 0
     printed = capsys.readouterr().out
-    assert "report written to out.csv: 4 schools x 5 steps, 1 finished every step" in printed
+    assert "отчёт записан в out.csv: школ 4, пунктов 5, выполнили все пункты: 1" in printed
     rows = read_csv(tmp_path / "out.csv")
     assert len(rows) == 1 + 4 * len(STEPS)
     assert rows[1][:4] == ["s1", "МКОУ «СОШ №1»", "3.1", "done"]
 
     assert main(["report", "--config", config, "--format", "xlsx", "-o", "out.xlsx"]) == 0
-    assert "10 answers in the history" in capsys.readouterr().out
+    assert "ответов в истории: 10" in capsys.readouterr().out
     book = load(tmp_path / "out.xlsx")
     assert book.sheetnames == ["Сводка", "Должники", "История"]
     assert book["Сводка"]["A3"].value == "s1"
@@ -656,7 +677,7 @@ def test_cli_report_without_a_database(tmp_path: Path, capsys: pytest.CaptureFix
 
     err = capsys.readouterr().err
     assert code == 1
-    assert err.startswith("error: no database at ")
+    assert err.startswith(f"ошибка: базы данных {tmp_path / 'missing.db'} ещё нет")
     assert "Traceback" not in err
     assert not (tmp_path / "missing.db").exists()  # the report never creates one
     assert not (tmp_path / "r.csv").exists()
@@ -674,7 +695,7 @@ def test_cli_report_into_a_missing_directory(
 
     err = capsys.readouterr().err
     assert code == 1
-    assert err == f"error: cannot write {out}: no directory {out.parent}\n"
+    assert err == f"ошибка: не удаётся записать {out}: нет папки {out.parent}\n"
     assert not out.parent.exists()
 
 
@@ -698,7 +719,7 @@ def test_cli_report_when_the_directory_refuses_writes(
     code = main(["report", "--config", config, "--format", fmt, "-o", str(out)])
 
     assert code == 1
-    assert capsys.readouterr().err == f"error: cannot write {out}: Permission denied\n"
+    assert capsys.readouterr().err == f"ошибка: не удаётся записать {out}: Permission denied\n"
     assert list(out.parent.iterdir()) == []
 
 
@@ -709,9 +730,9 @@ def test_cli_report_onto_a_directory_or_without_a_format(
     config = str(config_file(tmp_path, tmp_path / "bot.db"))
 
     assert main(["report", "--config", config, "--format", "csv", "-o", str(tmp_path)]) == 1
-    assert capsys.readouterr().err == f"error: cannot write {tmp_path}: it is a directory\n"
+    assert capsys.readouterr().err == f"ошибка: не удаётся записать {tmp_path}: это папка\n"
     assert main(["report", "--config", config, "-o", str(tmp_path / "report.txt")]) == 2
-    assert capsys.readouterr().err == "error: say --format csv or --format xlsx\n"
+    assert capsys.readouterr().err.startswith("ошибка: не понятно, в каком формате")
 
 
 async def test_csv_verified_column_follows_chat_membership(db: Database, tmp_path: Path) -> None:

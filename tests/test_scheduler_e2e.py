@@ -12,12 +12,16 @@ import pytest
 
 from bot import texts
 from bot.clock import FakeClock
+from bot.config import DepartmentConfig
 from bot.domain import Campaign
 from bot.notify import ReminderReport
 from bot.sandbox import ADMIN_CHAT, HEADS_CHAT, Sandbox, start_sandbox
 from bot.schedule import Slot
 from bot.vk_emulator import Faults
 from tests.conftest import ADMIN, CONTROLLER, deputy_of, district, head_of
+
+# The department as the sandbox config names it: [department] left at its defaults.
+DEPT = DepartmentConfig()
 
 MSK = ZoneInfo("Europe/Moscow")
 ALL_DONE = [
@@ -83,6 +87,11 @@ def reminders_to(box: Sandbox, peer: int) -> list[str]:
     return [m.text for m in box.emulator.messages_to(peer) if "⏰ Напоминание" in m.text]
 
 
+def owed_lines(reminder: str) -> list[str]:
+    """The items a reminder says are not yet done, a line each."""
+    return [line for line in reminder.splitlines() if line.startswith("• ")]
+
+
 async def test_reminder_slot_fires_once_and_skips_finished_schools(
     box: Sandbox, clock: FakeClock
 ) -> None:
@@ -96,7 +105,7 @@ async def test_reminder_slot_fires_once_and_skips_finished_schools(
         for person in (head_of(n), deputy_of(n)):
             assert len(reminders_to(box, person)) == 1
     reminder = reminders_to(box, head_of(2))[0]
-    assert "3.1 Структура классов и чатов (нет ответа)" in reminder
+    assert "• 3.1 Структура классов и бесед — нет ответа" in reminder
     assert reminders_to(box, head_of(1)) == []
     assert reminders_to(box, deputy_of(1)) == []
     assert await tick(box) == []
@@ -112,9 +121,11 @@ async def test_reminder_lists_exactly_what_is_owed(box: Sandbox, clock: FakeCloc
     clock.set(dt.datetime(2023, 10, 18, 8, 0, tzinfo=MSK))
     await tick(box)
     reminder = reminders_to(box, head_of(2))[0]
-    owed = reminder.split("по шагам:")[1].split("\n")[0]
+    owed = owed_lines(reminder)
     assert "3.1" not in owed
-    assert "3.4 Сферум и VK Мессенджер в работе (проблема)" in reminder
+    # Where each item stands: this school told of its problem, not that it has not answered.
+    assert "• 3.4 Сферум и VK Мессенджер в школе — проблема" in owed
+    assert "• 3.2 Педагоги и дети в Сферуме — нет ответа" in owed
     message = next(m for m in box.emulator.messages_to(head_of(2)) if "⏰" in m.text)
     assert message.labels == [texts.BUTTON_REPORT]
     box.emulator.press(head_of(2), message, texts.BUTTON_REPORT)
@@ -159,24 +170,86 @@ async def test_after_downtime_only_the_latest_reminder_goes(
     assert [s.key for s in fired if s.key.startswith("reminder")] == ["reminder:1d"]
     reminder = reminders_to(box, head_of(1))
     assert len(reminder) == 1
-    assert "до срока 11 ч." in reminder[0]
+    assert "до срока 11 часов 59 минут (20.10.2023 23:59)" in reminder[0]
 
 
 async def test_restart_mid_campaign_sends_nothing_twice(
     tmp_path: Path, clock: FakeClock, campaign: Campaign, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    clock.set(dt.datetime(2023, 10, 18, 9, 30, tzinfo=MSK))
-    first = await open_box(tmp_path, clock, campaign)
+    first = await open_box(tmp_path, clock, campaign)  # the first start, 17.10 10:00
     try:
-        fired = {s.key for s in await tick(first)}
+        assert await tick(first) == []  # the 17th's 09:00 summary was before it
     finally:
         await first.close()
-    assert fired == {"reminder:3d", "summary:2023-10-18"}
+    # Down overnight; back at 09:30 on the 18th: what fell due while it was down goes once.
+    clock.set(dt.datetime(2023, 10, 18, 9, 30, tzinfo=MSK))
     second = await open_box(tmp_path, clock, campaign)
     try:
+        fired = {s.key for s in await tick(second)}
+    finally:
+        await second.close()
+    assert fired == {"reminder:3d", "summary:2023-10-18"}
+    third = await open_box(tmp_path, clock, campaign)
+    try:
+        assert await tick(third) == []
+        assert third.emulator.sent == []
+    finally:
+        await third.close()
+
+
+async def test_first_start_sends_nothing_that_was_due_before_it(
+    box: Sandbox, clock: FakeClock
+) -> None:
+    """Started at 10:00 on the 17th, three days before the deadline: the 09:00 summary of
+    that day and nothing else was due, and the bot had not run then; it waits for the next."""
+    assert await tick(box) == []
+    assert box.emulator.messages_to(ADMIN_CHAT) == []
+    clock.set(dt.datetime(2023, 10, 18, 8, 0, tzinfo=MSK))
+    assert [s.key for s in await tick(box)] == ["reminder:3d"]
+    clock.set(dt.datetime(2023, 10, 18, 9, 0, tzinfo=MSK))
+    assert [s.key for s in await tick(box)] == ["summary:2023-10-18"]
+
+
+async def test_a_first_start_after_the_deadline_sends_no_final_and_no_escalation(
+    tmp_path: Path, clock: FakeClock, campaign: Campaign, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An order that ended before the bot first ran it (the built-in order 47 started today):
+    nobody was asked through the bot, so there is nothing to sum up or escalate."""
+    monkeypatch.chdir(tmp_path)
+    clock.set(campaign.deadline + dt.timedelta(days=400))
+    late = await open_box(tmp_path, clock, campaign)
+    try:
+        assert await tick(late) == []
+        clock.advance(5 * 86400)
+        assert await tick(late) == []
+        assert late.emulator.sent == []
+        late.say(ADMIN, "расписание")
+        schedule = await late.emulator.wait_for_message(ADMIN, contains="Расписание")
+        assert "эскалац" not in schedule.text.lower()
+    finally:
+        await late.close()
+
+
+async def test_an_announcement_after_a_missed_slot_does_not_send_it_late(
+    tmp_path: Path, clock: FakeClock, campaign: Campaign, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run once on the 16th, stopped, then announced on the 18th at 10:00 (with the bot down
+    over the 18th's 08:00 reminder and 09:00 summary): the announcement is the start of the
+    campaign for the heads, and they get no «reminder» that was due before it."""
+    monkeypatch.chdir(tmp_path)
+    clock.set(dt.datetime(2023, 10, 16, 12, 0, tzinfo=MSK))
+    first = await open_box(tmp_path, clock, campaign)
+    await first.close()
+    clock.set(dt.datetime(2023, 10, 18, 10, 0, tzinfo=MSK))
+    second = await open_box(tmp_path, clock, campaign)
+    try:
+        second.say(ADMIN, "объявить")
+        await second.emulator.wait_for_message(HEADS_CHAT, contains="Приказ №")
+        await second.settle()
         assert await tick(second) == []
-        assert second.emulator.sent == []
+        clock.set(dt.datetime(2023, 10, 19, 9, 0, tzinfo=MSK))
+        assert [s.key for s in await tick(second)] == ["summary:2023-10-19"]
     finally:
         await second.close()
 
@@ -223,7 +296,7 @@ async def test_summaries_numbers_equal_the_database(box: Sandbox, clock: FakeClo
         "GROUP BY school_id HAVING COUNT(*) = 5)"
     )
     schools = await db.fetchval("SELECT COUNT(*) FROM schools")
-    assert f"Выполнили все шаги: {finished} из {schools} школ" in summary
+    assert f"Выполнили все пункты: {finished} из {schools} школ" in summary
     teachers = await db.fetchone(
         "SELECT SUM(n.done), SUM(n.total) FROM current_answers c JOIN answer_counts n "
         "ON n.answer_id = c.answer_id WHERE n.part = 'teachers'"
@@ -242,18 +315,20 @@ async def test_final_summary_and_escalation_until_the_last_school_finishes(
     assert "final" in fired
     final = next(m.text for m in box.emulator.messages_to(ADMIN_CHAT) if "Итоговая" in m.text)
     assert "МКОУ «СОШ №3»" in final
-    clock.set(dt.datetime(2023, 10, 22, 8, 0, tzinfo=MSK))
+    clock.set(dt.datetime(2023, 10, 22, 8, 0, tzinfo=MSK))  # Sunday: the controller rests
+    assert await tick(box) == []
+    clock.set(dt.datetime(2023, 10, 23, 8, 0, tzinfo=MSK))  # Monday morning
     assert [s.kind.value for s in await tick(box)] == ["escalation"]
     escalation = box.emulator.messages_to(CONTROLLER)
     assert len(escalation) == 1
-    assert "Не исполнили в срок 1 из 3 школ" in escalation[0].text
+    assert "Не выполнили все пункты в срок: 1 из 3 школ." in escalation[0].text
     assert f"[id{head_of(3)}|Директор 3]" in escalation[0].text
     box.say(head_of(3), "3.1 выполнено")  # late answers are accepted and marked
     await box.emulator.wait_for_message(head_of(3), contains="опозданием")
     for i, text in enumerate(ALL_DONE[1:], start=2):
         box.say(head_of(3), text)
         await box.emulator.wait_for_message(head_of(3), contains="Принято", count=i)
-    clock.set(dt.datetime(2023, 10, 23, 8, 0, tzinfo=MSK))
+    clock.set(dt.datetime(2023, 10, 24, 8, 0, tzinfo=MSK))
     await tick(box)
     assert len(box.emulator.messages_to(CONTROLLER)) == 1  # nobody is overdue any more
 
@@ -262,9 +337,11 @@ async def test_escalation_falls_back_to_admin_chat(
     box: Sandbox, clock: FakeClock, campaign: Campaign
 ) -> None:
     box.emulator.set_allows_messages(CONTROLLER, False)
-    clock.set(dt.datetime(2023, 10, 22, 8, 0, tzinfo=MSK))
+    clock.set(dt.datetime(2023, 10, 23, 8, 0, tzinfo=MSK))
     await tick(box)
-    assert any("Не исполнили в срок" in m.text for m in box.emulator.messages_to(ADMIN_CHAT))
+    assert any(
+        "Не выполнили все пункты в срок" in m.text for m in box.emulator.messages_to(ADMIN_CHAT)
+    )
 
 
 async def test_admin_reminds_now_pauses_and_reads_the_schedule(
@@ -274,7 +351,7 @@ async def test_admin_reminds_now_pauses_and_reads_the_schedule(
     await finish_school(box, 1)
     box.say(ADMIN, "напомнить")
     reply = await emu.wait_for_message(ADMIN, contains="Напоминания отправлены")
-    assert "школ-должников 2, личных сообщений 4" in reply.text
+    assert "Школ-должников: 2, личных сообщений: 4" in reply.text
     assert len(reminders_to(box, head_of(2))) == 1
     assert reminders_to(box, head_of(1)) == []
     box.say(ADMIN, "расписание")
@@ -290,7 +367,9 @@ async def test_admin_reminds_now_pauses_and_reads_the_schedule(
     assert "reminder:3d" in [s.key for s in fired]
     assert len(reminders_to(box, head_of(2))) == 2  # the manual one and the scheduled one
     box.say(head_of(2), "пауза")
-    assert (await emu.wait_for_message(head_of(2), contains="только")).text == texts.ADMIN_ONLY
+    assert (await emu.wait_for_message(head_of(2), contains="только")).text == texts.admin_only(
+        DEPT
+    )
 
 
 async def test_problem_is_forwarded_to_the_admin_chat(box: Sandbox) -> None:

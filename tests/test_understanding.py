@@ -28,6 +28,7 @@ from bot.actions import Action, Edit, Incoming, Reply, SendTo
 from bot.app import App, build_app
 from bot.campaign import default_campaign_path, load_campaign
 from bot.clock import FakeClock
+from bot.config import DepartmentConfig
 from bot.domain import Campaign, Person, Role, School, StepState
 from bot.keyboards import Keyboard
 from bot.parsing import AnswerError, read
@@ -41,6 +42,8 @@ CORPUS = tomllib.loads(
     (Path(__file__).parent / "data" / "answers_corpus.toml").read_text(encoding="utf-8")
 )["case"]
 GROUP_ID = 123
+# The department as the sandbox config names it: [department] left at its defaults.
+DEPT = DepartmentConfig()
 # A head of s1 who is also the deputy of s2.
 TWO_SCHOOLS = 550_001
 
@@ -336,7 +339,7 @@ def test_a_sticker_is_answered_with_what_the_bot_reads_and_the_card(tmp_path: Pa
     with world(tmp_path) as w:
         said = replies(w.say(head_of(1), "", attachments=True))
         status = w.run(w.app.service.school_status(School(id="s1", name="МКОУ «СОШ №1»")))
-        assert said == [texts.ATTACHMENTS_ONLY, texts.card(status, w.clock.now())]
+        assert said == [texts.attachments_only(CAMPAIGN), texts.card(status, w.clock.now())]
         assert w.history() == []
 
 
@@ -371,16 +374,16 @@ def test_not_understood_gives_an_example_from_the_persons_own_words(tmp_path: Pa
 
 def test_a_stranger_is_told_once_a_day(tmp_path: Path) -> None:
     with world(tmp_path) as w:
-        assert replies(w.say(STRANGER, "3.1 выполнено")) == [texts.STRANGER]
+        assert replies(w.say(STRANGER, "3.1 выполнено")) == [texts.stranger(DEPT)]
         assert replies(w.say(STRANGER, "алло")) == []
         assert replies(w.say(STRANGER, "статус")) == []
         assert replies(w.say(STRANGER, "", attachments=True)) == []
         # Another conversation is told on its own.
-        assert replies(w.say(STRANGER, "/статус", peer=HEADS_CHAT)) == [texts.STRANGER]
+        assert replies(w.say(STRANGER, "/статус", peer=HEADS_CHAT)) == [texts.stranger(DEPT)]
         w.clock.advance(23 * 3600)
         assert replies(w.say(STRANGER, "алло")) == []
         w.clock.advance(3600)
-        assert replies(w.say(STRANGER, "алло")) == [texts.STRANGER]
+        assert replies(w.say(STRANGER, "алло")) == [texts.stranger(DEPT)]
         assert w.history() == []
 
 
@@ -569,7 +572,7 @@ def _problem_notices_sent(w: World) -> list[str]:
 def test_two_schools_a_typed_answer_is_kept_until_the_school_is_chosen(tmp_path: Path) -> None:
     with world(tmp_path) as w:
         actions = w.say(TWO_SCHOOLS, "3.1 выполнено")
-        question = texts.CHOOSE_SCHOOL_FOR_ANSWER.format(text="3.1 выполнено")
+        question = texts.choose_school_for_answer("3.1 выполнено")
         assert replies(actions) == [question]
         keyboard = keyboard_of(actions, question)
         assert keyboard is not None
@@ -644,7 +647,7 @@ async def test_a_sticker_end_to_end(sandbox: Sandbox) -> None:
     emu.push_message_new(
         from_id=head_of(1), peer_id=head_of(1), text="", attachments=[{"type": "sticker"}]
     )
-    await emu.wait_for_message(head_of(1), contains=texts.ATTACHMENTS_ONLY[:30])
+    await emu.wait_for_message(head_of(1), contains=texts.attachments_only(CAMPAIGN)[:30])
     card = await emu.wait_for_message(head_of(1), contains="🏫", count=1)
     assert card.labels
 
@@ -669,7 +672,7 @@ def test_a_code_alone_is_only_a_code_from_someone_not_yet_known(tmp_path: Path) 
     with world(tmp_path) as w:
         # A head typing something code-like is answered as a head.
         said = replies(w.say(head_of(1), "K7M4PQ"))
-        assert not any(t == texts.REG_UNKNOWN for t in said)
+        assert not any(t == texts.reg_unknown(DEPT) for t in said)
         assert said
 
 
@@ -723,7 +726,7 @@ def test_a_word_saying_two_states_is_a_campaign_error(tmp_path: Path) -> None:
     path.write_text(text, encoding="utf-8")
     with pytest.raises(CampaignError) as caught:
         load_campaign(path)
-    assert any("подключил*" in p for p in caught.value.problems)
+    assert any("подключил*" in p and "words.in_progress" in p for p in caught.value.problems)
 
 
 # --- the payload fits ---------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from bot.keyboards import Color, Keyboard
 from bot.messages import Address, AddressKind, Outcome, Outgoing, OutKind, Result, buttons_of
 from bot.outbox import Outbox, Sender
 from bot.payloads import OpenCardPayload
-from bot.vk import EXECUTE_LIMIT, SNACKBAR_LIMIT, VKTransport, vk_text
+from bot.vk import EXECUTE_LIMIT, SNACKBAR_LIMIT, VKTransport, update_author, vk_text
 from bot.vk_api import ResilientAPI
 from bot.vk_emulator import CHAT_PEER_OFFSET, Faults, VKEmulator
 from storage.db import Database
@@ -515,3 +515,19 @@ async def test_the_sender_over_vk_sends_a_refused_edit_as_a_new_message(
         ("messages.send", None),
     ]
     assert requests(emulator) == ["execute"] * 3
+
+
+def test_an_updates_author_is_its_sender_and_nobody_for_chat_events() -> None:
+    message = {"type": "message_new", "object": {"message": {"from_id": 5, "peer_id": 5}}}
+    press = {"type": "message_event", "object": {"user_id": 7, "peer_id": 7}}
+    invited = {
+        "type": "message_new",
+        "object": {"message": {"from_id": 5, "action": {"type": "chat_invite_user"}}},
+    }
+    community = {"type": "message_new", "object": {"message": {"from_id": -1}}}
+    assert update_author(message) == 5
+    assert update_author(press) == 7
+    assert update_author(invited) is None
+    assert update_author(community) is None
+    assert update_author({"type": "message_new", "object": "junk"}) is None
+    assert update_author({"type": "group_join", "object": {"user_id": 5}}) is None

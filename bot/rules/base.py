@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from bot import texts
 from bot.actions import Action, Edit, Incoming, Reply, Snackbar
 from bot.chats import ChatDirectory
-from bot.config import RemindersConfig
+from bot.config import DepartmentConfig, RemindersConfig
 from bot.domain import Campaign, School
 from bot.keyboards import Keyboard
 from bot.notify import Notifier
@@ -24,6 +24,8 @@ class Settings:
     controller: int | None
     chats: ChatDirectory
     timezone: str
+    # How the texts name the department ([department] in the config).
+    department: DepartmentConfig = field(default_factory=DepartmentConfig)
     # How long a question of the bot (a problem's reason, a step's numbers) waits.
     prompt_expires_after: dt.timedelta = dt.timedelta(hours=1)
 
@@ -85,7 +87,9 @@ class Rules:
         """Why a school's button does nothing for this person (a pop-up holds 90 characters)."""
         if self.is_staff(msg.user_id):
             return texts.STAFF_NOT_A_HEAD
-        return texts.STRANGER_SHORT if msg.is_callback else texts.STRANGER
+        if msg.is_callback:
+            return texts.stranger_short(self.settings.department)
+        return texts.stranger(self.settings.department)
 
     async def _stranger(self, msg: Incoming) -> list[Action]:
         """Someone the bot does not know: who it is and whom to ask, once a day here."""
@@ -94,7 +98,7 @@ class Rules:
         told = await self.service.repos.conversations.tell_stranger(
             msg.user_id, msg.peer_id, self.service.now(), STRANGER_NOTE_EVERY
         )
-        return [Reply(texts.STRANGER)] if told else []
+        return [Reply(texts.stranger(self.settings.department))] if told else []
 
     def _notice(self, msg: Incoming, text: str) -> Action:
         return Snackbar(text) if msg.is_callback else Reply(text)

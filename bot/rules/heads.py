@@ -145,9 +145,8 @@ class HeadRules(Rules):
             ended = await self.cancel_prompt(msg, speaker, None)
             return ended + await self.show_card(msg, memberships, school.id)
         await self.service.repos.conversations.clear_input(msg.user_id, msg.peer_id)
-        said = texts.quoted_answer(pending.text)
         out = _Outcome()
-        out.add(Edit(texts.ANSWER_FOR_SCHOOL.format(text=said, school=school.name)))
+        out.add(Edit(texts.answer_for_school(pending.text, school)))
         reading = read(pending.text, self.campaign)
         return out.add(*await self.answer(as_message(msg), memberships, school, reading))
 
@@ -218,7 +217,9 @@ class HeadRules(Rules):
                 return []
             return await self._typed(msg, speaker, reading, msg.text)
         if not text:
-            intro: list[Action] = [Reply(texts.ATTACHMENTS_ONLY)] if msg.attachments else []
+            intro: list[Action] = []
+            if msg.attachments:
+                intro.append(Reply(texts.attachments_only(self.campaign)))
             return intro + await self.show_card(msg, memberships, None)
         # Read from the message itself: its line breaks separate what it says of each step.
         reading = read(msg.text, self.campaign)
@@ -269,10 +270,9 @@ class HeadRules(Rules):
                 ),
             )
             schools = [(m.school.id, m.school.name) for m in memberships]
-            said = texts.quoted_answer(text)
             return out.add(
                 Reply(
-                    texts.CHOOSE_SCHOOL_FOR_ANSWER.format(text=said),
+                    texts.choose_school_for_answer(text),
                     kept_answer_keyboard(self.campaign, schools),
                 )
             )

@@ -29,7 +29,7 @@ class OnboardingRules(Rules):
         if result.check is CodeCheck.OK and result.school is not None:
             text = texts.REG_CHOOSE_ROLE.format(school=result.school.name)
             return [Reply(text, role_keyboard(self.campaign))]
-        return [Reply(_CODE_REPLIES[result.check])]
+        return [Reply(_CODE_REPLIES[result.check](self.settings.department))]
 
     async def choose_role(self, msg: Incoming, role: Role) -> list[Action]:
         name = await self.messenger.user_name(msg.user_id) or f"id{msg.user_id}"
@@ -45,8 +45,8 @@ class OnboardingRules(Rules):
 
 
 _CODE_REPLIES = {
-    CodeCheck.UNKNOWN: texts.REG_UNKNOWN,
-    CodeCheck.EXPIRED: texts.REG_EXPIRED,
-    CodeCheck.REVOKED: texts.REG_REVOKED,
-    CodeCheck.TOO_MANY: texts.REG_TOO_MANY,
+    CodeCheck.UNKNOWN: texts.reg_unknown,
+    CodeCheck.EXPIRED: texts.reg_expired,
+    CodeCheck.REVOKED: texts.reg_revoked,
+    CodeCheck.TOO_MANY: texts.reg_too_many,
 }

@@ -49,15 +49,15 @@ class StaffRules(Rules):
                 return await self.heads.show_card(msg, memberships, None)
             if not memberships:
                 return await self._stranger(msg)
-            return [Reply(texts.ADMIN_ONLY)]
+            return [Reply(texts.admin_only(self.settings.department))]
         if command is AdminCommand.BIND:
             return [await self._bind(msg, parsed.argument)]
         if msg.in_chat and msg.peer_id not in await self.settings.chats.admin_chats():
             if command is AdminCommand.HELP:
-                return [Reply(texts.HELP_ADMIN)]
-            return [Reply(texts.ADMIN_IN_HEADS_CHAT)]
+                return [Reply(texts.help_admin(self.settings.department))]
+            return [Reply(texts.admin_in_heads_chat(self.settings.department))]
         if command is AdminCommand.HELP:
-            return [Reply(texts.HELP_ADMIN)]
+            return [Reply(texts.help_admin(self.settings.department))]
         if command is AdminCommand.STATUS:
             return await self._status(msg, parsed.argument)
         if command is AdminCommand.PENDING:
@@ -134,7 +134,8 @@ class StaffRules(Rules):
     async def _schedule(self) -> Action:
         schedule = self.service.repos.schedule
         finished = await schedule.finished_slots(self.campaign.id)
-        slots = upcoming(self.campaign, self.reminders, self.service.now(), finished)
+        since = await schedule.since(self.campaign.id)
+        slots = upcoming(self.campaign, self.reminders, self.service.now(), finished, since)
         lines = [(texts.SLOT_NAMES[slot.kind.value], slot.due) for slot in slots]
         paused = await schedule.paused_at(self.campaign.id) is not None
         return Reply(texts.schedule(lines, paused, self.settings.timezone))
@@ -150,7 +151,7 @@ class StaffRules(Rules):
             return actions
         found = await self.service.find_schools(query)
         if not found:
-            return [Reply(texts.UNKNOWN_SCHOOL.format(query=query[:100]))]
+            return [Reply(texts.unknown_school(query[:100]))]
         if len(found) > 1:
             return [Reply(texts.several_schools(found))]
         school = found[0]
@@ -189,7 +190,7 @@ class StaffRules(Rules):
         await self.service.repos.campaigns.mark_announced(self.campaign.id, self.service.now())
         log.info("announcement sent to %d heads chats", len(heads_chats))
         if reply:
-            actions.append(Reply(texts.ANNOUNCED.format(chats=len(heads_chats))))
+            actions.append(Reply(texts.announced(len(heads_chats))))
         return actions
 
     async def _bind(self, msg: Incoming, argument: str) -> Action:
@@ -203,7 +204,7 @@ class StaffRules(Rules):
         chats = self.settings.chats.repo
         await chats.bind(msg.peer_id, kind, msg.user_id, now)
         log.info("chat %s bound as %s by %s", msg.peer_id, kind, msg.user_id)
-        text = texts.BOUND.format(kind=texts.BOUND_KIND[kind])
+        text = texts.bound(kind, self.settings.department)
         members = await self.messenger.chat_members(msg.peer_id)
         await chats.replace_members(msg.peer_id, members, now)
         verified = next((s for s in self.campaign.steps if s.verified_by), None)
@@ -223,7 +224,11 @@ class StaffRules(Rules):
             for r in await self.onboarding.registered()
         ]
         unresolved = [
-            (u.school_id, f"{u.full_name} (vk.com/{u.screen_name})", u.problem or "не проверен")
+            (
+                u.school_id,
+                f"{u.full_name} (vk.com/{u.screen_name})",
+                u.problem or texts.SCREEN_NAME_UNCHECKED,
+            )
             for u in await self.onboarding.registrations.unresolved()
         ]
         return Reply(texts.registrations(registered, unresolved, self.settings.timezone))

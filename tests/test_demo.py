@@ -1,0 +1,38 @@
+"""`confirmbot demo` for every district size the command accepts, the smallest included."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.__main__ import main
+from bot.demo import _behaviours
+
+
+@pytest.mark.parametrize("schools", [3, 4, 5])
+def test_demo_of_a_small_district_runs_to_the_end(
+    schools: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 3 and 4 used to end in "coroutine raised StopIteration": no school finished.
+    assert main(["demo", "--schools", str(schools)]) == 0
+    out = capsys.readouterr().out
+    assert "Traceback" not in out
+    assert f"District: {schools} schools" in out
+    assert "VK API calls made by the bot" in out
+    assert "simulated head(s) failed" not in out
+
+
+@pytest.mark.parametrize("schools", [*range(3, 40), 200, 5000])
+def test_every_district_has_a_finisher_one_in_progress_and_one_silent(schools: int) -> None:
+    kinds = _behaviours(schools)
+    assert len(kinds) == schools
+    assert {"done", "partial", "silent"} <= set(kinds)
+    if schools >= 5:
+        assert {"problem", "text"} <= set(kinds)
+
+
+@pytest.mark.parametrize("schools", ["2", "5001"])
+def test_demo_refuses_a_district_out_of_range(
+    schools: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["demo", "--schools", schools]) == 2
+    assert "3" in capsys.readouterr().err
