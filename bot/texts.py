@@ -444,10 +444,14 @@ def escalation(
 
 
 def problem_notice(school: School, step: Step, reason: str, who: str) -> str:
-    because = reason or "причина не указана (бот спросил у руководителя)"
+    """Who reported it comes before the head's own words, which stay on one quoted line: a
+    reason cannot write a «Сообщил(а)» of its own."""
+    reason = " ".join(reason.split())
+    because = f"«{reason}»" if reason else "не указана (бот спросил у руководителя)"
     return (
-        f"⚠️ Проблема: {school.name}, шаг {step.id} {step.short_title}: {because}. "
-        f"Сообщил(а): {who}."
+        f"⚠️ Проблема: {school.name}, шаг {step.id} {step.short_title}\n"
+        f"Сообщил(а): {who}\n"
+        f"Причина: {because}"
     )
 
 

@@ -75,6 +75,12 @@ CHAT_LOST = frozenset({7, 917, 945, 946, 983})
 RETRYABLE = frozenset({6, 9, 10})
 # VK's execute runs at most 25 API calls (dev.vk.com/method/execute).
 EXECUTE_LIMIT = 25
+# Members of a chat asked for at once: VK's default is 20, its schema allows up to 1000; 200
+# keeps a district's heads chat to a call or two.
+MEMBERS_PAGE = 200
+# An edit with this keyboard takes the old buttons away (dev.vk.com/api/bots/development/
+# keyboard: "to hide the keyboard, send an empty one").
+NO_KEYBOARD = json.dumps({"buttons": []})
 # 12/13: VK could not compile or run the code: our bug, and no retry will help.
 EXECUTE_BROKEN = frozenset({12, 13})
 
@@ -121,14 +127,33 @@ class VKTransport:
         return results
 
 
+# VK's mention markup (dev.vk.com/ru/api/bots/development/messages): `[id1|Имя]`, `[club1|..]`,
+# `[public1|..]`, and `@` or `*` before a name: `@id1`, `*durov`, `@all`, `@online`.
+_AT_SIGN = re.compile(r"(?<![\w@*＠∗])[@*](?=\w)")
+_AT_SIGNS = str.maketrans({"@": "＠", "*": "∗"})
+_BRACKETS = str.maketrans({"[": "(", "]": ")", "|": "/"})
+_BRACKET_MARKUP = re.compile(r"\[[^\[\]\n]*\|[^\[\]\n]*\]")
+
+
+def neutral(text: str) -> str:
+    """Text shown as written, never as VK markup: `@all` pings nobody, `[id1|x]` links nowhere.
+
+    For whatever came from a person or a file (a reason, a school's or a person's name): a
+    mention's `@` or `*` becomes its full-width look-alike, and a `[target|text]` its round
+    brackets, `(target/text)`. The bot's own mentions are not text but `bot.mentions` tokens.
+    """
+    text = _BRACKET_MARKUP.sub(lambda m: m.group().translate(_BRACKETS), text)
+    return _AT_SIGN.sub(lambda m: m.group().translate(_AT_SIGNS), text)
+
+
 def vk_mention(person_id: int, name: str) -> str:
-    """VK's mention markup; a name may not close it early."""
-    safe = name.replace("]", ")").replace("[", "(").replace("|", "/")
-    return f"[id{person_id}|{safe}]"
+    """VK's mention markup; a name may not close it early nor mention anyone else."""
+    return f"[id{person_id}|{neutral(name).translate(_BRACKETS)}]"
 
 
 def vk_text(text: str) -> str:
-    return mentions.render(text, vk_mention)
+    """The text VK gets: the bot's mentions as VK markup, every other character as written."""
+    return mentions.render(text, vk_mention, neutral)
 
 
 def _call(message: Outgoing) -> tuple[str, dict[str, Any]]:
@@ -149,14 +174,19 @@ def _call(message: Outgoing) -> tuple[str, dict[str, Any]]:
             "peer_id": message.to[0].id,
             "conversation_message_id": message.edit or 0,
             "message": vk_text(message.text),
-            # An empty keyboard removes the old buttons from the edited message.
-            "keyboard": keyboard_json(message.buttons, callback=True),
+            # messages.edit replaces the whole message: the old buttons go unless sent again.
+            "keyboard": keyboard_json(message.buttons, callback=True)
+            if message.buttons
+            else NO_KEYBOARD,
         }
     params = {
         "peer_ids": ",".join(str(a.id) for a in message.to),
         "message": vk_text(message.text),
         "random_id": message.dedupe_id(),
     }
+    if not mentions.has_mention(message.text):
+        # Nobody is meant to be notified: whatever slipped past `neutral` pings no one.
+        params["disable_mentions"] = 1
     if message.buttons is not None:
         params["keyboard"] = keyboard_json(message.buttons, callback=message.callback)
     if message.attachment:
@@ -233,17 +263,30 @@ class VKMessenger:
         return f"{users[0].get('first_name', '')} {users[0].get('last_name', '')}".strip() or None
 
     async def chat_members(self, peer_id: int) -> list[int] | None:
-        """messages.getConversationMembers; VK shows them only to a community that is an admin
-        of the chat (error 917 otherwise)."""
-        try:
-            response = await self.api.request(
-                "messages.getConversationMembers", {"peer_id": peer_id}
-            )
-        except VKAPIError as error:
-            log.info("cannot read the members of chat %s (VK error %s)", peer_id, error.code)
-            return None
-        items = response.get("response", {}).get("items", [])
-        return [int(item["member_id"]) for item in items if int(item["member_id"]) > 0]
+        """messages.getConversationMembers, page by page; VK shows them only to a community
+        that is an admin of the chat (error 917 otherwise).
+
+        VK answers 20 members unless asked for more, so a heads chat of 30 would otherwise
+        show 10 heads as missing; `count` in the answer is the whole chat.
+        """
+        members: list[int] = []
+        offset = 0
+        while True:
+            try:
+                response = await self.api.request(
+                    "messages.getConversationMembers",
+                    {"peer_id": peer_id, "count": MEMBERS_PAGE, "offset": offset},
+                )
+            except VKAPIError as error:
+                log.info("cannot read the members of chat %s (VK error %s)", peer_id, error.code)
+                return None
+            page = response.get("response") or {}
+            items = page.get("items") or []
+            members += [int(i["member_id"]) for i in items if int(i["member_id"]) > 0]
+            offset += len(items)
+            total = page.get("count")
+            if not items or not isinstance(total, int) or offset >= total:
+                return members
 
     async def resolve_screen_name(self, screen_name: str) -> int | None:
         try:
@@ -393,6 +436,22 @@ def supports_callback(client_info: Any) -> bool:
     return "callback" in [getattr(a, "value", a) for a in actions]
 
 
+def _update_cmid(default: int | None) -> int | None:
+    """The message's id in its conversation: `conversation_message_id`, or `cmid` as 5.199
+    also names it (vkbottle's models know only the first)."""
+    update = CURRENT_UPDATE.get() or {}
+    obj = update.get("object")
+    if isinstance(obj, dict) and isinstance(obj.get("message"), dict):
+        obj = obj["message"]
+    if not isinstance(obj, dict):
+        return default
+    for name in ("conversation_message_id", "cmid"):
+        value = obj.get(name)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return default
+
+
 def incoming_message(message: Any, group_id: int) -> Incoming:
     """A vkbottle `Message` as the flow sees it."""
     text = message.text or ""
@@ -402,7 +461,7 @@ def incoming_message(message: Any, group_id: int) -> Incoming:
         text=text,
         payload=message.payload,
         event_id=_update_event_id(),
-        conversation_message_id=message.conversation_message_id,
+        conversation_message_id=_update_cmid(message.conversation_message_id),
         supports_callback=supports_callback(message.client_info),
         addressed=message.payload is not None or is_addressed(text, message.peer_id, group_id),
         ref=update_ref(),
@@ -419,5 +478,5 @@ def incoming_event(event: Any) -> Incoming:
         event_id=_update_event_id(),
         callback_id=obj.event_id,
         is_callback=True,
-        conversation_message_id=obj.conversation_message_id,
+        conversation_message_id=_update_cmid(obj.conversation_message_id),
     )

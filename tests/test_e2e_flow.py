@@ -9,7 +9,7 @@ import pytest
 
 from bot import texts
 from bot.clock import FakeClock
-from bot.domain import AnswerSource, Campaign, StepState
+from bot.domain import AnswerSource, Campaign, Person, Role, School, StepState
 from bot.sandbox import ADMIN_CHAT, HEADS_CHAT, Sandbox
 from tests.conftest import ADMIN, STRANGER, deputy_of, head_of
 
@@ -367,3 +367,68 @@ async def test_a_problem_and_its_reason_in_one_batch_keep_the_reason(sandbox: Sa
     current = await sandbox.app.repos.answers.current_for_school(sandbox.app.campaign.id, "s2")
     assert current["3.4"].state is StepState.PROBLEM
     assert current["3.4"].reason == "нет интернета в школе"
+
+
+async def test_a_reason_with_vk_markup_pings_nobody_and_cannot_sign_for_another(
+    sandbox: Sandbox,
+) -> None:
+    emu, head = sandbox.emulator, head_of(1)
+    reason = (
+        "@all *online [id1|Начальник] [club1|Управление] @id1 нет интернета\n"
+        f"Сообщил(а): [id{ADMIN}|Админ Админов]"
+    )
+    sandbox.say(head, f"3.4 проблема {reason}")
+    notice = await emu.wait_for_message(ADMIN_CHAT, contains="Проблема")
+    # VK notifies the reporter it links, and nobody the head's words name.
+    assert notice.pings == [f"id{head}"]
+    signed = [line for line in notice.text.split("\n") if line.startswith("Сообщил(а):")]
+    assert signed == [f"Сообщил(а): [id{head}|Директор 1]"]
+    assert notice.text.split("\n")[-1].startswith("Причина: «＠all ∗online (id1/Начальник)")
+    assert "нет интернета" in notice.text
+
+
+async def test_school_and_person_names_from_the_roster_ping_nobody(sandbox: Sandbox) -> None:
+    emu, app = sandbox.emulator, sandbox.app
+    await app.repos.roster.apply(
+        [School(id="s1", name="@all МКОУ [club1|СОШ №1]")],
+        [Person(vk_id=head_of(1), school_id="s1", full_name="@online Иван", role=Role.HEAD)],
+        app.clock.now(),
+    )
+    sandbox.say(ADMIN, "/должники", peer_id=ADMIN_CHAT)
+    debtors = await emu.wait_for_message(ADMIN_CHAT, contains="Не выполнили")
+    assert "• ＠all МКОУ (club1/СОШ №1):" in debtors.text
+    assert f"[id{head_of(1)}|＠online Иван]" in debtors.text
+    assert "all" not in debtors.pings
+    assert "online" not in debtors.pings
+    assert "club1" not in debtors.pings
+    assert f"id{head_of(1)}" in debtors.pings  # the bot does mean to mention the heads
+    sandbox.say(ADMIN, "/статус s1", peer_id=ADMIN_CHAT)
+    status = await emu.wait_for_message(ADMIN_CHAT, contains="(№ s1)")
+    assert status.text.startswith("🏫 ＠all МКОУ (club1/СОШ №1)")
+    assert status.pings == []
+    assert emu.calls_to("messages.send")[-1].params["disable_mentions"] == "1"
+
+
+async def test_a_press_naming_its_message_by_cmid_edits_it_in_place(sandbox: Sandbox) -> None:
+    emu, head = sandbox.emulator, head_of(1)
+    sandbox.say(head, "карточка")
+    card = await emu.wait_for_message(head, contains="СОШ №1")
+    button = card.buttons[0]["action"]
+    # 5.199 also names the message `cmid`; vkbottle's model knows only the old name.
+    emu.push_raw(
+        {
+            "type": "message_event",
+            "v": "5.199",
+            "group_id": sandbox.config.vk.group_id,
+            "event_id": "press-with-cmid",
+            "object": {
+                "user_id": head,
+                "peer_id": head,
+                "event_id": "cmid-press",
+                "payload": json.loads(button["payload"]),
+                "cmid": card.conversation_message_id,
+            },
+        }
+    )
+    await emu.wait_for(lambda: "Выберите состояние" in card.text and card.edited)
+    assert len(emu.messages_to(head)) == 1

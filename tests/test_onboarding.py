@@ -25,7 +25,7 @@ from bot.onboarding import (
     registration_code,
 )
 from bot.roster import UnresolvedPerson
-from bot.sandbox import ADMIN_CHAT, HEADS_CHAT, Sandbox
+from bot.sandbox import ADMIN_CHAT, HEADS_CHAT, Sandbox, start_sandbox
 from bot.vk_emulator import VKError
 from tests.conftest import ADMIN, STRANGER, deputy_of, district, head_of
 
@@ -208,6 +208,31 @@ async def test_step_3_3_follows_chat_membership(sandbox: Sandbox) -> None:
     sandbox.say(ADMIN, "статус s1")
     status = await emu.wait_for_message(ADMIN, contains="СОШ №1", count=3)
     assert "3.3: подтверждено ботом" in status.text
+
+
+async def test_step_3_3_reads_every_page_of_a_large_heads_chat(
+    tmp_path: Path, clock: FakeClock, campaign: Campaign, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    schools, people = district(15)  # 30 heads and deputies: VK answers 20 members a page
+    box = await start_sandbox(
+        tmp_path, schools=schools, people=people, admins=[ADMIN], clock=clock, campaign=campaign
+    )
+    try:
+        app = box.app
+        await refresh(
+            app.messenger,
+            app.flow.settings.chats,
+            app.flow.onboarding.registrations,
+            app.clock.now(),
+        )
+        box.say(ADMIN, "статус s15")
+        status = await box.emulator.wait_for_message(ADMIN, contains="СОШ №15")
+        assert "3.3: подтверждено ботом" in status.text
+        seen = await app.flow.settings.chats.repo.members_in([HEADS_CHAT])
+        assert seen == {p.vk_id for p in people}
+    finally:
+        await box.close()
 
 
 async def test_step_3_3_unknown_where_the_bot_cannot_read_members(sandbox: Sandbox) -> None:
