@@ -26,6 +26,7 @@ import xlsxwriter  # type: ignore[import-untyped]
 from bot.chats import ChatDirectory
 from bot.domain import Campaign, Person, Role, School
 from bot.ports import Messenger
+from bot.report import csv_text
 from storage.onboarding import (
     ChatRepository,
     Registered,
@@ -243,9 +244,14 @@ def write_codes(rows: list[tuple[str, ...]], path: Path) -> None:
             with open(temp, "w", encoding="utf-8", newline="") as out:
                 writer = csv.writer(out, lineterminator="\n")
                 writer.writerow(CODES_HEADER)
-                writer.writerows(rows)
+                # A school's id and name are the roster's text: never a formula.
+                writer.writerows(
+                    (csv_text(school_id), csv_text(name), *rest)
+                    for school_id, name, *rest in rows
+                )
         else:
-            book = xlsxwriter.Workbook(temp)
+            # Strings are written as strings: `=...` in a school's name is not a formula.
+            book = xlsxwriter.Workbook(temp, {"strings_to_formulas": False})
             sheet = book.add_worksheet("Коды")
             bold = book.add_format({"bold": True})
             sheet.write_row(0, 0, CODES_HEADER, bold)

@@ -4,12 +4,14 @@ screen names in the roster — over HTTP to the emulator."""
 from __future__ import annotations
 
 import asyncio
+import csv
 import datetime as dt
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import openpyxl
 import pytest
 
 from bot import texts
@@ -23,6 +25,7 @@ from bot.onboarding import (
     normalise_code,
     refresh,
     registration_code,
+    write_codes,
 )
 from bot.roster import UnresolvedPerson
 from bot.sandbox import ADMIN_CHAT, HEADS_CHAT, Sandbox, start_sandbox
@@ -310,6 +313,23 @@ async def test_roster_codes_cli_writes_csv(sandbox: Sandbox, tmp_path: Path) -> 
     assert again[2].endswith(",yes")
     bad = ["roster", "codes", "--config", str(config), "-o", str(tmp_path / "x.txt")]
     assert await asyncio.to_thread(main, bad) == 2
+
+
+def test_codes_files_show_a_formula_like_school_as_text(tmp_path: Path) -> None:
+    row = ("-s1", '=HYPERLINK("http://x.ru","СОШ")', "K7M4PQ", "https://vk.me/club7?ref=K7M4PQ")
+    rows = [(*row, "20.10.2023 23:59", ""), ("s2", "СОШ №2", "AAAAAA", "x", "y", "yes")]
+
+    write_codes(rows, tmp_path / "codes.csv")
+    write_codes(rows, tmp_path / "codes.xlsx")
+
+    with (tmp_path / "codes.csv").open(encoding="utf-8", newline="") as file:
+        written = list(csv.reader(file))
+    assert written[1][:4] == ["'-s1", f"'{row[1]}", "K7M4PQ", row[3]]
+    assert written[2] == list(rows[1])
+    sheet = openpyxl.load_workbook(tmp_path / "codes.xlsx").active
+    assert sheet is not None
+    assert sheet["B2"].value == row[1]
+    assert sheet["B2"].data_type == "s"  # a string, not a formula
 
 
 @pytest.mark.parametrize("kind", ["chat_invite_user_by_link"])
