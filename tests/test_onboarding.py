@@ -21,6 +21,7 @@ from bot.onboarding import (
     ALPHABET,
     CODE_LENGTH,
     PER_PERSON_LIMIT,
+    TOTAL_LIMIT,
     generate_codes,
     normalise_code,
     refresh,
@@ -138,6 +139,68 @@ async def test_guessing_is_limited_per_person(sandbox: Sandbox) -> None:
     # Someone else with the right code is not blocked by one guesser.
     sandbox.say(NEWCOMER + 1, f"регистрация {codes['s1']}")
     await emu.wait_for_message(NEWCOMER + 1, contains="Код подошёл")
+
+
+async def test_200_wrong_codes_in_one_batch_are_not_all_checked(sandbox: Sandbox) -> None:
+    emu = sandbox.emulator
+    codes = await codes_of(sandbox)
+    polls = len(emu.poll_requests)
+    for i in range(199):
+        sandbox.say(NEWCOMER, f"регистрация GUESS{i:03d}")
+    sandbox.say(NEWCOMER, f"регистрация {codes['s1']}")  # the last guess happens to be right
+    await emu.wait_for(lambda: len(emu.messages_to(NEWCOMER)) == 200, timeout=30)
+    assert len(emu.poll_requests) <= polls + 2  # they came in one long-poll answer
+    replies = [m.text for m in emu.messages_to(NEWCOMER)]
+    assert replies[:PER_PERSON_LIMIT] == [texts.REG_UNKNOWN] * PER_PERSON_LIMIT
+    assert replies[PER_PERSON_LIMIT:] == [texts.REG_TOO_MANY] * (200 - PER_PERSON_LIMIT)
+    checked = await rows(
+        sandbox, "SELECT COUNT(*) FROM registration_attempts WHERE vk_id = ?", (NEWCOMER,)
+    )
+    assert checked == [(PER_PERSON_LIMIT,)]
+    assert await rows(sandbox, "SELECT 1 FROM pending_registrations") == []
+
+
+async def test_throwaway_accounts_cannot_lock_a_real_head_out(sandbox: Sandbox) -> None:
+    emu = sandbox.emulator
+    codes = await codes_of(sandbox)
+    throwaway = [NEWCOMER + 100 + n for n in range(TOTAL_LIMIT // PER_PERSON_LIMIT)]
+    for n, account in enumerate(throwaway):
+        for i in range(PER_PERSON_LIMIT):
+            sandbox.say(account, f"регистрация GUESS{n}X{i}")
+    await emu.wait_for(lambda: all(len(emu.messages_to(a)) == PER_PERSON_LIMIT for a in throwaway))
+    assert {m.text for a in throwaway for m in emu.messages_to(a)} == {texts.REG_UNKNOWN}
+
+    # The district is past its hourly limit of wrong codes: a real head still gets in...
+    sandbox.say(NEWCOMER, f"регистрация {codes['s2']}")
+    await emu.wait_for_message(NEWCOMER, contains="Код подошёл")
+    # ...while one more throw-away account gets one guess, not five.
+    late = NEWCOMER + 999
+    sandbox.say(late, "регистрация WRONG1")
+    sandbox.say(late, f"регистрация {codes['s3']}")
+    await emu.wait_for(lambda: len(emu.messages_to(late)) == 2)
+    assert [m.text for m in emu.messages_to(late)] == [texts.REG_UNKNOWN, texts.REG_TOO_MANY]
+
+
+async def test_a_revoked_code_cancels_a_registration_waiting_for_its_role(
+    sandbox: Sandbox, clock: FakeClock
+) -> None:
+    emu = sandbox.emulator
+    codes = await codes_of(sandbox)
+    sandbox.say(NEWCOMER, f"регистрация {codes['s2']}")
+    ask = await emu.wait_for_message(NEWCOMER, contains="Код подошёл")
+    sandbox.say(NEWCOMER + 1, f"регистрация {codes['s3']}")
+    other = await emu.wait_for_message(NEWCOMER + 1, contains="Код подошёл")
+
+    registrations = sandbox.app.flow.onboarding.registrations
+    await registrations.revoke("s2", clock.now())
+    await sandbox.app.flow.onboarding.issue_codes(["s3"], clock.now(), regenerate=True)
+    emu.press(NEWCOMER, ask, texts.BUTTON_ROLE[Role.HEAD])
+    emu.press(NEWCOMER + 1, other, texts.BUTTON_ROLE[Role.HEAD])
+
+    await emu.wait_for(lambda: len(emu.event_answers) == 2)
+    snacks = {a["user_id"]: a["event_data"]["text"] for a in emu.event_answers}
+    assert snacks == {NEWCOMER: texts.REG_NO_PENDING, NEWCOMER + 1: texts.REG_NO_PENDING}
+    assert await rows(sandbox, "SELECT vk_id FROM people WHERE vk_id > ?", (NEWCOMER - 1,)) == []
 
 
 async def test_a_role_button_without_a_good_code_registers_nobody(sandbox: Sandbox) -> None:
