@@ -265,8 +265,7 @@ def write_codes(rows: list[tuple[str, ...]], path: Path) -> None:
                 writer.writerow(CODES_HEADER)
                 # A school's id and name are the roster's text: never a formula.
                 writer.writerows(
-                    (csv_text(school_id), csv_text(name), *rest)
-                    for school_id, name, *rest in rows
+                    (csv_text(school_id), csv_text(name), *rest) for school_id, name, *rest in rows
                 )
         else:
             # Strings are written as strings: `=...` in a school's name is not a formula.
