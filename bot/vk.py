@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import datetime as dt
 import io
 import json
 import logging
@@ -452,6 +453,20 @@ def _update_cmid(default: int | None) -> int | None:
     return default
 
 
+def _update_date() -> dt.datetime | None:
+    """When the person wrote the message: its `date`, set by VK's servers (Unix time)."""
+    update = CURRENT_UPDATE.get() or {}
+    obj = update.get("object")
+    message = obj.get("message") if isinstance(obj, dict) else None
+    date = message.get("date") if isinstance(message, dict) else None
+    if not isinstance(date, int) or isinstance(date, bool) or date <= 0:
+        return None
+    try:
+        return dt.datetime.fromtimestamp(date, dt.UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
 def incoming_message(message: Any, group_id: int) -> Incoming:
     """A vkbottle `Message` as the flow sees it."""
     text = message.text or ""
@@ -465,6 +480,7 @@ def incoming_message(message: Any, group_id: int) -> Incoming:
         supports_callback=supports_callback(message.client_info),
         addressed=message.payload is not None or is_addressed(text, message.peer_id, group_id),
         ref=update_ref(),
+        sent_at=_update_date(),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 
 import pytest
@@ -107,6 +108,35 @@ async def test_late_answer_is_accepted_and_marked(
     assert "опозданием" in receipt.text
     answers = await sandbox.app.repos.answers.history(campaign.id)
     assert answers[0].late
+
+
+async def test_an_answer_written_before_the_deadline_and_read_after_is_on_time(
+    sandbox: Sandbox, clock: FakeClock, campaign: Campaign
+) -> None:
+    """The bot was stopped across the deadline: VK's `date` says when the head wrote."""
+    written = campaign.deadline - dt.timedelta(minutes=10)
+    clock.set(campaign.deadline + dt.timedelta(hours=2))
+    emu, head = sandbox.emulator, head_of(1)
+    emu.push_message_new(
+        from_id=head, peer_id=head, text="3.5 выполнено", date=int(written.timestamp())
+    )
+    receipt = await emu.wait_for_message(head, contains="Принято")
+    assert "опоздани" not in receipt.text
+    assert texts.LATE_NOTE not in receipt.text
+    # A date from the future is not believed: now, and late.
+    emu.push_message_new(
+        from_id=head,
+        peer_id=head,
+        text="3.1 выполнено",
+        date=int((clock.now() + dt.timedelta(days=1)).timestamp()),
+    )
+    late = await emu.wait_for_message(head, contains="Принято", count=2)
+    assert texts.LATE_NOTE in late.text
+    answers = await sandbox.app.repos.answers.history(campaign.id)
+    assert [(a.step_id, a.answered_at, a.late) for a in answers] == [
+        ("3.5", written, False),
+        ("3.1", clock.now(), True),
+    ]
 
 
 async def test_deputy_answers_for_the_school(sandbox: Sandbox) -> None:

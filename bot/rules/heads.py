@@ -79,6 +79,7 @@ class HeadRules(Rules):
             state=payload.st,
             source=AnswerSource.BUTTON,
             origin=msg.origin,
+            written_at=msg.sent_at,
         )
         out = _Outcome()
         if msg.is_callback:
@@ -204,6 +205,7 @@ class HeadRules(Rules):
             reason=answer.reason,
             source=AnswerSource.TEXT,
             origin=msg.origin,
+            written_at=msg.sent_at,
         )
         receipt = texts.receipt(recorded.status, step, recorded.answer, self.service.now())
         actions: list[Action] = [
