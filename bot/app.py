@@ -242,11 +242,24 @@ class Runner:
             with contextlib.suppress(Exception):
                 await self._batch
 
-    async def handle_batch(self, updates: list[dict[str, Any]]) -> None:
-        """The batch in arrival order, in one transaction (see bot/pipeline.py)."""
-        ours = [u for u in updates if u.get("group_id") in (None, self.app.config.vk.group_id)]
-        if len(ours) < len(updates):
-            log.warning("ignoring %d updates for another community", len(updates) - len(ours))
+    async def handle_batch(self, updates: Any) -> None:
+        """The batch in arrival order, in one transaction (see bot/pipeline.py).
+
+        What is not an update is skipped with one line for the batch: raising here would stop
+        the bot, and a restart would meet the same batch again.
+        """
+        if not isinstance(updates, list):
+            log.warning("the long poll answered updates that are not a list; skipped")
+            return
+        objects = [u for u in updates if isinstance(u, dict)]
+        if len(objects) < len(updates):
+            log.warning(
+                "skipping %d entries of the long poll's updates that are not objects",
+                len(updates) - len(objects),
+            )
+        ours = [u for u in objects if u.get("group_id") in (None, self.app.config.vk.group_id)]
+        if len(ours) < len(objects):
+            log.warning("ignoring %d updates for another community", len(objects) - len(ours))
         await self.app.pipeline.handle_batch(ours, self._dispatch)
 
     async def handle(self, update: dict[str, Any]) -> None:

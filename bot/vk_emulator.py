@@ -1046,12 +1046,14 @@ class VKEmulator:
         return self.push_raw(self._envelope("message_deny", {"user_id": user_id}))
 
     def push_raw(self, update: dict[str, Any]) -> dict[str, Any]:
-        """Queue an update as given (pushing the same one twice replays it)."""
-        if update.get("type") == "message_event":
+        """Queue an update as given (pushing the same one twice replays it); anything at all,
+        to see what a client makes of an entry that is not an update."""
+        if isinstance(update, dict) and update.get("type") == "message_event":
             obj = update.get("object", {})
             self._open_events.setdefault(str(obj.get("event_id")), obj)
         self._updates.append(update)
-        logger.debug("queued update %s at ts %s", update.get("type"), self.ts - 1)
+        kind = update.get("type") if isinstance(update, dict) else type(update).__name__
+        logger.debug("queued update %s at ts %s", kind, self.ts - 1)
         self._notify()
         return update
 

@@ -462,3 +462,21 @@ async def test_a_press_naming_its_message_by_cmid_edits_it_in_place(sandbox: San
     )
     await emu.wait_for(lambda: "Выберите состояние" in card.text and card.edited)
     assert len(emu.messages_to(head)) == 1
+
+
+async def test_an_entry_of_updates_that_is_not_an_object_is_skipped(
+    sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    emu, head = sandbox.emulator, head_of(1)
+    for junk in ("garbage", 42, None, ["x"]):
+        emu.push_raw(junk)  # type: ignore[arg-type]
+    sandbox.say(head, "3.1 выполнено")  # in the same long-poll answer
+    await emu.wait_for_message(head, contains="Принято")
+    sandbox.say(head, "3.4 выполнено")  # and the bot still polls
+    await emu.wait_for_message(head, contains="Принято", count=2)
+    skipped = [r.getMessage() for r in caplog.records if "not objects" in r.getMessage()]
+    assert skipped == ["skipping 4 entries of the long poll's updates that are not objects"]
+    assert await history(sandbox) == [
+        ("s1", "3.1", StepState.DONE, head),
+        ("s1", "3.4", StepState.DONE, head),
+    ]
