@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import logging
 
 import pytest
 
@@ -480,3 +481,24 @@ async def test_an_entry_of_updates_that_is_not_an_object_is_skipped(
         ("s1", "3.1", StepState.DONE, head),
         ("s1", "3.4", StepState.DONE, head),
     ]
+
+
+async def test_a_broken_emoji_is_neither_a_jam_nor_a_crash(
+    sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A lone UTF-16 surrogate (half an emoji from a client): VK escapes it in JSON."""
+    emu, head = sandbox.emulator, head_of(1)
+    sandbox.say(head, "3.4 проблема нет \ud83d интернета")
+    notice = await emu.wait_for_message(ADMIN_CHAT, contains="Проблема")
+    assert "нет ? интернета" in notice.text
+    emu.push_message_new(from_id=head, peer_id=head, text="Начать", payload=None)
+    first = emu.updates[-1]
+    first["object"]["message"]["ref"] = "\udc00CODE"
+    assert (await emu.wait_for_message(head, count=2)).text == texts.REG_UNKNOWN
+    sandbox.say(head, "3.1 выполнено")
+    await emu.wait_for_message(head, contains="Принято", count=2)
+    assert await history(sandbox) == [
+        ("s1", "3.4", StepState.PROBLEM, head),
+        ("s1", "3.1", StepState.DONE, head),
+    ]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
