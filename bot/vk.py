@@ -36,10 +36,22 @@ def _update_event_id() -> str | None:
     return event_id if isinstance(event_id, str) else None
 
 
-def update_ref() -> str | None:
+def _update_message() -> dict[str, Any]:
+    """The raw message of the `message_new` being handled, or the object of another update."""
     update = CURRENT_UPDATE.get() or {}
-    message = (update.get("object") or {}).get("message") or {}
-    ref = message.get("ref") if isinstance(message, dict) else None
+    obj = update.get("object")
+    if not isinstance(obj, dict):
+        return {}
+    message = obj.get("message")
+    return message if isinstance(message, dict) else obj
+
+
+def _positive_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def update_ref() -> str | None:
+    ref = _update_message().get("ref")
     return ref[:32] if isinstance(ref, str) and ref else None
 
 
@@ -440,29 +452,16 @@ def supports_callback(client_info: Any) -> bool:
 def _update_cmid(default: int | None) -> int | None:
     """The message's id in its conversation: `conversation_message_id`, or `cmid` as 5.199
     also names it (vkbottle's models know only the first)."""
-    update = CURRENT_UPDATE.get() or {}
-    obj = update.get("object")
-    if isinstance(obj, dict) and isinstance(obj.get("message"), dict):
-        obj = obj["message"]
-    if not isinstance(obj, dict):
-        return default
-    for name in ("conversation_message_id", "cmid"):
-        value = obj.get(name)
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            return value
-    return default
+    message = _update_message()
+    found = _positive_int(message.get("conversation_message_id"))
+    return found or _positive_int(message.get("cmid")) or default
 
 
 def _update_date() -> dt.datetime | None:
     """When the person wrote the message: its `date`, set by VK's servers (Unix time)."""
-    update = CURRENT_UPDATE.get() or {}
-    obj = update.get("object")
-    message = obj.get("message") if isinstance(obj, dict) else None
-    date = message.get("date") if isinstance(message, dict) else None
-    if not isinstance(date, int) or isinstance(date, bool) or date <= 0:
-        return None
+    date = _positive_int(_update_message().get("date"))
     try:
-        return dt.datetime.fromtimestamp(date, dt.UTC)
+        return None if date is None else dt.datetime.fromtimestamp(date, dt.UTC)
     except (OverflowError, OSError, ValueError):
         return None
 
