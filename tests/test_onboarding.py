@@ -15,6 +15,7 @@ import openpyxl
 import pytest
 
 from bot import texts
+from bot.app import App
 from bot.clock import FakeClock
 from bot.domain import Campaign, Role
 from bot.onboarding import (
@@ -254,15 +255,20 @@ async def member_event(box: Sandbox, kind: str, member: int, joined: bool) -> No
     await until(seen)
 
 
-async def test_step_3_3_follows_chat_membership(sandbox: Sandbox) -> None:
-    emu, app = sandbox.emulator, sandbox.app
-    # The heads chat holds every head and deputy (see bot.sandbox), and the bot is its admin.
+async def read_chats(app: App) -> None:
+    """What the bot does at start: read who is in its chats, resolve screen names."""
     await refresh(
         app.messenger,
         app.flow.settings.chats,
         app.flow.onboarding.registrations,
         app.clock.now(),
     )
+
+
+async def test_step_3_3_follows_chat_membership(sandbox: Sandbox) -> None:
+    emu, app = sandbox.emulator, sandbox.app
+    # The heads chat holds every head and deputy (see bot.sandbox), and the bot is its admin.
+    await read_chats(app)
     sandbox.say(ADMIN, "статус s1")
     status = await emu.wait_for_message(ADMIN, contains="СОШ №1")
     assert "3.3: подтверждено ботом" in status.text
@@ -286,12 +292,7 @@ async def test_step_3_3_reads_every_page_of_a_large_heads_chat(
     )
     try:
         app = box.app
-        await refresh(
-            app.messenger,
-            app.flow.settings.chats,
-            app.flow.onboarding.registrations,
-            app.clock.now(),
-        )
+        await read_chats(app)
         box.say(ADMIN, "статус s15")
         status = await box.emulator.wait_for_message(ADMIN, contains="СОШ №15")
         assert "3.3: подтверждено ботом" in status.text
@@ -304,12 +305,7 @@ async def test_step_3_3_reads_every_page_of_a_large_heads_chat(
 async def test_step_3_3_unknown_where_the_bot_cannot_read_members(sandbox: Sandbox) -> None:
     emu, app = sandbox.emulator, sandbox.app
     emu.set_bot_is_admin(HEADS_CHAT, False)
-    await refresh(
-        app.messenger,
-        app.flow.settings.chats,
-        app.flow.onboarding.registrations,
-        app.clock.now(),
-    )
+    await read_chats(app)
     sandbox.say(ADMIN, "статус s2")
     status = await emu.wait_for_message(ADMIN, contains="СОШ №2")
     assert "только со слов руководителя" in status.text
@@ -336,12 +332,7 @@ async def test_screen_names_are_resolved_and_failures_reported(
         for name, full in (("ivanov_ii", "Иванов И.И."), ("no_such_person", "Никто Н.Н."))
     ]
     await app.repos.roster.apply(schools, people, app.clock.now(), unresolved)
-    await refresh(
-        app.messenger,
-        app.flow.settings.chats,
-        app.flow.onboarding.registrations,
-        app.clock.now(),
-    )
+    await read_chats(app)
     resolved = await rows(sandbox, "SELECT school_id, full_name FROM people WHERE vk_id = 955001")
     assert resolved == [("s3", "Иванов И.И.")]
     sandbox.say(ADMIN, "регистрации")
@@ -398,12 +389,7 @@ def test_codes_files_show_a_formula_like_school_as_text(tmp_path: Path) -> None:
 @pytest.mark.parametrize("kind", ["chat_invite_user_by_link"])
 async def test_joining_by_link_counts_the_sender(sandbox: Sandbox, kind: str) -> None:
     emu, app = sandbox.emulator, sandbox.app
-    await refresh(
-        app.messenger,
-        app.flow.settings.chats,
-        app.flow.onboarding.registrations,
-        app.clock.now(),
-    )
+    await read_chats(app)
     emu.push_message_new(
         from_id=NEWCOMER, peer_id=HEADS_CHAT, text="", action={"type": kind, "member_id": 0}
     )
