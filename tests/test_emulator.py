@@ -853,8 +853,8 @@ async def test_conversation_members_come_20_at_a_time_unless_asked_for_more(
 class Wall:
     """The emulator's Unix time, moved by hand."""
 
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self.now = start
 
     def __call__(self) -> float:
         return self.now

@@ -28,6 +28,7 @@ from bot.vk_emulator import CHAT_PEER_OFFSET, Faults, VKEmulator
 from storage.db import Database
 from storage.outbox import OutboxRepository
 from storage.repositories import ConversationRepository, RosterRepository
+from tests.test_emulator import Wall
 
 NOW = dt.datetime(2026, 11, 30, 10, 0, tzinfo=dt.UTC)
 TOKEN = "transport-token"
@@ -61,19 +62,9 @@ def answer(key: str, user: int, where: Address, event: str, text: str = "") -> O
     return send(key, person(user), text=text, kind=OutKind.ANSWER, event=event, where=where)
 
 
-class Wall:
-    """The emulator's Unix time, moved by hand."""
-
-    def __init__(self) -> None:
-        self.now = NOW.timestamp()
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def wall() -> Wall:
-    return Wall()
+    return Wall(NOW.timestamp())
 
 
 @pytest.fixture
