@@ -48,7 +48,9 @@ class Flow(Rules):
 
     async def on_message(self, msg: Incoming) -> list[Action]:
         """A text message (or a text button, whose payload rides along)."""
-        msg = replace(msg, text=valid_unicode(msg.text))
+        msg = replace(
+            msg, text=valid_unicode(msg.text), ref=valid_unicode(msg.ref) if msg.ref else None
+        )
         conversations = self.service.repos.conversations
         if not msg.in_chat:
             # Writing to the community is what lets it write back (VK error 901 otherwise).

@@ -27,6 +27,14 @@ MAX_STEPS_SAID = 5
 
 _MENTION = re.compile(r"^\s*\[(?:club|public)\d+\|[^\]]*\]\s*[,:]?\s*", re.IGNORECASE)
 _SPACES = re.compile(r"\s+")
+# What a phone's keyboard or a copy from a document slips in: invisible characters (zero-width
+# space, joiners, word joiner, byte order mark, soft hyphen, direction marks), and the
+# full-width forms of ASCII (`３．１`, `４５／５０`), read as the ASCII they look like.
+_TYPED: dict[int, int | None] = dict.fromkeys(
+    (0x00AD, 0x200B, 0x200C, 0x200D, 0x200E, 0x200F, 0x2060, 0xFEFF)
+)
+_TYPED |= {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)}
+_TYPED[0x3000] = 0x20  # ideographic space
 
 
 class AdminCommand(StrEnum):
@@ -76,8 +84,9 @@ _ADMIN_WORDS: dict[str, AdminCommand] = {
 
 
 def clean(text: str) -> str:
-    """Drop the bot's mention and a leading slash, squeeze spaces."""
-    text = _MENTION.sub("", text[:MAX_INPUT_LENGTH])
+    """Drop invisible characters, the bot's mention and a leading slash; full-width ASCII as
+    ASCII; squeeze spaces."""
+    text = _MENTION.sub("", text[:MAX_INPUT_LENGTH].translate(_TYPED))
     text = text.strip()
     if text.startswith("/"):
         text = text[1:]

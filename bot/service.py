@@ -122,9 +122,13 @@ class CampaignService:
         reason: str = "",
         source: AnswerSource,
         origin: str = "",
+        written_at: dt.datetime | None = None,
     ) -> Recorded:
         """Store an answer (late if after the deadline) and return the school's new state.
 
+        `written_at` is when the person wrote it (the messenger's date of the message): an
+        answer written before the deadline is on time even if the bot, stopped for a while,
+        reads it after. Never later than now: a date from the future counts as now.
         The caller has already checked that `by` may answer for `school`.
         """
         answer = await self._store(
@@ -136,6 +140,7 @@ class CampaignService:
             reason=reason,
             source=source,
             origin=origin,
+            written_at=written_at,
         )
         return Recorded(answer, await self.school_status(school))
 
@@ -147,6 +152,7 @@ class CampaignService:
         answers: Sequence[NewAnswer],
         source: AnswerSource,
         origin: str = "",
+        written_at: dt.datetime | None = None,
     ) -> tuple[list[Answer], SchoolStatus]:
         """Store several answers of one message, then read the school's state once."""
         stored = [
@@ -159,6 +165,7 @@ class CampaignService:
                 reason=item.reason,
                 source=source,
                 origin=origin,
+                written_at=written_at,
             )
             for item in answers
         ]
@@ -175,13 +182,16 @@ class CampaignService:
         reason: str,
         source: AnswerSource,
         origin: str,
+        written_at: dt.datetime | None,
     ) -> Answer:
         step = self.campaign.step(step_id)
         if step is None:
             raise ValueError(f"unknown step {step_id}")
         if step.kind is StepKind.COUNT and state is not StepState.PROBLEM and not counts:
             raise ValueError(f"step {step_id} needs numbers")
-        now = self.clock.now()
+        at = self.clock.now()
+        if written_at is not None:
+            at = min(at, written_at)
         answer = Answer(
             campaign_id=self.campaign.id,
             school_id=school.id,
@@ -190,8 +200,8 @@ class CampaignService:
             counts=counts or {},
             reason=reason,
             answered_by=by,
-            answered_at=now,
-            late=is_late(self.campaign, now),
+            answered_at=at,
+            late=is_late(self.campaign, at),
             source=source,
             origin=origin,
         )

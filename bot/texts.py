@@ -642,10 +642,14 @@ def escalation(
 
 
 def problem_notice(school: School, step: Step, reason: str, who: str) -> str:
-    because = reason_text(reason) or "причина не указана (бот спросил у руководителя)"
+    """Who reported it comes before the head's own words, which stay on one quoted line: a
+    reason cannot write a «Кто сообщил» of its own."""
+    reason = reason_text(" ".join(reason.split()))
+    because = quoted(reason) if reason else "не указана (бот спросил у руководителя)"
     return (
-        f"⚠️ Проблема: {school.name}, пункт {step.id} {step.short_title}: {because}. "
-        f"Кто сообщил: {who}."
+        f"⚠️ Проблема: {school.name}, пункт {step.id} {step.short_title}\n"
+        f"Кто сообщил: {who}\n"
+        f"Причина: {because}"
     )
 
 

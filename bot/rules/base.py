@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field, replace
 
 from bot import texts
@@ -107,9 +108,13 @@ class Rules:
         return [Edit(text, keyboard) if msg.is_callback else Reply(text, keyboard)]
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def valid_unicode(text: str) -> str:
-    """JSON can carry a lone UTF-16 surrogate; pydantic and SQLite cannot store one."""
-    return text.encode("utf-8", "replace").decode("utf-8")
+    """JSON can carry a lone UTF-16 surrogate (half an emoji); pydantic and SQLite cannot store
+    one, and a «?» in its place would read as a question: it is dropped."""
+    return _LONE_SURROGATE.sub("", text)
 
 
 def as_message(msg: Incoming) -> Incoming:

@@ -114,6 +114,7 @@ class HeadRules(Rules):
             state=payload.st,
             source=AnswerSource.BUTTON,
             origin=msg.origin,
+            written_at=msg.sent_at,
         )
         if msg.is_callback:
             out.add(
@@ -297,6 +298,7 @@ class HeadRules(Rules):
                 answers=reading.answers,
                 source=AnswerSource.TEXT,
                 origin=msg.origin,
+                written_at=msg.sent_at,
             )
             pairs = [(self._step(a.step_id), a) for a in stored]
             now = self.service.now()
@@ -422,6 +424,7 @@ class HeadRules(Rules):
             reason=answer.reason,
             source=AnswerSource.TEXT,
             origin=msg.origin,
+            written_at=msg.sent_at,
         )
         receipt = texts.receipt(recorded.status, step, recorded.answer, self.service.now())
         actions: list[Action] = [
