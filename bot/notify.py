@@ -77,10 +77,10 @@ class Notifier:
                 for step in owed_steps(self.campaign, school.states)
             )
             for person in school.people:
-                if person.vk_id in unreachable:
-                    missed[index].append(person.vk_id)
+                if person.person_id in unreachable:
+                    missed[index].append(person.person_id)
                 else:
-                    groups[owed].add(person.vk_id)
+                    groups[owed].add(person.person_id)
         messages: list[Outgoing] = []
         private = 0
         buttons = buttons_of(reminder_keyboard(self.campaign))

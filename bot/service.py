@@ -76,8 +76,8 @@ class CampaignService:
         self.repos = repos
         self.clock = clock
 
-    async def memberships(self, vk_id: int) -> list[Membership]:
-        return await self.repos.roster.memberships(vk_id)
+    async def memberships(self, person_id: int) -> list[Membership]:
+        return await self.repos.roster.memberships(person_id)
 
     async def school_status(self, school: School) -> SchoolStatus:
         people, acknowledged, answers = await self.repos.answers.school_snapshot(
@@ -138,9 +138,9 @@ class CampaignService:
         )
         return Recorded(answer, await self.school_status(school))
 
-    async def acknowledge(self, vk_id: int) -> bool:
+    async def acknowledge(self, person_id: int) -> bool:
         return await self.repos.conversations.acknowledge(
-            self.campaign.id, vk_id, self.clock.now()
+            self.campaign.id, person_id, self.clock.now()
         )
 
     async def district_status(self) -> DistrictStatus:
@@ -210,7 +210,7 @@ class CampaignService:
 
     async def names(self, school: School) -> dict[int, str]:
         people = (await self.repos.roster.people_of([school.id]))[school.id]
-        return {p.vk_id: p.full_name for p in people}
+        return {p.person_id: p.full_name for p in people}
 
     def now(self) -> dt.datetime:
         return self.clock.now()

@@ -136,8 +136,8 @@ class CampaignRepository:
 
 # A school's people and when each acknowledged a campaign's order (campaign, school).
 PEOPLE_ACKNOWLEDGED = """
-    SELECT p.vk_id, p.school_id, p.full_name, p.role, k.acknowledged_at FROM people p
-    LEFT JOIN acknowledgements k ON k.campaign_id = ? AND k.vk_id = p.vk_id
+    SELECT p.person_id, p.school_id, p.full_name, p.role, k.acknowledged_at FROM people p
+    LEFT JOIN acknowledgements k ON k.campaign_id = ? AND k.person_id = p.person_id
     WHERE p.school_id = ? ORDER BY p.school_id, p.role DESC, p.full_name
 """
 
@@ -158,7 +158,9 @@ CURRENT_FOR_SCHOOL = """
 def _people_acknowledged(
     rows: Sequence[aiosqlite.Row],
 ) -> tuple[list[Person], dict[int, dt.datetime]]:
-    people = [Person(vk_id=r[0], school_id=r[1], full_name=r[2], role=Role(r[3])) for r in rows]
+    people = [
+        Person(person_id=r[0], school_id=r[1], full_name=r[2], role=Role(r[3])) for r in rows
+    ]
     acknowledged = {r[0]: _parse_ts(r[4]) for r in rows if r[4] is not None}
     return people, acknowledged
 
@@ -218,14 +220,17 @@ class RosterRepository:
             old_people = {
                 (row[0], row[1]): (row[2], row[3])
                 for row in await self._db.fetchall(
-                    "SELECT vk_id, school_id, full_name, role FROM people WHERE source = 'roster'"
+                    "SELECT person_id, school_id, full_name, role FROM people "
+                    "WHERE source = 'roster'"
                 )
                 if row[1] in file_ids
             }
-            new_people = {(p.vk_id, p.school_id): (p.full_name, p.role.value) for p in people}
+            new_people = {(p.person_id, p.school_id): (p.full_name, p.role.value) for p in people}
             for key in old_people.keys() - new_people.keys():
                 counts["people_removed"] += 1
-                await self._db.execute("DELETE FROM people WHERE vk_id = ? AND school_id = ?", key)
+                await self._db.execute(
+                    "DELETE FROM people WHERE person_id = ? AND school_id = ?", key
+                )
             for key, (name, role) in new_people.items():
                 before = old_people.get(key)
                 if before == (name, role):
@@ -233,8 +238,8 @@ class RosterRepository:
                 counts["people_added" if before is None else "people_updated"] += 1
                 await self._db.execute(
                     """
-                    INSERT INTO people (vk_id, school_id, full_name, role) VALUES (?, ?, ?, ?)
-                    ON CONFLICT (vk_id, school_id) DO UPDATE SET
+                    INSERT INTO people (person_id, school_id, full_name, role) VALUES (?, ?, ?, ?)
+                    ON CONFLICT (person_id, school_id) DO UPDATE SET
                         full_name = excluded.full_name, role = excluded.role,
                         source = 'roster'
                     """,
@@ -257,7 +262,7 @@ class RosterRepository:
         return int(await self._db.fetchval("SELECT COUNT(*) FROM schools"))
 
     async def count_people(self) -> int:
-        return int(await self._db.fetchval("SELECT COUNT(DISTINCT vk_id) FROM people"))
+        return int(await self._db.fetchval("SELECT COUNT(DISTINCT person_id) FROM people"))
 
     async def schools(self) -> list[School]:
         rows = await self._db.fetchall("SELECT id, name FROM schools ORDER BY id")
@@ -292,13 +297,13 @@ class RosterRepository:
             chunk = ids[chunk_start : chunk_start + 500]
             marks = ",".join("?" * len(chunk))
             rows = await self._db.fetchall(
-                f"SELECT vk_id, school_id, full_name, role FROM people "  # noqa: S608
+                f"SELECT person_id, school_id, full_name, role FROM people "  # noqa: S608
                 f"WHERE school_id IN ({marks}) ORDER BY school_id, role DESC, full_name",
                 chunk,
             )
             for row in rows:
                 result[row[1]].append(
-                    Person(vk_id=row[0], school_id=row[1], full_name=row[2], role=Role(row[3]))
+                    Person(person_id=row[0], school_id=row[1], full_name=row[2], role=Role(row[3]))
                 )
         return result
 
@@ -311,14 +316,14 @@ class RosterRepository:
             await self._db.fetchall(PEOPLE_ACKNOWLEDGED, (campaign_id, school_id))
         )
 
-    async def memberships(self, vk_id: int) -> list[Membership]:
+    async def memberships(self, person_id: int) -> list[Membership]:
         rows = await self._db.fetchall(
             """
             SELECT s.id, s.name, p.role, p.full_name FROM people p
             JOIN schools s ON s.id = p.school_id
-            WHERE p.vk_id = ? ORDER BY s.id
+            WHERE p.person_id = ? ORDER BY s.id
             """,
-            (vk_id,),
+            (person_id,),
         )
         return [
             Membership(school=School(id=r[0], name=r[1]), role=Role(r[2]), full_name=r[3])
@@ -583,11 +588,11 @@ class ConversationRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def acknowledge(self, campaign_id: str, vk_id: int, now: dt.datetime) -> bool:
+    async def acknowledge(self, campaign_id: str, person_id: int, now: dt.datetime) -> bool:
         changed = await self._db.execute(
-            "INSERT INTO acknowledgements (campaign_id, vk_id, acknowledged_at) "
+            "INSERT INTO acknowledgements (campaign_id, person_id, acknowledged_at) "
             "VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-            (campaign_id, vk_id, _ts(now)),
+            (campaign_id, person_id, _ts(now)),
         )
         return changed > 0
 
@@ -595,55 +600,58 @@ class ConversationRepository:
         """People of the roster who have acknowledged the campaign's order."""
         value = await self._db.fetchval(
             "SELECT COUNT(*) FROM acknowledgements a WHERE a.campaign_id = ? "
-            "AND EXISTS (SELECT 1 FROM people p WHERE p.vk_id = a.vk_id)",
+            "AND EXISTS (SELECT 1 FROM people p WHERE p.person_id = a.person_id)",
             (campaign_id,),
         )
         return int(value or 0)
 
     async def acknowledged(
-        self, campaign_id: str, vk_ids: Sequence[int] | None = None
+        self, campaign_id: str, person_ids: Sequence[int] | None = None
     ) -> dict[int, dt.datetime]:
-        """When each person acknowledged the order (only `vk_ids`, if given)."""
-        sql = "SELECT vk_id, acknowledged_at FROM acknowledgements WHERE campaign_id = ?"
+        """When each person acknowledged the order (only `person_ids`, if given)."""
+        sql = "SELECT person_id, acknowledged_at FROM acknowledgements WHERE campaign_id = ?"
         params: list[object] = [campaign_id]
-        if vk_ids is not None:
-            sql += f" AND vk_id IN ({','.join('?' * len(vk_ids))})"
-            params += list(vk_ids)
+        if person_ids is not None:
+            sql += f" AND person_id IN ({','.join('?' * len(person_ids))})"
+            params += list(person_ids)
         rows = await self._db.fetchall(sql, params)
         return {row[0]: _parse_ts(row[1]) for row in rows}
 
-    async def mark_unreachable(self, vk_id: int, now: dt.datetime) -> None:
+    async def mark_unreachable(self, person_id: int, now: dt.datetime) -> None:
         await self._db.execute(
-            "INSERT INTO private_unreachable (vk_id, since) VALUES (?, ?) ON CONFLICT DO NOTHING",
-            (vk_id, _ts(now)),
+            "INSERT INTO private_unreachable (person_id, since) VALUES (?, ?) "
+            "ON CONFLICT DO NOTHING",
+            (person_id, _ts(now)),
         )
 
     async def unreachable(self) -> set[int]:
         """Everyone VK refused to message privately (a short list: they are asked to write)."""
-        return {row[0] for row in await self._db.fetchall("SELECT vk_id FROM private_unreachable")}
+        return {
+            row[0] for row in await self._db.fetchall("SELECT person_id FROM private_unreachable")
+        }
 
-    async def mark_reachable(self, vk_id: int) -> None:
-        await self._db.execute("DELETE FROM private_unreachable WHERE vk_id = ?", (vk_id,))
+    async def mark_reachable(self, person_id: int) -> None:
+        await self._db.execute("DELETE FROM private_unreachable WHERE person_id = ?", (person_id,))
 
-    async def is_unreachable(self, vk_id: int) -> bool:
+    async def is_unreachable(self, person_id: int) -> bool:
         found = await self._db.fetchval(
-            "SELECT 1 FROM private_unreachable WHERE vk_id = ?", (vk_id,)
+            "SELECT 1 FROM private_unreachable WHERE person_id = ?", (person_id,)
         )
         return found is not None
 
-    async def expect_input(self, vk_id: int, peer_id: int, pending: PendingInput) -> None:
+    async def expect_input(self, person_id: int, peer_id: int, pending: PendingInput) -> None:
         await self._db.execute(
             """
             INSERT INTO pending_inputs
-                (vk_id, peer_id, campaign_id, school_id, step_id, kind, created_at)
+                (person_id, peer_id, campaign_id, school_id, step_id, kind, created_at)
             VALUES (?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT (vk_id, peer_id) DO UPDATE SET
+            ON CONFLICT (person_id, peer_id) DO UPDATE SET
                 campaign_id = excluded.campaign_id, school_id = excluded.school_id,
                 step_id = excluded.step_id, kind = excluded.kind,
                 created_at = excluded.created_at
             """,
             (
-                vk_id,
+                person_id,
                 peer_id,
                 pending.campaign_id,
                 pending.school_id,
@@ -653,11 +661,11 @@ class ConversationRepository:
             ),
         )
 
-    async def pending_input(self, vk_id: int, peer_id: int) -> PendingInput | None:
+    async def pending_input(self, person_id: int, peer_id: int) -> PendingInput | None:
         row = await self._db.fetchone(
             "SELECT campaign_id, school_id, step_id, kind, created_at FROM pending_inputs "
-            "WHERE vk_id = ? AND peer_id = ?",
-            (vk_id, peer_id),
+            "WHERE person_id = ? AND peer_id = ?",
+            (person_id, peer_id),
         )
         if row is None:
             return None
@@ -669,7 +677,7 @@ class ConversationRepository:
             created_at=_parse_ts(row[4]),
         )
 
-    async def clear_input(self, vk_id: int, peer_id: int) -> None:
+    async def clear_input(self, person_id: int, peer_id: int) -> None:
         await self._db.execute(
-            "DELETE FROM pending_inputs WHERE vk_id = ? AND peer_id = ?", (vk_id, peer_id)
+            "DELETE FROM pending_inputs WHERE person_id = ? AND peer_id = ?", (person_id, peer_id)
         )

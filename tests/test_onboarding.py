@@ -77,7 +77,7 @@ async def test_registration_with_a_valid_code(sandbox: Sandbox) -> None:
     assert card.labels
     people = await rows(
         sandbox,
-        "SELECT school_id, full_name, role, source FROM people WHERE vk_id = ?",
+        "SELECT school_id, full_name, role, source FROM people WHERE person_id = ?",
         (NEWCOMER,),
     )
     assert people == [("s2", "Аминат Гаджиева", "deputy", "registration")]
@@ -86,9 +86,9 @@ async def test_registration_with_a_valid_code(sandbox: Sandbox) -> None:
     # Re-importing the roster keeps people who registered themselves.
     schools, roster_people = district()
     await sandbox.app.repos.roster.apply(schools, roster_people, sandbox.app.clock.now())
-    assert await rows(sandbox, "SELECT vk_id FROM people WHERE vk_id = ?", (NEWCOMER,)) == [
-        (NEWCOMER,)
-    ]
+    assert await rows(
+        sandbox, "SELECT person_id FROM people WHERE person_id = ?", (NEWCOMER,)
+    ) == [(NEWCOMER,)]
     sandbox.say(ADMIN, "регистрации")
     listing = await emu.wait_for_message(ADMIN, contains="Зарегистрировались")
     assert "Аминат Гаджиева" in listing.text
@@ -124,7 +124,7 @@ async def test_wrong_expired_and_revoked_codes(
     clock.set(campaign.deadline + dt.timedelta(minutes=1))
     sandbox.say(NEWCOMER, f"регистрация {codes['s1']}")
     assert (await emu.wait_for_message(NEWCOMER, count=3)).text == texts.reg_expired(DEPT)
-    assert await rows(sandbox, "SELECT 1 FROM people WHERE vk_id = ?", (NEWCOMER,)) == []
+    assert await rows(sandbox, "SELECT 1 FROM people WHERE person_id = ?", (NEWCOMER,)) == []
 
 
 async def test_guessing_is_limited_per_person(sandbox: Sandbox) -> None:
@@ -150,7 +150,7 @@ async def test_a_role_button_without_a_good_code_registers_nobody(sandbox: Sandb
     await emu.wait_for(lambda: bool(emu.calls_to("messages.sendMessageEventAnswer")))
     answer = emu.calls_to("messages.sendMessageEventAnswer")[-1].params
     assert json.loads(answer["event_data"])["text"] == texts.REG_NO_PENDING
-    assert await rows(sandbox, "SELECT 1 FROM people WHERE vk_id = ?", (STRANGER,)) == []
+    assert await rows(sandbox, "SELECT 1 FROM people WHERE person_id = ?", (STRANGER,)) == []
 
 
 async def test_admin_binds_a_chat_and_others_cannot(sandbox: Sandbox) -> None:
@@ -255,7 +255,9 @@ async def test_screen_names_are_resolved_and_failures_reported(
         app.flow.onboarding.registrations,
         app.clock.now(),
     )
-    resolved = await rows(sandbox, "SELECT school_id, full_name FROM people WHERE vk_id = 955001")
+    resolved = await rows(
+        sandbox, "SELECT school_id, full_name FROM people WHERE person_id = 955001"
+    )
     assert resolved == [("s3", "Иванов И.И.")]
     sandbox.say(ADMIN, "регистрации")
     listing = await emu.wait_for_message(ADMIN, contains="Не найдены")
