@@ -60,8 +60,8 @@ async def build_district(
             people_rows.append((deputy_of(n), school_id(n), f"Завучева З. {n}", "deputy"))
         answers, counts, current = _answers(campaign, schools, now, history)
         acks = [
-            (campaign.id, vk_id, stamp)
-            for vk_id, _, _, _ in people_rows
+            (campaign.id, person_id, stamp)
+            for person_id, _, _, _ in people_rows
             if acknowledged and rng.random() < acknowledged
         ]
         async with db.transaction():
@@ -70,7 +70,7 @@ async def build_district(
                 school_rows,
             )
             await db.executemany(
-                "INSERT INTO people (vk_id, school_id, full_name, role) VALUES (?, ?, ?, ?)",
+                "INSERT INTO people (person_id, school_id, full_name, role) VALUES (?, ?, ?, ?)",
                 people_rows,
             )
             await db.executemany(
@@ -90,7 +90,7 @@ async def build_district(
                 current,
             )
             await db.executemany(
-                "INSERT INTO acknowledgements (campaign_id, vk_id, acknowledged_at) "
+                "INSERT INTO acknowledgements (campaign_id, person_id, acknowledged_at) "
                 "VALUES (?, ?, ?)",
                 acks,
             )

@@ -11,23 +11,19 @@ from enum import StrEnum
 from typing import Any
 
 from bot.keyboards import Keyboard
-from bot.messages import Address, AddressKind
-
-CHAT_PEER_START = 2_000_000_000
-
-
-def address_of(peer_id: int, platform: str = "vk") -> Address:
-    """A conversation's address: chats have peer ids from 2,000,000,000 on (VK's rule)."""
-    kind = AddressKind.CHAT if peer_id >= CHAT_PEER_START else AddressKind.PERSON
-    return Address(platform=platform, kind=kind, id=peer_id)
 
 
 @dataclass(frozen=True)
 class Incoming:
-    """One message or button press, whatever the messenger."""
+    """One message or button press, whatever the messenger.
+
+    `user_id` is the person's id (the product's own, see storage/migrations/0006); `peer_id` the
+    conversation as the messenger names it, and the adapter says whether it is a chat.
+    """
 
     user_id: int
     peer_id: int
+    in_chat: bool = False
     text: str = ""
     payload: Any = None
     event_id: str | None = None  # the update's id, to count a replayed update once
@@ -41,10 +37,6 @@ class Incoming:
     # When the person wrote it, by the messenger's clock (VK's `date`); None for a button
     # press, which VK does not date.
     sent_at: dt.datetime | None = None
-
-    @property
-    def in_chat(self) -> bool:
-        return self.peer_id >= CHAT_PEER_START
 
     @property
     def origin(self) -> str:

@@ -26,7 +26,7 @@ from bot.outbox import Outbox, Sender
 from bot.pipeline import Pipeline
 from bot.scheduler import Scheduler
 from bot.service import CampaignService, Repositories
-from bot.vk import CURRENT_UPDATE, VKMessenger, VKTransport, update_author
+from bot.vk import CURRENT_UPDATE, VKMessenger, VKTransport, update_author, vk_address
 from bot.vk_api import AUTH_FAILED, DEFAULT_TIMEOUT, ResilientAPI, TransientError
 from handlers.admins import admins_labeler
 from handlers.chat_events import chat_events_labeler
@@ -135,7 +135,14 @@ async def build_app(
         )
         api.API_URL = config.vk.api_url
         messenger = VKMessenger(api)
-        outbox = Outbox(OutboxRepository(db), repos.conversations, repos.roster, clock)
+        outbox = Outbox(
+            OutboxRepository(db),
+            repos.conversations,
+            repos.roster,
+            clock,
+            platform=VKTransport.platform,
+            address=vk_address,
+        )
         sender = Sender(db, outbox, VKTransport(api), uploader=messenger)
         pipeline = Pipeline(db, repos.events, outbox, sender, clock, author=update_author)
         chats = ChatDirectory(

@@ -77,13 +77,16 @@ def synthetic_district(count: int, rng: random.Random) -> tuple[list[School], li
         number = (n - 1) // len(_VILLAGES) + 1
         school = School(id=f"{n:03d}", name=f"МКОУ «{adjective} СОШ №{number}»")
         schools.append(school)
-        for role, vk_id in ((Role.HEAD, 500_000 + n), (Role.DEPUTY, 600_000 + n)):
+        for role, person_id in ((Role.HEAD, 500_000 + n), (Role.DEPUTY, 600_000 + n)):
             female = rng.random() < 0.5
             first = rng.choice(_WOMEN if female else _MEN)
             last = rng.choice(_SURNAMES) + ("а" if female else "")
             patronym = rng.choice(_PATRONYMS_F if female else _PATRONYMS_M)
             person = Person(
-                vk_id=vk_id, school_id=school.id, full_name=f"{last} {first} {patronym}", role=role
+                person_id=person_id,
+                school_id=school.id,
+                full_name=f"{last} {first} {patronym}",
+                role=role,
             )
             people.append(DemoPerson(person, first, last))
     return schools, people
@@ -92,59 +95,61 @@ def synthetic_district(count: int, rng: random.Random) -> tuple[list[School], li
 class SimulatedHead:
     """A head on a phone: presses the buttons the bot sent, types when asked to."""
 
-    def __init__(self, emulator: VKEmulator, vk_id: int, school: School) -> None:
+    def __init__(self, emulator: VKEmulator, person_id: int, school: School) -> None:
         self.emu = emulator
-        self.vk_id = vk_id
+        self.person_id = person_id
         self.school = school
         self.card: SentMessage | None = None
 
     async def open_card(self, announcement: SentMessage) -> None:
         """Press «Отчитаться»; if VK would not let the bot write, write to it first."""
-        mention = f"[id{self.vk_id}|"
-        self.emu.press(self.vk_id, announcement, texts.BUTTON_REPORT)
+        mention = f"[id{self.person_id}|"
+        self.emu.press(self.person_id, announcement, texts.BUTTON_REPORT)
         await self.emu.wait_for(
             lambda: (
-                bool(self.emu.messages_to(self.vk_id))
+                bool(self.emu.messages_to(self.person_id))
                 or any(mention in m.text for m in self.emu.messages_to(HEADS_CHAT))
             ),
             _WAIT,
         )
-        if not self.emu.messages_to(self.vk_id):
-            self.emu.push_message_new(from_id=self.vk_id, peer_id=self.vk_id, text="Здравствуйте")
+        if not self.emu.messages_to(self.person_id):
+            self.emu.push_message_new(
+                from_id=self.person_id, peer_id=self.person_id, text="Здравствуйте"
+            )
         self.card = await self.emu.wait_for_message(
-            self.vk_id, contains=self.school.name, timeout=_WAIT
+            self.person_id, contains=self.school.name, timeout=_WAIT
         )
 
     async def acknowledge(self, announcement: SentMessage) -> None:
         before = len(self.emu.event_answers)
-        self.emu.press(self.vk_id, announcement, texts.BUTTON_ACKNOWLEDGE)
+        self.emu.press(self.person_id, announcement, texts.BUTTON_ACKNOWLEDGE)
         await self.emu.wait_for(lambda: len(self.emu.event_answers) > before, _WAIT)
 
     async def press_step(self, step_id: str, state_label: str) -> None:
         card = self._card()
         label = next(label for label in card.labels if label.startswith(f"{step_id} "))
-        self.emu.press(self.vk_id, card, label)
+        self.emu.press(self.person_id, card, label)
         await self.emu.wait_for(lambda: state_label in card.labels, _WAIT)
         mark = {"Выполнено": "✅", "В работе": "⏳", "Проблема": "⚠️"}[state_label]
-        self.emu.press(self.vk_id, card, state_label)
+        self.emu.press(self.person_id, card, state_label)
         await self.emu.wait_for(lambda: f"{mark} {step_id}" in card.text, _WAIT)
 
     async def type_numbers(self, step_id: str, numbers: str) -> None:
         card = self._card()
         label = next(label for label in card.labels if label.startswith(f"{step_id} "))
-        self.emu.press(self.vk_id, card, label)
+        self.emu.press(self.person_id, card, label)
         await self.emu.wait_for(lambda: "сколько подключено" in card.text, _WAIT)
         await self.say(numbers, expect="Принято")
-        self.emu.press(self.vk_id, card, texts.BUTTON_BACK)
+        self.emu.press(self.person_id, card, texts.BUTTON_BACK)
         await self.emu.wait_for(
             lambda: "Осталось" in card.text or "Все пункты" in card.text, _WAIT
         )
 
     async def say(self, text: str, *, expect: str) -> SentMessage:
-        count = len([m for m in self.emu.messages_to(self.vk_id) if expect in m.text])
-        self.emu.push_message_new(from_id=self.vk_id, peer_id=self.vk_id, text=text)
+        count = len([m for m in self.emu.messages_to(self.person_id) if expect in m.text])
+        self.emu.push_message_new(from_id=self.person_id, peer_id=self.person_id, text=text)
         return await self.emu.wait_for_message(
-            self.vk_id, contains=expect, count=count + 1, timeout=_WAIT
+            self.person_id, contains=expect, count=count + 1, timeout=_WAIT
         )
 
     def _card(self) -> SentMessage:
@@ -223,7 +228,7 @@ async def run_demo(*, schools: int = 12, seed: int = 47) -> int:
             admins=[ADMIN_ID],
             clock=clock,
             campaign=campaign,
-            names={p.person.vk_id: (p.first, p.last) for p in people},
+            names={p.person.person_id: (p.first, p.last) for p in people},
         )
         try:
             return await _story(box, district, people, clock)
@@ -235,7 +240,7 @@ async def _story(
     box: Sandbox, district: list[School], people: list[DemoPerson], clock: FakeClock
 ) -> int:
     emu = box.emulator
-    heads = {p.person.school_id: p.person.vk_id for p in people if p.person.role is Role.HEAD}
+    heads = {p.person.school_id: p.person.person_id for p in people if p.person.role is Role.HEAD}
     print(
         "confirmbot demo: a VK community bot, here talking to a built-in VK API emulator\n"
         f"(no token, no network). District: {len(district)} schools, "
@@ -292,7 +297,7 @@ async def _story(
     silent = next((h for h, k in zip(simulated, kinds, strict=True) if k == "silent"), None)
     reminder = None
     if silent is not None:
-        reminder = next((m for m in emu.messages_to(silent.vk_id) if "⏰" in m.text), None)
+        reminder = next((m for m in emu.messages_to(silent.person_id) if "⏰" in m.text), None)
     if silent is not None and reminder is not None:
         print(f"\nWhat the silent head of {silent.school.name} received:")
         print(reminder.text)

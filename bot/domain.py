@@ -262,7 +262,7 @@ class School(_Frozen):
 
 
 class Person(_Frozen):
-    vk_id: int = Field(gt=0)
+    person_id: int = Field(gt=0)
     school_id: str
     full_name: str = Field(min_length=1, max_length=200)
     role: Role

@@ -78,10 +78,10 @@ class Notifier:
                 for step in owed_steps(self.campaign, school.states)
             )
             for person in school.people:
-                if person.vk_id in unreachable:
-                    missed[index].append(person.vk_id)
+                if person.person_id in unreachable:
+                    missed[index].append(person.person_id)
                 else:
-                    groups[owed].add(person.vk_id)
+                    groups[owed].add(person.person_id)
         messages: list[Outgoing] = []
         private = 0
         buttons = buttons_of(reminder_keyboard(self.campaign))
@@ -205,12 +205,12 @@ class Notifier:
                 item.school,
                 step,
                 texts.NO_REASON_AFTER_ASKING,
-                texts.mention(item.vk_id, item.full_name),
+                texts.mention(item.person_id, item.full_name),
             )
             asked = f"{item.asked_at:%Y%m%dT%H%M%S}"
             messages += [
                 Outgoing(
-                    key=self._key("problem", item.vk_id, item.school.id, step.id, asked, chat),
+                    key=self._key("problem", item.person_id, item.school.id, step.id, asked, chat),
                     to=(self.outbox.address(chat),),
                     text=text,
                 )

@@ -156,14 +156,14 @@ class Onboarding:
             codes, self.campaign.id, self.campaign.deadline, now
         )
 
-    async def check_code(self, vk_id: int, typed: str, now: dt.datetime) -> CodeResult:
+    async def check_code(self, person_id: int, typed: str, now: dt.datetime) -> CodeResult:
         """Check a code, counting wrong ones; a good code waits for the person's role.
 
         The count and the check are one: a person's codes are checked one after another against
         the count their earlier ones left, however many arrive at once.
         """
         async with self.registrations.atomic():
-            spent, everybody = await self.registrations.wrong_codes(vk_id, now - WINDOW)
+            spent, everybody = await self.registrations.wrong_codes(person_id, now - WINDOW)
             if spent >= PER_PERSON_LIMIT:
                 return CodeResult(CodeCheck.TOO_MANY)
             found = await self.registrations.by_code(normalise_code(typed)[:16])
@@ -183,30 +183,32 @@ class Onboarding:
                     "registration: %d wrong codes in the last hour; a wrong one from %s uses "
                     "up their hour",
                     everybody,
-                    vk_id,
+                    person_id,
                 )
-            await self.registrations.record_attempt(vk_id, ok, now, weight=weight)
+            await self.registrations.record_attempt(person_id, ok, now, weight=weight)
             if result.school is not None:
-                await self.registrations.set_pending(vk_id, result.school.id, now)
+                await self.registrations.set_pending(person_id, result.school.id, now)
         return result
 
     async def choose_role(
-        self, vk_id: int, role: Role, full_name: str, now: dt.datetime
+        self, person_id: int, role: Role, full_name: str, now: dt.datetime
     ) -> str | None:
         """Finish a registration; the school id comes from our record, never from the button."""
-        pending = await self.registrations.pending(vk_id)
+        pending = await self.registrations.pending(person_id)
         if pending is None or now - pending[1] > PENDING_FOR:
             return None
         school_id = pending[0]
-        person = Person(vk_id=vk_id, school_id=school_id, full_name=full_name[:200], role=role)
+        person = Person(
+            person_id=person_id, school_id=school_id, full_name=full_name[:200], role=role
+        )
         await self.registrations.register(person, now)
         return school_id
 
     async def registered(self) -> list[Registered]:
         return await self.registrations.registered()
 
-    async def unbind(self, vk_id: int) -> int:
-        return await self.registrations.unbind(vk_id)
+    async def unbind(self, person_id: int) -> int:
+        return await self.registrations.unbind(person_id)
 
 
 @dataclass(frozen=True)
@@ -229,7 +231,9 @@ async def verify_school(
     if not readable or not people:
         return Verification(checked=False)
     members = await chats.members_in(readable)
-    return Verification(checked=True, missing=tuple(p for p in people if p.vk_id not in members))
+    return Verification(
+        checked=True, missing=tuple(p for p in people if p.person_id not in members)
+    )
 
 
 async def refresh(
@@ -249,14 +253,16 @@ async def refresh(
                 peer,
             )
     for item in await registrations.unresolved():
-        vk_id = await messenger.resolve_screen_name(item.screen_name)
-        await registrations.resolve(item, vk_id, "" if vk_id else texts.SCREEN_NAME_UNKNOWN)
-        if vk_id is None:
+        person_id = await messenger.resolve_screen_name(item.screen_name)
+        await registrations.resolve(
+            item, person_id, "" if person_id else texts.SCREEN_NAME_UNKNOWN
+        )
+        if person_id is None:
             log.warning(
                 "roster: vk.com/%s (school %s) is nobody", item.screen_name, item.school_id
             )
         else:
-            log.info("roster: vk.com/%s is id%s", item.screen_name, vk_id)
+            log.info("roster: vk.com/%s is id%s", item.screen_name, person_id)
 
 
 CODES_HEADER = ("school_id", "school_name", "code", "link", "valid_until", "revoked")

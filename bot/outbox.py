@@ -29,7 +29,6 @@ from bot.actions import (
     SendFile,
     SendTo,
     Snackbar,
-    address_of,
 )
 from bot.clock import Clock
 from bot.keyboards import Keyboard
@@ -111,12 +110,15 @@ class Outbox:
         roster: RosterRepository,
         clock: Clock,
         *,
-        platform: str = "vk",
+        platform: str,
+        address: Callable[[int], Address],
     ) -> None:
         self.repo = repo
         self.conversations = conversations
         self.roster = roster
         self.clock = clock
+        # A conversation's address: the messenger adapter knows which ids are chats.
+        self.address = address
         self.platform = platform
         self._wake: Callable[[], None] = lambda: None
 
@@ -126,9 +128,6 @@ class Outbox:
 
     def wake(self) -> None:
         self._wake()
-
-    def address(self, peer_id: int) -> Address:
-        return address_of(peer_id, self.platform)
 
     async def chat_regained(self, peer_id: int) -> None:
         """The bot was added to a chat again: messages to it are sent from now on."""

@@ -144,7 +144,7 @@ def verified_text(step: Step, record: SchoolRecord, members: frozenset[int] | No
     where it cannot check (no readable heads chat, no people) or the step is not checkable."""
     if step.verified_by is None or members is None or not record.people:
         return ""
-    return "true" if all(p.vk_id in members for p in record.people) else "false"
+    return "true" if all(p.person_id in members for p in record.people) else "false"
 
 
 def csv_rows(
@@ -449,7 +449,8 @@ class _Workbook:
     def _add_pending(self, record: SchoolRecord, owed: list[str]) -> None:
         row, sheet = self.pending_row, self.pending
         people = [
-            f"{p.full_name}, {ROLE_NAME[p.role]}, {texts.REPORT_VK_PROFILE.format(vk_id=p.vk_id)}"
+            f"{p.full_name}, {ROLE_NAME[p.role]}, "
+            f"{texts.REPORT_VK_PROFILE.format(person_id=p.person_id)}"
             for p in record.people
         ]
         sheet.write_string(row, 0, record.school.id, self.f_text)
@@ -499,9 +500,9 @@ class _Workbook:
         if answer.reason:
             sheet.write_string(row, 6, answer.reason, self.f_text)
         who = (
-            texts.REPORT_WHO.format(name=entry.full_name, vk_id=answer.answered_by)
+            texts.REPORT_WHO.format(name=entry.full_name, person_id=answer.answered_by)
             if entry.full_name
-            else texts.REPORT_WHO_UNKNOWN.format(vk_id=answer.answered_by)
+            else texts.REPORT_WHO_UNKNOWN.format(person_id=answer.answered_by)
         )
         sheet.write_string(row, 7, who, self.f_text)
         sheet.write_string(row, 8, SOURCE_NAME[answer.source], self.f_text)

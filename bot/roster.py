@@ -435,7 +435,7 @@ class _RosterBuilder:
             return
         key = tuple(cell[name] for name in COLUMNS)
         if person is not None:
-            key = (*key[:2], str(person.vk_id), key[3], person.role.value)
+            key = (*key[:2], str(person.person_id), key[3], person.role.value)
         if key in self._row_line:
             self._problem(line, f"повторяет строку {self._row_line[key]}")
             return
@@ -469,12 +469,12 @@ class _RosterBuilder:
         vk_text, full_name, role_text = cell["vk_id"], cell["full_name"], cell["role"]
         if not (vk_text or full_name or role_text):
             return None  # a school with no people yet
-        vk_id = parse_vk_id(vk_text) if vk_text else None
-        screen_name = parse_screen_name(vk_text) if vk_text and vk_id is None else None
+        person_id = parse_vk_id(vk_text) if vk_text else None
+        screen_name = parse_screen_name(vk_text) if vk_text and person_id is None else None
         role = parse_role(role_text) if role_text else None
         if not vk_text:
-            self._problem(line, f"столбец vk_id пуст; ожидается {VK_ID_FORM}")
-        elif vk_id is None and screen_name is None:
+            self._problem(line, f"столбец person_id пуст; ожидается {VK_ID_FORM}")
+        elif person_id is None and screen_name is None:
             self._problem(line, _bad_vk_id(vk_text))
         if not full_name:
             self._problem(line, "столбец full_name пуст; ожидается фамилия, имя и отчество")
@@ -500,10 +500,12 @@ class _RosterBuilder:
                 )
             )
             return None
-        if vk_id is None or role is None or not full_name:
+        if person_id is None or role is None or not full_name:
             return None
         try:
-            return Person(vk_id=vk_id, school_id=cell["school_id"], full_name=full_name, role=role)
+            return Person(
+                person_id=person_id, school_id=cell["school_id"], full_name=full_name, role=role
+            )
         except ValidationError as exc:
             self._problem(line, f"человек не подходит: {_first(exc)}")
             return None
@@ -536,11 +538,11 @@ class _RosterBuilder:
             )
 
     def _remember_person(self, line: int, person: Person) -> None:
-        key = (person.school_id, person.vk_id)
+        key = (person.school_id, person.person_id)
         if key in self._person_line:
             self._problem(
                 line,
-                f"человек {person.vk_id} уже указан для школы «{person.school_id}» в строке "
+                f"человек {person.person_id} уже указан для школы «{person.school_id}» в строке "
                 f"{self._person_line[key]}; ожидается одна строка на человека и школу",
             )
             return
@@ -549,7 +551,7 @@ class _RosterBuilder:
 
 
 def _bad_vk_id(text: str) -> str:
-    message = f"vk_id «{_short(text)}» — не id ВКонтакте; ожидается {VK_ID_FORM}"
+    message = f"person_id «{_short(text)}» — не id ВКонтакте; ожидается {VK_ID_FORM}"
     if _EXCEL_NUMBER.fullmatch(text):
         return message + (
             " (Excel записал число в экспоненциальной форме: задайте столбцу формат «Текстовый»)"

@@ -114,7 +114,7 @@ async def start_sandbox(
     try:
         for user_id, (first, last) in (names or {}).items():
             emulator.add_user(user_id, first, last)
-        members = sorted({p.vk_id for p in people})
+        members = sorted({p.person_id for p in people})
         emulator.add_chat(ADMIN_CHAT, list(admins))
         emulator.add_chat(HEADS_CHAT, members)
         config = sandbox_config(workdir, emulator.api_url, admins=admins, controller=controller)

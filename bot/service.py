@@ -92,12 +92,12 @@ class CampaignService:
         self.repos = repos
         self.clock = clock
 
-    async def memberships(self, vk_id: int) -> list[Membership]:
-        return await self.repos.roster.memberships(vk_id)
+    async def memberships(self, person_id: int) -> list[Membership]:
+        return await self.repos.roster.memberships(person_id)
 
-    async def speaker(self, vk_id: int, peer_id: int) -> Speaker:
+    async def speaker(self, person_id: int, peer_id: int) -> Speaker:
         """The person's schools and the prompt waiting for them here, in one query."""
-        return await self.repos.conversations.speaker(vk_id, peer_id)
+        return await self.repos.conversations.speaker(person_id, peer_id)
 
     async def school_status(self, school: School) -> SchoolStatus:
         people, acknowledged, answers = await self.repos.answers.school_snapshot(
@@ -217,9 +217,9 @@ class CampaignService:
         )
         return answer
 
-    async def acknowledge(self, vk_id: int) -> bool:
+    async def acknowledge(self, person_id: int) -> bool:
         return await self.repos.conversations.acknowledge(
-            self.campaign.id, vk_id, self.clock.now()
+            self.campaign.id, person_id, self.clock.now()
         )
 
     async def district_status(self) -> DistrictStatus:
@@ -289,7 +289,7 @@ class CampaignService:
 
     async def names(self, school: School) -> dict[int, str]:
         people = (await self.repos.roster.people_of([school.id]))[school.id]
-        return {p.vk_id: p.full_name for p in people}
+        return {p.person_id: p.full_name for p in people}
 
     def now(self) -> dt.datetime:
         return self.clock.now()

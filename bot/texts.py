@@ -422,7 +422,7 @@ def school_status(
         lines.append(line)
     lines.append("Руководство школы:" if status.people else "Руководство школы: в списке никого")
     for person in status.people:
-        ack = status.acknowledged.get(person.vk_id)
+        ack = status.acknowledged.get(person.person_id)
         ack_text = (
             f"ознакомлен(а) с приказом {fmt_moment(ack, timezone)}"
             if ack
@@ -461,7 +461,7 @@ def pending(
         )
     lines = [f"Не выполнили все пункты: {number(owing)} из {of_schools(total)}"]
     for item in schools:
-        people = ", ".join(mention(p.vk_id, p.full_name) for p in item.people) or NOBODY_LISTED
+        people = ", ".join(mention(p.person_id, p.full_name) for p in item.people) or NOBODY_LISTED
         lines.append(f"• {item.school.name}: {_owed_ids(campaign, item)} — {people}")
     if owing > len(schools):
         lines.append(more_schools(owing - len(schools)))
@@ -493,8 +493,8 @@ def head_help(school_names: list[str], campaign: Campaign) -> str:
     )
 
 
-def ask_to_write(name: str | None, vk_id: int) -> str:
-    return ASK_WRITE_TO_COMMUNITY.format(mention=mention(vk_id, name or f"id{vk_id}"))
+def ask_to_write(name: str | None, person_id: int) -> str:
+    return ASK_WRITE_TO_COMMUNITY.format(mention=mention(person_id, name or f"id{person_id}"))
 
 
 def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
@@ -607,8 +607,10 @@ def reminder_in_chat(
         "Этим руководителям не удалось написать в личные сообщения. Ещё не выполнены пункты:",
     ]
     for item, people in items:
-        names = {p.vk_id: p.full_name for p in item.people}
-        who = ", ".join(mention(vk_id, names.get(vk_id, f"id{vk_id}")) for vk_id in people)
+        names = {p.person_id: p.full_name for p in item.people}
+        who = ", ".join(
+            mention(person_id, names.get(person_id, f"id{person_id}")) for person_id in people
+        )
         lines.append(f"• {item.school.name}: {_owed_list(campaign, item)} — {who}")
     lines.append(
         "Напишите сообществу любое сообщение, чтобы получать карточку школы лично, "
@@ -631,7 +633,7 @@ def escalation(
     ]
     for item in items:
         people = ", ".join(
-            f"{mention(p.vk_id, p.full_name)} ({ROLE_NAME[p.role]})" for p in item.people
+            f"{mention(p.person_id, p.full_name)} ({ROLE_NAME[p.role]})" for p in item.people
         )
         lines.append(
             f"• {item.school.name}: {_owed_list(campaign, item)} — {people or NOBODY_LISTED}"
@@ -777,9 +779,9 @@ REPORT_HISTORY_HEADER = (
     "Как",
     "С опозданием",
 )
-REPORT_WHO = "{name} (id{vk_id})"
-REPORT_WHO_UNKNOWN = "id{vk_id}"
-REPORT_VK_PROFILE = "https://vk.com/id{vk_id}"
+REPORT_WHO = "{name} (id{person_id})"
+REPORT_WHO_UNKNOWN = "id{person_id}"
+REPORT_VK_PROFILE = "https://vk.com/id{person_id}"
 CODES_SHEET = "Коды"
 
 

@@ -16,7 +16,7 @@ from aiohttp import ClientError, ClientTimeout
 from vkbottle import API, VKAPIError
 
 from bot import mentions
-from bot.actions import CHAT_PEER_START, FileKind, Incoming
+from bot.actions import FileKind, Incoming
 from bot.messages import Address, AddressKind, Button, Outcome, Outgoing, OutKind, Result
 from bot.outbox import UploadFailed
 from bot.vk_api import TransientError
@@ -161,7 +161,7 @@ def neutral(text: str) -> str:
 
 def vk_mention(person_id: int, name: str) -> str:
     """VK's mention markup; a name may not close it early nor mention anyone else."""
-    return f"[id{person_id}|{neutral(name).translate(_BRACKETS)}]"
+    return f"[id{vk_user_of(person_id)}|{neutral(name).translate(_BRACKETS)}]"
 
 
 def vk_text(text: str) -> str:
@@ -169,12 +169,17 @@ def vk_text(text: str) -> str:
     return mentions.render(text, vk_mention, neutral)
 
 
+def vk_peer(address: Address) -> int:
+    """The VK peer id of an address: a chat's own, a person's VK user id."""
+    return vk_user_of(address.id) if address.kind is AddressKind.PERSON else address.id
+
+
 def _call(message: Outgoing) -> tuple[str, dict[str, Any]]:
     if message.kind is OutKind.ANSWER:
         params: dict[str, Any] = {
             "event_id": message.event or "",
-            "user_id": message.to[0].id,
-            "peer_id": message.where.id if message.where is not None else message.to[0].id,
+            "user_id": vk_peer(message.to[0]),
+            "peer_id": vk_peer(message.where if message.where is not None else message.to[0]),
         }
         if message.text:
             params["event_data"] = json.dumps(
@@ -184,7 +189,7 @@ def _call(message: Outgoing) -> tuple[str, dict[str, Any]]:
         return "messages.sendMessageEventAnswer", params
     if message.kind is OutKind.EDIT:
         return "messages.edit", {
-            "peer_id": message.to[0].id,
+            "peer_id": vk_peer(message.to[0]),
             "conversation_message_id": message.edit or 0,
             "message": vk_text(message.text),
             # messages.edit replaces the whole message: the old buttons go unless sent again.
@@ -193,7 +198,7 @@ def _call(message: Outgoing) -> tuple[str, dict[str, Any]]:
             else NO_KEYBOARD,
         }
     params = {
-        "peer_ids": ",".join(str(a.id) for a in message.to),
+        "peer_ids": ",".join(str(vk_peer(a)) for a in message.to),
         "message": vk_text(message.text),
         "random_id": message.dedupe_id(),
     }
@@ -239,7 +244,7 @@ def _success(message: Outgoing, value: Any) -> Result:
         peer = int(item.get("peer_id", 0))
         code = refusal.get("code") if isinstance(refusal, dict) else None
         if code in NOT_ALLOWED and peer < CHAT_PEER_START:
-            refused.append(peer)
+            refused.append(person_of(peer))
         elif code in CHAT_LOST and peer >= CHAT_PEER_START:
             lost.append(peer)
         elif code in RETRYABLE:
@@ -264,9 +269,11 @@ class VKMessenger:
     def __init__(self, api: API) -> None:
         self.api = api
 
-    async def user_name(self, user_id: int) -> str | None:
+    async def user_name(self, person_id: int) -> str | None:
         try:
-            response = await self.api.request("users.get", {"user_ids": str(user_id)})
+            response = await self.api.request(
+                "users.get", {"user_ids": str(vk_user_of(person_id))}
+            )
         except VKAPIError as error:
             log.info("users.get refused (%s)", error.code)
             return None
@@ -295,7 +302,7 @@ class VKMessenger:
                 return None
             page = response.get("response") or {}
             items = page.get("items") or []
-            members += [int(i["member_id"]) for i in items if int(i["member_id"]) > 0]
+            members += [person_of(int(i["member_id"])) for i in items if int(i["member_id"]) > 0]
             offset += len(items)
             total = page.get("count")
             if not items or not isinstance(total, int) or offset >= total:
@@ -314,7 +321,7 @@ class VKMessenger:
         # (dev.vk.com/method/utils.resolveScreenName).
         if not isinstance(found, dict) or found.get("type") != "user":
             return None
-        return int(found["object_id"])
+        return person_of(int(found["object_id"]))
 
     # -- files: upload server, upload, save, then messages.send with the attachment ----------
     #
@@ -329,8 +336,8 @@ class VKMessenger:
     async def upload(self, to: Address, filename: str, data: bytes, kind: FileKind) -> str:
         """`bot.outbox.Uploader`: the attachment string (`doc-1_2`, `photo-1_3_key`)."""
         if kind is FileKind.PHOTO:
-            return await self._upload_photo(to.id, filename, data)
-        return await self._upload_doc(to.id, filename, data)
+            return await self._upload_photo(vk_peer(to), filename, data)
+        return await self._upload_doc(vk_peer(to), filename, data)
 
     async def _upload_doc(self, peer_id: int, filename: str, data: bytes) -> str:
         server = await self._upload_call(
@@ -449,6 +456,28 @@ def supports_callback(client_info: Any) -> bool:
     return "callback" in [getattr(a, "value", a) for a in actions]
 
 
+# VK numbers chats as peers from 2,000,000,000 on; people keep their user ids as peers.
+CHAT_PEER_START = 2_000_000_000
+
+
+def vk_address(peer_id: int) -> Address:
+    """A VK conversation's address in the product's terms: a chat or a person."""
+    kind = AddressKind.CHAT if peer_id >= CHAT_PEER_START else AddressKind.PERSON
+    own = person_of(peer_id) if kind is AddressKind.PERSON else peer_id
+    return Address(platform=VKTransport.platform, kind=kind, id=own)
+
+
+def person_of(user_id: int) -> int:
+    """The person id of a VK account: a VK-born person's id is their VK user id
+    (storage/migrations/0006_people_accounts.sql), so no lookup is needed on VK."""
+    return user_id
+
+
+def vk_user_of(person_id: int) -> int:
+    """The VK user id of a person (the inverse of `person_of`)."""
+    return person_id
+
+
 def update_author(update: dict[str, Any]) -> int | None:
     """Who sent a raw long-poll update (a message or a button press), so one person's updates
     stay in order while different people's run side by side; None for anything else."""
@@ -489,8 +518,9 @@ def incoming_message(message: Any, group_id: int) -> Incoming:
     """A vkbottle `Message` as the flow sees it."""
     text = message.text or ""
     return Incoming(
-        user_id=message.from_id,
+        user_id=person_of(message.from_id),
         peer_id=message.peer_id,
+        in_chat=message.peer_id >= CHAT_PEER_START,
         text=text,
         payload=message.payload,
         event_id=_update_event_id(),
@@ -512,8 +542,9 @@ def incoming_event(event: Any) -> Incoming:
     """A vkbottle `MessageEvent` (a callback button press) as the flow sees it."""
     obj = event.object
     return Incoming(
-        user_id=obj.user_id,
+        user_id=person_of(obj.user_id),
         peer_id=obj.peer_id,
+        in_chat=obj.peer_id >= CHAT_PEER_START,
         payload=obj.payload,
         event_id=_update_event_id(),
         callback_id=obj.event_id,

@@ -71,7 +71,9 @@ async def prepare(workdir: Path, api_url: str, schools: int) -> Path:
         await RosterRepository(db).apply(
             [School(id=f"s{n}", name=f"Школа {n}") for n in range(schools)],
             [
-                Person(vk_id=head(n), school_id=f"s{n}", full_name=f"Директор {n}", role=Role.HEAD)
+                Person(
+                    person_id=head(n), school_id=f"s{n}", full_name=f"Директор {n}", role=Role.HEAD
+                )
                 for n in range(schools)
             ],
             now,

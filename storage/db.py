@@ -373,7 +373,18 @@ def _split_statements(sql: str) -> list[str]:
     """Split a migration into statements.
 
     `--` comments are dropped first (they may hold `;`); our migrations keep `;` and `--`
-    out of string literals.
+    out of string literals. A statement ends where SQLite says it is complete, so a trigger's
+    body (statements between BEGIN and END) stays in one piece.
     """
     code = "\n".join(line.split("--", 1)[0] for line in sql.splitlines())
-    return [part.strip() for part in code.split(";") if part.strip()]
+    statements: list[str] = []
+    current = ""
+    for part in code.split(";"):
+        current += part + ";"
+        if sqlite3.complete_statement(current):
+            if current.strip(" \n\t;"):
+                statements.append(current.strip().rstrip(";").strip())
+            current = ""
+    if current.strip(" \n\t;"):
+        statements.append(current.strip().rstrip(";").strip())
+    return statements

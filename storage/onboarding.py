@@ -127,34 +127,36 @@ class RegistrationRepository:
         return changed > 0
 
     async def record_attempt(
-        self, vk_id: int, ok: bool, now: dt.datetime, *, weight: int = 1
+        self, person_id: int, ok: bool, now: dt.datetime, *, weight: int = 1
     ) -> None:
         await self._db.execute(
-            "INSERT INTO registration_attempts (vk_id, at, ok, weight) VALUES (?, ?, ?, ?)",
-            (vk_id, _ts(now), int(ok), weight),
+            "INSERT INTO registration_attempts (person_id, at, ok, weight) VALUES (?, ?, ?, ?)",
+            (person_id, _ts(now), int(ok), weight),
         )
 
-    async def wrong_codes(self, vk_id: int, since: dt.datetime) -> tuple[int, int]:
+    async def wrong_codes(self, person_id: int, since: dt.datetime) -> tuple[int, int]:
         """Since a moment: how much of their allowance this person's wrong codes used up, and
         how many wrong codes everybody typed."""
         row = await self._db.fetchone(
-            "SELECT COALESCE(SUM(CASE WHEN vk_id = ? THEN weight END), 0), COUNT(*) "
+            "SELECT COALESCE(SUM(CASE WHEN person_id = ? THEN weight END), 0), COUNT(*) "
             "FROM registration_attempts WHERE ok = 0 AND at >= ?",
-            (vk_id, _ts(since)),
+            (person_id, _ts(since)),
         )
         return (0, 0) if row is None else (int(row[0]), int(row[1]))
 
-    async def set_pending(self, vk_id: int, school_id: str, now: dt.datetime) -> None:
+    async def set_pending(self, person_id: int, school_id: str, now: dt.datetime) -> None:
         await self._db.execute(
-            "INSERT INTO pending_registrations (vk_id, school_id, created_at) VALUES (?, ?, ?) "
-            "ON CONFLICT (vk_id) DO UPDATE SET school_id = excluded.school_id, "
+            "INSERT INTO pending_registrations (person_id, school_id, created_at) "
+            "VALUES (?, ?, ?) "
+            "ON CONFLICT (person_id) DO UPDATE SET school_id = excluded.school_id, "
             "created_at = excluded.created_at",
-            (vk_id, school_id, _ts(now)),
+            (person_id, school_id, _ts(now)),
         )
 
-    async def pending(self, vk_id: int) -> tuple[str, dt.datetime] | None:
+    async def pending(self, person_id: int) -> tuple[str, dt.datetime] | None:
         row = await self._db.fetchone(
-            "SELECT school_id, created_at FROM pending_registrations WHERE vk_id = ?", (vk_id,)
+            "SELECT school_id, created_at FROM pending_registrations WHERE person_id = ?",
+            (person_id,),
         )
         return None if row is None else (row[0], dt.datetime.fromisoformat(row[1]))
 
@@ -163,36 +165,42 @@ class RegistrationRepository:
         async with self._db.atomic():
             await self._db.execute(
                 """
-                INSERT INTO people (vk_id, school_id, full_name, role, source, registered_at)
+                INSERT INTO people (person_id, school_id, full_name, role, source, registered_at)
                 VALUES (?, ?, ?, ?, 'registration', ?)
-                ON CONFLICT (vk_id, school_id) DO UPDATE SET role = excluded.role
+                ON CONFLICT (person_id, school_id) DO UPDATE SET role = excluded.role
                 """,
-                (person.vk_id, person.school_id, person.full_name, person.role.value, _ts(now)),
+                (
+                    person.person_id,
+                    person.school_id,
+                    person.full_name,
+                    person.role.value,
+                    _ts(now),
+                ),
             )
             await self._db.execute(
-                "DELETE FROM pending_registrations WHERE vk_id = ?", (person.vk_id,)
+                "DELETE FROM pending_registrations WHERE person_id = ?", (person.person_id,)
             )
 
     async def registered(self) -> list[Registered]:
         rows = await self._db.fetchall(
             """
-            SELECT p.vk_id, p.school_id, p.full_name, p.role, s.name, p.registered_at
+            SELECT p.person_id, p.school_id, p.full_name, p.role, s.name, p.registered_at
             FROM people p JOIN schools s ON s.id = p.school_id
             WHERE p.source = 'registration' ORDER BY p.registered_at
             """
         )
         return [
             Registered(
-                person=Person(vk_id=r[0], school_id=r[1], full_name=r[2], role=Role(r[3])),
+                person=Person(person_id=r[0], school_id=r[1], full_name=r[2], role=Role(r[3])),
                 school_name=r[4],
                 registered_at=dt.datetime.fromisoformat(r[5]),
             )
             for r in rows
         ]
 
-    async def unbind(self, vk_id: int) -> int:
+    async def unbind(self, person_id: int) -> int:
         """Remove a person from every school; their answers stay in the history."""
-        return await self._db.execute("DELETE FROM people WHERE vk_id = ?", (vk_id,))
+        return await self._db.execute("DELETE FROM people WHERE person_id = ?", (person_id,))
 
     async def unresolved(self) -> list[Unresolved]:
         rows = await self._db.fetchall(
@@ -206,10 +214,10 @@ class RegistrationRepository:
             for r in rows
         ]
 
-    async def resolve(self, item: Unresolved, vk_id: int | None, problem: str = "") -> None:
+    async def resolve(self, item: Unresolved, person_id: int | None, problem: str = "") -> None:
         """A screen name resolved to an id becomes a roster person; otherwise note why not."""
         async with self._db.atomic():
-            if vk_id is None:
+            if person_id is None:
                 await self._db.execute(
                     "UPDATE unresolved_people SET problem = ? "
                     "WHERE school_id = ? AND screen_name = ?",
@@ -217,10 +225,10 @@ class RegistrationRepository:
                 )
                 return
             await self._db.execute(
-                "INSERT INTO people (vk_id, school_id, full_name, role) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (vk_id, school_id) DO UPDATE SET full_name = excluded.full_name, "
+                "INSERT INTO people (person_id, school_id, full_name, role) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (person_id, school_id) DO UPDATE SET full_name = excluded.full_name, "
                 "role = excluded.role, source = 'roster'",
-                (vk_id, item.school_id, item.full_name, item.role.value),
+                (person_id, item.school_id, item.full_name, item.role.value),
             )
             await self._db.execute(
                 "DELETE FROM unresolved_people WHERE school_id = ? AND screen_name = ?",
@@ -264,20 +272,20 @@ class ChatRepository:
             await self._db.execute("DELETE FROM chat_members WHERE peer_id = ?", (peer_id,))
             if members is not None:
                 await self._db.executemany(
-                    "INSERT INTO chat_members (peer_id, vk_id) VALUES (?, ?) "
+                    "INSERT INTO chat_members (peer_id, person_id) VALUES (?, ?) "
                     "ON CONFLICT DO NOTHING",
                     [(peer_id, member) for member in members],
                 )
 
-    async def joined(self, peer_id: int, vk_id: int) -> None:
+    async def joined(self, peer_id: int, person_id: int) -> None:
         await self._db.execute(
-            "INSERT INTO chat_members (peer_id, vk_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
-            (peer_id, vk_id),
+            "INSERT INTO chat_members (peer_id, person_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            (peer_id, person_id),
         )
 
-    async def left(self, peer_id: int, vk_id: int) -> None:
+    async def left(self, peer_id: int, person_id: int) -> None:
         await self._db.execute(
-            "DELETE FROM chat_members WHERE peer_id = ? AND vk_id = ?", (peer_id, vk_id)
+            "DELETE FROM chat_members WHERE peer_id = ? AND person_id = ?", (peer_id, person_id)
         )
 
     async def readable(self, peer_ids: Sequence[int]) -> list[int]:
@@ -298,7 +306,7 @@ class ChatRepository:
             return set()
         marks = ",".join("?" * len(peer_ids))
         rows = await self._db.fetchall(
-            f"SELECT DISTINCT vk_id FROM chat_members WHERE peer_id IN ({marks})",  # noqa: S608
+            f"SELECT DISTINCT person_id FROM chat_members WHERE peer_id IN ({marks})",  # noqa: S608
             list(peer_ids),
         )
         return {row[0] for row in rows}

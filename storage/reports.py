@@ -29,9 +29,9 @@ SELECT s.id, s.name,
     (SELECT json_group_array(json_array(n.answer_id, n.position, n.part, n.done, n.total))
      FROM current_answers c JOIN answer_counts n ON n.answer_id = c.answer_id
      WHERE c.campaign_id = :campaign AND c.school_id = s.id),
-    (SELECT json_group_array(json_array(p.vk_id, p.full_name, p.role, k.vk_id IS NOT NULL))
+    (SELECT json_group_array(json_array(p.person_id, p.full_name, p.role, k.person_id IS NOT NULL))
      FROM people p
-     LEFT JOIN acknowledgements k ON k.campaign_id = :campaign AND k.vk_id = p.vk_id
+     LEFT JOIN acknowledgements k ON k.campaign_id = :campaign AND k.person_id = p.person_id
      WHERE p.school_id = s.id)
 FROM schools s
 WHERE s.id > :after
@@ -46,13 +46,13 @@ LIMIT :limit
 _HISTORY_PAGE = """
 SELECT a.id, a.school_id, s.name, a.step_id, a.state, a.reason, a.answered_by,
     a.answered_at, a.late, a.source, a.origin,
-    COALESCE(p.full_name, (SELECT q.full_name FROM people q WHERE q.vk_id = a.answered_by
+    COALESCE(p.full_name, (SELECT q.full_name FROM people q WHERE q.person_id = a.answered_by
                            ORDER BY q.school_id LIMIT 1)),
     n.part, n.done, n.total
 FROM (SELECT * FROM answers WHERE id > :after AND +campaign_id = :campaign
       ORDER BY id LIMIT :limit) a
 LEFT JOIN schools s ON s.id = a.school_id
-LEFT JOIN people p ON p.vk_id = a.answered_by AND p.school_id = a.school_id
+LEFT JOIN people p ON p.person_id = a.answered_by AND p.school_id = a.school_id
 LEFT JOIN answer_counts n ON n.answer_id = a.id
 ORDER BY a.id, n.position
 """
@@ -165,7 +165,7 @@ def _school_record(campaign_id: str, row: Any) -> SchoolRecord:
         school=School(id=school_id, name=row[1]),
         answers=answers,
         people=tuple(
-            Person(vk_id=p[0], school_id=school_id, full_name=p[1], role=Role(p[2]))
+            Person(person_id=p[0], school_id=school_id, full_name=p[1], role=Role(p[2]))
             for p in people
         ),
         acknowledged=frozenset(p[0] for p in people if p[3]),

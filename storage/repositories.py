@@ -94,7 +94,7 @@ class Speaker(_Row):
 class UnansweredProblem(_Row):
     """A «Проблема» whose reason was asked for and never came (the prompt expired)."""
 
-    vk_id: int
+    person_id: int
     full_name: str
     school: School
     step_id: str
@@ -159,8 +159,8 @@ class CampaignRepository:
 
 # A school's people and when each acknowledged a campaign's order (campaign, school).
 PEOPLE_ACKNOWLEDGED = """
-    SELECT p.vk_id, p.school_id, p.full_name, p.role, k.acknowledged_at FROM people p
-    LEFT JOIN acknowledgements k ON k.campaign_id = ? AND k.vk_id = p.vk_id
+    SELECT p.person_id, p.school_id, p.full_name, p.role, k.acknowledged_at FROM people p
+    LEFT JOIN acknowledgements k ON k.campaign_id = ? AND k.person_id = p.person_id
     WHERE p.school_id = ? ORDER BY p.school_id, p.role DESC, p.full_name
 """
 
@@ -181,7 +181,9 @@ CURRENT_FOR_SCHOOL = """
 def _people_acknowledged(
     rows: Sequence[aiosqlite.Row],
 ) -> tuple[list[Person], dict[int, dt.datetime]]:
-    people = [Person(vk_id=r[0], school_id=r[1], full_name=r[2], role=Role(r[3])) for r in rows]
+    people = [
+        Person(person_id=r[0], school_id=r[1], full_name=r[2], role=Role(r[3])) for r in rows
+    ]
     acknowledged = {r[0]: _parse_ts(r[4]) for r in rows if r[4] is not None}
     return people, acknowledged
 
@@ -241,14 +243,17 @@ class RosterRepository:
             old_people = {
                 (row[0], row[1]): (row[2], row[3])
                 for row in await self._db.fetchall(
-                    "SELECT vk_id, school_id, full_name, role FROM people WHERE source = 'roster'"
+                    "SELECT person_id, school_id, full_name, role FROM people "
+                    "WHERE source = 'roster'"
                 )
                 if row[1] in file_ids
             }
-            new_people = {(p.vk_id, p.school_id): (p.full_name, p.role.value) for p in people}
+            new_people = {(p.person_id, p.school_id): (p.full_name, p.role.value) for p in people}
             for key in old_people.keys() - new_people.keys():
                 counts["people_removed"] += 1
-                await self._db.execute("DELETE FROM people WHERE vk_id = ? AND school_id = ?", key)
+                await self._db.execute(
+                    "DELETE FROM people WHERE person_id = ? AND school_id = ?", key
+                )
             for key, (name, role) in new_people.items():
                 before = old_people.get(key)
                 if before == (name, role):
@@ -256,8 +261,8 @@ class RosterRepository:
                 counts["people_added" if before is None else "people_updated"] += 1
                 await self._db.execute(
                     """
-                    INSERT INTO people (vk_id, school_id, full_name, role) VALUES (?, ?, ?, ?)
-                    ON CONFLICT (vk_id, school_id) DO UPDATE SET
+                    INSERT INTO people (person_id, school_id, full_name, role) VALUES (?, ?, ?, ?)
+                    ON CONFLICT (person_id, school_id) DO UPDATE SET
                         full_name = excluded.full_name, role = excluded.role,
                         source = 'roster'
                     """,
@@ -280,7 +285,7 @@ class RosterRepository:
         return int(await self._db.fetchval("SELECT COUNT(*) FROM schools"))
 
     async def count_people(self) -> int:
-        return int(await self._db.fetchval("SELECT COUNT(DISTINCT vk_id) FROM people"))
+        return int(await self._db.fetchval("SELECT COUNT(DISTINCT person_id) FROM people"))
 
     async def schools(self) -> list[School]:
         rows = await self._db.fetchall("SELECT id, name FROM schools ORDER BY id")
@@ -315,13 +320,13 @@ class RosterRepository:
             chunk = ids[chunk_start : chunk_start + 500]
             marks = ",".join("?" * len(chunk))
             rows = await self._db.fetchall(
-                f"SELECT vk_id, school_id, full_name, role FROM people "  # noqa: S608
+                f"SELECT person_id, school_id, full_name, role FROM people "  # noqa: S608
                 f"WHERE school_id IN ({marks}) ORDER BY school_id, role DESC, full_name",
                 chunk,
             )
             for row in rows:
                 result[row[1]].append(
-                    Person(vk_id=row[0], school_id=row[1], full_name=row[2], role=Role(row[3]))
+                    Person(person_id=row[0], school_id=row[1], full_name=row[2], role=Role(row[3]))
                 )
         return result
 
@@ -334,14 +339,14 @@ class RosterRepository:
             await self._db.fetchall(PEOPLE_ACKNOWLEDGED, (campaign_id, school_id))
         )
 
-    async def memberships(self, vk_id: int) -> list[Membership]:
+    async def memberships(self, person_id: int) -> list[Membership]:
         rows = await self._db.fetchall(
             """
             SELECT s.id, s.name, p.role, p.full_name FROM people p
             JOIN schools s ON s.id = p.school_id
-            WHERE p.vk_id = ? ORDER BY s.id
+            WHERE p.person_id = ? ORDER BY s.id
             """,
-            (vk_id,),
+            (person_id,),
         )
         return [
             Membership(school=School(id=r[0], name=r[1]), role=Role(r[2]), full_name=r[3])
@@ -606,11 +611,11 @@ class ConversationRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def acknowledge(self, campaign_id: str, vk_id: int, now: dt.datetime) -> bool:
+    async def acknowledge(self, campaign_id: str, person_id: int, now: dt.datetime) -> bool:
         changed = await self._db.execute(
-            "INSERT INTO acknowledgements (campaign_id, vk_id, acknowledged_at) "
+            "INSERT INTO acknowledgements (campaign_id, person_id, acknowledged_at) "
             "VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-            (campaign_id, vk_id, _ts(now)),
+            (campaign_id, person_id, _ts(now)),
         )
         return changed > 0
 
@@ -618,55 +623,58 @@ class ConversationRepository:
         """People of the roster who have acknowledged the campaign's order."""
         value = await self._db.fetchval(
             "SELECT COUNT(*) FROM acknowledgements a WHERE a.campaign_id = ? "
-            "AND EXISTS (SELECT 1 FROM people p WHERE p.vk_id = a.vk_id)",
+            "AND EXISTS (SELECT 1 FROM people p WHERE p.person_id = a.person_id)",
             (campaign_id,),
         )
         return int(value or 0)
 
     async def acknowledged(
-        self, campaign_id: str, vk_ids: Sequence[int] | None = None
+        self, campaign_id: str, person_ids: Sequence[int] | None = None
     ) -> dict[int, dt.datetime]:
-        """When each person acknowledged the order (only `vk_ids`, if given)."""
-        sql = "SELECT vk_id, acknowledged_at FROM acknowledgements WHERE campaign_id = ?"
+        """When each person acknowledged the order (only `person_ids`, if given)."""
+        sql = "SELECT person_id, acknowledged_at FROM acknowledgements WHERE campaign_id = ?"
         params: list[object] = [campaign_id]
-        if vk_ids is not None:
-            sql += f" AND vk_id IN ({','.join('?' * len(vk_ids))})"
-            params += list(vk_ids)
+        if person_ids is not None:
+            sql += f" AND person_id IN ({','.join('?' * len(person_ids))})"
+            params += list(person_ids)
         rows = await self._db.fetchall(sql, params)
         return {row[0]: _parse_ts(row[1]) for row in rows}
 
-    async def mark_unreachable(self, vk_id: int, now: dt.datetime) -> None:
+    async def mark_unreachable(self, person_id: int, now: dt.datetime) -> None:
         await self._db.execute(
-            "INSERT INTO private_unreachable (vk_id, since) VALUES (?, ?) ON CONFLICT DO NOTHING",
-            (vk_id, _ts(now)),
+            "INSERT INTO private_unreachable (person_id, since) VALUES (?, ?) "
+            "ON CONFLICT DO NOTHING",
+            (person_id, _ts(now)),
         )
 
     async def unreachable(self) -> set[int]:
         """Everyone VK refused to message privately (a short list: they are asked to write)."""
-        return {row[0] for row in await self._db.fetchall("SELECT vk_id FROM private_unreachable")}
+        return {
+            row[0] for row in await self._db.fetchall("SELECT person_id FROM private_unreachable")
+        }
 
-    async def mark_reachable(self, vk_id: int) -> None:
-        await self._db.execute("DELETE FROM private_unreachable WHERE vk_id = ?", (vk_id,))
+    async def mark_reachable(self, person_id: int) -> None:
+        await self._db.execute("DELETE FROM private_unreachable WHERE person_id = ?", (person_id,))
 
-    async def is_unreachable(self, vk_id: int) -> bool:
+    async def is_unreachable(self, person_id: int) -> bool:
         found = await self._db.fetchval(
-            "SELECT 1 FROM private_unreachable WHERE vk_id = ?", (vk_id,)
+            "SELECT 1 FROM private_unreachable WHERE person_id = ?", (person_id,)
         )
         return found is not None
 
-    async def expect_input(self, vk_id: int, peer_id: int, pending: PendingInput) -> None:
+    async def expect_input(self, person_id: int, peer_id: int, pending: PendingInput) -> None:
         await self._db.execute(
             """
             INSERT INTO pending_inputs
-                (vk_id, peer_id, campaign_id, school_id, step_id, kind, created_at, text)
+                (person_id, peer_id, campaign_id, school_id, step_id, kind, created_at, text)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT (vk_id, peer_id) DO UPDATE SET
+            ON CONFLICT (person_id, peer_id) DO UPDATE SET
                 campaign_id = excluded.campaign_id, school_id = excluded.school_id,
                 step_id = excluded.step_id, kind = excluded.kind,
                 created_at = excluded.created_at, text = excluded.text
             """,
             (
-                vk_id,
+                person_id,
                 peer_id,
                 pending.campaign_id,
                 pending.school_id,
@@ -677,29 +685,29 @@ class ConversationRepository:
             ),
         )
 
-    async def pending_input(self, vk_id: int, peer_id: int) -> PendingInput | None:
+    async def pending_input(self, person_id: int, peer_id: int) -> PendingInput | None:
         row = await self._db.fetchone(
             "SELECT campaign_id, school_id, step_id, kind, created_at, text "
-            "FROM pending_inputs WHERE vk_id = ? AND peer_id = ?",
-            (vk_id, peer_id),
+            "FROM pending_inputs WHERE person_id = ? AND peer_id = ?",
+            (person_id, peer_id),
         )
         return None if row is None else _pending(row)
 
-    async def take_input(self, vk_id: int, peer_id: int) -> PendingInput | None:
+    async def take_input(self, person_id: int, peer_id: int) -> PendingInput | None:
         """The prompt waiting here, removed (one statement)."""
         row = await self._db.fetchone(
-            "DELETE FROM pending_inputs WHERE vk_id = ? AND peer_id = ? "
+            "DELETE FROM pending_inputs WHERE person_id = ? AND peer_id = ? "
             "RETURNING campaign_id, school_id, step_id, kind, created_at, text",
-            (vk_id, peer_id),
+            (person_id, peer_id),
         )
         return None if row is None else _pending(row)
 
-    async def clear_input(self, vk_id: int, peer_id: int) -> None:
+    async def clear_input(self, person_id: int, peer_id: int) -> None:
         await self._db.execute(
-            "DELETE FROM pending_inputs WHERE vk_id = ? AND peer_id = ?", (vk_id, peer_id)
+            "DELETE FROM pending_inputs WHERE person_id = ? AND peer_id = ?", (person_id, peer_id)
         )
 
-    async def speaker(self, vk_id: int, peer_id: int) -> Speaker:
+    async def speaker(self, person_id: int, peer_id: int) -> Speaker:
         """The person's schools (as `RosterRepository.memberships`) and the prompt waiting for
         them in this conversation, in one query: the path of every typed answer."""
         rows = await self._db.fetchall(
@@ -708,10 +716,10 @@ class ConversationRepository:
                    i.campaign_id, i.school_id, i.step_id, i.kind, i.created_at, i.text
             FROM people p
             JOIN schools s ON s.id = p.school_id
-            LEFT JOIN pending_inputs i ON i.vk_id = p.vk_id AND i.peer_id = ?
-            WHERE p.vk_id = ? ORDER BY s.id
+            LEFT JOIN pending_inputs i ON i.person_id = p.person_id AND i.peer_id = ?
+            WHERE p.person_id = ? ORDER BY s.id
             """,
-            (peer_id, vk_id),
+            (peer_id, person_id),
         )
         memberships = [
             Membership(school=School(id=r[0], name=r[1]), role=Role(r[2]), full_name=r[3])
@@ -730,14 +738,14 @@ class ConversationRepository:
         def work(conn: sqlite3.Connection) -> list[UnansweredProblem]:
             cursor = conn.execute(
                 """
-                SELECT i.vk_id, COALESCE(p.full_name, ''), s.id, s.name, i.step_id,
+                SELECT i.person_id, COALESCE(p.full_name, ''), s.id, s.name, i.step_id,
                        i.created_at
                 FROM pending_inputs i
                 JOIN schools s ON s.id = i.school_id
                 JOIN current_answers c ON c.campaign_id = i.campaign_id
                     AND c.school_id = i.school_id AND c.step_id = i.step_id
                     AND c.state = 'problem'
-                LEFT JOIN people p ON p.vk_id = i.vk_id AND p.school_id = i.school_id
+                LEFT JOIN people p ON p.person_id = i.person_id AND p.school_id = i.school_id
                 WHERE i.kind = 'reason' AND i.created_at < ? AND i.campaign_id = ?
                 ORDER BY i.created_at
                 """,
@@ -752,7 +760,7 @@ class ConversationRepository:
             ).close()
             return [
                 UnansweredProblem(
-                    vk_id=r[0],
+                    person_id=r[0],
                     full_name=r[1] or f"id{r[0]}",
                     school=School(id=r[2], name=r[3]),
                     step_id=r[4],
@@ -765,18 +773,18 @@ class ConversationRepository:
             return await self._db.run(work)
 
     async def tell_stranger(
-        self, vk_id: int, peer_id: int, now: dt.datetime, every: dt.timedelta
+        self, person_id: int, peer_id: int, now: dt.datetime, every: dt.timedelta
     ) -> bool:
         """Whether a stranger is due the note of who the bot is here (not told within
         `every`); if so, it counts as told now. One statement."""
         row = await self._db.fetchone(
             """
-            INSERT INTO strangers_told (vk_id, peer_id, told_at) VALUES (?, ?, ?)
-            ON CONFLICT (vk_id, peer_id) DO UPDATE SET told_at = excluded.told_at
+            INSERT INTO strangers_told (person_id, peer_id, told_at) VALUES (?, ?, ?)
+            ON CONFLICT (person_id, peer_id) DO UPDATE SET told_at = excluded.told_at
             WHERE told_at <= ?
             RETURNING told_at
             """,
-            (vk_id, peer_id, _ts(now), _ts(now - every)),
+            (person_id, peer_id, _ts(now), _ts(now - every)),
         )
         return row is not None
 

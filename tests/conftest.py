@@ -34,10 +34,14 @@ def district(count: int = SCHOOL_COUNT) -> tuple[list[School], list[Person]]:
     people: list[Person] = []
     for n in range(1, count + 1):
         people.append(
-            Person(vk_id=head_of(n), school_id=f"s{n}", full_name=f"Директор {n}", role=Role.HEAD)
+            Person(
+                person_id=head_of(n), school_id=f"s{n}", full_name=f"Директор {n}", role=Role.HEAD
+            )
         )
         people.append(
-            Person(vk_id=deputy_of(n), school_id=f"s{n}", full_name=f"Завуч {n}", role=Role.DEPUTY)
+            Person(
+                person_id=deputy_of(n), school_id=f"s{n}", full_name=f"Завуч {n}", role=Role.DEPUTY
+            )
         )
     return schools, people
 

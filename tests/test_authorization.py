@@ -199,7 +199,7 @@ async def _answers(box: Sandbox) -> list[Answer]:
 async def _standing(box: Sandbox) -> dict[str, Any]:
     """Who is who and which chat is which: no cell of the matrix may change them."""
     chats = box.app.flow.settings.chats
-    people = await box.app.db.fetchall("SELECT vk_id, school_id, role FROM people")
+    people = await box.app.db.fetchall("SELECT person_id, school_id, role FROM people")
     return {
         "people": sorted(tuple(row) for row in people),
         "admin chats": await chats.admin_chats(),
@@ -610,12 +610,12 @@ _SQL_WORDS = re.compile(
     r"\b(SELECT|INSERT|UPDATE|DELETE|REPLACE|PRAGMA|SAVEPOINT|RELEASE|ROLLBACK|"
     r"WHERE|FROM|JOIN|CREATE|DROP|ALTER|VALUES|SET)\b"
 )
-_PLACEHOLDERS = {"','.join('?' * len(vk_ids))"}
+_PLACEHOLDERS = {"','.join('?' * len(person_ids))"}
 # What may be interpolated into SQL, per file, and why it is safe.
 ALLOWED_INTERPOLATIONS: dict[tuple[str, str], str] = {
     ("*", "marks"): 'placeholders only: `",".join("?" * n)` (checked below, in every file)',
     ("repositories.py", "where"): "one of the module's constant WHERE clauses (checked below)",
-    ("repositories.py", "','.join('?' * len(vk_ids))"): "placeholders only",
+    ("repositories.py", "','.join('?' * len(person_ids))"): "placeholders only",
     ("db.py", "synchronous.upper()"): "checked against FULL / NORMAL / EXTRA just before",
     ("db.py", "migration.version"): "an int, formatted with :d",
     ("db.py", "name"): "the savepoint name f'sp{depth}', depth an int",

@@ -103,7 +103,7 @@ def roster(db_path: Path) -> tuple[dict[str, str], set[tuple[Any, ...]]]:
         finally:
             await db.close()
         return schools, {
-            (p.vk_id, p.school_id, p.full_name, p.role.value)
+            (p.person_id, p.school_id, p.full_name, p.role.value)
             for members in people.values()
             for p in members
         }
@@ -369,7 +369,7 @@ def test_roster_import_of_a_bad_file_changes_nothing_and_names_the_lines(
     line3 = next((line for line in text.splitlines() if "строка 3" in line), None)
     line5 = next((line for line in text.splitlines() if "строка 5" in line), None)
     assert line3 is not None, text
-    assert "vk_id" in line3
+    assert "person_id" in line3
     assert line5 is not None, text
     assert "role" in line5
     assert "boss" in line5

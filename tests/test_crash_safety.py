@@ -129,7 +129,9 @@ async def prepare(tmp_path: Path, api_url: str) -> Path:
         await RosterRepository(db).apply(
             [School(id=f"s{n}", name=f"Школа {n}") for n in range(SCHOOLS)],
             [
-                Person(vk_id=head(n), school_id=f"s{n}", full_name=f"Директор {n}", role=Role.HEAD)
+                Person(
+                    person_id=head(n), school_id=f"s{n}", full_name=f"Директор {n}", role=Role.HEAD
+                )
                 for n in range(SCHOOLS)
             ],
             clock.now(),

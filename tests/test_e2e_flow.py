@@ -445,7 +445,7 @@ async def test_school_and_person_names_from_the_roster_ping_nobody(sandbox: Sand
     emu, app = sandbox.emulator, sandbox.app
     await app.repos.roster.apply(
         [School(id="s1", name="@all МКОУ [club1|СОШ №1]")],
-        [Person(vk_id=head_of(1), school_id="s1", full_name="@online Иван", role=Role.HEAD)],
+        [Person(person_id=head_of(1), school_id="s1", full_name="@online Иван", role=Role.HEAD)],
         app.clock.now(),
     )
     sandbox.say(ADMIN, "/должники", peer_id=ADMIN_CHAT)

@@ -176,7 +176,7 @@ class Facts:
 async def facts_from_db(box: Sandbox) -> Facts:
     db, campaign_id = box.app.db, box.app.campaign.id
     school_ids = {row[0] for row in await db.fetchall("SELECT id FROM schools")}
-    people = (await db.fetchall("SELECT COUNT(DISTINCT vk_id) FROM people"))[0][0]
+    people = (await db.fetchall("SELECT COUNT(DISTINCT person_id) FROM people"))[0][0]
     current = {
         (row[0], row[1]): (row[2], row[3])
         for row in await db.fetchall(

@@ -82,7 +82,7 @@ async def test_registration_with_a_valid_code(sandbox: Sandbox) -> None:
     assert card.labels
     people = await rows(
         sandbox,
-        "SELECT school_id, full_name, role, source FROM people WHERE vk_id = ?",
+        "SELECT school_id, full_name, role, source FROM people WHERE person_id = ?",
         (NEWCOMER,),
     )
     assert people == [("s2", "Аминат Гаджиева", "deputy", "registration")]
@@ -91,9 +91,9 @@ async def test_registration_with_a_valid_code(sandbox: Sandbox) -> None:
     # Re-importing the roster keeps people who registered themselves.
     schools, roster_people = district()
     await sandbox.app.repos.roster.apply(schools, roster_people, sandbox.app.clock.now())
-    assert await rows(sandbox, "SELECT vk_id FROM people WHERE vk_id = ?", (NEWCOMER,)) == [
-        (NEWCOMER,)
-    ]
+    assert await rows(
+        sandbox, "SELECT person_id FROM people WHERE person_id = ?", (NEWCOMER,)
+    ) == [(NEWCOMER,)]
     sandbox.say(ADMIN, "регистрации")
     listing = await emu.wait_for_message(ADMIN, contains="Зарегистрировались")
     assert "Аминат Гаджиева" in listing.text
@@ -129,7 +129,7 @@ async def test_wrong_expired_and_revoked_codes(
     clock.set(campaign.deadline + dt.timedelta(minutes=1))
     sandbox.say(NEWCOMER, f"регистрация {codes['s1']}")
     assert (await emu.wait_for_message(NEWCOMER, count=3)).text == texts.reg_expired(DEPT)
-    assert await rows(sandbox, "SELECT 1 FROM people WHERE vk_id = ?", (NEWCOMER,)) == []
+    assert await rows(sandbox, "SELECT 1 FROM people WHERE person_id = ?", (NEWCOMER,)) == []
 
 
 async def test_guessing_is_limited_per_person(sandbox: Sandbox) -> None:
@@ -159,7 +159,7 @@ async def test_200_wrong_codes_in_one_batch_are_not_all_checked(sandbox: Sandbox
     assert replies[:PER_PERSON_LIMIT] == [texts.reg_unknown(DEPT)] * PER_PERSON_LIMIT
     assert replies[PER_PERSON_LIMIT:] == [texts.reg_too_many(DEPT)] * (200 - PER_PERSON_LIMIT)
     checked = await rows(
-        sandbox, "SELECT COUNT(*) FROM registration_attempts WHERE vk_id = ?", (NEWCOMER,)
+        sandbox, "SELECT COUNT(*) FROM registration_attempts WHERE person_id = ?", (NEWCOMER,)
     )
     assert checked == [(PER_PERSON_LIMIT,)]
     assert await rows(sandbox, "SELECT 1 FROM pending_registrations") == []
@@ -208,7 +208,10 @@ async def test_a_revoked_code_cancels_a_registration_waiting_for_its_role(
     await emu.wait_for(lambda: len(emu.event_answers) == 2)
     snacks = {a["user_id"]: a["event_data"]["text"] for a in emu.event_answers}
     assert snacks == {NEWCOMER: texts.REG_NO_PENDING, NEWCOMER + 1: texts.REG_NO_PENDING}
-    assert await rows(sandbox, "SELECT vk_id FROM people WHERE vk_id > ?", (NEWCOMER - 1,)) == []
+    assert (
+        await rows(sandbox, "SELECT person_id FROM people WHERE person_id > ?", (NEWCOMER - 1,))
+        == []
+    )
 
 
 async def test_a_role_button_without_a_good_code_registers_nobody(sandbox: Sandbox) -> None:
@@ -220,7 +223,7 @@ async def test_a_role_button_without_a_good_code_registers_nobody(sandbox: Sandb
     await emu.wait_for(lambda: bool(emu.calls_to("messages.sendMessageEventAnswer")))
     answer = emu.calls_to("messages.sendMessageEventAnswer")[-1].params
     assert json.loads(answer["event_data"])["text"] == texts.REG_NO_PENDING
-    assert await rows(sandbox, "SELECT 1 FROM people WHERE vk_id = ?", (STRANGER,)) == []
+    assert await rows(sandbox, "SELECT 1 FROM people WHERE person_id = ?", (STRANGER,)) == []
 
 
 async def test_admin_binds_a_chat_and_others_cannot(sandbox: Sandbox) -> None:
@@ -304,7 +307,7 @@ async def test_step_3_3_reads_every_page_of_a_large_heads_chat(
         status = await box.emulator.wait_for_message(ADMIN, contains="СОШ №15")
         assert "3.3: подтверждено ботом" in status.text
         seen = await app.flow.settings.chats.repo.members_in([HEADS_CHAT])
-        assert seen == {p.vk_id for p in people}
+        assert seen == {p.person_id for p in people}
     finally:
         await box.close()
 
@@ -340,7 +343,9 @@ async def test_screen_names_are_resolved_and_failures_reported(
     ]
     await app.repos.roster.apply(schools, people, app.clock.now(), unresolved)
     await read_chats(app)
-    resolved = await rows(sandbox, "SELECT school_id, full_name FROM people WHERE vk_id = 955001")
+    resolved = await rows(
+        sandbox, "SELECT school_id, full_name FROM people WHERE person_id = 955001"
+    )
     assert resolved == [("s3", "Иванов И.И.")]
     sandbox.say(ADMIN, "регистрации")
     listing = await emu.wait_for_message(ADMIN, contains="Не найдены")

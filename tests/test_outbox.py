@@ -19,7 +19,6 @@ import pytest
 
 from bot import texts
 from bot.actions import (
-    CHAT_PEER_START,
     Action,
     Edit,
     FileKind,
@@ -46,6 +45,7 @@ from bot.messages import (
 )
 from bot.outbox import MAX_ATTEMPTS, MAX_BACKOFF, Outbox, Sender, UploadFailed, split
 from bot.payloads import OpenCardPayload
+from bot.vk import CHAT_PEER_START, vk_address
 from storage.db import Database
 from storage.outbox import OutboxRepository
 from storage.repositories import ConversationRepository, RosterRepository
@@ -60,8 +60,8 @@ EVENT = "a1b2c3d4e5f6"
 WAIT = 5.0  # seconds a condition may take before the test fails; never slept
 
 
-def person(vk_id: int) -> Address:
-    return Address(platform="vk", kind=AddressKind.PERSON, id=vk_id)
+def person(person_id: int) -> Address:
+    return Address(platform="vk", kind=AddressKind.PERSON, id=person_id)
 
 
 def chat(peer_id: int) -> Address:
@@ -238,7 +238,7 @@ def build(db: Database, transport: FakeTransport, *, parallel: int = 2) -> World
     repo = OutboxRepository(db)
     conversations = ConversationRepository(db)
     roster = RosterRepository(db)
-    outbox = Outbox(repo, conversations, roster, FakeClock(NOW))
+    outbox = Outbox(repo, conversations, roster, FakeClock(NOW), platform="vk", address=vk_address)
     wall = Wall()
     # jitter 0.5: the back-off is exactly 0.5 s * 2**attempts, capped.
     sender = WatchedSender(db, outbox, transport, parallel=parallel, wall=wall, jitter=lambda: 0.5)
@@ -252,8 +252,10 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
         await RosterRepository(database).apply(
             [School(id="s1", name="СОШ №1")],
             [
-                Person(vk_id=HEAD, school_id="s1", full_name="Иванова Анна", role=Role.HEAD),
-                Person(vk_id=DEPUTY, school_id="s1", full_name="Петров Пётр", role=Role.DEPUTY),
+                Person(person_id=HEAD, school_id="s1", full_name="Иванова Анна", role=Role.HEAD),
+                Person(
+                    person_id=DEPUTY, school_id="s1", full_name="Петров Пётр", role=Role.DEPUTY
+                ),
             ],
             NOW,
         )
@@ -430,7 +432,7 @@ async def test_a_message_gets_new_messages_and_no_button_answer(world: World) ->
 async def test_a_press_is_answered_once_and_its_card_edited(world: World) -> None:
     rows = await write(
         world,
-        a_press(peer_id=CHAT),
+        a_press(peer_id=CHAT, in_chat=True),
         Snackbar("Принято"),
         Edit("новая карточка", card_keyboard()),
         Snackbar("второй не показать"),

@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
-from bot.actions import Action, FileKind, Incoming, address_of
+from bot.actions import Action, FileKind, Incoming
 from bot.clock import FakeClock
 from bot.outbox import FileJob
 from bot.pipeline import Pipeline
+from bot.vk import vk_address
 from storage.db import Database
 from storage.repositories import EventRepository
 
@@ -25,7 +26,7 @@ class FakeOutbox:
     """Each write becomes a file job named after the update, like a receipt to send."""
 
     async def write(self, incoming: Incoming, actions: Sequence[Action]) -> list[FileJob]:
-        to = address_of(incoming.peer_id, "vk")
+        to = vk_address(incoming.peer_id)
         return [FileJob(str(incoming.event_id), to, "f", b"", "", FileKind.DOCUMENT, "")]
 
 

@@ -38,7 +38,7 @@ from bot.messages import Outgoing, OutKind
 from bot.payloads import decode
 from bot.roster import Roster, RosterError, parse_roster
 from bot.sandbox import ADMIN_CHAT, HEADS_CHAT, sandbox_config
-from bot.vk import is_addressed
+from bot.vk import CHAT_PEER_START, is_addressed
 from storage.db import Database
 from tests.conftest import ADMIN, CONTROLLER, STRANGER, deputy_of, district, head_of
 
@@ -217,6 +217,7 @@ def incoming_text(w: World, actor: str, place: str, text: str, payload: Any = No
     return Incoming(
         user_id=user,
         peer_id=peer,
+        in_chat=peer >= CHAT_PEER_START,
         text=text,
         payload=payload,
         event_id=f"m{next(w.ids)}",
@@ -435,6 +436,7 @@ def test_any_payload_pressed_or_sent() -> None:
                 msg = Incoming(
                     user_id=user,
                     peer_id=peer,
+                    in_chat=peer >= CHAT_PEER_START,
                     payload=raw,
                     event_id=f"e{next(w.ids)}",
                     callback_id=f"cb{next(w.ids)}",
@@ -477,6 +479,7 @@ def test_valid_answer_payloads_count_only_for_own_school() -> None:
             msg = Incoming(
                 user_id=user,
                 peer_id=PLACES[place] or user,
+                in_chat=place != "private",
                 payload=payload,
                 event_id=f"e{next(w.ids)}",
                 callback_id=f"cb{next(w.ids)}",
@@ -577,8 +580,8 @@ def rosterish(draw: st.DrawFn) -> str:
         ["school_id", "school_name", "vk_id", "full_name", "role"]
     )
     lines = [header]
-    for school, vk_id, name, role in draw(st.lists(_GOOD_ROW, min_size=1, max_size=6)):
-        cells = [school, _SCHOOL_NAMES[school], vk_id, name, role]
+    for school, person_id, name, role in draw(st.lists(_GOOD_ROW, min_size=1, max_size=6)):
+        cells = [school, _SCHOOL_NAMES[school], person_id, name, role]
         if draw(st.integers(0, 3)) == 0:
             cells[draw(st.integers(0, 4))] = draw(st.sampled_from(_CELLS))
         quoted = [f'"{c}"' if delimiter in c or '"' in c else c for c in cells]

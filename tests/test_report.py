@@ -44,11 +44,11 @@ SCHOOLS = [
     School(id="s10", name="МКОУ «ООШ №10»"),
 ]
 PEOPLE = [
-    Person(vk_id=101, school_id="s1", full_name="Алиева Патимат", role=Role.HEAD),
-    Person(vk_id=102, school_id="s1", full_name="Гасанов Руслан", role=Role.DEPUTY),
-    Person(vk_id=201, school_id="s2", full_name="Магомедов Ахмед", role=Role.HEAD),
-    Person(vk_id=202, school_id="s2", full_name="Абдуллаева Зарема", role=Role.DEPUTY),
-    Person(vk_id=301, school_id="s3", full_name="Исаев Шамиль", role=Role.HEAD),
+    Person(person_id=101, school_id="s1", full_name="Алиева Патимат", role=Role.HEAD),
+    Person(person_id=102, school_id="s1", full_name="Гасанов Руслан", role=Role.DEPUTY),
+    Person(person_id=201, school_id="s2", full_name="Магомедов Ахмед", role=Role.HEAD),
+    Person(person_id=202, school_id="s2", full_name="Абдуллаева Зарема", role=Role.DEPUTY),
+    Person(person_id=301, school_id="s3", full_name="Исаев Шамиль", role=Role.HEAD),
 ]
 
 
@@ -124,8 +124,8 @@ async def seed(path: Path, campaign: Campaign = CAMPAIGN) -> None:
         for item in HISTORY:
             await answers.record(item)
         conversations = ConversationRepository(db)
-        for vk_id in (101, 102, 201):
-            await conversations.acknowledge(campaign.id, vk_id, NOW)
+        for person_id in (101, 102, 201):
+            await conversations.acknowledge(campaign.id, person_id, NOW)
     finally:
         await db.close()
 
@@ -418,7 +418,7 @@ async def test_workbook_history_sheet(db: Database, tmp_path: Path) -> None:
     ]
     rows = [[c.value for c in row] for row in sheet.iter_rows(min_row=2)]
     assert len(rows) == len(HISTORY)
-    names = {p.vk_id: p.full_name for p in PEOPLE}
+    names = {p.person_id: p.full_name for p in PEOPLE}
     schools = {s.id: s.name for s in SCHOOLS}
     states = {"done": "выполнено", "in_progress": "в работе", "problem": "проблема"}
     sources = {"button": "кнопкой", "text": "сообщением", "admin": "внёс сотрудник"}
@@ -566,8 +566,8 @@ async def bulk_roster(db: Database, schools: list[School], people: list[Person])
             [(s.id, s.name, stamp, stamp) for s in schools],
         )
         await db.executemany(
-            "INSERT INTO people (vk_id, school_id, full_name, role) VALUES (?, ?, ?, ?)",
-            [(p.vk_id, p.school_id, p.full_name, p.role.value) for p in people],
+            "INSERT INTO people (person_id, school_id, full_name, role) VALUES (?, ?, ?, ?)",
+            [(p.person_id, p.school_id, p.full_name, p.role.value) for p in people],
         )
 
 
@@ -597,7 +597,9 @@ def district(count: int) -> tuple[list[School], list[Person], list[Answer]]:
     """
     schools = [School(id=f"{n:05d}", name=f"МКОУ «СОШ №{n}»") for n in range(count)]
     people = [
-        Person(vk_id=100_000 + n, school_id=f"{n:05d}", full_name=f"Директор {n}", role=Role.HEAD)
+        Person(
+            person_id=100_000 + n, school_id=f"{n:05d}", full_name=f"Директор {n}", role=Role.HEAD
+        )
         for n in range(count)
     ]
     answers: list[Answer] = []
@@ -765,14 +767,14 @@ def test_cli_report_onto_a_directory_or_without_a_format(
 async def test_csv_verified_column_follows_chat_membership(db: Database, tmp_path: Path) -> None:
     out = tmp_path / "report.csv"
     repo = ReportRepository(db)
-    everyone = frozenset(p.vk_id for p in PEOPLE)
+    everyone = frozenset(p.person_id for p in PEOPLE)
     await write_csv(repo, CAMPAIGN, "Europe/Moscow", out, members=everyone)
     rows = {(r[0], r[2]): r for r in read_csv(out)[1:]}
     checked = {s.id for s in SCHOOLS if any(p.school_id == s.id for p in PEOPLE)}
     for school_id in checked:
         assert rows[school_id, "3.3"][-1] == "true"
         assert rows[school_id, "3.1"][-1] == ""  # not a step the bot can check
-    one_missing = everyone - {PEOPLE[0].vk_id}
+    one_missing = everyone - {PEOPLE[0].person_id}
     await write_csv(repo, CAMPAIGN, "Europe/Moscow", out, members=one_missing)
     rows = {(r[0], r[2]): r for r in read_csv(out)[1:]}
     assert rows[PEOPLE[0].school_id, "3.3"][-1] == "false"
@@ -780,7 +782,7 @@ async def test_csv_verified_column_follows_chat_membership(db: Database, tmp_pat
 
 async def test_xlsx_shows_what_the_bot_verified(db: Database, tmp_path: Path) -> None:
     out = tmp_path / "report.xlsx"
-    everyone = frozenset(p.vk_id for p in PEOPLE)
+    everyone = frozenset(p.person_id for p in PEOPLE)
     now = dt.datetime(2023, 10, 19, 12, 0, tzinfo=dt.UTC)
     missing = PEOPLE[0]
     await write_xlsx(
@@ -789,7 +791,7 @@ async def test_xlsx_shows_what_the_bot_verified(db: Database, tmp_path: Path) ->
         "Europe/Moscow",
         out,
         now,
-        members=everyone - {missing.vk_id},
+        members=everyone - {missing.person_id},
     )
     book = openpyxl.load_workbook(out, read_only=True)
     sheet = book["Сводка"]

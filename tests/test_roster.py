@@ -48,11 +48,11 @@ def test_plain_roster() -> None:
     )
     assert result.schools == (School(id="1", name="СОШ №1"), School(id="2", name="Гимназия"))
     assert result.people == (
-        Person(vk_id=123, school_id="1", full_name="Иванов Иван Иванович", role=Role.HEAD),
-        Person(vk_id=124, school_id="1", full_name="Петрова Анна", role=Role.DEPUTY),
-        Person(vk_id=125, school_id="2", full_name="Сидоров С.С.", role=Role.HEAD),
+        Person(person_id=123, school_id="1", full_name="Иванов Иван Иванович", role=Role.HEAD),
+        Person(person_id=124, school_id="1", full_name="Петрова Анна", role=Role.DEPUTY),
+        Person(person_id=125, school_id="2", full_name="Сидоров С.С.", role=Role.HEAD),
     )
-    assert [p.vk_id for p in result.people_of("1")] == [123, 124]
+    assert [p.person_id for p in result.people_of("1")] == [123, 124]
 
 
 def test_excel_file_with_bom_semicolons_crlf_and_quotes() -> None:
@@ -63,7 +63,7 @@ def test_excel_file_with_bom_semicolons_crlf_and_quotes() -> None:
     )
     result = parse_roster(b"\xef\xbb\xbf" + text.encode("utf-8"))
     assert result.schools == (School(id="7", name='МКОУ "Аксайская СОШ", с. Аксай'),)
-    assert [(p.vk_id, p.full_name, p.role) for p in result.people] == [
+    assert [(p.person_id, p.full_name, p.role) for p in result.people] == [
         (701, "Алиев; Али", Role.HEAD),
         (702, "Магомедова Патимат", Role.DEPUTY),
     ]
@@ -82,7 +82,9 @@ def test_columns_in_any_order_and_extra_columns_named() -> None:
         "head,Иванов,5,СОШ,9,любой текст,+7 900\n"
     )
     result = roster(text)
-    assert result.people == (Person(vk_id=5, school_id="9", full_name="Иванов", role=Role.HEAD),)
+    assert result.people == (
+        Person(person_id=5, school_id="9", full_name="Иванов", role=Role.HEAD),
+    )
     assert result.schools == (School(id="9", name="СОШ"),)
     # Read past, but named, so that the import can say they were not loaded.
     assert result.ignored_columns == ("note", "Телефон")
@@ -91,7 +93,7 @@ def test_columns_in_any_order_and_extra_columns_named() -> None:
 
 def test_excel_sep_line() -> None:
     result = roster("sep=;\n" + HEADER.replace(",", ";") + "1;A;5;B;head\n")
-    assert result.people[0].vk_id == 5
+    assert result.people[0].person_id == 5
     found = problems("sep=;\n" + HEADER.replace(",", ";") + "1;A;x;B;head\n")
     assert found[0].line == 3
 
@@ -159,7 +161,7 @@ def test_parse_role(text: str, expected: Role | None) -> None:
 def test_bad_vk_id_message() -> None:
     problem = only_problem(HEADER + "1,A,5,B,head\n1,A,abc,C,head\n")
     expected = (
-        "vk_id «abc» — не id ВКонтакте; ожидается 123, id123, https://vk.com/id123 или "
+        "person_id «abc» — не id ВКонтакте; ожидается 123, id123, https://vk.com/id123 или "
         "короткий адрес https://vk.com/ivanov"
     )
     assert problem == RosterProblem(3, expected)
@@ -167,15 +169,15 @@ def test_bad_vk_id_message() -> None:
 
 
 @pytest.mark.parametrize(
-    ("vk_id", "hint"),
+    ("person_id", "hint"),
     [
         ("https://vk.com/a b", "https://vk.com/ivanov"),
         ("1.23457E+08", "экспоненциальной"),
         ("2000000001", "беседы"),
     ],
 )
-def test_bad_vk_id_hints(vk_id: str, hint: str) -> None:
-    problem = only_problem(HEADER + f"1,A,{vk_id},B,head\n")
+def test_bad_vk_id_hints(person_id: str, hint: str) -> None:
+    problem = only_problem(HEADER + f"1,A,{person_id},B,head\n")
     assert hint in problem.message
 
 
@@ -190,7 +192,7 @@ def test_empty_required_fields() -> None:
     assert [(p.line, p.message.split(";")[0]) for p in found] == [
         (2, "столбец school_id пуст"),
         (3, "столбец school_name пуст"),
-        (4, "столбец vk_id пуст"),
+        (4, "столбец person_id пуст"),
         (5, "столбец full_name пуст"),
         (6, "столбец role пуст"),
     ]
@@ -224,14 +226,14 @@ def test_school_named_differently() -> None:
 def test_school_without_people() -> None:
     result = roster(HEADER + "1,A,,,\n2,B,5,C,head\n1,A,6,D,deputy\n3,C\n")
     assert [s.id for s in result.schools] == ["1", "2", "3"]
-    assert [p.vk_id for p in result.people] == [5, 6]
+    assert [p.person_id for p in result.people] == [5, 6]
     assert result.people_of("3") == ()
 
 
 def test_half_filled_person_is_not_a_school_row() -> None:
     found = problems(HEADER + "1,A,,Иванов,\n")
     assert [p.message.split(";")[0] for p in found] == [
-        "столбец vk_id пуст",
+        "столбец person_id пуст",
         "столбец role пуст",
     ]
 
@@ -273,7 +275,7 @@ def test_too_many_fields() -> None:
 
 
 def test_trailing_empty_fields_are_fine() -> None:
-    assert roster(HEADER + "1,A,5,B,head,,\n").people[0].vk_id == 5
+    assert roster(HEADER + "1,A,5,B,head,,\n").people[0].person_id == 5
 
 
 def test_non_utf8() -> None:
@@ -309,14 +311,14 @@ def test_all_problems_are_collected() -> None:
     assert [p.line for p in caught.value.problems] == [2, 3, 5]
     message = str(caught.value)
     assert message.startswith("список не загружен, ошибок: 3")
-    assert "строка 2: vk_id «x»" in message
+    assert "строка 2: person_id «x»" in message
     assert caught.value.lines()[2] == "строка 5: повторяет строку 4"
 
 
 def test_read_roster(tmp_path: Path) -> None:
     path = tmp_path / "roster.csv"
     path.write_bytes((HEADER + "1,A,5,B,head\n").encode("utf-8-sig"))
-    assert read_roster(path).people[0].vk_id == 5
+    assert read_roster(path).people[0].person_id == 5
     with pytest.raises(RosterError, match="не найден"):
         read_roster(tmp_path / "missing.csv")
 
@@ -328,7 +330,7 @@ def test_screen_names_are_kept_for_the_bot_to_resolve() -> None:
         "1,СОШ №1,@petrova.a,Петрова А.А.,deputy\n"
         "1,СОШ №1,id55,Сидоров,deputy\n".encode()
     )
-    assert [p.vk_id for p in roster.people] == [55]
+    assert [p.person_id for p in roster.people] == [55]
     assert [(u.screen_name, u.role.value, u.line) for u in roster.unresolved] == [
         ("ivanov_ii", "head", 2),
         ("petrova.a", "deputy", 3),
@@ -369,7 +371,7 @@ def test_an_xlsx_workbook_is_read_directly(tmp_path: Path) -> None:
     result = read_roster(path)
     # 3.0 is the number Excel keeps for a cell showing 3; "002" was typed as text.
     assert [s.id for s in result.schools] == ["1", "002", "3"]
-    assert [(p.vk_id, p.school_id, p.role) for p in result.people] == [
+    assert [(p.person_id, p.school_id, p.role) for p in result.people] == [
         (123456789, "1", Role.HEAD),
         (125, "002", Role.HEAD),
     ]

@@ -59,9 +59,9 @@ async def prepare(tmp_path: Path, api_url: str) -> Path:
         await RosterRepository(db).apply(
             [School(id="s1", name="МКОУ «СОШ №1»"), School(id="s2", name="МКОУ «СОШ №2»")],
             [
-                Person(vk_id=HEAD, school_id="s1", full_name="Директор 1", role=Role.HEAD),
-                Person(vk_id=DEPUTY, school_id="s1", full_name="Завуч 1", role=Role.DEPUTY),
-                Person(vk_id=500_002, school_id="s2", full_name="Директор 2", role=Role.HEAD),
+                Person(person_id=HEAD, school_id="s1", full_name="Директор 1", role=Role.HEAD),
+                Person(person_id=DEPUTY, school_id="s1", full_name="Завуч 1", role=Role.DEPUTY),
+                Person(person_id=500_002, school_id="s2", full_name="Директор 2", role=Role.HEAD),
             ],
             SystemClock().now(),
         )

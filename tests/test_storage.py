@@ -84,9 +84,9 @@ async def seed(db: Database) -> None:
     await RosterRepository(db).apply(
         [School(id="s1", name="СОШ №1"), School(id="s2", name="Лицей")],
         [
-            Person(vk_id=10, school_id="s1", full_name="Иванов", role=Role.HEAD),
-            Person(vk_id=11, school_id="s1", full_name="Петрова", role=Role.DEPUTY),
-            Person(vk_id=20, school_id="s2", full_name="Сидоров", role=Role.HEAD),
+            Person(person_id=10, school_id="s1", full_name="Иванов", role=Role.HEAD),
+            Person(person_id=11, school_id="s1", full_name="Петрова", role=Role.DEPUTY),
+            Person(person_id=20, school_id="s2", full_name="Сидоров", role=Role.HEAD),
         ],
         NOW,
     )
@@ -119,7 +119,7 @@ async def test_existing_database_is_upgraded_and_keeps_data(tmp_path: Path) -> N
     assert await db.schema_version() == extra.version
     assert await RosterRepository(db).count_schools() == 2
     people = await RosterRepository(db).people_of(["s1"])
-    assert [p.vk_id for p in people["s1"]] == [10]
+    assert [p.person_id for p in people["s1"]] == [10]
     assert await db.fetchval("SELECT source FROM people") == "roster"
     await db.close()
 
@@ -130,8 +130,21 @@ async def test_a_version_3_database_gains_the_outbox_and_keeps_every_answer(
     """The database of the first release (before the outbox) upgrades in place."""
     path = tmp_path / "v3.db"
     db = await Database.open(path, migrations=bundled_migrations()[:3])
-    try:
-        await seed(db)
+    try:  # written in version 3's shape: people named by their VK id
+        await CampaignRepository(db).save(make_campaign(), NOW)
+        await db.execute(
+            "INSERT INTO schools (id, name, created_at, updated_at) VALUES "
+            "('s1', 'СОШ №1', '2023-10-16T00:00:00+00:00', '2023-10-16T00:00:00+00:00'), "
+            "('s2', 'Лицей', '2023-10-16T00:00:00+00:00', '2023-10-16T00:00:00+00:00')"
+        )
+        await db.execute(
+            "INSERT INTO people (vk_id, school_id, full_name, role) VALUES "
+            "(10, 's1', 'Иванов', 'head'), (20, 's2', 'Сидоров', 'head')"
+        )
+        await db.execute(
+            "INSERT INTO acknowledgements (campaign_id, vk_id, acknowledged_at) "
+            "VALUES ('c1', 12, '2023-10-16T00:00:00+00:00')"
+        )
         answers = AnswerRepository(db)
         for n, state in enumerate((StepState.DONE, StepState.PROBLEM, StepState.DONE)):
             await answers.record(answer("s1", "1", state, by=10 + n))
@@ -145,6 +158,17 @@ async def test_a_version_3_database_gains_the_outbox_and_keeps_every_answer(
         answers = AnswerRepository(db)
         assert await answers.history("c1") == before
         assert (await answers.current_for_school("c1", "s1"))["1"].answered_by == 12
+        # People keep their ids as person ids, with their VK accounts beside them.
+        people = await RosterRepository(db).people_of(["s1", "s2"])
+        assert [p.person_id for p in people["s1"] + people["s2"]] == [10, 20]
+        accounts = await db.fetchall(
+            "SELECT platform, external_id, person_id FROM accounts ORDER BY person_id"
+        )
+        assert [tuple(row) for row in accounts] == [
+            ("vk", "10", 10),
+            ("vk", "12", 12),
+            ("vk", "20", 20),
+        ]
         outbox = OutboxRepository(db)
         assert await outbox.counts() == OutboxCounts()
         message = Outgoing(
@@ -201,8 +225,8 @@ async def test_reimport_updates_people_and_keeps_answers(db: Database) -> None:
     changes = await RosterRepository(db).apply(
         [School(id="s1", name="СОШ №1 им. Гамзатова"), School(id="s3", name="Новая")],
         [
-            Person(vk_id=10, school_id="s1", full_name="Иванов И.И.", role=Role.HEAD),
-            Person(vk_id=30, school_id="s3", full_name="Новиков", role=Role.HEAD),
+            Person(person_id=10, school_id="s1", full_name="Иванов И.И.", role=Role.HEAD),
+            Person(person_id=30, school_id="s3", full_name="Новиков", role=Role.HEAD),
         ],
         NOW,
     )
@@ -216,7 +240,7 @@ async def test_reimport_updates_people_and_keeps_answers(db: Database) -> None:
     assert current["1"].state is StepState.DONE
     people = await RosterRepository(db).people_of(["s1", "s2"])
     assert [p.full_name for p in people["s1"]] == ["Иванов И.И."]
-    assert [p.vk_id for p in people["s2"]] == [20]
+    assert [p.person_id for p in people["s2"]] == [20]
 
 
 async def test_history_is_append_only_and_current_is_latest(db: Database) -> None:
@@ -269,7 +293,7 @@ async def test_school_status_queries_match_the_separate_ones(db: Database) -> No
         expected_people = (await roster.people_of([school]))[school]
         assert people == expected_people
         assert acknowledged == await conversations.acknowledged(
-            "c1", [p.vk_id for p in expected_people]
+            "c1", [p.person_id for p in expected_people]
         )
     assert list((await answers.current_for_school("c1", "s1"))["2"].counts) == ["zeta", "alpha"]
     assert (await roster.people_acknowledged("s1", "c1"))[1] == {11: NOW}

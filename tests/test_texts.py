@@ -118,8 +118,8 @@ def answers_of(campaign: Campaign) -> dict[str, Answer]:
 
 def people_of(school: School) -> tuple[Person, ...]:
     return (
-        Person(vk_id=500_001, school_id=school.id, full_name="Алиева Патимат", role=Role.HEAD),
-        Person(vk_id=600_001, school_id=school.id, full_name="Омаров Расул", role=Role.DEPUTY),
+        Person(person_id=500_001, school_id=school.id, full_name="Алиева Патимат", role=Role.HEAD),
+        Person(person_id=600_001, school_id=school.id, full_name="Омаров Расул", role=Role.DEPUTY),
     )
 
 

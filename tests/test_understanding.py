@@ -34,7 +34,7 @@ from bot.keyboards import Keyboard
 from bot.parsing import AnswerError, read
 from bot.payloads import encode
 from bot.sandbox import ADMIN_CHAT, HEADS_CHAT, Sandbox, sandbox_config
-from bot.vk import is_addressed
+from bot.vk import CHAT_PEER_START, is_addressed
 from tests.conftest import ADMIN, CONTROLLER, STRANGER, deputy_of, district, head_of
 
 CAMPAIGN = load_campaign(default_campaign_path())
@@ -69,6 +69,7 @@ class World:
         return Incoming(
             user_id=user,
             peer_id=where,
+            in_chat=where >= CHAT_PEER_START,
             text=text,
             event_id=f"m{next(self.ids)}",
             conversation_message_id=next(self.ids),
@@ -80,6 +81,7 @@ class World:
         return Incoming(
             user_id=user,
             peer_id=user if peer is None else peer,
+            in_chat=peer is not None and peer >= CHAT_PEER_START,
             payload=payload if isinstance(payload, dict) else None,
             event_id=f"e{next(self.ids)}",
             callback_id=f"cb{next(self.ids)}",
@@ -130,13 +132,13 @@ def world(tmp: Path, schools: int = 3, **bot: Any) -> Iterator[World]:
                 if schools < 2
                 else [
                     Person(
-                        vk_id=TWO_SCHOOLS,
+                        person_id=TWO_SCHOOLS,
                         school_id="s1",
                         full_name="Директор Двух",
                         role=Role.HEAD,
                     ),
                     Person(
-                        vk_id=TWO_SCHOOLS,
+                        person_id=TWO_SCHOOLS,
                         school_id="s2",
                         full_name="Директор Двух",
                         role=Role.DEPUTY,
@@ -622,8 +624,8 @@ async def test_two_schools_choice_end_to_end(sandbox: Sandbox) -> None:
     emu, app = sandbox.emulator, sandbox.app
     schools, people = district()
     people += [
-        Person(vk_id=TWO_SCHOOLS, school_id="s1", full_name="Директор Двух", role=Role.HEAD),
-        Person(vk_id=TWO_SCHOOLS, school_id="s3", full_name="Директор Двух", role=Role.DEPUTY),
+        Person(person_id=TWO_SCHOOLS, school_id="s1", full_name="Директор Двух", role=Role.HEAD),
+        Person(person_id=TWO_SCHOOLS, school_id="s3", full_name="Директор Двух", role=Role.DEPUTY),
     ]
     await app.repos.roster.apply(schools, people, app.clock.now())
     sandbox.say(TWO_SCHOOLS, "Добрый день! Пункт 3.1 выполнен, 3.4 в работе")

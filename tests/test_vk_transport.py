@@ -22,7 +22,14 @@ from bot.keyboards import Color, Keyboard
 from bot.messages import Address, AddressKind, Outcome, Outgoing, OutKind, Result, buttons_of
 from bot.outbox import Outbox, Sender
 from bot.payloads import OpenCardPayload
-from bot.vk import EXECUTE_LIMIT, SNACKBAR_LIMIT, VKTransport, update_author, vk_text
+from bot.vk import (
+    EXECUTE_LIMIT,
+    SNACKBAR_LIMIT,
+    VKTransport,
+    update_author,
+    vk_address,
+    vk_text,
+)
 from bot.vk_api import ResilientAPI
 from bot.vk_emulator import CHAT_PEER_OFFSET, Faults, VKEmulator
 from storage.db import Database
@@ -42,8 +49,8 @@ BUTTONS = buttons_of(
 )
 
 
-def person(vk_id: int) -> Address:
-    return Address(platform="vk", kind=AddressKind.PERSON, id=vk_id)
+def person(person_id: int) -> Address:
+    return Address(platform="vk", kind=AddressKind.PERSON, id=person_id)
 
 
 def chat(peer_id: int) -> Address:
@@ -564,10 +571,17 @@ async def wire(tmp_path: Path, transport: VKTransport) -> AsyncIterator[Wire]:
         async with db.transaction():
             await roster.apply(
                 [School(id="s1", name="СОШ №1")],
-                [Person(vk_id=OTHER, school_id="s1", full_name="Петров Пётр", role=Role.HEAD)],
+                [Person(person_id=OTHER, school_id="s1", full_name="Петров Пётр", role=Role.HEAD)],
                 NOW,
             )
-        outbox = Outbox(OutboxRepository(db), ConversationRepository(db), roster, FakeClock(NOW))
+        outbox = Outbox(
+            OutboxRepository(db),
+            ConversationRepository(db),
+            roster,
+            FakeClock(NOW),
+            platform="vk",
+            address=vk_address,
+        )
         yield Wire(db, outbox, Sender(db, outbox, transport))
     finally:
         await db.close()

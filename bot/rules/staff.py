@@ -215,7 +215,7 @@ class StaffRules(Rules):
     async def _registrations(self) -> Action:
         registered = [
             (
-                f"id{r.person.vk_id}",
+                f"id{r.person.person_id}",
                 r.person.full_name,
                 r.person.role,
                 r.school_name,
@@ -234,11 +234,11 @@ class StaffRules(Rules):
         return Reply(texts.registrations(registered, unresolved, self.settings.timezone))
 
     async def _unbind(self, argument: str) -> Action:
-        vk_id = parse_vk_id(argument)
-        if vk_id is None:
+        person_id = parse_vk_id(argument)
+        if person_id is None:
             return Reply(texts.UNBIND_USAGE)
-        count = await self.onboarding.unbind(vk_id)
-        log.info("unbound %s: %d rows", vk_id, count)
+        count = await self.onboarding.unbind(person_id)
+        log.info("unbound %s: %d rows", person_id, count)
         return Reply(texts.UNBOUND.format(count=count))
 
 
