@@ -1,4 +1,5 @@
-"""`confirmbot`: run the bot, the demo, import a roster, check a config, announce, report.
+"""`confirmbot`: run the bot, the demo, import a roster, check a config, announce, report,
+recount what `статус` reads (`doctor`).
 
 What it prints is in Russian (bot/texts.py, the "command line" section), for the district's IT
 person. Exit status: 0 done; 1 the input was refused (config not OK, roster rejected, a file
@@ -27,6 +28,7 @@ from bot.clock import SystemClock
 from bot.config import Config, ConfigError, describe, load_config
 from bot.domain import Campaign
 from bot.roster import RosterError, collisions_with, read_roster
+from storage.counts import CountsRepository
 from storage.db import Database, DatabaseError, as_database_error
 from storage.reports import ReportRepository
 from storage.repositories import RosterRepository
@@ -110,6 +112,12 @@ def _parser() -> argparse.ArgumentParser:
     announce = commands.add_parser("announce", help=h["announce"], description=h["announce"])
     announce.add_argument("--config", type=Path, required=True, help=h["config"])
 
+    doctor = commands.add_parser(
+        "doctor", help=texts.CLI_HELP_DOCTOR, description=texts.CLI_HELP_DOCTOR
+    )
+    doctor.add_argument("--config", type=Path, required=True, help=h["config"])
+    doctor.add_argument("--check", action="store_true", help=texts.CLI_HELP_DOCTOR_CHECK)
+
     report = commands.add_parser("report", help=h["report"], description=h["report"])
     report.add_argument("--config", type=Path, required=True, help=h["config"])
     report.add_argument("--format", choices=REPORT_FORMATS, help=h["report.format"])
@@ -176,6 +184,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_roster_import(config, args.file))
         if args.command == "announce":
             return asyncio.run(_announce(config))
+        if args.command == "doctor":
+            return asyncio.run(_doctor(config, repair=not args.check))
         if args.command == "report":
             return asyncio.run(_report(config, fmt, args.output, bom=args.bom))
     except ConfigError as error:
@@ -302,6 +312,32 @@ async def _roster_import(config: Config, file: Path) -> int:
     if changes.schools_not_in_file:
         print(texts.CLI_ROSTER_KEPT.format(count=changes.schools_not_in_file))
     return 0
+
+
+async def _doctor(config: Config, *, repair: bool) -> int:
+    """Recount what `статус` reads from the base tables; repair unless only checking."""
+    db = await Database.open(config.storage.path)
+    try:
+        drifts = await CountsRepository(db).recount(repair=repair)
+    finally:
+        await db.close()
+    if not drifts:
+        print(texts.CLI_DOCTOR_OK)
+        return 0
+    for drift in drifts:
+        print(
+            texts.CLI_DOCTOR_DRIFT.format(
+                table=drift.table,
+                key="/".join(drift.key),
+                kept="/".join(map(str, drift.kept)),
+                counted="/".join(map(str, drift.counted)),
+            )
+        )
+    if repair:
+        print(texts.CLI_DOCTOR_REPAIRED.format(count=len(drifts)))
+        return 0
+    print(texts.CLI_DOCTOR_FOUND.format(count=len(drifts)))
+    return EXIT_REFUSED
 
 
 async def _check_config(path: Path) -> int:

@@ -1069,3 +1069,17 @@ CLI_DESCRIBE_CAMPAIGN = "кампания {id}: приказ № {number} от {
 CLI_DESCRIBE_ISSUER = "издал: {issuer}"
 CLI_DESCRIBE_DEADLINE = "срок: {deadline:%d.%m.%Y %H:%M} {timezone} (UTC{deadline:%z})"
 CLI_DESCRIBE_STEP = "пункт {id} [{kind}]: {title}"
+
+# --- scale (issue 15) ---
+
+CLI_HELP_DOCTOR = (
+    "пересчитать счётчики команды «статус» по ответам и списку школ и исправить расхождения"
+)
+CLI_HELP_DOCTOR_CHECK = "только проверить: ничего не менять; код 1, если есть расхождения"
+CLI_DOCTOR_OK = "Счётчики «статуса» сходятся с ответами и списком школ."
+CLI_DOCTOR_DRIFT = "  {table} {key}: хранилось {kept}, по пересчёту {counted}"
+CLI_DOCTOR_REPAIRED = "Счётчики «статуса» расходились с ответами ({count}) и исправлены."
+CLI_DOCTOR_FOUND = (
+    "Счётчики «статуса» расходятся с ответами ({count}); ничего не изменено (--check). "
+    "Запустите confirmbot doctor без --check, чтобы исправить."
+)

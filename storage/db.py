@@ -373,7 +373,17 @@ def _split_statements(sql: str) -> list[str]:
     """Split a migration into statements.
 
     `--` comments are dropped first (they may hold `;`); our migrations keep `;` and `--`
-    out of string literals.
+    out of string literals. A trigger's body holds `;` too: pieces are joined until SQLite
+    says the statement is complete.
     """
     code = "\n".join(line.split("--", 1)[0] for line in sql.splitlines())
-    return [part.strip() for part in code.split(";") if part.strip()]
+    statements: list[str] = []
+    pending = ""
+    for part in code.split(";"):
+        pending += part + ";"
+        if sqlite3.complete_statement(pending):
+            statements.append(pending.strip().removesuffix(";").strip())
+            pending = ""
+    if pending.strip(" \n\t;"):
+        statements.append(pending.strip().removesuffix(";").strip())
+    return [statement for statement in statements if statement]

@@ -455,6 +455,35 @@ class AnswerRepository:
                 result[row[0]][row[1]] = StepState(row[2])
         return dict(result)
 
+    async def first_owing(
+        self, campaign_id: str, step_ids: Sequence[str], limit: int
+    ) -> tuple[list[School], dict[str, dict[str, StepState]]]:
+        """The first `limit` schools (by id) with any listed step not done, and their current
+        states: walks the schools in order and stops there, whatever the region's size."""
+        marks = ",".join("?" * len(step_ids))
+        rows = await self._db.fetchall(
+            f"""
+            SELECT s.id, s.name FROM schools s
+            WHERE (SELECT COUNT(*) FROM current_answers c
+                   WHERE c.campaign_id = ? AND c.school_id = s.id AND c.state = 'done'
+                     AND c.step_id IN ({marks})) < ?
+            ORDER BY s.id LIMIT ?
+            """,  # noqa: S608 - only placeholders are interpolated
+            (campaign_id, *step_ids, len(step_ids), limit),
+        )
+        schools = [School(id=row[0], name=row[1]) for row in rows]
+        states: dict[str, dict[str, StepState]] = {school.id: {} for school in schools}
+        for start in range(0, len(schools), 500):
+            chunk = [school.id for school in schools[start : start + 500]]
+            school_marks = ",".join("?" * len(chunk))
+            for school_id, step_id, state in await self._db.fetchall(
+                f"SELECT school_id, step_id, state FROM current_answers "  # noqa: S608
+                f"WHERE campaign_id = ? AND school_id IN ({school_marks})",
+                (campaign_id, *chunk),
+            ):
+                states[school_id][step_id] = StepState(state)
+        return schools, states
+
     async def history(self, campaign_id: str, school_id: str | None = None) -> list[Answer]:
         if school_id is None:
             return await self._answers("WHERE a.campaign_id = ? ORDER BY a.id", (campaign_id,))
