@@ -40,48 +40,80 @@ class CountDrift(_Row):
     counted: tuple[int, ...]
 
 
-# Each kept table: its key columns, its value columns, and the query that recounts it from
-# the base tables. The order matters for the repair: school_done's triggers rebuild
-# done_histogram, which is therefore not rewritten by hand.
-_KEPT: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
+# Each kept table: how many key columns, the query that reads it, and the one that recounts
+# it from the base tables (the same columns, in the same order).
+_STATE_COUNTS = (
+    "SELECT campaign_id, step_id, state, COUNT(*) FROM current_answers "
+    "GROUP BY campaign_id, step_id, state"
+)
+_PART_SUMS = (
+    "SELECT c.campaign_id, c.step_id, n.part, SUM(n.done), SUM(n.total) "
+    "FROM current_answers c JOIN answer_counts n ON n.answer_id = c.answer_id "
+    "GROUP BY c.campaign_id, c.step_id, n.part"
+)
+_SCHOOL_DONE = (
+    "SELECT campaign_id, school_id, COUNT(*) FROM current_answers WHERE state = 'done' "
+    "GROUP BY campaign_id, school_id"
+)
+_ROSTER_COUNTS = (
+    "SELECT 1, (SELECT COUNT(*) FROM schools), (SELECT COUNT(DISTINCT vk_id) FROM people)"
+)
+_ACKNOWLEDGED_COUNTS = (
+    "SELECT a.campaign_id, COUNT(*) FROM acknowledgements a "
+    "WHERE EXISTS (SELECT 1 FROM people p WHERE p.vk_id = a.vk_id) GROUP BY a.campaign_id"
+)
+_KEPT: dict[str, tuple[int, str, str]] = {
     "state_counts": (
-        ("campaign_id", "step_id", "state"),
-        ("schools",),
-        "SELECT campaign_id, step_id, state, COUNT(*) FROM current_answers "
-        "GROUP BY campaign_id, step_id, state",
+        3,
+        "SELECT campaign_id, step_id, state, schools FROM state_counts",
+        _STATE_COUNTS,
     ),
     "part_sums": (
-        ("campaign_id", "step_id", "part"),
-        ("done", "total"),
-        "SELECT c.campaign_id, c.step_id, n.part, SUM(n.done), SUM(n.total) "
-        "FROM current_answers c JOIN answer_counts n ON n.answer_id = c.answer_id "
-        "GROUP BY c.campaign_id, c.step_id, n.part",
+        3,
+        "SELECT campaign_id, step_id, part, done, total FROM part_sums",
+        _PART_SUMS,
     ),
-    "school_done": (
-        ("campaign_id", "school_id"),
-        ("steps",),
-        "SELECT campaign_id, school_id, COUNT(*) FROM current_answers WHERE state = 'done' "
-        "GROUP BY campaign_id, school_id",
-    ),
+    "school_done": (2, "SELECT campaign_id, school_id, steps FROM school_done", _SCHOOL_DONE),
     "done_histogram": (
-        ("campaign_id", "steps"),
-        ("schools",),
+        2,
+        "SELECT campaign_id, steps, schools FROM done_histogram",
         "SELECT campaign_id, steps, COUNT(*) FROM ("
         "SELECT campaign_id, school_id, COUNT(*) AS steps FROM current_answers "
         "WHERE state = 'done' GROUP BY campaign_id, school_id) GROUP BY campaign_id, steps",
     ),
-    "roster_counts": (
-        ("id",),
-        ("schools", "people"),
-        "SELECT 1, (SELECT COUNT(*) FROM schools), (SELECT COUNT(DISTINCT vk_id) FROM people)",
-    ),
+    "roster_counts": (1, "SELECT id, schools, people FROM roster_counts", _ROSTER_COUNTS),
     "acknowledged_counts": (
-        ("campaign_id",),
-        ("people",),
-        "SELECT a.campaign_id, COUNT(*) FROM acknowledgements a "
-        "WHERE EXISTS (SELECT 1 FROM people p WHERE p.vk_id = a.vk_id) GROUP BY a.campaign_id",
+        1,
+        "SELECT campaign_id, people FROM acknowledged_counts",
+        _ACKNOWLEDGED_COUNTS,
     ),
 }
+# The repair (each recount above as an INSERT), in order: school_done first, as deleting and
+# inserting its rows moves done_histogram through its triggers; the histogram is then emptied
+# and rebuilt by them.
+_REWRITE = (
+    "DELETE FROM school_done",
+    "DELETE FROM done_histogram",
+    "INSERT INTO school_done (campaign_id, school_id, steps) "
+    "SELECT campaign_id, school_id, COUNT(*) FROM current_answers WHERE state = 'done' "
+    "GROUP BY campaign_id, school_id",
+    "DELETE FROM state_counts",
+    "INSERT INTO state_counts (campaign_id, step_id, state, schools) "
+    "SELECT campaign_id, step_id, state, COUNT(*) FROM current_answers "
+    "GROUP BY campaign_id, step_id, state",
+    "DELETE FROM part_sums",
+    "INSERT INTO part_sums (campaign_id, step_id, part, done, total) "
+    "SELECT c.campaign_id, c.step_id, n.part, SUM(n.done), SUM(n.total) "
+    "FROM current_answers c JOIN answer_counts n ON n.answer_id = c.answer_id "
+    "GROUP BY c.campaign_id, c.step_id, n.part",
+    "DELETE FROM roster_counts",
+    "INSERT INTO roster_counts (id, schools, people) "
+    "SELECT 1, (SELECT COUNT(*) FROM schools), (SELECT COUNT(DISTINCT vk_id) FROM people)",
+    "DELETE FROM acknowledged_counts",
+    "INSERT INTO acknowledged_counts (campaign_id, people) "
+    "SELECT a.campaign_id, COUNT(*) FROM acknowledgements a "
+    "WHERE EXISTS (SELECT 1 FROM people p WHERE p.vk_id = a.vk_id) GROUP BY a.campaign_id",
+)
 
 
 def _keyed(
@@ -170,19 +202,12 @@ class CountsRepository:
         the kept tables rewritten from the recount (in one transaction)."""
         drifts: list[CountDrift] = []
         async with self._db.atomic():
-            for table, (keys, values, recount_sql) in _KEPT.items():
-                columns = ", ".join(keys + values)
-                kept = _keyed(
-                    await self._db.fetchall(f"SELECT {columns} FROM {table}"),  # noqa: S608
-                    len(keys),
-                    keep_zeros=table == "roster_counts",
-                )
-                counted = _keyed(
-                    await self._db.fetchall(recount_sql),
-                    len(keys),
-                    keep_zeros=table == "roster_counts",
-                )
-                zero = (0,) * len(values)
+            for table, (keys, kept_sql, recount_sql) in _KEPT.items():
+                zeros = table == "roster_counts"
+                kept = _keyed(await self._db.fetchall(kept_sql), keys, keep_zeros=zeros)
+                counted = _keyed(await self._db.fetchall(recount_sql), keys, keep_zeros=zeros)
+                width = len(next(iter((kept | counted).values()), ()))
+                zero = (0,) * width
                 drifts += [
                     CountDrift(
                         table=table,
@@ -194,21 +219,6 @@ class CountsRepository:
                     if kept.get(key, zero) != counted.get(key, zero)
                 ]
             if repair and drifts:
-                await self._rewrite()
+                for statement in _REWRITE:
+                    await self._db.execute(statement)
         return drifts
-
-    async def _rewrite(self) -> None:
-        # school_done first: deleting and inserting its rows moves done_histogram through
-        # its triggers, and the histogram is then emptied and rebuilt by them alone.
-        await self._db.execute("DELETE FROM school_done")
-        await self._db.execute("DELETE FROM done_histogram")
-        for table in ("school_done", "state_counts", "part_sums", "acknowledged_counts"):
-            keys, values, recount_sql = _KEPT[table]
-            if table != "school_done":
-                await self._db.execute(f"DELETE FROM {table}")  # noqa: S608
-            columns = ", ".join(keys + values)
-            await self._db.execute(f"INSERT INTO {table} ({columns}) {recount_sql}")
-        await self._db.execute("DELETE FROM roster_counts")
-        await self._db.execute(
-            f"INSERT INTO roster_counts (id, schools, people) {_KEPT['roster_counts'][2]}"
-        )
