@@ -27,11 +27,11 @@ from bot.campaign import describe_campaign, load_campaign
 from bot.clock import SystemClock
 from bot.config import Config, ConfigError, describe, load_config
 from bot.domain import Campaign
-from bot.roster import RosterError, collisions_with, read_roster
+from bot.roster import RosterError, collisions_with, parse_roster, read_roster, roster_digest
 from storage.counts import CountsRepository
 from storage.db import Database, DatabaseError, as_database_error
 from storage.reports import ReportRepository
-from storage.repositories import RosterRepository
+from storage.repositories import RosterChanges, RosterRepository
 
 log = logging.getLogger("confirmbot")
 
@@ -277,25 +277,48 @@ def _roster_rejected(file: Path, error: RosterError) -> int:
 
 async def _roster_import(config: Config, file: Path) -> int:
     try:
-        roster = read_roster(file)
+        data: bytes | None = await asyncio.to_thread(file.read_bytes)
+    except OSError:
+        data = None  # read_roster says why, in the operator's words
+    digest = roster_digest(data) if data is not None else ""
+    if digest and config.storage.path.is_file():
+        # The same file again, with nothing changed since: nothing to read or write.
+        db = await Database.open(config.storage.path)
+        try:
+            known = await RosterRepository(db).unchanged_import(digest)
+        finally:
+            await db.close()
+        if known is not None:
+            _roster_imported(file, *known)
+            return 0
+    try:
+        roster = read_roster(file) if data is None else parse_roster(data)
     except RosterError as error:
         return _roster_rejected(file, error)
-    if roster.ignored_columns:
-        print(
-            texts.CLI_ROSTER_IGNORED.format(columns=", ".join(roster.ignored_columns)),
-            file=sys.stderr,
-        )
     db = await Database.open(config.storage.path)
     try:
         repo = RosterRepository(db)
-        clashes = collisions_with(roster, [school.id for school in await repo.schools()])
+        clashes = collisions_with(roster, await repo.school_ids())
         if clashes:
             return _roster_rejected(file, RosterError(clashes))
+        ignored = ", ".join(roster.ignored_columns)
         changes = await repo.apply(
-            roster.schools, roster.people, SystemClock().now(), roster.unresolved
+            roster.schools,
+            roster.people,
+            SystemClock().now(),
+            roster.unresolved,
+            digest=digest,
+            ignored=ignored,
         )
     finally:
         await db.close()
+    _roster_imported(file, changes, ignored)
+    return 0
+
+
+def _roster_imported(file: Path, changes: RosterChanges, ignored: str) -> None:
+    if ignored:
+        print(texts.CLI_ROSTER_IGNORED.format(columns=ignored), file=sys.stderr)
     print(
         texts.CLI_ROSTER_IMPORTED.format(
             file=file,
@@ -311,7 +334,6 @@ async def _roster_import(config: Config, file: Path) -> int:
         print(texts.CLI_ROSTER_UNRESOLVED.format(count=changes.people_unresolved))
     if changes.schools_not_in_file:
         print(texts.CLI_ROSTER_KEPT.format(count=changes.schools_not_in_file))
-    return 0
 
 
 async def _doctor(config: Config, *, repair: bool) -> int:

@@ -184,12 +184,17 @@ class RosterRepository:
         people: Sequence[Person],
         now: dt.datetime,
         unresolved: Sequence[UnresolvedPerson] = (),
+        *,
+        digest: str = "",
+        ignored: str = "",
     ) -> RosterChanges:
         """Make the roster match the file, all or nothing; answers are never touched.
 
         Schools missing from the file are kept (they may hold answers); the people of every
         school in the file become exactly the file's people, except those who registered
         themselves with a code. Screen names wait in `unresolved_people` for the bot.
+        With the file's `digest` (and the columns it had that were `ignored`), the import is
+        remembered, for `unchanged_import`.
         """
         stamp = _ts(now)
         counts: dict[str, int] = defaultdict(int)
@@ -248,10 +253,12 @@ class RosterRepository:
                 """,
                 written,
             )
-            marks = ",".join("?" * len(file_ids))
+            # The ids travel as one JSON array: a region's file has more schools than
+            # SQLite takes parameters in one statement.
             await self._db.execute(
-                f"DELETE FROM unresolved_people WHERE school_id IN ({marks})",  # noqa: S608
-                list(file_ids),
+                "DELETE FROM unresolved_people "
+                "WHERE school_id IN (SELECT value FROM json_each(?))",
+                (json.dumps(sorted(file_ids)),),
             )
             await self._db.executemany(
                 "INSERT INTO unresolved_people (school_id, screen_name, full_name, role) "
@@ -259,13 +266,50 @@ class RosterRepository:
                 [(u.school_id, u.screen_name, u.full_name, u.role.value) for u in unresolved],
             )
             counts["people_unresolved"] = len(unresolved)
+            if digest:
+                await self._db.execute(
+                    """
+                    INSERT OR REPLACE INTO roster_imports
+                        (id, digest, version, schools, not_in_file, unresolved, ignored)
+                    SELECT 1, ?, version, ?, ?, ?, ? FROM roster_version WHERE id = 1
+                    """,
+                    (
+                        digest,
+                        len(file_ids),
+                        counts["schools_not_in_file"],
+                        len(unresolved),
+                        ignored,
+                    ),
+                )
         return RosterChanges(**counts)
+
+    async def unchanged_import(self, digest: str) -> tuple[RosterChanges, str] | None:
+        """If the file of `digest` was the last one imported and nothing in the roster has
+        changed since, what importing it again would report (and the columns it ignored):
+        it would change nothing. None otherwise."""
+        row = await self._db.fetchone(
+            """
+            SELECT i.schools, i.not_in_file, i.unresolved, i.ignored FROM roster_imports i
+            JOIN roster_version v ON v.id = 1 AND v.version = i.version
+            WHERE i.id = 1 AND i.digest = ?
+            """,
+            (digest,),
+        )
+        if row is None:
+            return None
+        changes = RosterChanges(
+            schools_unchanged=row[0], schools_not_in_file=row[1], people_unresolved=row[2]
+        )
+        return changes, row[3]
 
     async def count_schools(self) -> int:
         return int(await self._db.fetchval("SELECT COUNT(*) FROM schools"))
 
     async def count_people(self) -> int:
         return int(await self._db.fetchval("SELECT COUNT(DISTINCT vk_id) FROM people"))
+
+    async def school_ids(self) -> list[str]:
+        return [row[0] for row in await self._db.fetchall("SELECT id FROM schools ORDER BY id")]
 
     async def schools(self) -> list[School]:
         rows = await self._db.fetchall("SELECT id, name FROM schools ORDER BY id")

@@ -234,4 +234,69 @@ CREATE TRIGGER acknowledgement_removed AFTER DELETE ON acknowledgements
 WHEN EXISTS (SELECT 1 FROM people WHERE vk_id = OLD.vk_id)
 BEGIN
     UPDATE acknowledged_counts SET people = people - 1 WHERE campaign_id = OLD.campaign_id;
+END;
+
+-- The roster as the last import left it: a second import of the same file, with nothing
+-- changed in the roster since, has nothing to do (`RosterRepository.unchanged_import`).
+-- Every change to schools, people or unresolved_people moves the roster's version.
+CREATE TABLE roster_version (
+    id      INTEGER PRIMARY KEY CHECK (id = 1),
+    version INTEGER NOT NULL
+);
+
+INSERT INTO roster_version (id, version) VALUES (1, 0);
+
+CREATE TABLE roster_imports (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    digest      TEXT NOT NULL,     -- of the file's bytes and the code that read them
+    version     INTEGER NOT NULL,  -- roster_version right after the import
+    schools     INTEGER NOT NULL,  -- schools in the file
+    not_in_file INTEGER NOT NULL,  -- schools kept that the file did not list
+    unresolved  INTEGER NOT NULL,  -- people given by screen name, waiting to be resolved
+    ignored     TEXT NOT NULL      -- the file's columns that were not loaded
+);
+
+CREATE TRIGGER roster_school_added AFTER INSERT ON schools
+BEGIN
+    UPDATE roster_version SET version = version + 1 WHERE id = 1;
+END;
+
+CREATE TRIGGER roster_school_changed AFTER UPDATE ON schools
+BEGIN
+    UPDATE roster_version SET version = version + 1 WHERE id = 1;
+END;
+
+CREATE TRIGGER roster_school_removed AFTER DELETE ON schools
+BEGIN
+    UPDATE roster_version SET version = version + 1 WHERE id = 1;
+END;
+
+CREATE TRIGGER roster_person_added AFTER INSERT ON people
+BEGIN
+    UPDATE roster_version SET version = version + 1 WHERE id = 1;
+END;
+
+CREATE TRIGGER roster_person_changed AFTER UPDATE ON people
+BEGIN
+    UPDATE roster_version SET version = version + 1 WHERE id = 1;
+END;
+
+CREATE TRIGGER roster_person_removed AFTER DELETE ON people
+BEGIN
+    UPDATE roster_version SET version = version + 1 WHERE id = 1;
+END;
+
+CREATE TRIGGER roster_unresolved_added AFTER INSERT ON unresolved_people
+BEGIN
+    UPDATE roster_version SET version = version + 1 WHERE id = 1;
+END;
+
+CREATE TRIGGER roster_unresolved_changed AFTER UPDATE ON unresolved_people
+BEGIN
+    UPDATE roster_version SET version = version + 1 WHERE id = 1;
+END;
+
+CREATE TRIGGER roster_unresolved_removed AFTER DELETE ON unresolved_people
+BEGIN
+    UPDATE roster_version SET version = version + 1 WHERE id = 1;
 END
