@@ -3,8 +3,9 @@ recount what `статус` reads (`doctor`).
 
 What it prints is in Russian (bot/texts.py, the "command line" section), for the district's IT
 person. Exit status: 0 done; 1 the input was refused (config not OK, roster rejected, a file
-that cannot be written); 2 usage or config errors; 3 the database cannot be used (a folder,
-damaged, or written by a newer confirmbot). systemd does not restart the service on 2 or 3.
+that cannot be written, counts to repair found by `doctor --check`); 2 usage or config errors;
+3 the database cannot be used (a folder, damaged, or written by a newer confirmbot). systemd
+does not restart the service on 2 or 3.
 """
 
 from __future__ import annotations
