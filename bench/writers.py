@@ -102,17 +102,20 @@ def write_confirmbot(path: Path, rows: int) -> None:
     s_fills = [f._get_xf_index() for f in fills]
     out = _SheetRows(scratch / "rows.xml")
     for r, (moment, texts, state) in enumerate(history(rows), start=1):
-        cells = [
+        cells: list[tuple[int, int, str | float | None]] = [(0, s_when, _excel_time(moment))]
+        cells += [
             (column, s_fills[state] if column == 4 else s_text, value)
             for column, value in enumerate(texts, start=1)
             if value
         ]
-        out.add(r, (0, s_when, _excel_time(moment)), cells)
+        out.add(r, cells)
     out.close()
     sheet.freeze_panes(1, 0)
     sheet.autofilter(0, 0, rows, len(HEADER) - 1)
     book.close()
-    _splice_rows(path, scratch / "spliced.xlsx", "xl/worksheets/sheet1.xml", out, f"A1:J{rows}")
+    _splice_rows(
+        path, scratch / "spliced.xlsx", {"xl/worksheets/sheet1.xml": (out, f"A1:J{rows}")}
+    )
 
 
 def write_pyexcelerate(path: Path, rows: int) -> None:

@@ -322,6 +322,11 @@ class _Workbook:
             str(path), {"constant_memory": True, "tmpdir": str(scratch)}
         )
         self._formats()
+        # Each sheet's data rows, written as XML (see `_SheetRows`); XlsxWriter writes the
+        # title and header rows above them and everything around.
+        self.summary_rows = _SheetRows(scratch / "summary-rows.xml")
+        self.pending_rows = _SheetRows(scratch / "pending-rows.xml")
+        self.history_rows = _SheetRows(scratch / "history-rows.xml")
         self.summary: Any = self.book.add_worksheet(SHEET_SUMMARY)
         self.pending: Any = self.book.add_worksheet(SHEET_PENDING)
         self.history: Any = self.book.add_worksheet(SHEET_HISTORY)
@@ -342,6 +347,13 @@ class _Workbook:
             state: add({"bg_color": fill, "font_color": font, "text_wrap": True, "valign": "top"})
             for state, (fill, font) in STATE_FILL.items()
         }
+        # The styles' numbers in the workbook's styles.xml, for the rows written as XML
+        # (XlsxWriter numbers a format when it is first used; these are numbered here,
+        # before any row is written).
+        self.s_text = self.f_text._get_xf_index()
+        self.s_total = self.f_total._get_xf_index()
+        self.s_when = self.f_when._get_xf_index()
+        self.s_state = {state: f._get_xf_index() for state, f in self.f_state.items()}
 
     @property
     def _last_column(self) -> int:
@@ -386,18 +398,11 @@ class _Workbook:
         for column, width in enumerate((16, 10, 40, 6, 12, 40, 40, 36, 8, 13)):
             self.history.set_column(column, column, width)
         self.history.freeze_panes(1, 0)
-        self.history_rows = _SheetRows(self.scratch / "history-rows.xml")
-        # The styles' numbers in the workbook's styles.xml (XlsxWriter numbers a format when
-        # it is first used; these are numbered here, before any of the rows is written).
-        self.s_text = self.f_text._get_xf_index()
-        self.s_when = self.f_when._get_xf_index()
-        self.s_state = {state: f._get_xf_index() for state, f in self.f_state.items()}
 
     def add_school(self, record: SchoolRecord) -> None:
         row = self.SUMMARY_TOP + self.schools
-        sheet, campaign = self.summary, self.campaign
-        sheet.write_string(row, 0, record.school.id, self.f_text)
-        sheet.write_string(row, 1, record.school.name, self.f_text)
+        campaign, plain = self.campaign, self.s_text
+        cells: list[_Cell] = [(0, plain, record.school.id), (1, plain, record.school.name)]
         owed: list[str] = []
         for column, step in enumerate(campaign.steps, start=len(SUMMARY_HEADER)):
             answer = record.answers.get(step.id)
@@ -410,7 +415,7 @@ class _Workbook:
                     if verified == "true"
                     else texts.REPORT_NOT_VERIFIED_BY_BOT
                 )
-            sheet.write_string(row, column, text, self.f_state[state])
+            cells.append((column, self.s_state[state], text))
             sums = self.totals[step.id]
             if state is StepState.DONE:
                 sums.done += 1
@@ -423,16 +428,16 @@ class _Workbook:
                     part.total += count.total
         acknowledged = len(record.acknowledged)
         column = self._last_column - 1
-        sheet.write_string(
-            row, column, texts.report_out_of(acknowledged, len(record.people)), self.f_text
-        )
+        cells.append((column, plain, texts.report_out_of(acknowledged, len(record.people))))
         done = not owed
-        sheet.write_string(
-            row,
-            column + 1,
-            texts.REPORT_YES if done else texts.REPORT_NO,
-            self.f_state[StepState.DONE] if done else self.f_text,
+        cells.append(
+            (
+                column + 1,
+                self.s_state[StepState.DONE] if done else plain,
+                texts.REPORT_YES if done else texts.REPORT_NO,
+            )
         )
+        self.summary_rows.add(row, cells)
         self.schools += 1
         self.rows += 1
         self.finished += done
@@ -442,51 +447,54 @@ class _Workbook:
             self._add_pending(record, owed)
 
     def _add_pending(self, record: SchoolRecord, owed: list[str]) -> None:
-        row, sheet = self.pending_row, self.pending
         people = [
             f"{p.full_name}, {ROLE_NAME[p.role]}, {texts.REPORT_VK_PROFILE.format(vk_id=p.vk_id)}"
             for p in record.people
         ]
-        sheet.write_string(row, 0, record.school.id, self.f_text)
-        sheet.write_string(row, 1, record.school.name, self.f_text)
-        sheet.write_string(row, 2, "\n".join(owed), self.f_text)
-        sheet.write_string(row, 3, "\n".join(people) or texts.REPORT_NOBODY, self.f_text)
+        plain = self.s_text
+        self.pending_rows.add(
+            self.pending_row,
+            [
+                (0, plain, record.school.id),
+                (1, plain, record.school.name),
+                (2, plain, "\n".join(owed)),
+                (3, plain, "\n".join(people) or texts.REPORT_NOBODY),
+            ],
+        )
         self.pending_row += 1
         self.rows += 1
 
     def end_schools(self) -> None:
         """Write the totals row under the schools and put the filters over both tables."""
-        row, sheet, schools = self.SUMMARY_TOP + self.schools, self.summary, self.schools
-        sheet.write_blank(row, 0, None, self.f_total)
-        sheet.write_string(row, 1, texts.REPORT_TOTAL.format(schools=schools), self.f_total)
+        row, schools, total = self.SUMMARY_TOP + self.schools, self.schools, self.s_total
+        cells: list[_Cell] = [
+            (0, total, None),
+            (1, total, texts.REPORT_TOTAL.format(schools=schools)),
+        ]
         for column, step in enumerate(self.campaign.steps, start=len(SUMMARY_HEADER)):
             sums = self.totals[step.id]
-            cells = [texts.report_step_total(sums.done, schools)]
-            cells += [
+            parts = [texts.report_step_total(sums.done, schools)]
+            parts += [
                 texts.report_part_total(p.title, p.done, p.total) for p in sums.parts.values()
             ]
-            sheet.write_string(row, column, "; ".join(cells), self.f_total)
+            cells.append((column, total, "; ".join(parts)))
         column = self._last_column - 1
-        sheet.write_string(
-            row, column, texts.report_out_of(self.acknowledged, self.people), self.f_total
-        )
-        sheet.write_string(
-            row, column + 1, texts.report_out_of(self.finished, schools), self.f_total
-        )
+        cells.append((column, total, texts.report_out_of(self.acknowledged, self.people)))
+        cells.append((column + 1, total, texts.report_out_of(self.finished, schools)))
+        self.summary_rows.add(row, cells)
         # The totals row stays out of the filter, or sorting would move it among the schools.
-        sheet.autofilter(1, 0, max(row - 1, 1), self._last_column)
+        self.summary.autofilter(1, 0, max(row - 1, 1), self._last_column)
         self.pending.autofilter(0, 0, max(self.pending_row - 1, 0), len(PENDING_HEADER) - 1)
 
     def add_answer(self, entry: HistoryEntry) -> None:
-        """One row of «История», as XML straight into the sheet's rows: a region's history
-        is millions of cells, and XlsxWriter's cell-by-cell writing was most of the report's
-        time (see `_SheetRows`)."""
+        """One row of «История»."""
         self.answers += 1
         self.rows += 1
         answer, plain = entry.answer, self.s_text
         step = self.campaign.step(answer.step_id)
         when = answer.answered_at.astimezone(self.zone).replace(tzinfo=None, microsecond=0)
-        cells: list[tuple[int, int, str]] = [
+        cells: list[_Cell] = [
+            (0, self.s_when, _excel_time(when)),
             (1, plain, answer.school_id),
             (2, plain, entry.school_name),
             (3, plain, answer.step_id),
@@ -505,7 +513,7 @@ class _Workbook:
         cells.append((7, plain, who))
         cells.append((8, plain, SOURCE_NAME[answer.source]))
         cells.append((9, plain, texts.REPORT_YES if answer.late else texts.REPORT_NO))
-        self.history_rows.add(self.answers, (0, self.s_when, _excel_time(when)), cells)
+        self.history_rows.add(self.answers, cells)
 
     def close(self) -> None:
         """Assemble the file; after a failure too, so that no scratch file stays open."""
@@ -513,19 +521,27 @@ class _Workbook:
             return
         self.closed = True
         self.history.autofilter(0, 0, self.answers, len(HISTORY_HEADER) - 1)
-        self.history_rows.close()
+        for rows in (self.summary_rows, self.pending_rows, self.history_rows):
+            rows.close()
         try:
             self.book.close()
         except xlsxwriter.exceptions.FileCreateError as error:
             cause = error.args[0] if error.args else None
             raise cause if isinstance(cause, OSError) else OSError(str(error)) from error
-        _splice_rows(
-            self.path,
-            self.scratch / "spliced.xlsx",
-            f"xl/worksheets/sheet{self.book.worksheets().index(self.history) + 1}.xml",
-            self.history_rows,
-            f"A1:{xlsxwriter.utility.xl_col_to_name(len(HISTORY_HEADER) - 1)}{self.answers + 1}",
-        )
+        # What each sheet spans: its last column and row (0-based), headers included.
+        sheets = [
+            (self.summary, self.summary_rows, self._last_column, self.SUMMARY_TOP + self.schools),
+            (self.pending, self.pending_rows, len(PENDING_HEADER) - 1, self.pending_row - 1),
+            (self.history, self.history_rows, len(HISTORY_HEADER) - 1, self.answers),
+        ]
+        parts = {
+            f"xl/worksheets/sheet{self.book.worksheets().index(sheet) + 1}.xml": (
+                rows,
+                f"A1:{_COLUMNS[last_column]}{last_row + 1}",
+            )
+            for sheet, rows, last_column, last_row in sheets
+        }
+        _splice_rows(self.path, self.scratch / "spliced.xlsx", parts)
 
 
 # --- rows written as XML -----------------------------------------------------------------------
@@ -562,7 +578,8 @@ def _inline(text: str) -> str:
     return f"<is><t>{text}</t></is>"
 
 
-_COLUMNS = [xlsxwriter.utility.xl_col_to_name(column) for column in range(16)]
+_COLUMNS = [xlsxwriter.utility.xl_col_to_name(column) for column in range(256)]
+_Cell = tuple[int, int, str | float | None]  # column, style number, value
 
 
 class _SheetRows:
@@ -578,17 +595,20 @@ class _SheetRows:
         self.path = path
         self._file: TextIO = path.open("w", encoding="utf-8", newline="")
 
-    def add(
-        self, row: int, number: tuple[int, int, float], cells: list[tuple[int, int, str]]
-    ) -> None:
-        """Row `row` (0-based): one number cell (column, style, value), then text cells."""
+    def add(self, row: int, cells: list[_Cell]) -> None:
+        """Row `row` (0-based): its cells (column, style, value) in the order of columns; a
+        value is a text, a number, or None for a cell with only its style."""
         r = row + 1
-        column, style, value = number
-        parts = [f'<row r="{r}"><c r="{_COLUMNS[column]}{r}" s="{style}"><v>{value:.16g}</v></c>']
-        parts += [
-            f'<c r="{_COLUMNS[column]}{r}" s="{style}" t="inlineStr">{_inline(text)}</c>'
-            for column, style, text in cells
-        ]
+        parts = [f'<row r="{r}">']
+        for column, style, value in cells:
+            if isinstance(value, str):
+                parts.append(
+                    f'<c r="{_COLUMNS[column]}{r}" s="{style}" t="inlineStr">{_inline(value)}</c>'
+                )
+            elif value is None:
+                parts.append(f'<c r="{_COLUMNS[column]}{r}" s="{style}"/>')
+            else:
+                parts.append(f'<c r="{_COLUMNS[column]}{r}" s="{style}"><v>{value:.16g}</v></c>')
         parts.append("</row>")
         self._file.write("".join(parts))
 
@@ -596,10 +616,11 @@ class _SheetRows:
         self._file.close()
 
 
-def _splice_rows(book: Path, scratch: Path, sheet: str, rows: _SheetRows, dimension: str) -> None:
-    """Put `rows` at the end of `sheet`'s data in the workbook `book`, and its dimension.
+def _splice_rows(book: Path, scratch: Path, sheets: dict[str, tuple[_SheetRows, str]]) -> None:
+    """Put each sheet's rows at the end of its data in the workbook `book`, with the sheet's
+    dimension (`sheets`: part name -> rows and dimension, e.g. `A1:J42`).
 
-    A workbook is a zip of XML parts; every part but the sheet is copied as it is.
+    A workbook is a zip of XML parts; every other part is copied as it is.
     """
     with (
         zipfile.ZipFile(book) as source,
@@ -608,10 +629,11 @@ def _splice_rows(book: Path, scratch: Path, sheet: str, rows: _SheetRows, dimens
         ) as target,
     ):
         for info in source.infolist():
-            if info.filename != sheet:
+            if info.filename not in sheets:
                 with source.open(info) as part, target.open(info.filename, "w") as out:
                     shutil.copyfileobj(part, out, _CHUNK)
                 continue
+            rows, dimension = sheets[info.filename]
             xml = source.read(info).decode("utf-8")
             head, end = xml.split("</sheetData>", 1)
             head = re.sub(

@@ -132,3 +132,27 @@ async def test_an_empty_history_is_a_header_only(tmp_path: Path) -> None:
     sheet = openpyxl.load_workbook(out)["История"]
     assert sheet.max_row == 1
     assert sheet["A1"].value == "Дата и время"
+
+
+async def test_every_sheet_says_its_own_extent_and_keeps_its_styles(tmp_path: Path) -> None:
+    db = await _database(tmp_path / "bot.db")
+    try:
+        out = tmp_path / "report.xlsx"
+        await write_xlsx(ReportRepository(db), CAMPAIGN, "Europe/Moscow", out, NOW)
+    finally:
+        await db.close()
+    book = openpyxl.load_workbook(out)
+    with zipfile.ZipFile(out) as archive:
+        for number, sheet in enumerate(book.worksheets, start=1):
+            xml = archive.read(f"xl/worksheets/sheet{number}.xml").decode()
+            last = f"{openpyxl.utils.get_column_letter(sheet.max_column)}{sheet.max_row}"
+            assert f'<dimension ref="A1:{last}"/>' in xml, sheet.title
+    summary = book["Сводка"]
+    totals = summary.max_row  # title, header, the school, the totals
+    assert totals == 4
+    assert summary.cell(totals, 1).value is None
+    assert summary.cell(totals, 1).font.b  # a styled blank, as XlsxWriter's write_blank
+    assert summary.cell(totals, 1).border.top.style == "medium"
+    assert summary.cell(totals, 2).value.startswith("Итого")
+    assert str(summary.cell(3, 3).fill.fgColor.rgb).endswith("C6EFCE")  # 3.1 done
+    assert book["Должники"].max_row == 2
