@@ -16,9 +16,9 @@ The workbook is written with XlsxWriter rather than openpyxl:
 Measured on a 2-core machine, each report in its own process: 1,500 schools (10,000 answers)
 0.6 s for the CSV and 3 s for the workbook; 40,000 schools (267,000 answers) 7 s and about a
 minute, in 43 MB either way. XlsxWriter's 10-15 us a cell is the cost, and the history sheet is
-three quarters of the cells. So that sheet's rows are written as XML straight to a scratch file
-and spliced into the workbook XlsxWriter wrote around them (`_SheetRows`): 40,000 schools in
-about 14 s (issue 15; BENCHMARKS.md compares other writers).
+three quarters of the cells. So the sheets' data rows are written as XML straight to scratch
+files and spliced into the workbook XlsxWriter wrote around them (`_SheetRows`): 40,000 schools
+in about 9 s (issue 15; BENCHMARKS.md compares other writers).
 
 Sheet names, headers and cell texts are Russian, as everything the administration reads, and
 live in `bot/texts.py` with the rest (numerals that agree, «90 %»). The CSV is the machine
