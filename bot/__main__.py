@@ -40,6 +40,8 @@ REPORT_FORMATS = ("csv", "xlsx")
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
 EXIT_DATABASE = 3
+# `run` when VK refuses the token: sysexits' EX_CONFIG, which the systemd unit does not restart.
+EXIT_TOKEN_REJECTED = 78
 
 
 def _setup_logging(verbose: bool = False) -> None:
@@ -205,7 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 async def _run(config: Config) -> int:
-    from bot.app import build_app, serve
+    from bot.app import TokenRejected, build_app, serve
 
     try:
         app = await build_app(config)
@@ -222,6 +224,9 @@ async def _run(config: Config) -> int:
     log.info("confirmbot started: community %s, campaign %s", config.vk.group_id, app.campaign.id)
     try:
         await serve(app, stop)
+    except TokenRejected as error:
+        log.error("%s", error)
+        return EXIT_TOKEN_REJECTED
     finally:
         await app.close()
         log.info("confirmbot stopped")

@@ -5,6 +5,7 @@ Messenger-neutral: the VK adapter turns updates into `Incoming` and carries out 
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -36,6 +37,10 @@ class Incoming:
     supports_callback: bool = True
     addressed: bool = True  # in a chat: mentions the bot or starts with "/"
     ref: str | None = None  # a vk.me link's `ref` on the first message (a registration code)
+    attachments: bool = False  # a sticker, voice message, photo, file or forwarded message
+    # When the person wrote it, by the messenger's clock (VK's `date`); None for a button
+    # press, which VK does not date.
+    sent_at: dt.datetime | None = None
 
     @property
     def in_chat(self) -> bool:

@@ -27,7 +27,7 @@ from bot.pipeline import Pipeline
 from bot.scheduler import Scheduler
 from bot.service import CampaignService, Repositories
 from bot.vk import CURRENT_UPDATE, VKMessenger, VKTransport, update_author
-from bot.vk_api import DEFAULT_TIMEOUT, ResilientAPI, TransientError
+from bot.vk_api import AUTH_FAILED, DEFAULT_TIMEOUT, ResilientAPI, TransientError
 from handlers.admins import admins_labeler
 from handlers.chat_events import chat_events_labeler
 from handlers.heads import heads_labeler
@@ -37,17 +37,45 @@ from storage.outbox import OutboxRepository
 
 log = logging.getLogger(__name__)
 
-# VK error 5: the token is wrong or revoked; retrying cannot help.
-ERROR_AUTH = 5
 # How long a stopping bot keeps sending what is already in the outbox.
 SHUTDOWN_SEND_SECONDS = 5.0
+
+
+class TokenRejected(Exception):
+    """VK refused the token (error 5): it was revoked, or never right. Retrying cannot help:
+    the bot stops, and says so once."""
+
+    def __str__(self) -> str:
+        return (
+            "VK rejected the access token (error 5): it was revoked or is wrong; put a new "
+            "community token in CONFIRMBOT_VK_TOKEN (or [vk] token) and start the bot again / "
+            "ВКонтакте отклонил ключ доступа: создайте новый ключ сообщества и перезапустите бота"
+        )
+
+
+def _polling_errors() -> ErrorHandler:
+    """vkbottle's polling logs an error with its traceback and tries again, forever; error 5
+    goes to the runner instead, which stops the bot."""
+    errors = ErrorHandler()
+
+    async def token_rejected(error: Exception) -> None:
+        raise error
+
+    errors.register_error_handler(VKAPIError[AUTH_FAILED])(token_rejected)
+    return errors
 
 
 class StatePolling(BotPolling):
     """vkbottle's polling, keeping its `ts` file beside our database instead of the cwd."""
 
     def __init__(self, api: API, group_id: int, state_dir: Path, wait: int = 25) -> None:
-        super().__init__(api, group_id=group_id, wait=wait, skip_old_events=False)
+        super().__init__(
+            api,
+            group_id=group_id,
+            wait=wait,
+            skip_old_events=False,
+            error_handler=_polling_errors(),
+        )
         self._state_dir = state_dir
 
     @property
@@ -78,7 +106,7 @@ class App:
     pipeline: Pipeline
     notifier: Notifier
     scheduler: Scheduler
-    api: API
+    api: ResilientAPI
     http: AiohttpClient
     bot: Bot
     polling: StatePolling
@@ -123,6 +151,7 @@ async def build_app(
                 controller=config.bot.controller,
                 chats=chats,
                 timezone=config.bot.timezone,
+                prompt_expires_after=config.bot.prompt_expires_after,
                 department=config.department,
             ),
             notifier,
@@ -131,7 +160,14 @@ async def build_app(
             messenger,
         )
         scheduler = Scheduler(
-            campaign, config.reminders, repos.schedule, notifier, clock, db, sender
+            campaign,
+            config.reminders,
+            repos.schedule,
+            notifier,
+            clock,
+            db,
+            sender,
+            prompt_expires_after=config.bot.prompt_expires_after,
         )
         group_id = config.vk.group_id
         polling = StatePolling(api, group_id, _state_dir(config))
@@ -199,9 +235,8 @@ class Runner:
                     self._batch = asyncio.create_task(self.handle_batch(event.get("updates", [])))
                     await asyncio.shield(self._batch)
             except VKAPIError as error:
-                if error.code == ERROR_AUTH:
-                    log.error("VK rejected the token (error 5); check [vk] token")
-                    raise
+                if error.code == AUTH_FAILED:
+                    raise TokenRejected from None
                 log.warning("VK error %s at start-up; retrying in %.0f s", error.code, backoff)
             except (TimeoutError, ClientError, OSError, TransientError) as error:
                 log.warning(
@@ -216,11 +251,24 @@ class Runner:
             with contextlib.suppress(Exception):
                 await self._batch
 
-    async def handle_batch(self, updates: list[dict[str, Any]]) -> None:
-        """The batch in arrival order, in one transaction (see bot/pipeline.py)."""
-        ours = [u for u in updates if u.get("group_id") in (None, self.app.config.vk.group_id)]
-        if len(ours) < len(updates):
-            log.warning("ignoring %d updates for another community", len(updates) - len(ours))
+    async def handle_batch(self, updates: Any) -> None:
+        """The batch in arrival order, in one transaction (see bot/pipeline.py).
+
+        What is not an update is skipped with one line for the batch: raising here would stop
+        the bot, and a restart would meet the same batch again.
+        """
+        if not isinstance(updates, list):
+            log.warning("the long poll answered updates that are not a list; skipped")
+            return
+        objects = [u for u in updates if isinstance(u, dict)]
+        if len(objects) < len(updates):
+            log.warning(
+                "skipping %d entries of the long poll's updates that are not objects",
+                len(updates) - len(objects),
+            )
+        ours = [u for u in objects if u.get("group_id") in (None, self.app.config.vk.group_id)]
+        if len(ours) < len(objects):
+            log.warning("ignoring %d updates for another community", len(objects) - len(ours))
         await self.app.pipeline.handle_batch(ours, self._dispatch)
 
     async def handle(self, update: dict[str, Any]) -> None:
@@ -235,29 +283,40 @@ class Runner:
 
 
 async def serve(app: App, stop: asyncio.Event, *, scheduler: bool = True) -> None:
-    """Poll VK and run the scheduler until `stop` is set, then finish the batch in hand."""
+    """Poll VK and run the scheduler until `stop` is set, then finish the batch in hand.
+
+    Raise TokenRejected as soon as any call finds the token refused (error 5): the long poll,
+    the sender and the scheduler would otherwise each retry it forever.
+    """
     runner = Runner(app)
     tasks = {asyncio.create_task(runner.run()), asyncio.create_task(app.sender.run())}
     if scheduler:
         tasks.add(asyncio.create_task(app.scheduler.run()))
     housekeeping = asyncio.create_task(_refresh(app))
     stopper = asyncio.create_task(stop.wait())
+    rejected = asyncio.create_task(app.api.token_rejected.wait())
     try:
-        done, _ = await asyncio.wait({*tasks, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(
+            {*tasks, stopper, rejected}, return_when=asyncio.FIRST_COMPLETED
+        )
+        if rejected in done:
+            raise TokenRejected
         for task in done & tasks:
             task.result()
     finally:
         app.polling.stop()
-        for task in (*tasks, stopper, housekeeping):
+        for task in (*tasks, stopper, housekeeping, rejected):
             task.cancel()
-        for task in (*tasks, stopper, housekeeping):
-            with contextlib.suppress(asyncio.CancelledError):
+        for task in (*tasks, stopper, housekeeping, rejected):
+            with contextlib.suppress(asyncio.CancelledError, TokenRejected):
                 await task
         await runner.drain()
         await app.pipeline.drain()
-        # What the last batch wrote goes out now if VK answers soon; otherwise at next start.
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(app.sender.drain(), timeout=SHUTDOWN_SEND_SECONDS)
+        # What the last batch wrote goes out now if VK answers soon; otherwise at next start
+        # (with a refused token, at the start with a new one).
+        if not app.api.token_rejected.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(app.sender.drain(), timeout=SHUTDOWN_SEND_SECONDS)
 
 
 async def _refresh(app: App) -> None:
@@ -270,4 +329,6 @@ async def _refresh(app: App) -> None:
             app.clock.now(),
         )
     except (TimeoutError, VKAPIError, TransientError, ClientError, OSError) as error:
+        if isinstance(error, VKAPIError) and error.code == AUTH_FAILED:
+            return  # serve() stops the bot and says why
         log.warning("start-up refresh failed (%s); it runs again at the next start", error)

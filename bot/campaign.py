@@ -24,7 +24,7 @@ from bot.config import (
     read_toml,
     show_value,
 )
-from bot.domain import Campaign, Step, StepKind
+from bot.domain import AnswerWords, Campaign, FoldedWords, Step, StepKind, StepState
 from bot.russian import quoted, typeset
 
 __all__ = [
@@ -115,12 +115,34 @@ class _Header(BaseModel):
         return aware
 
 
+class _Words(BaseModel):
+    """The `[words]` table: words heads use, added to the defaults (`bot.domain.AnswerWords`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    done: FoldedWords = ()
+    in_progress: FoldedWords = ()
+    problem: FoldedWords = ()
+    negations: FoldedWords = ()
+    questions: FoldedWords = ()
+
+    def with_defaults(self) -> AnswerWords:
+        defaults = AnswerWords()
+        return AnswerWords(
+            **{
+                name: (*getattr(defaults, name), *getattr(self, name))
+                for name in ("done", "in_progress", "problem", "negations", "questions")
+            }
+        )
+
+
 class _CampaignFile(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     campaign: _Header
     # Emptiness is checked apart: a length limit here would also fire when a step is invalid.
     steps: tuple[Step, ...]
+    words: _Words = _Words()
 
 
 _FORMS: dict[str, str] = {
@@ -148,6 +170,17 @@ _FORMS: dict[str, str] = {
     "steps[].parts[].title": 'короткое название, например "педагоги", не больше 60 символов',
     "steps[].parts[].aliases": 'список других названий, например ["учителя", "педагогов"]',
     "steps[].parts[].aliases[]": "непустая строка",
+    "words": "таблица [words] со списками done, in_progress, problem, negations, questions",
+    "words.done": 'список слов, например ["подключили", "перешли*"]',
+    "words.in_progress": 'список слов, например ["подключаем*"]',
+    "words.problem": 'список слов, например ["нет интернета"]',
+    "words.negations": 'список слов, например ["не"]',
+    "words.questions": 'список слов, например ["зачем"]',
+    "words.done[]": "слово или фраза, от 1 до 60 символов; «*» в конце — любое окончание",
+    "words.in_progress[]": "слово или фраза, от 1 до 60 символов; «*» в конце — любое окончание",
+    "words.problem[]": "слово или фраза, от 1 до 60 символов; «*» в конце — любое окончание",
+    "words.negations[]": "слово, от 1 до 60 символов",
+    "words.questions[]": "слово, от 1 до 60 символов",
 }
 
 
@@ -214,6 +247,16 @@ def _cross_checks(file: _CampaignFile) -> list[str]:
                         f"{owner[name]!r}; каждое название должно указывать на одну часть"
                     )
                 owner.setdefault(name, part.key)
+    words = file.words.with_defaults()
+    said: dict[str, StepState] = {}
+    for state, entries in words.states().items():
+        for word in entries:
+            if said.get(word, state) is not state:
+                problems.append(
+                    f"words.{state.value}: слово {word!r} уже означает «{said[word].value}»; "
+                    "каждое слово должно означать одно состояние"
+                )
+            said.setdefault(word, state)
     return problems
 
 
@@ -240,7 +283,12 @@ def parse_campaign(data: dict[str, Any], *, source: Path | None = None) -> Campa
         if not problems and deadline is not None:
             header = file.campaign.model_dump(exclude={"deadline"})
             try:
-                campaign = Campaign(**header, deadline=deadline, steps=file.steps)
+                campaign = Campaign(
+                    **header,
+                    deadline=deadline,
+                    steps=file.steps,
+                    words=file.words.with_defaults(),
+                )
             except ValidationError as exc:
                 problems = explain_errors(exc, model=Campaign, forms={}, prefix=("campaign",))
     if campaign is None:

@@ -23,6 +23,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     Strict,
     ValidationError,
@@ -33,6 +34,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from bot import texts
+from bot.calendar import CalendarFileError, WorkCalendar, calendar_of, read_days
 from bot.durations import (
     DURATION_FORM,
     TIME_FORM,
@@ -220,6 +222,9 @@ class BotConfig(_Frozen):
     controller: UserId | None = None
     admin_chats: Annotated[tuple[ChatPeerId, ...], AfterValidator(_unique)] = ()
     heads_chats: Annotated[tuple[ChatPeerId, ...], AfterValidator(_unique)] = ()
+    # How long a question of the bot (a problem's reason, a step's numbers) waits for the
+    # answer; after it the next message is read afresh and staff get the problem without it.
+    prompt_expires_after: Duration = dt.timedelta(hours=1)
 
     @model_validator(mode="after")
     def _chats_apart(self) -> BotConfig:
@@ -297,6 +302,69 @@ def _before(values: tuple[dt.timedelta, ...]) -> tuple[dt.timedelta, ...]:
     return tuple(sorted(set(values), reverse=True))
 
 
+WEEKDAYS = {
+    "пн": 0, "вт": 1, "ср": 2, "чт": 3, "пт": 4, "сб": 5, "вс": 6,
+    "mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6,
+}  # fmt: skip
+WEEKDAY_FORM = 'дни недели, например ["сб", "вс"] (пн вт ср чт пт сб вс или mon … sun)'
+DATE_LIST_FORM = 'список дат, например ["2025-03-31", "2025-06-06"]'
+
+
+def _weekday(value: object) -> int:
+    if isinstance(value, str) and value.strip().lower() in WEEKDAYS:
+        return WEEKDAYS[value.strip().lower()]
+    raise ValueError(f"{show_value(value)} — не день недели; ожидаются {WEEKDAY_FORM}")
+
+
+class CalendarConfig(_Frozen):
+    """Which local days reminders and summaries may fall on. Weekends and the built-in federal
+    holidays (bot/calendars/ru.toml) by default; `file` and `days_off` add a region's days."""
+
+    weekends: tuple[Annotated[int, BeforeValidator(_weekday)], ...] = (5, 6)
+    federal: bool = True
+    file: Path | None = None
+    days_off: tuple[dt.date, ...] = ()
+    working_days: tuple[dt.date, ...] = ()
+    _calendar: WorkCalendar = PrivateAttr()
+
+    @field_validator("file")
+    @classmethod
+    def _relative_to_config(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return None if value is None else _resolve(value, info)
+
+    @model_validator(mode="after")
+    def _build(self) -> CalendarConfig:
+        days_off, working_days = set(self.days_off), set(self.working_days)
+        if self.file is not None:
+            try:
+                text = self.file.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as error:
+                raise ValueError(
+                    f"файл календаря {str(self.file)!r} не читается: {error}"
+                ) from None
+            try:
+                more_off, more_working = read_days(text, str(self.file))
+            except CalendarFileError as error:
+                raise ValueError(str(error)) from None
+            days_off |= more_off
+            working_days |= more_working
+        both = sorted(days_off & working_days)
+        if both:
+            listed = ", ".join(day.isoformat() for day in both)
+            raise ValueError(f"{listed} — и выходной, и рабочий день; оставьте что-то одно")
+        self._calendar = calendar_of(
+            weekends=self.weekends,
+            federal=self.federal,
+            days_off=days_off,
+            working_days=working_days,
+        )
+        return self
+
+    @property
+    def work_calendar(self) -> WorkCalendar:
+        return self._calendar
+
+
 class RemindersConfig(_Frozen):
     before: Annotated[tuple[Duration, ...], AfterValidator(_before)] = (
         dt.timedelta(days=3),
@@ -308,6 +376,7 @@ class RemindersConfig(_Frozen):
     )
     daily_summary: ClockTime = dt.time(9, 0)
     escalate_every: Duration = dt.timedelta(hours=24)
+    calendar: CalendarConfig = Field(default_factory=CalendarConfig)
 
 
 # How the bot names the department in its messages. Russian needs a case here, and the texts
@@ -394,6 +463,7 @@ _FORMS: dict[str, str] = {
     "bot.admin_chats[]": PEER_FORM,
     "bot.heads_chats": "список peer id бесед, например [2000000002]",
     "bot.heads_chats[]": PEER_FORM,
+    "bot.prompt_expires_after": 'длительность, например "1h" или "30m"',
     "campaign": "таблица [campaign]",
     "campaign.file": 'путь к файлу кампании TOML, например "campaigns/order_47.toml"',
     "reminders": "таблица [reminders]",
@@ -401,6 +471,15 @@ _FORMS: dict[str, str] = {
     "reminders.before[]": DURATION_FORM,
     "reminders.quiet_hours": QUIET_HOURS_FORM,
     "reminders.daily_summary": TIME_FORM,
+    "reminders.calendar": "таблица [reminders.calendar] с weekends, federal, file, days_off",
+    "reminders.calendar.weekends": WEEKDAY_FORM,
+    "reminders.calendar.weekends[]": WEEKDAY_FORM,
+    "reminders.calendar.federal": "true или false: праздники России (bot/calendars/ru.toml)",
+    "reminders.calendar.file": 'путь к файлу календаря региона, например "dagestan.toml"',
+    "reminders.calendar.days_off": DATE_LIST_FORM,
+    "reminders.calendar.days_off[]": 'дата "ГГГГ-ММ-ДД" или без кавычек 2025-03-31',
+    "reminders.calendar.working_days": DATE_LIST_FORM,
+    "reminders.calendar.working_days[]": 'дата "ГГГГ-ММ-ДД" или без кавычек 2025-03-31',
     "reminders.escalate_every": 'длительность вида "24h" или "1d"',
     "department": "таблица [department] с name, short_name и phone",
     "department.name": DEPARTMENT_NAME_FORM,
@@ -672,6 +751,17 @@ def _token_problems(vk: object) -> list[str]:
     return []
 
 
+def _describe_calendar(calendar: CalendarConfig) -> str:
+    names = [name for name, number in list(WEEKDAYS.items())[:7] if number in calendar.weekends]
+    return texts.CLI_DESCRIBE_CALENDAR.format(
+        weekends=", ".join(names) or texts.CLI_DESCRIBE_NONE,
+        federal=texts.CLI_DESCRIBE_YES if calendar.federal else texts.CLI_DESCRIBE_NO,
+        file=str(calendar.file) if calendar.file is not None else texts.CLI_DESCRIBE_NOT_SET,
+        days_off=len(calendar.days_off),
+        working_days=len(calendar.working_days),
+    )
+
+
 def describe(config: Config) -> list[str]:
     """A few lines saying what the config means, for `confirmbot check-config` (Russian)."""
     bot = config.bot
@@ -708,6 +798,7 @@ def describe(config: Config) -> list[str]:
         ),
         texts.CLI_DESCRIBE_ADMIN_CHATS.format(chats=chats(bot.admin_chats)),
         texts.CLI_DESCRIBE_HEADS_CHATS.format(chats=chats(bot.heads_chats)),
+        texts.CLI_DESCRIBE_PROMPT.format(wait=format_duration(bot.prompt_expires_after)),
         texts.CLI_DESCRIBE_CAMPAIGN_FILE.format(path=config.campaign.file),
         texts.CLI_DESCRIBE_REMINDERS.format(
             before=", ".join(format_duration(d) for d in reminders.before)
@@ -721,4 +812,5 @@ def describe(config: Config) -> list[str]:
             short_name=config.department.short_name,
             phone=config.department.phone or texts.CLI_DESCRIBE_NOT_SET,
         ),
+        _describe_calendar(reminders.calendar),
     ]

@@ -83,6 +83,152 @@ class Step(_Frozen):
         return self
 
 
+# How heads say a step's state, as they type it on a phone. Folded to lower case with «ё» as
+# «е»; a word ending in `*` takes any ending («выполн*»: выполнено, выполнили, выполнены); words
+# with spaces are a phrase. Where two entries match, the longer one wins («выполня*», in
+# progress, over «выполн*», done). A campaign file's `[words]` adds to these.
+DEFAULT_DONE_WORDS = (
+    # Whole words too: a typo in one of them («выпонено», «сдклано») is still understood.
+    "выполнено",
+    "выполнен",
+    "выполнена",
+    "выполнены",
+    "выполнили",
+    "сделано",
+    "сделали",
+    "готово",
+    "исполнено",
+    "завершено",
+    "выпол*",
+    "исполн*",
+    "сделан*",
+    "сделал*",
+    "готов*",
+    "заверш*",
+    "закончил*",
+    "закончен*",
+    "окончен*",
+    "да",
+    "done",
+    "✅",
+    "✔",
+    "☑",
+)
+DEFAULT_IN_PROGRESS_WORDS = (
+    "выполняется",
+    "в работе",
+    "вработе",
+    "в процесс*",
+    "впроцесс*",
+    "процесс*",
+    "выполня*",
+    "выполним",
+    "выполнит*",
+    "исполня*",
+    "сделаем",
+    "делаем",
+    "делаю*",
+    "делает*",
+    "доделыва*",
+    "доделаем",
+    "работаем",
+    "работаю*",
+    "занимаемся",
+    "готовим*",
+    "готовит*",
+    "готовл*",
+    "заверша*",
+    "начали",
+    "начато",
+    "начата",
+    "идет",
+    "будет*",
+    "будем",
+    "будут",
+    "частично",
+    "почти",
+    "не полностью",
+    "не до конца",
+    "не все",
+    "in progress",
+    "⏳",
+)
+DEFAULT_PROBLEM_WORDS = (
+    "проблема",
+    "проблемы",
+    "проблем*",
+    "не можем",
+    "не может",
+    "не могут",
+    "не могу",
+    "не могли",
+    "не смог*",
+    "не получа*",
+    "не уда*",
+    "не выходит",
+    "не работа*",
+    "невозможно",
+    "нет возможности",
+    "трудност*",
+    "сложност*",
+    "затруднен*",
+    "problem",
+    "⚠",
+)
+# Words that turn a state around: «не выполнено», «ещё не сделали», «нет», «без проблем».
+DEFAULT_NEGATIONS = ("не", "нет", "ни", "неа", "без", "никаких", "никакой", "no", "not")
+# A message with one of these before its step, or with «?», asks rather than answers.
+DEFAULT_QUESTION_WORDS = (
+    "что",
+    "чего",
+    "как",
+    "какие",
+    "какой",
+    "какая",
+    "каким",
+    "какого",
+    "когда",
+    "где",
+    "зачем",
+    "почему",
+    "куда",
+    "подскажите",
+    "подскажи",
+    "объясните",
+    "поясните",
+    "уточните",
+    "расскажите",
+    "разъясните",
+)
+
+_Word = Annotated[str, Field(min_length=1, max_length=60)]
+
+
+def _fold_words(words: tuple[str, ...]) -> tuple[str, ...]:
+    folded = (" ".join(w.casefold().replace("ё", "е").split()) for w in words)
+    return tuple(dict.fromkeys(w for w in folded if w and w != "*"))
+
+
+FoldedWords = Annotated[tuple[_Word, ...], AfterValidator(_fold_words)]
+
+
+class AnswerWords(_Frozen):
+    """The words of each state, the negations and the question words of a campaign."""
+
+    done: FoldedWords = DEFAULT_DONE_WORDS
+    in_progress: FoldedWords = DEFAULT_IN_PROGRESS_WORDS
+    problem: FoldedWords = DEFAULT_PROBLEM_WORDS
+    negations: FoldedWords = DEFAULT_NEGATIONS
+    questions: FoldedWords = DEFAULT_QUESTION_WORDS
+
+    def states(self) -> dict[StepState, tuple[str, ...]]:
+        return {
+            StepState.DONE: self.done,
+            StepState.IN_PROGRESS: self.in_progress,
+            StepState.PROBLEM: self.problem,
+        }
+
+
 class Campaign(_Frozen):
     """An order whose steps every school must confirm by the deadline."""
 
@@ -94,6 +240,7 @@ class Campaign(_Frozen):
     deadline: AwareDatetime
     timezone: str
     steps: tuple[Step, ...] = Field(min_length=1)
+    words: AnswerWords = AnswerWords()
 
     @model_validator(mode="after")
     def _unique_steps(self) -> Campaign:

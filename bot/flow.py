@@ -14,8 +14,8 @@ from bot import texts
 from bot.actions import Action, Incoming, Reply, Snackbar
 from bot.config import RemindersConfig
 from bot.notify import Notifier
-from bot.onboarding import Onboarding, registration_code
-from bot.parsing import ParsedAdminCommand, clean, looks_like_answer, parse_admin_command
+from bot.onboarding import Onboarding, bare_code, registration_code
+from bot.parsing import ParsedAdminCommand, clean, parse_admin_command
 from bot.payloads import AcknowledgePayload, Payload, RolePayload, decode
 from bot.ports import Messenger
 from bot.rules.base import Context, Rules, Settings, valid_unicode
@@ -48,7 +48,9 @@ class Flow(Rules):
 
     async def on_message(self, msg: Incoming) -> list[Action]:
         """A text message (or a text button, whose payload rides along)."""
-        msg = replace(msg, text=valid_unicode(msg.text))
+        msg = replace(
+            msg, text=valid_unicode(msg.text), ref=valid_unicode(msg.ref) if msg.ref else None
+        )
         conversations = self.service.repos.conversations
         if not msg.in_chat:
             # Writing to the community is what lets it write back (VK error 901 otherwise).
@@ -59,31 +61,25 @@ class Flow(Rules):
                 return await self.on_payload(msg, payload)
             # A text button press of an old keyboard: treat its label as text below.
         # A vk.me link's `ref` rides on the first message, whatever its text («Начать»).
-        code = registration_code(clean(msg.text)) or msg.ref
+        cleaned = clean(msg.text)
+        code = registration_code(cleaned) or msg.ref
         if code:
             return await self.joining.register(msg, code)
         command = parse_admin_command(msg.text)
         if command is not None:
-            return await self.staff.on_command(msg, command)
-        memberships = await self.service.memberships(msg.user_id)
-        if not memberships:
-            if not msg.addressed:
-                return []
-            if self.is_staff(msg.user_id):
-                return [Reply(texts.help_admin(self.settings.department))]
-            return [Reply(texts.stranger(self.settings.department))]
-        pending = await conversations.pending_input(msg.user_id, msg.peer_id)
-        if looks_like_answer(msg.text, self.campaign):
-            if pending is not None:
-                await conversations.clear_input(msg.user_id, msg.peer_id)
-            return await self.heads.typed_answer(msg, memberships)
-        if pending is not None and clean(msg.text):
-            return await self.heads.awaited_input(msg, memberships, pending)
+            return await self.on_command(msg, command)
+        # Who writes and what the bot waits for from them here: one query.
+        speaker = await self.service.speaker(msg.user_id, msg.peer_id)
+        if speaker.memberships:
+            return await self.heads.on_text(msg, speaker)
         if not msg.addressed:
             return []
-        if msg.in_chat:
-            return [Reply(texts.head_help([m.school.name for m in memberships], self.campaign))]
-        return await self.heads.show_card(msg, memberships, None)
+        bare = None if msg.in_chat else bare_code(cleaned)
+        if bare is not None:
+            return await self.joining.register(msg, bare)
+        if self.is_staff(msg.user_id):
+            return [Reply(texts.help_admin(self.settings.department))]
+        return await self._stranger(msg)
 
     async def on_callback(self, msg: Incoming) -> list[Action]:
         payload = decode(msg.payload)
@@ -96,13 +92,17 @@ class Flow(Rules):
         if payload.c != self.campaign.id:
             return [self._notice(msg, texts.BAD_BUTTON)]
         if isinstance(payload, AcknowledgePayload):
-            return await self.heads.acknowledge(msg)
+            ended = await self.heads.end_prompt(msg)
+            return ended + await self.heads.acknowledge(msg)
         if isinstance(payload, RolePayload):
-            return await self.joining.choose_role(msg, payload.r)
+            ended = await self.heads.end_prompt(msg)
+            return ended + await self.joining.choose_role(msg, payload.r)
         return await self.heads.on_payload(msg, payload)
 
     async def on_command(self, msg: Incoming, parsed: ParsedAdminCommand) -> list[Action]:
-        return await self.staff.on_command(msg, parsed)
+        """A command; it ends a prompt waiting for its writer here."""
+        ended = await self.heads.end_prompt(msg) if msg.addressed else []
+        return ended + await self.staff.on_command(msg, parsed)
 
     async def announce(self, *, reply: bool = False) -> list[Action]:
         return await self.staff.announce(reply=reply)

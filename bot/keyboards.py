@@ -13,6 +13,7 @@ from bot.domain import Campaign, Role, StepKind, StepState
 from bot.payloads import (
     AcknowledgePayload,
     AnswerPayload,
+    KeptAnswerPayload,
     OpenCardPayload,
     OpenStepPayload,
     Payload,
@@ -127,6 +128,16 @@ def school_choice_keyboard(campaign: Campaign, schools: list[tuple[str, str]]) -
     return Keyboard(
         tuple(
             (Button(name[:MAX_LABEL], OpenCardPayload(c=campaign.id, sc=school_id)),)
+            for school_id, name in schools[:MAX_ROWS]
+        )
+    )
+
+
+def kept_answer_keyboard(campaign: Campaign, schools: list[tuple[str, str]]) -> Keyboard:
+    """Which school a typed answer is for, when its writer answers for several."""
+    return Keyboard(
+        tuple(
+            (Button(name[:MAX_LABEL], KeptAnswerPayload(c=campaign.id, sc=school_id)),)
             for school_id, name in schools[:MAX_ROWS]
         )
     )

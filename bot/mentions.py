@@ -20,11 +20,25 @@ def mention(person_id: int, name: str) -> str:
     return f"{_MARK}{person_id}{_SEP}{clean}{_MARK}"
 
 
-def render(text: str, as_markup: Callable[[int, str], str]) -> str:
-    """The text with every mention as `as_markup(id, name)` gives it."""
-    if _MARK not in text:
-        return text
-    return _PATTERN.sub(lambda m: as_markup(int(m.group(1)), m.group(2)), text)
+def has_mention(text: str) -> bool:
+    return _PATTERN.search(text) is not None
+
+
+def render(
+    text: str,
+    as_markup: Callable[[int, str], str],
+    as_text: Callable[[str], str] = lambda part: part,
+) -> str:
+    """The text with every mention as `as_markup(id, name)` gives it, and everything between
+    them as `as_text` gives it (a messenger's escaping of its own markup)."""
+    out: list[str] = []
+    start = 0
+    for match in _PATTERN.finditer(text):
+        out.append(as_text(text[start : match.start()]))
+        out.append(as_markup(int(match.group(1)), match.group(2)))
+        start = match.end()
+    out.append(as_text(text[start:]))
+    return "".join(out)
 
 
 def plain(text: str) -> str:

@@ -7,6 +7,7 @@ the update of `напомнить`); nothing here sends.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import uuid
 from collections import defaultdict
@@ -189,6 +190,36 @@ class Notifier:
             await self.outbox.add([message])
         log.info("escalation written: slot=%s overdue=%d", slot_key, listed.owing)
         return True
+
+    async def unanswered_problems(self, before: dt.datetime) -> int:
+        """End the prompts asked before `before`; tell staff of each «Проблема» whose reason
+        never came (still a problem), without it. Stable keys: once, whatever happens."""
+        expired = await self.service.repos.conversations.expire_prompts(self.campaign.id, before)
+        chats = await self.audience.chats.admin_chats()
+        messages = []
+        for item in expired:
+            step = self.campaign.step(item.step_id)
+            if step is None:
+                continue
+            text = texts.problem_notice(
+                item.school,
+                step,
+                texts.NO_REASON_AFTER_ASKING,
+                texts.mention(item.vk_id, item.full_name),
+            )
+            asked = f"{item.asked_at:%Y%m%dT%H%M%S}"
+            messages += [
+                Outgoing(
+                    key=self._key("problem", item.vk_id, item.school.id, step.id, asked, chat),
+                    to=(self.outbox.address(chat),),
+                    text=text,
+                )
+                for chat in chats
+            ]
+        await self.outbox.add(messages)
+        if expired:
+            log.info("problems without a reason passed on: %d", len(expired))
+        return len(expired)
 
     async def _to_admin_chats(self, slot_key: str, text: str) -> None:
         await self.outbox.add(

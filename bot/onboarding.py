@@ -2,8 +2,15 @@
 
 A school gets a short code; a head or deputy writes `регистрация КОД` (or `/start КОД`, or opens
 a vk.me link whose `ref` is the code) and says by button whether they are the head or a deputy.
-Codes expire with the campaign, can be revoked and regenerated; wrong attempts are limited per
-person and in total, so that 27^6 ≈ 387 million codes cannot be walked through.
+Codes expire with the campaign, can be revoked and regenerated (which also cancels a
+registration still waiting for its role button). Wrong codes are limited so that 27^6 ≈ 387
+million codes cannot be walked through, and so that nobody else's guessing can keep a real head
+with a valid code out:
+
+- each person may type PER_PERSON_LIMIT wrong codes an hour; then their codes are not checked;
+- once everybody together typed TOTAL_LIMIT wrong codes in the last hour, a wrong code uses up
+  its sender's whole hour at once: throw-away accounts get one guess an hour each instead of
+  five. A valid code is still checked and taken from anyone who has not used up their own hour.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from bot import texts
 from bot.chats import ChatDirectory
 from bot.domain import Campaign, Person, Role, School
 from bot.ports import Messenger
+from bot.report import csv_text
 from storage.onboarding import (
     ChatRepository,
     Registered,
@@ -47,7 +55,15 @@ PENDING_FOR = dt.timedelta(hours=1)  # a valid code waits this long for «рук
 # Cyrillic letters typed for the Latin ones they look like (a code copied by hand).
 _LOOKALIKES = str.maketrans("АСЕНКМРТХУЗ", "ACEHKMPTXY3")
 
-_REGISTER = re.compile(r"^(?:регистрация|регистрироваться|register|start)\s+(\S+)$", re.I)
+# «регистрация K7M4PQ», «Регистрация: K7M4PQ», «регистрация, код K7M-4PQ», «/start K7M4PQ».
+_REGISTER = re.compile(
+    r"^(?:регистрация|регистрироваться|зарегистрироваться|register|start)"
+    r"(?:\s*[:.,—–-]\s*|\s+)(?:код\s*[:.—–-]?\s*)?(\S+(?:[ -]\S+)?)$",
+    re.IGNORECASE,
+)
+# A code alone, as copied from the letter: «K7M4PQ», «k7m-4pq», «К7М 4РQ».
+_BARE = re.compile(r"^[«\"']?([^\W_]{3}[ -]?[^\W_]{3})[»\"']?[.!]?$")
+_QUOTES = "«»\"'.!,;:"
 
 
 def new_code() -> str:
@@ -61,9 +77,29 @@ def normalise_code(text: str) -> str:
 
 
 def registration_code(text: str) -> str | None:
-    """`регистрация K7M4PQ`, `/start K7M4PQ` -> the code as typed; anything else -> None."""
+    """`регистрация K7M4PQ`, `Регистрация: K7M4PQ`, `/start K7M4PQ` -> the code as typed;
+    anything else -> None."""
     match = _REGISTER.match(text.strip())
-    return None if match is None else match.group(1)
+    if match is None:
+        return None
+    return match.group(1).strip(_QUOTES) or None
+
+
+def bare_code(text: str) -> str | None:
+    """A message that is nothing but a code (`K7M4PQ`, `к7м-4рq`) -> the code as typed.
+
+    A word of Cyrillic letters alone is never taken for a code, whatever it looks like.
+    """
+    match = _BARE.match(text.strip())
+    if match is None:
+        return None
+    typed = match.group(1)
+    code = normalise_code(typed)
+    if len(code) != CODE_LENGTH or not set(code) <= set(ALPHABET):
+        return None
+    if not re.search(r"[0-9A-Za-z]", typed):
+        return None
+    return typed
 
 
 def generate_codes(school_ids: list[str], taken: set[str]) -> dict[str, str]:
@@ -121,25 +157,37 @@ class Onboarding:
         )
 
     async def check_code(self, vk_id: int, typed: str, now: dt.datetime) -> CodeResult:
-        """Check a code, counting wrong ones; a good code waits for the person's role."""
-        since = now - WINDOW
-        if (
-            await self.registrations.failed_attempts(since, vk_id) >= PER_PERSON_LIMIT
-            or await self.registrations.failed_attempts(since) >= TOTAL_LIMIT
-        ):
-            return CodeResult(CodeCheck.TOO_MANY)
-        found = await self.registrations.by_code(normalise_code(typed)[:16])
-        if found is None:
-            result = CodeResult(CodeCheck.UNKNOWN)
-        elif found.revoked_at is not None:
-            result = CodeResult(CodeCheck.REVOKED)
-        elif now > found.expires_at:
-            result = CodeResult(CodeCheck.EXPIRED)
-        else:
-            result = CodeResult(CodeCheck.OK, found.school)
-        await self.registrations.record_attempt(vk_id, result.check is CodeCheck.OK, now)
-        if result.school is not None:
-            await self.registrations.set_pending(vk_id, result.school.id, now)
+        """Check a code, counting wrong ones; a good code waits for the person's role.
+
+        The count and the check are one: a person's codes are checked one after another against
+        the count their earlier ones left, however many arrive at once.
+        """
+        async with self.registrations.atomic():
+            spent, everybody = await self.registrations.wrong_codes(vk_id, now - WINDOW)
+            if spent >= PER_PERSON_LIMIT:
+                return CodeResult(CodeCheck.TOO_MANY)
+            found = await self.registrations.by_code(normalise_code(typed)[:16])
+            if found is None:
+                result = CodeResult(CodeCheck.UNKNOWN)
+            elif found.revoked_at is not None:
+                result = CodeResult(CodeCheck.REVOKED)
+            elif now > found.expires_at:
+                result = CodeResult(CodeCheck.EXPIRED)
+            else:
+                result = CodeResult(CodeCheck.OK, found.school)
+            ok = result.check is CodeCheck.OK
+            weight = 1
+            if not ok and everybody >= TOTAL_LIMIT:
+                weight = PER_PERSON_LIMIT
+                log.warning(
+                    "registration: %d wrong codes in the last hour; a wrong one from %s uses "
+                    "up their hour",
+                    everybody,
+                    vk_id,
+                )
+            await self.registrations.record_attempt(vk_id, ok, now, weight=weight)
+            if result.school is not None:
+                await self.registrations.set_pending(vk_id, result.school.id, now)
         return result
 
     async def choose_role(
@@ -244,9 +292,13 @@ def write_codes(rows: list[tuple[str, ...]], path: Path) -> None:
             with open(temp, "w", encoding="utf-8", newline="") as out:
                 writer = csv.writer(out, lineterminator="\n")
                 writer.writerow(CODES_HEADER)
-                writer.writerows(rows)
+                # A school's id and name are the roster's text: never a formula.
+                writer.writerows(
+                    (csv_text(school_id), csv_text(name), *rest) for school_id, name, *rest in rows
+                )
         else:
-            book = xlsxwriter.Workbook(temp)
+            # Strings are written as strings: `=...` in a school's name is not a formula.
+            book = xlsxwriter.Workbook(temp, {"strings_to_formulas": False})
             sheet = book.add_worksheet(texts.CODES_SHEET)
             bold = book.add_format({"bold": True})
             sheet.write_row(0, 0, CODES_HEADER, bold)

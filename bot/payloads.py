@@ -51,7 +51,22 @@ class RolePayload(_Payload):
     r: Literal[Role.HEAD, Role.DEPUTY]
 
 
-Payload = OpenCardPayload | AcknowledgePayload | OpenStepPayload | AnswerPayload | RolePayload
+class KeptAnswerPayload(_Payload):
+    """The school a typed answer is for, from a person who answers for several; the answer
+    waits in storage until this is pressed."""
+
+    a: Literal["kept"] = "kept"
+    sc: Annotated[str, Field(min_length=1, max_length=64)]
+
+
+Payload = (
+    OpenCardPayload
+    | AcknowledgePayload
+    | OpenStepPayload
+    | AnswerPayload
+    | RolePayload
+    | KeptAnswerPayload
+)
 
 _ADAPTER: TypeAdapter[Payload] = TypeAdapter(Annotated[Payload, Field(discriminator="a")])
 

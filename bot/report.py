@@ -93,6 +93,23 @@ class ReportSummary:
 
 # --- cell texts ---------------------------------------------------------------------------------
 
+# What Excel and LibreOffice take for the start of a formula in a CSV cell (OWASP, "CSV
+# Injection"): `=`, `+`, `-`, `@`, and a tab or carriage return before one.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_text(value: str) -> str:
+    """A text cell of a CSV that a spreadsheet shows as text: one that would start a formula
+    gets a leading `'`. For the columns of names and ids only, which come from people and
+    files; numbers, dates and the documented codes of the other columns are never changed.
+
+    A carriage return becomes a line feed: Python's writer quotes a cell with `\n` (our line
+    end) but not one with a lone `\r`, which readers take for the end of the row.
+    """
+    if value.startswith(_FORMULA_START):
+        value = f"'{value}"
+    return value.replace("\r\n", "\n").replace("\r", "\n")
+
 
 def counts_text(step: Step, answer: Answer) -> str:
     """`педагоги: подключено 45 из 50 (90 %); …`; no titles when there is one part."""
@@ -149,11 +166,12 @@ def csv_rows(
     for step in campaign.steps:
         answer = record.answers.get(step.id)
         verified = verified_text(step, record, members)
+        school_id, school_name = csv_text(record.school.id), csv_text(record.school.name)
         if answer is None:
             rows.append(
                 [
-                    record.school.id,
-                    record.school.name,
+                    school_id,
+                    school_name,
                     step.id,
                     "none",
                     "",
@@ -166,8 +184,8 @@ def csv_rows(
             continue
         rows.append(
             [
-                record.school.id,
-                record.school.name,
+                school_id,
+                school_name,
                 step.id,
                 answer.state.value,
                 answer.counts_text() if step.kind is StepKind.COUNT else "",

@@ -107,7 +107,9 @@ async def start_sandbox(
     The scheduler loop is off unless asked for: tests drive `app.scheduler.tick()` with a
     fake clock instead.
     """
-    emulator = VKEmulator(token=TOKEN, group_id=GROUP_ID)
+    # One time on both sides of the wire: messages' `date` and VK's 24 hours to edit follow the
+    # bot's clock.
+    emulator = VKEmulator(token=TOKEN, group_id=GROUP_ID, wall=lambda: clock.now().timestamp())
     await emulator.start()
     try:
         for user_id, (first, last) in (names or {}).items():

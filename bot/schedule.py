@@ -4,6 +4,10 @@ The scheduler asks the clock once per tick and hands the moment here; what was a
 comes from SQLite, so a restart neither loses nor repeats a slot.
 
 Times: the deadline and every configured local time live in the campaign's time zone.
+Reminders, summaries and escalations fall on working days only (`[reminders.calendar]`): a
+reminder that would fall on a day off moves to the previous working day's afternoon if that is
+still before the deadline, else to the next working morning; an escalation moves to the next
+working morning; there is no daily summary on a day off.
 Whole days are counted on the local wall clock (a reminder "1d" before a 23:59 deadline is at
 23:59 the day before, even across a daylight-saving switch); hours and minutes are elapsed time.
 """
@@ -65,6 +69,44 @@ def out_of_quiet(moment: dt.datetime, quiet: QuietHours | None, zone: ZoneInfo) 
     return _localize(wall_end, zone).astimezone(dt.UTC)
 
 
+# Where a slot moved off a day off lands, local time.
+AFTERNOON = dt.time(15, 0)
+MORNING = dt.time(9, 0)
+
+
+def _morning(reminders: RemindersConfig) -> dt.time:
+    quiet = reminders.quiet_hours
+    return quiet.end if quiet is not None and not quiet.contains(quiet.end) else MORNING
+
+
+def placed(
+    moment: dt.datetime,
+    reminders: RemindersConfig,
+    zone: ZoneInfo,
+    *,
+    earlier_before: dt.datetime | None = None,
+) -> dt.datetime:
+    """`moment` out of quiet hours and onto a working day. A day off moves it to the previous
+    working day's afternoon if that is before `earlier_before` (a reminder: before the
+    deadline), else to the next working morning."""
+    calendar = reminders.calendar.work_calendar
+    for _ in range(4):  # quiet hours and days off may push each other once or twice
+        moment = out_of_quiet(moment, reminders.quiet_hours, zone)
+        day = moment.astimezone(zone).date()
+        if calendar.is_working(day):
+            return moment
+        if earlier_before is not None:
+            before = _at(calendar.previous_working(day), AFTERNOON, zone)
+            if before < earlier_before:
+                return out_of_quiet(before, reminders.quiet_hours, zone)
+        moment = _at(calendar.next_working(day), _morning(reminders), zone)
+    return moment
+
+
+def _at(day: dt.date, time: dt.time, zone: ZoneInfo) -> dt.datetime:
+    return _localize(dt.datetime.combine(day, time), zone).astimezone(dt.UTC)
+
+
 def _duration_key(delta: dt.timedelta) -> str:
     seconds = int(delta.total_seconds())
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
@@ -74,12 +116,16 @@ def _duration_key(delta: dt.timedelta) -> str:
 
 
 def reminder_slots(campaign: Campaign, reminders: RemindersConfig) -> list[Slot]:
-    """The reminder slots before the deadline, moved out of quiet hours; none at/after it."""
+    """The reminder slots before the deadline, moved out of quiet hours and days off; none
+    at/after it."""
     zone = ZoneInfo(campaign.timezone)
     slots = []
     for before in reminders.before:
-        due = out_of_quiet(
-            local_minus(campaign.deadline, before, zone), reminders.quiet_hours, zone
+        due = placed(
+            local_minus(campaign.deadline, before, zone),
+            reminders,
+            zone,
+            earlier_before=campaign.deadline,
         )
         if due < campaign.deadline:
             slots.append(Slot(due, SlotKind.REMINDER, f"reminder:{_duration_key(before)}"))
@@ -87,38 +133,49 @@ def reminder_slots(campaign: Campaign, reminders: RemindersConfig) -> list[Slot]
 
 
 def summary_slot(campaign: Campaign, reminders: RemindersConfig, now: dt.datetime) -> Slot | None:
-    """The latest daily summary due at `now`, from the order's date until the deadline
-    (after it, the final summary says it all)."""
+    """The latest daily summary due at `now`, on working days from the order's date until the
+    deadline (after it, the final summary says it all)."""
     if now >= campaign.deadline:
         return None
     zone = ZoneInfo(campaign.timezone)
+    calendar = reminders.calendar.work_calendar
     local_now = now.astimezone(zone)
     day = local_now.date()
     due = _localize(dt.datetime.combine(day, reminders.daily_summary), zone)
     if due > local_now:
         day -= dt.timedelta(days=1)
-        due = _localize(dt.datetime.combine(day, reminders.daily_summary), zone)
+    if not calendar.is_working(day):
+        day = calendar.previous_working(day)
+    due = _localize(dt.datetime.combine(day, reminders.daily_summary), zone)
     if due >= campaign.deadline or day < campaign.date:
         return None
     return Slot(due.astimezone(dt.UTC), SlotKind.SUMMARY, f"summary:{day.isoformat()}")
 
 
+def _escalation(
+    campaign: Campaign, reminders: RemindersConfig, periods: int, zone: ZoneInfo
+) -> Slot:
+    nominal = campaign.deadline + periods * reminders.escalate_every
+    due = placed(nominal, reminders, zone)
+    return Slot(due, SlotKind.ESCALATION, f"escalation:{nominal.isoformat()}")
+
+
 def escalation_slot(
     campaign: Campaign, reminders: RemindersConfig, now: dt.datetime
 ) -> Slot | None:
-    """The latest escalation due at `now`: every `escalate_every` after the deadline."""
+    """The latest escalation due at `now`: every `escalate_every` after the deadline, each
+    moved out of quiet hours and days off."""
     if now < campaign.deadline + reminders.escalate_every:
         return None
-    periods = int((now - campaign.deadline) / reminders.escalate_every)
-    nominal = campaign.deadline + periods * reminders.escalate_every
     zone = ZoneInfo(campaign.timezone)
-    due = out_of_quiet(nominal, reminders.quiet_hours, zone)
-    if due > now:
-        if periods == 1:
-            return None
-        nominal -= reminders.escalate_every
-        due = out_of_quiet(nominal, reminders.quiet_hours, zone)
-    return Slot(due, SlotKind.ESCALATION, f"escalation:{nominal.isoformat()}")
+    periods = int((now - campaign.deadline) / reminders.escalate_every)
+    # A period whose escalation moved past `now` (quiet hours, a weekend) is not due yet:
+    # the latest earlier one is.
+    for back in range(periods, max(periods - 64, 0), -1):
+        slot = _escalation(campaign, reminders, back, zone)
+        if slot.due <= now:
+            return slot
+    return None
 
 
 def ended_before(campaign: Campaign, since: dt.datetime | None) -> bool:
@@ -177,33 +234,22 @@ def upcoming(
     later: list[Slot] = [
         s for s in reminder_slots(campaign, reminders) if s.due > now and s.key not in done
     ]
-    tomorrow = now + dt.timedelta(days=1)
-    for moment in (now, tomorrow):
-        local_day = moment.astimezone(zone).date()
-        due = _localize(dt.datetime.combine(local_day, reminders.daily_summary), zone)
-        if now < due < campaign.deadline:
+    calendar = reminders.calendar.work_calendar
+    day = now.astimezone(zone).date()
+    for _ in range(60):
+        due = _localize(dt.datetime.combine(day, reminders.daily_summary), zone)
+        if due >= campaign.deadline:
+            break
+        if now < due and calendar.is_working(day):
             later.append(
-                Slot(due.astimezone(dt.UTC), SlotKind.SUMMARY, f"summary:{local_day.isoformat()}")
+                Slot(due.astimezone(dt.UTC), SlotKind.SUMMARY, f"summary:{day.isoformat()}")
             )
             break
+        day += dt.timedelta(days=1)
     if now < campaign.deadline:
         later.append(Slot(campaign.deadline, SlotKind.FINAL, "final"))
-        first = campaign.deadline + reminders.escalate_every
-        later.append(
-            Slot(
-                out_of_quiet(first, reminders.quiet_hours, zone),
-                SlotKind.ESCALATION,
-                f"escalation:{first.isoformat()}",
-            )
-        )
+        later.append(_escalation(campaign, reminders, 1, zone))
     else:
         periods = int((now - campaign.deadline) / reminders.escalate_every) + 1
-        nominal = campaign.deadline + periods * reminders.escalate_every
-        later.append(
-            Slot(
-                out_of_quiet(nominal, reminders.quiet_hours, zone),
-                SlotKind.ESCALATION,
-                f"escalation:{nominal.isoformat()}",
-            )
-        )
+        later.append(_escalation(campaign, reminders, periods, zone))
     return sorted(later)

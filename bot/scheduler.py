@@ -6,6 +6,7 @@ before the commit leaves the slot due, after it the sender has everything to sen
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 from bot.clock import Clock
@@ -34,6 +35,7 @@ class Scheduler:
         sender: Sender,
         *,
         tick_seconds: float = TICK_SECONDS,
+        prompt_expires_after: dt.timedelta = dt.timedelta(hours=1),
     ) -> None:
         self.campaign = campaign
         self.reminders = reminders
@@ -43,10 +45,16 @@ class Scheduler:
         self.db = db
         self.sender = sender
         self.tick_seconds = tick_seconds
+        self.prompt_expires_after = prompt_expires_after
 
     async def tick(self) -> list[Slot]:
         """Write every slot due now (asking the clock once); return what was handled."""
         now = self.clock.now()
+        # Not a scheduled message but a head's answer passed on: it goes even when paused.
+        async with self.db.transaction():
+            told = await self.notifier.unanswered_problems(now - self.prompt_expires_after)
+        if told:
+            self.sender.wake()
         if await self.schedule.paused_at(self.campaign.id) is not None:
             return []
         finished = await self.schedule.finished_slots(self.campaign.id)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from bot.clock import Clock
 from bot.domain import Answer, AnswerSource, Campaign, Count, School, StepKind, StepState
@@ -28,6 +30,7 @@ from storage.repositories import (
     Membership,
     RosterRepository,
     ScheduleRepository,
+    Speaker,
 )
 
 log = logging.getLogger(__name__)
@@ -65,6 +68,19 @@ class Pending:
     total: int  # schools in the roster
 
 
+class NewAnswer(Protocol):
+    """What a typed answer says about one step (`bot.parsing.ParsedAnswer`)."""
+
+    @property
+    def step_id(self) -> str: ...
+    @property
+    def state(self) -> StepState: ...
+    @property
+    def counts(self) -> dict[str, Count]: ...
+    @property
+    def reason(self) -> str: ...
+
+
 @dataclass(frozen=True)
 class Recorded:
     answer: Answer
@@ -81,6 +97,10 @@ class CampaignService:
 
     async def memberships(self, vk_id: int) -> list[Membership]:
         return await self.repos.roster.memberships(vk_id)
+
+    async def speaker(self, vk_id: int, peer_id: int) -> Speaker:
+        """The person's schools and the prompt waiting for them here, in one query."""
+        return await self.repos.conversations.speaker(vk_id, peer_id)
 
     async def school_status(self, school: School) -> SchoolStatus:
         people, acknowledged, answers = await self.repos.answers.school_snapshot(
@@ -105,17 +125,76 @@ class CampaignService:
         reason: str = "",
         source: AnswerSource,
         origin: str = "",
+        written_at: dt.datetime | None = None,
     ) -> Recorded:
         """Store an answer (late if after the deadline) and return the school's new state.
 
+        `written_at` is when the person wrote it (the messenger's date of the message): an
+        answer written before the deadline is on time even if the bot, stopped for a while,
+        reads it after. Never later than now: a date from the future counts as now.
         The caller has already checked that `by` may answer for `school`.
         """
+        answer = await self._store(
+            by=by,
+            school=school,
+            step_id=step_id,
+            state=state,
+            counts=counts,
+            reason=reason,
+            source=source,
+            origin=origin,
+            written_at=written_at,
+        )
+        return Recorded(answer, await self.school_status(school))
+
+    async def record_all(
+        self,
+        *,
+        by: int,
+        school: School,
+        answers: Sequence[NewAnswer],
+        source: AnswerSource,
+        origin: str = "",
+        written_at: dt.datetime | None = None,
+    ) -> tuple[list[Answer], SchoolStatus]:
+        """Store several answers of one message, then read the school's state once."""
+        stored = [
+            await self._store(
+                by=by,
+                school=school,
+                step_id=item.step_id,
+                state=item.state,
+                counts=item.counts,
+                reason=item.reason,
+                source=source,
+                origin=origin,
+                written_at=written_at,
+            )
+            for item in answers
+        ]
+        return stored, await self.school_status(school)
+
+    async def _store(
+        self,
+        *,
+        by: int,
+        school: School,
+        step_id: str,
+        state: StepState,
+        counts: dict[str, Count] | None,
+        reason: str,
+        source: AnswerSource,
+        origin: str,
+        written_at: dt.datetime | None,
+    ) -> Answer:
         step = self.campaign.step(step_id)
         if step is None:
             raise ValueError(f"unknown step {step_id}")
         if step.kind is StepKind.COUNT and state is not StepState.PROBLEM and not counts:
             raise ValueError(f"step {step_id} needs numbers")
-        now = self.clock.now()
+        at = self.clock.now()
+        if written_at is not None:
+            at = min(at, written_at)
         answer = Answer(
             campaign_id=self.campaign.id,
             school_id=school.id,
@@ -124,8 +203,8 @@ class CampaignService:
             counts=counts or {},
             reason=reason,
             answered_by=by,
-            answered_at=now,
-            late=is_late(self.campaign, now),
+            answered_at=at,
+            late=is_late(self.campaign, at),
             source=source,
             origin=origin,
         )
@@ -139,7 +218,7 @@ class CampaignService:
             source.value,
             answer.late,
         )
-        return Recorded(answer, await self.school_status(school))
+        return answer
 
     async def acknowledge(self, vk_id: int) -> bool:
         return await self.repos.conversations.acknowledge(

@@ -143,6 +143,10 @@ ANSWER_ERRORS = {
     ),
     AnswerError.COUNT_TOO_LARGE: "Пункт {step}: слишком большое число ({detail}).",
     AnswerError.REASON_TOO_LONG: "Пункт {step}: опишите проблему короче, до 500 знаков.",
+    AnswerError.NOT_DONE: (
+        "Понял: пункт {step} ещё не выполнен. Отметьте, что с ним: если работа идёт — "
+        "«В работе», если что-то мешает — «Проблема»."
+    ),
 }
 
 HELP_HEAD = (
@@ -638,10 +642,14 @@ def escalation(
 
 
 def problem_notice(school: School, step: Step, reason: str, who: str) -> str:
-    because = reason_text(reason) or "причина не указана (бот спросил у руководителя)"
+    """Who reported it comes before the head's own words, which stay on one quoted line: a
+    reason cannot write a «Кто сообщил» of its own."""
+    reason = reason_text(" ".join(reason.split()))
+    because = quoted(reason) if reason else "не указана (бот спросил у руководителя)"
     return (
-        f"⚠️ Проблема: {school.name}, пункт {step.id} {step.short_title}: {because}. "
-        f"Кто сообщил: {who}."
+        f"⚠️ Проблема: {school.name}, пункт {step.id} {step.short_title}\n"
+        f"Кто сообщил: {who}\n"
+        f"Причина: {because}"
     )
 
 
@@ -1062,6 +1070,12 @@ CLI_DESCRIBE_REMINDERS = (
     "эскалация контролёру каждые {escalate}"
 )
 CLI_DESCRIBE_QUIET_OFF = "нет"
+CLI_DESCRIBE_CALENDAR = (
+    "рабочие дни: выходные — {weekends}; праздники России: {federal}; файл календаря: {file}; "
+    "в конфигурации выходных дат: {days_off}, рабочих: {working_days}"
+)
+CLI_DESCRIBE_YES = "да"
+CLI_DESCRIBE_NO = "нет"
 CLI_DESCRIBE_DEPARTMENT = (
     "название в сообщениях: «бот {name}», «беседа {short_name}»; телефон: {phone}"
 )
@@ -1069,6 +1083,110 @@ CLI_DESCRIBE_CAMPAIGN = "кампания {id}: приказ № {number} от {
 CLI_DESCRIBE_ISSUER = "издал: {issuer}"
 CLI_DESCRIBE_DEADLINE = "срок: {deadline:%d.%m.%Y %H:%M} {timezone} (UTC{deadline:%z})"
 CLI_DESCRIBE_STEP = "пункт {id} [{kind}]: {title}"
+
+
+# --- understanding (issue 12) ------------------------------------------------------------------
+
+CHOOSE_SCHOOL_FOR_ANSWER = (
+    "Вы отвечаете за несколько школ. Для какой школы этот ответ: {answer}? Нажмите кнопку — "
+    "ответ сохранится для неё."
+)
+# The reason of a «Проблема» the bot asked for and did not get (the question expired, or another
+# button or answer came first), and of a second problem in one message, which it did not ask
+# about: staff are told the bot asked only when it did.
+NO_REASON_AFTER_ASKING = "причина не указана — на вопрос бота ответа не было"
+NO_REASON = "причина не указана"
+NO_STATE_FOR_STEP = (
+    "Не понял, что с пунктом {step}{said}. Напишите, например: «{step} выполнено», "
+    "«{step} в работе» или «{step} проблема: нет интернета» — или нажмите кнопку ниже."
+)
+STATE_WITHOUT_STEP = (
+    "Не понял, к какому пункту относится {said}. Напишите с номером пункта, например: "
+    "«{step} {word}» — или выберите пункт кнопкой в карточке."
+)
+QUESTION_ABOUT_STEP = "Пункт {step} приказа № {number}: {title}."
+HOW_TO_ANSWER_CONFIRM = "Когда выполните, нажмите кнопку или напишите: «{step} выполнено»."
+HOW_TO_ANSWER_COUNT = (
+    "Ответ — числами, например: «{step} {example}» ({done} — сколько подключено, {total} — "
+    "сколько всего)."
+)
+QUESTION_WITHOUT_STEP = (
+    "Спросите о пункте с его номером, например: «что нужно сделать по {step}?». "
+    "Пункты приказа — в карточке школы."
+)
+
+
+def attachments_only(campaign: Campaign) -> str:
+    """A sticker, a voice message, a photo: what the bot reads instead."""
+    return (
+        "Я понимаю текст и кнопки, а стикеры, голосовые сообщения и фото не читаю. Ответьте "
+        f"кнопкой в карточке ниже или напишите, например: «{_answer_example(campaign)}»."
+    )
+
+
+def choose_school_for_answer(text: str) -> str:
+    return CHOOSE_SCHOOL_FOR_ANSWER.format(answer=quoted(_shortened(text)))
+
+
+def answer_for_school(text: str, school: School) -> str:
+    """The question «which school?» once answered: it stays in the conversation as a record."""
+    return f"🏫 {school.name}\nОтвет для этой школы: {quoted(_shortened(text))}"
+
+
+def received_many(status: SchoolStatus, items: list[tuple[Step, Answer]], now: dt.datetime) -> str:
+    """The receipt of several items answered in one message."""
+    lines = ["Принято:"] + [_step_line(step, answer) for step, answer in items]
+    if any(answer.late for _, answer in items):
+        lines.append(LATE_NOTE)
+    owed = status.owed()
+    if owed:
+        lines.append(_left_to_do(owed, titles=True))
+    else:
+        lines.append(ALL_DONE.format(school=status.school.name, number=status.campaign.number))
+    return "\n".join(lines)
+
+
+def not_done(step: Step) -> str:
+    """«3.1 не выполнено»: nothing stored; the item's buttons say what instead."""
+    return ANSWER_ERRORS[AnswerError.NOT_DONE].format(step=step.id)
+
+
+def no_state_for_step(step_id: str, said: str) -> str:
+    return NO_STATE_FOR_STEP.format(step=step_id, said=f" ({quoted(said)})" if said else "")
+
+
+def state_without_step(said: str, step: Step) -> str:
+    """«Готово» with no item: an example made of the person's own word."""
+    return STATE_WITHOUT_STEP.format(said=quoted(said), step=step.id, word=said)
+
+
+def about_step(campaign: Campaign, step: Step) -> str:
+    """A question about an item: the order's own words and how to answer."""
+    text = QUESTION_ABOUT_STEP.format(
+        step=step.id, number=campaign.number, title=step.title.rstrip(".")
+    )
+    if step.kind is StepKind.COUNT:
+        done, total = _EXAMPLE_COUNTS[0]
+        how = HOW_TO_ANSWER_COUNT.format(
+            step=step.id, example=count_example(step), done=done, total=total
+        )
+    else:
+        how = HOW_TO_ANSWER_CONFIRM.format(step=step.id)
+    return f"{text}\n{how}"
+
+
+def question_without_step(campaign: Campaign) -> str:
+    return QUESTION_WITHOUT_STEP.format(step=campaign.steps[0].id)
+
+
+def _shortened(text: str, limit: int = 80) -> str:
+    """What a person typed, on one line and short enough to quote back."""
+    one_line = " ".join(text.split())
+    return one_line if len(one_line) <= limit else one_line[: limit - 1] + "…"
+
+
+CLI_DESCRIBE_PROMPT = "вопрос бота (причина проблемы, числа по пункту) ждёт ответа: {wait}"
+
 
 # --- scale (issue 15) ---
 

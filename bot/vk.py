@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import datetime as dt
 import io
 import json
 import logging
@@ -35,10 +36,22 @@ def _update_event_id() -> str | None:
     return event_id if isinstance(event_id, str) else None
 
 
-def update_ref() -> str | None:
+def _update_message() -> dict[str, Any]:
+    """The raw message of the `message_new` being handled, or the object of another update."""
     update = CURRENT_UPDATE.get() or {}
-    message = (update.get("object") or {}).get("message") or {}
-    ref = message.get("ref") if isinstance(message, dict) else None
+    obj = update.get("object")
+    if not isinstance(obj, dict):
+        return {}
+    message = obj.get("message")
+    return message if isinstance(message, dict) else obj
+
+
+def _positive_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def update_ref() -> str | None:
+    ref = _update_message().get("ref")
     return ref[:32] if isinstance(ref, str) and ref else None
 
 
@@ -75,6 +88,12 @@ CHAT_LOST = frozenset({7, 917, 945, 946, 983})
 RETRYABLE = frozenset({6, 9, 10})
 # VK's execute runs at most 25 API calls (dev.vk.com/method/execute).
 EXECUTE_LIMIT = 25
+# Members of a chat asked for at once: VK's default is 20, its schema allows up to 1000; 200
+# keeps a district's heads chat to a call or two.
+MEMBERS_PAGE = 200
+# An edit with this keyboard takes the old buttons away (dev.vk.com/api/bots/development/
+# keyboard: "to hide the keyboard, send an empty one").
+NO_KEYBOARD = json.dumps({"buttons": []})
 # 12/13: VK could not compile or run the code: our bug, and no retry will help.
 EXECUTE_BROKEN = frozenset({12, 13})
 
@@ -121,14 +140,33 @@ class VKTransport:
         return results
 
 
+# VK's mention markup (dev.vk.com/ru/api/bots/development/messages): `[id1|Имя]`, `[club1|..]`,
+# `[public1|..]`, and `@` or `*` before a name: `@id1`, `*durov`, `@all`, `@online`.
+_AT_SIGN = re.compile(r"(?<![\w@*＠∗])[@*](?=\w)")
+_AT_SIGNS = str.maketrans({"@": "＠", "*": "∗"})
+_BRACKETS = str.maketrans({"[": "(", "]": ")", "|": "/"})
+_BRACKET_MARKUP = re.compile(r"\[[^\[\]\n]*\|[^\[\]\n]*\]")
+
+
+def neutral(text: str) -> str:
+    """Text shown as written, never as VK markup: `@all` pings nobody, `[id1|x]` links nowhere.
+
+    For whatever came from a person or a file (a reason, a school's or a person's name): a
+    mention's `@` or `*` becomes its full-width look-alike, and a `[target|text]` its round
+    brackets, `(target/text)`. The bot's own mentions are not text but `bot.mentions` tokens.
+    """
+    text = _BRACKET_MARKUP.sub(lambda m: m.group().translate(_BRACKETS), text)
+    return _AT_SIGN.sub(lambda m: m.group().translate(_AT_SIGNS), text)
+
+
 def vk_mention(person_id: int, name: str) -> str:
-    """VK's mention markup; a name may not close it early."""
-    safe = name.replace("]", ")").replace("[", "(").replace("|", "/")
-    return f"[id{person_id}|{safe}]"
+    """VK's mention markup; a name may not close it early nor mention anyone else."""
+    return f"[id{person_id}|{neutral(name).translate(_BRACKETS)}]"
 
 
 def vk_text(text: str) -> str:
-    return mentions.render(text, vk_mention)
+    """The text VK gets: the bot's mentions as VK markup, every other character as written."""
+    return mentions.render(text, vk_mention, neutral)
 
 
 def _call(message: Outgoing) -> tuple[str, dict[str, Any]]:
@@ -149,14 +187,19 @@ def _call(message: Outgoing) -> tuple[str, dict[str, Any]]:
             "peer_id": message.to[0].id,
             "conversation_message_id": message.edit or 0,
             "message": vk_text(message.text),
-            # An empty keyboard removes the old buttons from the edited message.
-            "keyboard": keyboard_json(message.buttons, callback=True),
+            # messages.edit replaces the whole message: the old buttons go unless sent again.
+            "keyboard": keyboard_json(message.buttons, callback=True)
+            if message.buttons
+            else NO_KEYBOARD,
         }
     params = {
         "peer_ids": ",".join(str(a.id) for a in message.to),
         "message": vk_text(message.text),
         "random_id": message.dedupe_id(),
     }
+    if not mentions.has_mention(message.text):
+        # Nobody is meant to be notified: whatever slipped past `neutral` pings no one.
+        params["disable_mentions"] = 1
     if message.buttons is not None:
         params["keyboard"] = keyboard_json(message.buttons, callback=message.callback)
     if message.attachment:
@@ -233,17 +276,30 @@ class VKMessenger:
         return f"{users[0].get('first_name', '')} {users[0].get('last_name', '')}".strip() or None
 
     async def chat_members(self, peer_id: int) -> list[int] | None:
-        """messages.getConversationMembers; VK shows them only to a community that is an admin
-        of the chat (error 917 otherwise)."""
-        try:
-            response = await self.api.request(
-                "messages.getConversationMembers", {"peer_id": peer_id}
-            )
-        except VKAPIError as error:
-            log.info("cannot read the members of chat %s (VK error %s)", peer_id, error.code)
-            return None
-        items = response.get("response", {}).get("items", [])
-        return [int(item["member_id"]) for item in items if int(item["member_id"]) > 0]
+        """messages.getConversationMembers, page by page; VK shows them only to a community
+        that is an admin of the chat (error 917 otherwise).
+
+        VK answers 20 members unless asked for more, so a heads chat of 30 would otherwise
+        show 10 heads as missing; `count` in the answer is the whole chat.
+        """
+        members: list[int] = []
+        offset = 0
+        while True:
+            try:
+                response = await self.api.request(
+                    "messages.getConversationMembers",
+                    {"peer_id": peer_id, "count": MEMBERS_PAGE, "offset": offset},
+                )
+            except VKAPIError as error:
+                log.info("cannot read the members of chat %s (VK error %s)", peer_id, error.code)
+                return None
+            page = response.get("response") or {}
+            items = page.get("items") or []
+            members += [int(i["member_id"]) for i in items if int(i["member_id"]) > 0]
+            offset += len(items)
+            total = page.get("count")
+            if not items or not isinstance(total, int) or offset >= total:
+                return members
 
     async def resolve_screen_name(self, screen_name: str) -> int | None:
         try:
@@ -412,6 +468,23 @@ def update_author(update: dict[str, Any]) -> int | None:
     return author if isinstance(author, int) and author > 0 else None
 
 
+def _update_cmid(default: int | None) -> int | None:
+    """The message's id in its conversation: `conversation_message_id`, or `cmid` as 5.199
+    also names it (vkbottle's models know only the first)."""
+    message = _update_message()
+    found = _positive_int(message.get("conversation_message_id"))
+    return found or _positive_int(message.get("cmid")) or default
+
+
+def _update_date() -> dt.datetime | None:
+    """When the person wrote the message: its `date`, set by VK's servers (Unix time)."""
+    date = _positive_int(_update_message().get("date"))
+    try:
+        return None if date is None else dt.datetime.fromtimestamp(date, dt.UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
 def incoming_message(message: Any, group_id: int) -> Incoming:
     """A vkbottle `Message` as the flow sees it."""
     text = message.text or ""
@@ -421,11 +494,18 @@ def incoming_message(message: Any, group_id: int) -> Incoming:
         text=text,
         payload=message.payload,
         event_id=_update_event_id(),
-        conversation_message_id=message.conversation_message_id,
+        conversation_message_id=_update_cmid(message.conversation_message_id),
         supports_callback=supports_callback(message.client_info),
         addressed=message.payload is not None or is_addressed(text, message.peer_id, group_id),
         ref=update_ref(),
+        attachments=has_attachments(message),
+        sent_at=_update_date(),
     )
+
+
+def has_attachments(message: Any) -> bool:
+    """A sticker, a voice message, a photo, a file, a place or forwarded messages."""
+    return any(getattr(message, name, None) for name in ("attachments", "fwd_messages", "geo"))
 
 
 def incoming_event(event: Any) -> Incoming:
@@ -438,5 +518,5 @@ def incoming_event(event: Any) -> Incoming:
         event_id=_update_event_id(),
         callback_id=obj.event_id,
         is_callback=True,
-        conversation_message_id=obj.conversation_message_id,
+        conversation_message_id=_update_cmid(obj.conversation_message_id),
     )

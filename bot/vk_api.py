@@ -25,6 +25,8 @@ from vkbottle.http import ABCHTTPClient
 log = logging.getLogger(__name__)
 
 RETRYABLE_CODES = frozenset({6, 9, 10})
+# The token is wrong or was revoked: nothing will work until an operator replaces it.
+AUTH_FAILED = 5
 DEFAULT_RATE = 20.0
 DEFAULT_ATTEMPTS = 6
 DEFAULT_TIMEOUT = 30.0
@@ -94,6 +96,8 @@ class ResilientAPI(API):
         self.timeout = timeout
         self._jitter = jitter
         self.retries = 0  # how many retries this process made, for the logs and benchmarks
+        # Set by the first answer that refuses the token, whichever call it was: the bot stops.
+        self.token_rejected = asyncio.Event()
 
     async def request(
         self, method: str, data: dict[str, Any], version: str | None = None
@@ -105,6 +109,8 @@ class ResilientAPI(API):
             try:
                 body = await self._post(method, data, version)
                 code = _error_code(body)
+                if code == AUTH_FAILED:
+                    self.token_rejected.set()
                 if code not in RETRYABLE_CODES:
                     # vkbottle's validators raise VKAPIError[code] for every other error.
                     return await self.validate_response(method, data, body)  # type: ignore[no-any-return]

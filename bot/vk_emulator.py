@@ -18,6 +18,14 @@ Test hooks are plain methods: push updates (``push_message_new``, ``push_message
 ``fail_next``) and read what the bot did (``calls``, ``sent``, ``event_answers``, ``uploads``,
 ``wait_for``). Files in messages go through ``bot.vk_emulator_uploads``.
 
+VK's own refusals come from the world, as on VK: 901 for someone who has not allowed the
+community's messages, 902 for privacy settings (``set_privacy_closed``), 900 for a blacklist
+(``set_blacklisted``), 7 in a chat the community was kicked out of (``remove_community``), 909
+for an edit of a message older than a day by the ``wall`` clock, 5 once ``revoke_token`` is
+called. ``getConversationMembers`` pages as VK does (20 by default, ``count`` up to 1000,
+``offset``); a message's VK mention markup is in ``SentMessage.pings`` unless it was sent with
+``disable_mentions``; a lone surrogate in an update is escaped in JSON as VK does.
+
 It can also misbehave on purpose, as VK and the proxies in front of it do: random errors per
 method, latency, HTTP 5xx pages, dropped connections, ``failed`` long-poll answers and VK's
 per-second request limit. See ``Faults``, ``set_faults`` and ``using_faults``.
@@ -138,6 +146,9 @@ ERROR_MESSAGES: Final[dict[int, str]] = {
     3: "Unknown method passed",
     5: "User authorization failed: invalid access_token (4).",
     6: "Too many requests per second",
+    # What messages.send answers in a chat the community was removed from (VKCOM/vk-api-schema
+    # errors.json, "Permission to perform this action is denied"; VK adds why).
+    7: "Permission to perform this action is denied: the community was kicked out of the chat",
     8: "Invalid request: v (version) is required",
     9: "Flood control",
     10: "Internal server error",
@@ -147,12 +158,24 @@ ERROR_MESSAGES: Final[dict[int, str]] = {
     13: "Runtime error occurred during code invocation",
     100: "One of the parameters specified was missing or invalid",
     113: "Invalid user id",
+    900: "Can't send messages for users from blacklist",
     901: "Can't send messages for users without permission",
+    902: "Can't send messages to this user due to their privacy settings",
+    909: "Can't edit this message, because it's too old",
     911: "Keyboard format is invalid",
     914: "Message is too long",
     917: "You don't have access to this chat",
     920: "Can't edit this kind of message",
 }
+
+# messages.edit refuses a message older than a day with error 909 (dev.vk.com/method/
+# messages.edit, "errors": 909 "Can't edit this message, because it's too old").
+EDIT_WINDOW_SECONDS: Final = 24 * 60 * 60
+
+# messages.getConversationMembers: `count` defaults to 20 and is at most 1000, `offset` pages
+# (VKCOM/vk-api-schema methods.json); `count` in the answer is every member, not the page.
+MEMBERS_DEFAULT_COUNT: Final = 20
+MEMBERS_MAX_COUNT: Final = 1000
 
 DEFAULT_MAX_WAIT: Final = 25.0
 _WAIT_POLL_INTERVAL: Final = 0.05
@@ -357,6 +380,10 @@ class SentMessage:
     payload: str | None = None
     date: int = 0
     edited: bool = False
+    # Whom VK notifies of this message: `all` and `online` for the whole chat, `id123` and the
+    # like for a person or community mentioned; none with `disable_mentions=1` (the markup
+    # still shows as a link, `mentions_in`).
+    pings: list[str] = field(default_factory=list)
     history: list[MessageVersion] = field(default_factory=list)
     # time.monotonic() when it was stored: the system-wide clock on Linux, so a benchmark in
     # another process can measure from an update it pushed to the reply.
@@ -383,6 +410,18 @@ class _User:
     first_name: str
     last_name: str
     allows_messages: bool = True
+    privacy_closed: bool = False  # their privacy settings forbid messages: 902
+    blacklisted: bool = False  # they put the community on their blacklist: 900
+
+    def refusal(self) -> int | None:
+        """The error VK answers a private message to this user with, if any."""
+        if self.blacklisted:
+            return 900
+        if self.privacy_closed:
+            return 902
+        if not self.allows_messages:
+            return 901
+        return None
 
 
 @dataclass
@@ -391,10 +430,36 @@ class _Chat:
     member_ids: list[int]
     bot_is_admin: bool
     owner_id: int
+    community_removed: bool = False  # the community was kicked out: error 7 on send
 
 
-def _now_ts() -> int:
-    return int(datetime.now(UTC).timestamp())
+def _now_ts() -> float:
+    return datetime.now(UTC).timestamp()
+
+
+# VK's mention markup (dev.vk.com/ru/api/bots/development/messages, "Упоминания"): `[id1|Имя]`,
+# `[club1|Имя]`, `@id1`, `*id1`, a screen name `@durov`, and `@all` / `@online` for a chat.
+_BRACKET_MENTION: Final = re.compile(r"\[((?:id|club|public)\d+)\|[^\]\n]*\]")
+_AT_MENTION: Final = re.compile(r"(?<![\w@*])[@*]([A-Za-z0-9_.]*[A-Za-z0-9_])")
+
+
+def mentions_in(text: str) -> list[str]:
+    """What VK would render as a mention in ``text``: `all`, `online`, `id1`, `club1`,
+    screen names; in order of appearance."""
+    found = [(m.start(), m.group(1)) for m in _BRACKET_MENTION.finditer(text)]
+    found += [(m.start(), m.group(1)) for m in _AT_MENTION.finditer(text)]
+    return [target for _, target in sorted(found)]
+
+
+# A lone UTF-16 surrogate cannot be written as UTF-8: VK sends it as a `\udXXX` escape.
+_LONE_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+
+
+def _dumps(value: Json) -> str:
+    """JSON as VK writes it: UTF-8 text, and a lone surrogate in a string (a broken emoji from
+    a client) as its escape, so that one bad message cannot make an answer unwritable."""
+    text = json.dumps(value, ensure_ascii=False)
+    return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def _compact_json(value: Json) -> str:
@@ -640,8 +705,11 @@ class VKEmulator:
         max_message_length: int = MAX_MESSAGE_LENGTH,
         faults: Faults | None = None,
         monotonic: Callable[[], float] | None = None,
+        wall: Callable[[], float] | None = None,
     ) -> None:
-        """``monotonic`` is the clock of the rate limit's window (default: the event loop's)."""
+        """``monotonic`` is the clock of the rate limit's window (default: the event loop's);
+        ``wall`` the Unix time of messages' ``date`` and of the 24 hours after which a message
+        cannot be edited (default: the system's), e.g. a test's fake clock."""
         self.token = token
         self.group_id = group_id
         self.group_name = group_name
@@ -699,6 +767,7 @@ class VKEmulator:
         self._fault_rng = random.Random(0)  # noqa: S311  (reproducible faults, not secrets)
         self._window: deque[float] = deque()
         self.monotonic = monotonic
+        self.wall = wall or _now_ts
         self.set_faults(faults)
 
     # ----------------------------------------------------------------------------- lifecycle
@@ -776,12 +845,30 @@ class VKEmulator:
     # ----------------------------------------------------------------------- world set-up
 
     def add_user(
-        self, user_id: int, first_name: str, last_name: str, *, allows_messages: bool = True
+        self,
+        user_id: int,
+        first_name: str,
+        last_name: str,
+        *,
+        allows_messages: bool = True,
+        privacy_closed: bool = False,
     ) -> None:
-        self._users[user_id] = _User(user_id, first_name, last_name, allows_messages)
+        self._users[user_id] = _User(
+            user_id, first_name, last_name, allows_messages, privacy_closed
+        )
 
     def set_allows_messages(self, user_id: int, allowed: bool) -> None:
+        """Whether the user allowed the community's messages (901 if not); writing to the
+        community allows them."""
         self._user(user_id).allows_messages = allowed
+
+    def set_privacy_closed(self, user_id: int, closed: bool = True) -> None:
+        """The user's privacy settings forbid messages: 902, whatever they wrote before."""
+        self._user(user_id).privacy_closed = closed
+
+    def set_blacklisted(self, user_id: int, blacklisted: bool = True) -> None:
+        """The user put the community on their blacklist: 900."""
+        self._user(user_id).blacklisted = blacklisted
 
     def add_chat(
         self,
@@ -804,6 +891,22 @@ class VKEmulator:
 
     def set_bot_is_admin(self, peer_id: int, is_admin: bool) -> None:
         self._chats[peer_id].bot_is_admin = is_admin
+
+    def remove_community(self, peer_id: int) -> None:
+        """Someone kicked the community out of the chat: messages.send there is error 7, its
+        members are hidden (917), until ``return_community``."""
+        self._chats[peer_id].community_removed = True
+
+    def return_community(self, peer_id: int) -> None:
+        """The community was added to the chat again."""
+        self._chats[peer_id].community_removed = False
+
+    def revoke_token(self) -> None:
+        """The community's owner revoked the token: every API call is error 5 from now on, and
+        the long-poll keys it got stop working (the poll in flight answers failed 2)."""
+        self.token = f"revoked-{secrets.token_hex(8)}"
+        self._keys.clear()
+        self._notify()
 
     def add_method(self, name: str, handler: MethodHandler) -> None:
         """Serve another API method: ``handler(params)`` returns the response or raises VKError."""
@@ -897,8 +1000,13 @@ class VKEmulator:
         action: dict[str, Any] | None = None,
         callback_supported: bool = True,
         attachments: list[dict[str, Any]] | None = None,
+        date: int | None = None,
     ) -> dict[str, Any]:
-        """Queue a ``message_new`` exactly as VK sends it (payload as a JSON string)."""
+        """Queue a ``message_new`` exactly as VK sends it (payload as a JSON string).
+
+        ``date`` is when the person wrote it (default: now by ``wall``), for a message that
+        reaches the bot late.
+        """
         raw_payload = None if payload is None else _compact_json(payload)
         return self._push_message_new(
             from_id=from_id,
@@ -908,6 +1016,7 @@ class VKEmulator:
             action=action,
             callback_supported=callback_supported,
             attachments=attachments,
+            date=date,
         )
 
     def push_message_event(
@@ -937,12 +1046,14 @@ class VKEmulator:
         return self.push_raw(self._envelope("message_deny", {"user_id": user_id}))
 
     def push_raw(self, update: dict[str, Any]) -> dict[str, Any]:
-        """Queue an update as given (pushing the same one twice replays it)."""
-        if update.get("type") == "message_event":
+        """Queue an update as given (pushing the same one twice replays it); anything at all,
+        to see what a client makes of an entry that is not an update."""
+        if isinstance(update, dict) and update.get("type") == "message_event":
             obj = update.get("object", {})
             self._open_events.setdefault(str(obj.get("event_id")), obj)
         self._updates.append(update)
-        logger.debug("queued update %s at ts %s", update.get("type"), self.ts - 1)
+        kind = update.get("type") if isinstance(update, dict) else type(update).__name__
+        logger.debug("queued update %s at ts %s", kind, self.ts - 1)
         self._notify()
         return update
 
@@ -1102,11 +1213,12 @@ class VKEmulator:
         action: dict[str, Any] | None,
         callback_supported: bool,
         attachments: list[dict[str, Any]] | None,
+        date: int | None = None,
     ) -> dict[str, Any]:
         is_chat = peer_id >= CHAT_PEER_OFFSET
         cmid = self._next_cmid(peer_id)
         message: dict[str, Any] = {
-            "date": _now_ts(),
+            "date": int(self.wall()) if date is None else date,
             "from_id": from_id,
             # A community sees id 0 for chat messages (vk-wire README).
             "id": 0 if is_chat else next(self._message_ids),
@@ -1185,7 +1297,7 @@ class VKEmulator:
 
     @staticmethod
     def _json_response(body: Json) -> web.Response:
-        return web.json_response(body, dumps=lambda obj: json.dumps(obj, ensure_ascii=False))
+        return web.json_response(body, dumps=_dumps)
 
     def _roll(self, rate: float) -> bool:
         # A fault that is off draws nothing; the same Faults and the same order of requests
@@ -1668,8 +1780,12 @@ class VKEmulator:
     def _send_target_error(self, peer_id: int) -> VKError | None:
         if peer_id == 0:
             return _param_error("peer_id is invalid")
-        if 0 < peer_id < CHAT_PEER_OFFSET and not self._user(peer_id).allows_messages:
-            return VKError(901)
+        if 0 < peer_id < CHAT_PEER_OFFSET:
+            refusal = self._user(peer_id).refusal()
+            return None if refusal is None else VKError(refusal)
+        chat = self._chats.get(peer_id)
+        if chat is not None and chat.community_removed:
+            return VKError(7)
         return None
 
     def _messages_send(self, params: dict[str, str]) -> Json:
@@ -1750,7 +1866,8 @@ class VKEmulator:
             random_id=random_id,
             attachment=attachment,
             payload=params.get("payload"),
-            date=_now_ts(),
+            date=int(self.wall()),
+            pings=[] if params.get("disable_mentions") == "1" else mentions_in(text),
             sent_at=time.monotonic(),
         )
         self.sent.append(message)
@@ -1761,7 +1878,10 @@ class VKEmulator:
     def _messages_edit(self, params: dict[str, str]) -> Json:
         peer_id = _parse_int(params, "peer_id", required=True)
         assert peer_id is not None  # noqa: S101  (required=True)
+        # `cmid` is 5.199's name for `conversation_message_id`; VK takes either.
         cmid = _parse_int(params, "conversation_message_id")
+        if cmid is None:
+            cmid = _parse_int(params, "cmid")
         message_id = _parse_int(params, "message_id")
         if cmid is None and not message_id:
             raise _param_error("message_id or conversation_message_id is required")
@@ -1780,6 +1900,11 @@ class VKEmulator:
             if incoming:
                 raise VKError(920)
             raise _param_error("message not found")
+        chat = self._chats.get(peer_id)
+        if chat is not None and chat.community_removed:
+            raise VKError(7)
+        if self.wall() - target.date > EDIT_WINDOW_SECONDS:
+            raise VKError(909)
         text, attachment = self._check_text(params)
         keyboard = self._check_keyboard(params)
         if not text and not attachment and keyboard is None:
@@ -1852,8 +1977,15 @@ class VKEmulator:
 
     def _messages_get_conversation_members(self, params: dict[str, str]) -> Json:
         peer_id = _parse_int(params, "peer_id", required=True)
+        offset = _parse_int(params, "offset") or 0
+        count = _parse_int(params, "count")
+        count = MEMBERS_DEFAULT_COUNT if count is None else count
+        if offset < 0:
+            raise _param_error("offset should be positive")
+        if not 0 <= count <= MEMBERS_MAX_COUNT:
+            raise _param_error(f"count should be less or equal to {MEMBERS_MAX_COUNT}")
         chat = self._chats.get(peer_id) if peer_id is not None else None
-        if chat is None or not chat.bot_is_admin:
+        if chat is None or not chat.bot_is_admin or chat.community_removed:
             raise VKError(917)
         items: list[dict[str, Any]] = []
         for index, member_id in enumerate([*chat.member_ids, -self.group_id]):
@@ -1868,10 +2000,11 @@ class VKEmulator:
             elif member_id == -self.group_id:
                 item["is_admin"] = True
             items.append(item)
+        page = items[offset : offset + count]
         return {
             "count": len(items),
-            "items": items,
-            "profiles": [self._profile(m) for m in chat.member_ids if m > 0],
+            "items": page,
+            "profiles": [self._profile(i["member_id"]) for i in page if i["member_id"] > 0],
             "groups": [self._group_object()],
         }
 

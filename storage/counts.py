@@ -1,4 +1,4 @@
-"""The counts `статус` reads, kept by triggers (migration 0006), and their recount.
+"""The counts `статус` reads, kept by triggers (migration 0008_counts), and their recount.
 
 `статус` over a region must not read every current answer each time it is asked: the
 triggers keep per-step state counts, per-part sums, per-school done steps (and how many

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
 
 from pydantic import BaseModel, ConfigDict
 
@@ -48,11 +49,20 @@ class RegistrationRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
 
+    def atomic(self) -> AbstractAsyncContextManager[None]:
+        """A check of a code and its count, as one."""
+        return self._db.atomic()
+
     async def replace_codes(
         self, codes: dict[str, str], campaign_id: str, expires_at: dt.datetime, now: dt.datetime
     ) -> None:
-        """Give each listed school a new code (the old one stops working)."""
+        """Give each listed school a new code; the old one stops working, and whoever it let
+        in is no longer waiting to choose a role."""
         async with self._db.atomic():
+            await self._db.executemany(
+                "DELETE FROM pending_registrations WHERE school_id = ?",
+                [(school_id,) for school_id in codes],
+            )
             await self._db.executemany(
                 """
                 INSERT INTO registration_codes
@@ -104,33 +114,35 @@ class RegistrationRepository:
         )
 
     async def revoke(self, school_id: str, now: dt.datetime) -> bool:
-        changed = await self._db.execute(
-            "UPDATE registration_codes SET revoked_at = ? "
-            "WHERE school_id = ? AND revoked_at IS NULL",
-            (_ts(now), school_id),
-        )
+        """Stop a school's code; whoever it let in is no longer waiting to choose a role."""
+        async with self._db.atomic():
+            changed = await self._db.execute(
+                "UPDATE registration_codes SET revoked_at = ? "
+                "WHERE school_id = ? AND revoked_at IS NULL",
+                (_ts(now), school_id),
+            )
+            await self._db.execute(
+                "DELETE FROM pending_registrations WHERE school_id = ?", (school_id,)
+            )
         return changed > 0
 
-    async def record_attempt(self, vk_id: int, ok: bool, now: dt.datetime) -> None:
+    async def record_attempt(
+        self, vk_id: int, ok: bool, now: dt.datetime, *, weight: int = 1
+    ) -> None:
         await self._db.execute(
-            "INSERT INTO registration_attempts (vk_id, at, ok) VALUES (?, ?, ?)",
-            (vk_id, _ts(now), int(ok)),
+            "INSERT INTO registration_attempts (vk_id, at, ok, weight) VALUES (?, ?, ?, ?)",
+            (vk_id, _ts(now), int(ok), weight),
         )
 
-    async def failed_attempts(self, since: dt.datetime, vk_id: int | None = None) -> int:
-        """Wrong codes since a moment, by one person or by everybody."""
-        if vk_id is None:
-            value = await self._db.fetchval(
-                "SELECT COUNT(*) FROM registration_attempts WHERE ok = 0 AND at >= ?",
-                (_ts(since),),
-            )
-        else:
-            value = await self._db.fetchval(
-                "SELECT COUNT(*) FROM registration_attempts "
-                "WHERE vk_id = ? AND ok = 0 AND at >= ?",
-                (vk_id, _ts(since)),
-            )
-        return int(value or 0)
+    async def wrong_codes(self, vk_id: int, since: dt.datetime) -> tuple[int, int]:
+        """Since a moment: how much of their allowance this person's wrong codes used up, and
+        how many wrong codes everybody typed."""
+        row = await self._db.fetchone(
+            "SELECT COALESCE(SUM(CASE WHEN vk_id = ? THEN weight END), 0), COUNT(*) "
+            "FROM registration_attempts WHERE ok = 0 AND at >= ?",
+            (vk_id, _ts(since)),
+        )
+        return (0, 0) if row is None else (int(row[0]), int(row[1]))
 
     async def set_pending(self, vk_id: int, school_id: str, now: dt.datetime) -> None:
         await self._db.execute(

@@ -71,11 +71,34 @@ class PartTotal(_Row):
 
 
 class PendingInput(_Row):
+    """What the bot waits for from a person in one conversation: a problem's reason
+    ('reason'), a count step's numbers ('counts'), or the school for a typed answer kept in
+    `text` ('school'; `school_id` and `step_id` are empty then)."""
+
     campaign_id: str
     school_id: str
     step_id: str
     kind: str
     created_at: dt.datetime
+    text: str = ""
+
+
+class Speaker(_Row):
+    """Who writes, as the rules need them on every message: their schools and the prompt
+    waiting for them in this conversation, read in one query."""
+
+    memberships: list[Membership]
+    pending: PendingInput | None = None
+
+
+class UnansweredProblem(_Row):
+    """A «Проблема» whose reason was asked for and never came (the prompt expired)."""
+
+    vk_id: int
+    full_name: str
+    school: School
+    step_id: str
+    asked_at: dt.datetime
 
 
 class CampaignRepository:
@@ -716,12 +739,12 @@ class ConversationRepository:
         await self._db.execute(
             """
             INSERT INTO pending_inputs
-                (vk_id, peer_id, campaign_id, school_id, step_id, kind, created_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?)
+                (vk_id, peer_id, campaign_id, school_id, step_id, kind, created_at, text)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (vk_id, peer_id) DO UPDATE SET
                 campaign_id = excluded.campaign_id, school_id = excluded.school_id,
                 step_id = excluded.step_id, kind = excluded.kind,
-                created_at = excluded.created_at
+                created_at = excluded.created_at, text = excluded.text
             """,
             (
                 vk_id,
@@ -731,26 +754,121 @@ class ConversationRepository:
                 pending.step_id,
                 pending.kind,
                 _ts(pending.created_at),
+                pending.text,
             ),
         )
 
     async def pending_input(self, vk_id: int, peer_id: int) -> PendingInput | None:
         row = await self._db.fetchone(
-            "SELECT campaign_id, school_id, step_id, kind, created_at FROM pending_inputs "
-            "WHERE vk_id = ? AND peer_id = ?",
+            "SELECT campaign_id, school_id, step_id, kind, created_at, text "
+            "FROM pending_inputs WHERE vk_id = ? AND peer_id = ?",
             (vk_id, peer_id),
         )
-        if row is None:
-            return None
-        return PendingInput(
-            campaign_id=row[0],
-            school_id=row[1],
-            step_id=row[2],
-            kind=row[3],
-            created_at=_parse_ts(row[4]),
+        return None if row is None else _pending(row)
+
+    async def take_input(self, vk_id: int, peer_id: int) -> PendingInput | None:
+        """The prompt waiting here, removed (one statement)."""
+        row = await self._db.fetchone(
+            "DELETE FROM pending_inputs WHERE vk_id = ? AND peer_id = ? "
+            "RETURNING campaign_id, school_id, step_id, kind, created_at, text",
+            (vk_id, peer_id),
         )
+        return None if row is None else _pending(row)
 
     async def clear_input(self, vk_id: int, peer_id: int) -> None:
         await self._db.execute(
             "DELETE FROM pending_inputs WHERE vk_id = ? AND peer_id = ?", (vk_id, peer_id)
         )
+
+    async def speaker(self, vk_id: int, peer_id: int) -> Speaker:
+        """The person's schools (as `RosterRepository.memberships`) and the prompt waiting for
+        them in this conversation, in one query: the path of every typed answer."""
+        rows = await self._db.fetchall(
+            """
+            SELECT s.id, s.name, p.role, p.full_name,
+                   i.campaign_id, i.school_id, i.step_id, i.kind, i.created_at, i.text
+            FROM people p
+            JOIN schools s ON s.id = p.school_id
+            LEFT JOIN pending_inputs i ON i.vk_id = p.vk_id AND i.peer_id = ?
+            WHERE p.vk_id = ? ORDER BY s.id
+            """,
+            (peer_id, vk_id),
+        )
+        memberships = [
+            Membership(school=School(id=r[0], name=r[1]), role=Role(r[2]), full_name=r[3])
+            for r in rows
+        ]
+        pending = _pending(rows[0][4:]) if rows and rows[0][4] is not None else None
+        return Speaker(memberships=memberships, pending=pending)
+
+    async def expire_prompts(
+        self, campaign_id: str, before: dt.datetime
+    ) -> list[UnansweredProblem]:
+        """Drop the reason and numbers prompts asked before `before`; the problems whose reason
+        never came and that are still problems, for the notice to staff (one round trip)."""
+        cutoff = _ts(before)
+
+        def work(conn: sqlite3.Connection) -> list[UnansweredProblem]:
+            cursor = conn.execute(
+                """
+                SELECT i.vk_id, COALESCE(p.full_name, ''), s.id, s.name, i.step_id,
+                       i.created_at
+                FROM pending_inputs i
+                JOIN schools s ON s.id = i.school_id
+                JOIN current_answers c ON c.campaign_id = i.campaign_id
+                    AND c.school_id = i.school_id AND c.step_id = i.step_id
+                    AND c.state = 'problem'
+                LEFT JOIN people p ON p.vk_id = i.vk_id AND p.school_id = i.school_id
+                WHERE i.kind = 'reason' AND i.created_at < ? AND i.campaign_id = ?
+                ORDER BY i.created_at
+                """,
+                (cutoff, campaign_id),
+            )
+            rows = cursor.fetchall()
+            cursor.close()
+            conn.execute(
+                "DELETE FROM pending_inputs "
+                "WHERE kind IN ('reason', 'counts') AND created_at < ? AND campaign_id = ?",
+                (cutoff, campaign_id),
+            ).close()
+            return [
+                UnansweredProblem(
+                    vk_id=r[0],
+                    full_name=r[1] or f"id{r[0]}",
+                    school=School(id=r[2], name=r[3]),
+                    step_id=r[4],
+                    asked_at=_parse_ts(r[5]),
+                )
+                for r in rows
+            ]
+
+        async with self._db.atomic():
+            return await self._db.run(work)
+
+    async def tell_stranger(
+        self, vk_id: int, peer_id: int, now: dt.datetime, every: dt.timedelta
+    ) -> bool:
+        """Whether a stranger is due the note of who the bot is here (not told within
+        `every`); if so, it counts as told now. One statement."""
+        row = await self._db.fetchone(
+            """
+            INSERT INTO strangers_told (vk_id, peer_id, told_at) VALUES (?, ?, ?)
+            ON CONFLICT (vk_id, peer_id) DO UPDATE SET told_at = excluded.told_at
+            WHERE told_at <= ?
+            RETURNING told_at
+            """,
+            (vk_id, peer_id, _ts(now), _ts(now - every)),
+        )
+        return row is not None
+
+
+def _pending(row: Sequence[Any]) -> PendingInput:
+    """A prompt from `campaign_id, school_id, step_id, kind, created_at, text`."""
+    return PendingInput(
+        campaign_id=row[0],
+        school_id=row[1],
+        step_id=row[2],
+        kind=row[3],
+        created_at=_parse_ts(row[4]),
+        text=row[5],
+    )

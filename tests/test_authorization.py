@@ -230,6 +230,9 @@ async def run_cell(box: Sandbox, actor: str, place: str, column: str) -> Seen:
     snacks_before = len(emu.event_answers)
     answers_before = len(await _answers(box))
     standing = await _standing(box)
+    # Each cell is a stranger's first message of the day: the «who I am» note goes once a
+    # day per conversation (test_a_stranger_is_told_once_a_day).
+    await box.app.db.execute("DELETE FROM strangers_told")
     if column == BUTTON:
         payload = {"a": "ans", "c": box.app.campaign.id, "sc": "s1", "s": "3.1", "st": "done"}
         emu.push_message_event(
@@ -432,6 +435,7 @@ async def test_nobody_but_staff_can_make_a_chat_an_admin_chat_or_unbind_a_person
         (STRANGER, STRANGER, f"отвязать {head_of(1)}", texts.stranger(DEPT)),
     ]
     for user, peer, text, refusal in attempts:
+        await box.app.db.execute("DELETE FROM strangers_told")
         sent = len(emu.messages_to(peer))
         box.say(user, text, peer_id=peer)
         await settle(emu)

@@ -561,3 +561,38 @@ def test_parse_clock_time() -> None:
     assert parse_clock_time(" 9:05 ") == dt.time(9, 5)
     with pytest.raises(ValueError, match="ЧЧ:ММ"):
         parse_clock_time("9:5")
+
+
+def test_the_working_days_calendar_reads_a_regions_file(tmp_path: Path) -> None:
+    (tmp_path / "region.toml").write_text(
+        '[years.2025]\ndays_off = ["2025-03-31"]\nworking_days = [2025-05-03]\n', encoding="utf-8"
+    )
+    text = MINIMAL + (
+        '[reminders.calendar]\nweekends = ["вс"]\nfile = "region.toml"\n'
+        'days_off = ["2025-06-06"]\n'
+    )
+    calendar = load_config(write(tmp_path, text), env={}).reminders.calendar
+    days = calendar.work_calendar
+    assert not days.is_working(dt.date(2025, 3, 31))  # from the file
+    assert not days.is_working(dt.date(2025, 6, 6))  # from the config
+    assert days.is_working(dt.date(2025, 5, 3))  # a working Saturday by the file
+    assert days.is_working(dt.date(2025, 5, 17))  # Saturdays work here: only Sunday is off
+    assert not days.is_working(dt.date(2025, 5, 18))
+    joined = "\n".join(describe(load_config(write(tmp_path, text), env={})))
+    assert "рабочие дни: выходные — вс; праздники России: да" in joined
+
+
+@pytest.mark.parametrize(
+    ("table", "expected"),
+    [
+        ('weekends = ["суббота"]', "reminders.calendar.weekends[0]: 'суббота' — не день недели"),
+        ('days_off = ["31.03.2025"]', "reminders.calendar.days_off[0]"),
+        ('file = "nowhere.toml"', "файл календаря"),
+        ('days_off = ["2025-03-31"]\nworking_days = ["2025-03-31"]', "и выходной, и рабочий"),
+        ('file = "bad.toml"', "'31 марта' — не дата"),
+    ],
+)
+def test_calendar_mistakes(tmp_path: Path, table: str, expected: str) -> None:
+    (tmp_path / "bad.toml").write_text('days_off = ["31 марта"]\n', encoding="utf-8")
+    message = only_problem(tmp_path, MINIMAL + "[reminders.calendar]\n" + table + "\n")
+    assert expected in message, message

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
+import logging
 
 import pytest
 
 from bot import texts
 from bot.clock import FakeClock
 from bot.config import DepartmentConfig
-from bot.domain import AnswerSource, Campaign, StepState
+from bot.domain import AnswerSource, Campaign, Person, Role, School, StepState
 from bot.sandbox import ADMIN_CHAT, HEADS_CHAT, Sandbox
+from bot.vk_emulator import VKEmulator
 from tests.conftest import ADMIN, STRANGER, deputy_of, head_of
 
 # The department as the sandbox config names it: [department] left at its defaults.
@@ -21,6 +24,16 @@ DEPT = DepartmentConfig()
 async def history(box: Sandbox) -> list[tuple[str, str, StepState, int]]:
     answers = await box.app.repos.answers.history(box.app.campaign.id)
     return [(a.school_id, a.step_id, a.state, a.answered_by) for a in answers]
+
+
+async def handled(emu: VKEmulator) -> None:
+    """Wait until the bot has handled every update pushed so far (it polls for the next)."""
+    target = emu.ts
+
+    def done() -> bool:
+        return bool(emu.poll_requests) and int(emu.poll_requests[-1].get("ts", 0)) >= target
+
+    await emu.wait_for(done, description=f"the bot handled the updates before ts {target}")
 
 
 async def test_head_confirms_a_step_with_buttons(sandbox: Sandbox) -> None:
@@ -63,7 +76,10 @@ async def test_count_step_valid_and_impossible_numbers(sandbox: Sandbox) -> None
     sandbox.say(head, "3.2 педагоги -1/40 ученики 380/412")
     await emu.wait_for_message(head, contains="отрицательными")
     sandbox.say(head, "3.2 педагоги много")
-    await emu.wait_for_message(head, contains="нужны числа")
+    # No numbers: the step's prompt, and the bot waits for them.
+    campaign, school = sandbox.app.campaign, School(id="s1", name="МКОУ «СОШ №1»")
+    prompt = texts.step_prompt(campaign, school, campaign.steps[1])
+    await emu.wait_for(lambda: any(m.text == prompt for m in emu.messages_to(head)))
     assert await history(sandbox) == []
     sandbox.say(head, "3.2 педагоги 45 из 50 ученики 380/412")
     await emu.wait_for_message(head, contains="Принято")
@@ -113,6 +129,35 @@ async def test_late_answer_is_accepted_and_marked(
     assert answers[0].late
 
 
+async def test_an_answer_written_before_the_deadline_and_read_after_is_on_time(
+    sandbox: Sandbox, clock: FakeClock, campaign: Campaign
+) -> None:
+    """The bot was stopped across the deadline: VK's `date` says when the head wrote."""
+    written = campaign.deadline - dt.timedelta(minutes=10)
+    clock.set(campaign.deadline + dt.timedelta(hours=2))
+    emu, head = sandbox.emulator, head_of(1)
+    emu.push_message_new(
+        from_id=head, peer_id=head, text="3.5 выполнено", date=int(written.timestamp())
+    )
+    receipt = await emu.wait_for_message(head, contains="Принято")
+    assert "опоздани" not in receipt.text
+    assert texts.LATE_NOTE not in receipt.text
+    # A date from the future is not believed: now, and late.
+    emu.push_message_new(
+        from_id=head,
+        peer_id=head,
+        text="3.1 выполнено",
+        date=int((clock.now() + dt.timedelta(days=1)).timestamp()),
+    )
+    late = await emu.wait_for_message(head, contains="Принято", count=2)
+    assert texts.LATE_NOTE in late.text
+    answers = await sandbox.app.repos.answers.history(campaign.id)
+    assert [(a.step_id, a.answered_at, a.late) for a in answers] == [
+        ("3.5", written, False),
+        ("3.1", clock.now(), True),
+    ]
+
+
 async def test_deputy_answers_for_the_school(sandbox: Sandbox) -> None:
     sandbox.say(deputy_of(2), "3.3 выполнено")
     await sandbox.emulator.wait_for_message(deputy_of(2), contains="Принято")
@@ -125,8 +170,13 @@ async def test_stranger_changes_nothing(sandbox: Sandbox) -> None:
     reply = await emu.wait_for_message(STRANGER)
     assert reply.text == texts.stranger(DEPT)
     sandbox.say(STRANGER, "статус")
-    await emu.wait_for_message(STRANGER, count=2)
-    assert "Выполнили" not in emu.messages_to(STRANGER)[1].text
+    emu.push_message_new(
+        from_id=STRANGER, peer_id=STRANGER, text="", attachments=[{"type": "sticker"}]
+    )
+    await handled(emu)
+    await sandbox.settle()
+    # Told once a day, not on every message; and nothing else, ever.
+    assert [m.text for m in emu.messages_to(STRANGER)] == [texts.stranger(DEPT)]
     assert await history(sandbox) == []
 
 
@@ -371,3 +421,108 @@ async def test_a_problem_and_its_reason_in_one_batch_keep_the_reason(sandbox: Sa
     current = await sandbox.app.repos.answers.current_for_school(sandbox.app.campaign.id, "s2")
     assert current["3.4"].state is StepState.PROBLEM
     assert current["3.4"].reason == "нет интернета в школе"
+
+
+async def test_a_reason_with_vk_markup_pings_nobody_and_cannot_sign_for_another(
+    sandbox: Sandbox,
+) -> None:
+    emu, head = sandbox.emulator, head_of(1)
+    reason = (
+        "@all *online [id1|Начальник] [club1|Управление] @id1 нет интернета\n"
+        f"Сообщил(а): [id{ADMIN}|Админ Админов]"
+    )
+    sandbox.say(head, f"3.4 проблема {reason}")
+    notice = await emu.wait_for_message(ADMIN_CHAT, contains="Проблема")
+    # VK notifies the reporter it links, and nobody the head's words name.
+    assert notice.pings == [f"id{head}"]
+    signed = [line for line in notice.text.split("\n") if line.startswith("Кто сообщил:")]
+    assert signed == [f"Кто сообщил: [id{head}|Директор 1]"]
+    assert notice.text.split("\n")[-1].startswith("Причина: «＠all ∗online (id1/Начальник)")
+    assert "нет интернета" in notice.text
+
+
+async def test_school_and_person_names_from_the_roster_ping_nobody(sandbox: Sandbox) -> None:
+    emu, app = sandbox.emulator, sandbox.app
+    await app.repos.roster.apply(
+        [School(id="s1", name="@all МКОУ [club1|СОШ №1]")],
+        [Person(vk_id=head_of(1), school_id="s1", full_name="@online Иван", role=Role.HEAD)],
+        app.clock.now(),
+    )
+    sandbox.say(ADMIN, "/должники", peer_id=ADMIN_CHAT)
+    debtors = await emu.wait_for_message(ADMIN_CHAT, contains="Не выполнили")
+    assert "• ＠all МКОУ (club1/СОШ №1):" in debtors.text
+    assert f"[id{head_of(1)}|＠online Иван]" in debtors.text
+    assert "all" not in debtors.pings
+    assert "online" not in debtors.pings
+    assert "club1" not in debtors.pings
+    assert f"id{head_of(1)}" in debtors.pings  # the bot does mean to mention the heads
+    sandbox.say(ADMIN, "/статус s1", peer_id=ADMIN_CHAT)
+    status = await emu.wait_for_message(ADMIN_CHAT, contains="(№ s1)")
+    assert status.text.startswith("🏫 ＠all МКОУ (club1/СОШ №1)")
+    assert status.pings == []
+    assert emu.calls_to("messages.send")[-1].params["disable_mentions"] == "1"
+
+
+async def test_a_press_naming_its_message_by_cmid_edits_it_in_place(sandbox: Sandbox) -> None:
+    emu, head = sandbox.emulator, head_of(1)
+    sandbox.say(head, "карточка")
+    card = await emu.wait_for_message(head, contains="СОШ №1")
+    button = card.buttons[0]["action"]
+    # 5.199 also names the message `cmid`; vkbottle's model knows only the old name.
+    emu.push_raw(
+        {
+            "type": "message_event",
+            "v": "5.199",
+            "group_id": sandbox.config.vk.group_id,
+            "event_id": "press-with-cmid",
+            "object": {
+                "user_id": head,
+                "peer_id": head,
+                "event_id": "cmid-press",
+                "payload": json.loads(button["payload"]),
+                "cmid": card.conversation_message_id,
+            },
+        }
+    )
+    await emu.wait_for(lambda: "Выберите ответ" in card.text and card.edited)
+    assert len(emu.messages_to(head)) == 1
+
+
+async def test_an_entry_of_updates_that_is_not_an_object_is_skipped(
+    sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    emu, head = sandbox.emulator, head_of(1)
+    for junk in ("garbage", 42, None, ["x"]):
+        emu.push_raw(junk)  # type: ignore[arg-type]
+    sandbox.say(head, "3.1 выполнено")  # in the same long-poll answer
+    await emu.wait_for_message(head, contains="Принято")
+    sandbox.say(head, "3.4 выполнено")  # and the bot still polls
+    await emu.wait_for_message(head, contains="Принято", count=2)
+    skipped = [r.getMessage() for r in caplog.records if "not objects" in r.getMessage()]
+    assert skipped == ["skipping 4 entries of the long poll's updates that are not objects"]
+    assert await history(sandbox) == [
+        ("s1", "3.1", StepState.DONE, head),
+        ("s1", "3.4", StepState.DONE, head),
+    ]
+
+
+async def test_a_broken_emoji_is_neither_a_jam_nor_a_crash(
+    sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A lone UTF-16 surrogate (half an emoji from a client): VK escapes it in JSON."""
+    emu, head = sandbox.emulator, head_of(1)
+    sandbox.say(head, "3.4 проблема нет \ud83d интернета")
+    notice = await emu.wait_for_message(ADMIN_CHAT, contains="Проблема")
+    assert "нет интернета" in notice.text
+    emu.push_message_new(from_id=head, peer_id=head, text="Начать", payload=None)
+    first = emu.updates[-1]
+    first["object"]["message"]["ref"] = "\udc00CODE"
+    unknown = texts.reg_unknown(sandbox.app.flow.settings.department)
+    assert (await emu.wait_for_message(head, count=2)).text == unknown
+    sandbox.say(head, "3.1 выполнено")
+    await emu.wait_for_message(head, contains="Принято", count=2)
+    assert await history(sandbox) == [
+        ("s1", "3.4", StepState.PROBLEM, head),
+        ("s1", "3.1", StepState.DONE, head),
+    ]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

@@ -756,3 +756,190 @@ async def test_vkbottle_send_with_peer_ids_cannot_parse_a_failed_item(
             await api.messages.send(peer_ids=[OTHER_USER], message="x", random_id=0)
     finally:
         await api.http_client.close()
+
+
+# ------------------------------------------------------------- VK's refusals, as on VK
+
+
+@pytest.mark.parametrize(
+    ("shape", "code"),
+    [("privacy", 902), ("blacklist", 900), ("not allowed", 901)],
+)
+async def test_a_person_refuses_private_messages_for_each_of_vks_reasons(
+    emulator: VKEmulator, session: aiohttp.ClientSession, shape: str, code: int
+) -> None:
+    if shape == "privacy":
+        emulator.set_privacy_closed(OTHER_USER)
+    elif shape == "blacklist":
+        emulator.set_blacklisted(OTHER_USER)
+    else:
+        emulator.set_allows_messages(OTHER_USER, False)
+    # Writing to the community lifts only 901: privacy settings and a blacklist stay.
+    emulator.push_message_new(from_id=OTHER_USER, peer_id=OTHER_USER, text="hi")
+
+    single = await call(
+        session, emulator, "messages.send", peer_id=OTHER_USER, message="x", random_id=0
+    )
+    many = await call(
+        session, emulator, "messages.send", peer_ids=f"{USER},{OTHER_USER}", message="x",
+        random_id=0,
+    )  # fmt: skip
+
+    if code == 901:
+        assert "response" in single
+        return
+    assert single["error"]["error_code"] == code
+    assert many["response"][1]["error"]["code"] == code
+    assert [m.peer_id for m in emulator.sent] == [USER]
+
+
+async def test_a_chat_the_community_was_kicked_from_answers_error_7(
+    emulator: VKEmulator, session: aiohttp.ClientSession
+) -> None:
+    emulator.add_chat(CHAT, [USER])
+    emulator.add_chat(CHAT + 1, [USER])
+    await call(session, emulator, "messages.send", peer_id=CHAT, message="до", random_id=0)
+    card = emulator.messages_to(CHAT)[0]
+
+    emulator.remove_community(CHAT)
+    single = await call(session, emulator, "messages.send", peer_id=CHAT, message="x", random_id=0)
+    many = await call(
+        session, emulator, "messages.send", peer_ids=f"{CHAT},{CHAT + 1}", message="y",
+        random_id=0,
+    )  # fmt: skip
+    edit = await call(
+        session, emulator, "messages.edit", peer_id=CHAT,
+        conversation_message_id=card.conversation_message_id, message="z",
+    )  # fmt: skip
+    members = await call(session, emulator, "messages.getConversationMembers", peer_id=CHAT)
+
+    assert single["error"]["error_code"] == 7
+    assert "kicked" in single["error"]["error_msg"]
+    assert many["response"][0]["error"]["code"] == 7
+    assert "error" not in many["response"][1]
+    assert edit["error"]["error_code"] == 7
+    assert members["error"]["error_code"] == 917
+    assert [(m.peer_id, m.text) for m in emulator.sent] == [(CHAT, "до"), (CHAT + 1, "y")]
+
+    emulator.return_community(CHAT)
+    again = await call(session, emulator, "messages.send", peer_id=CHAT, message="x", random_id=0)
+    assert "response" in again
+
+
+async def test_conversation_members_come_20_at_a_time_unless_asked_for_more(
+    emulator: VKEmulator, session: aiohttp.ClientSession
+) -> None:
+    people = [USER + n for n in range(44)]
+    emulator.add_chat(CHAT, people)  # and the community: 45 members
+
+    async def members(**params: Any) -> dict[str, Any]:
+        return await call(
+            session, emulator, "messages.getConversationMembers", peer_id=CHAT, **params
+        )
+
+    first = (await members())["response"]
+    last = (await members(offset=40, count=20))["response"]
+    whole = (await members(count=1000))["response"]
+    too_many = await members(count=1001)
+
+    assert first["count"] == last["count"] == whole["count"] == 45
+    assert [i["member_id"] for i in first["items"]] == people[:20]
+    assert [p["id"] for p in first["profiles"]] == people[:20]
+    assert [i["member_id"] for i in last["items"]] == [*people[40:], -GROUP_ID]
+    assert len(whole["items"]) == 45
+    assert too_many["error"]["error_code"] == 100
+
+
+class Wall:
+    """The emulator's Unix time, moved by hand."""
+
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_message_older_than_a_day_cannot_be_edited(
+    session: aiohttp.ClientSession,
+) -> None:
+    wall = Wall()
+    async with VKEmulator(TOKEN, GROUP_ID, wall=wall) as emulator:
+        await call(session, emulator, "messages.send", peer_id=USER, message="a", random_id=0)
+        sent = emulator.messages_to(USER)[0]
+        incoming = emulator.push_message_new(from_id=USER, peer_id=USER, text="hi")
+
+        wall.now += 24 * 3600
+        in_time = await call(
+            session, emulator, "messages.edit", peer_id=USER,
+            conversation_message_id=sent.conversation_message_id, message="b",
+        )  # fmt: skip
+        wall.now += 1
+        too_old = await call(
+            session, emulator, "messages.edit", peer_id=USER,
+            conversation_message_id=sent.conversation_message_id, message="c",
+        )  # fmt: skip
+
+    assert sent.date == 1_700_000_000
+    assert incoming["object"]["message"]["date"] == 1_700_000_000
+    assert in_time == {"response": 1}
+    assert too_old["error"]["error_code"] == 909
+    assert sent.text == "b"
+
+
+async def test_edit_takes_cmid_as_5_199_names_it(
+    emulator: VKEmulator, session: aiohttp.ClientSession
+) -> None:
+    await call(session, emulator, "messages.send", peer_id=USER, message="a", random_id=0)
+    sent = emulator.messages_to(USER)[0]
+
+    body = await call(
+        session, emulator, "messages.edit", peer_id=USER, cmid=sent.conversation_message_id,
+        message="b",
+    )  # fmt: skip
+
+    assert body == {"response": 1}
+    assert sent.text == "b"
+
+
+async def test_pings_are_what_vk_would_notify_unless_mentions_are_disabled(
+    emulator: VKEmulator, session: aiohttp.ClientSession
+) -> None:
+    text = "@all [id1|Павел] [club2|Сообщество] *id3 @durov, a@b.ru 2*3 @online"
+    await call(session, emulator, "messages.send", peer_id=CHAT, message=text, random_id=0)
+    await call(
+        session, emulator, "messages.send", peer_id=CHAT, message=text, random_id=0,
+        disable_mentions=1,
+    )  # fmt: skip
+
+    loud, quiet = emulator.messages_to(CHAT)
+    assert loud.pings == ["all", "id1", "club2", "id3", "durov", "online"]
+    assert quiet.pings == []
+
+
+async def test_a_lone_surrogate_is_escaped_and_later_polls_still_work(
+    emulator: VKEmulator, session: aiohttp.ClientSession
+) -> None:
+    server = await lp_server(session, emulator)
+    emulator.push_message_new(from_id=USER, peer_id=USER, text="сломанный \ud83d смайлик")
+
+    first = await poll(session, server)
+    emulator.push_message_new(from_id=USER, peer_id=USER, text="дальше")
+    second = await poll(session, server, ts=first["ts"])
+
+    assert first["updates"][0]["object"]["message"]["text"] == "сломанный \ud83d смайлик"
+    assert [u["object"]["message"]["text"] for u in second["updates"]] == ["дальше"]
+
+
+async def test_a_revoked_token_is_error_5_and_ends_the_long_poll(
+    emulator: VKEmulator, session: aiohttp.ClientSession
+) -> None:
+    server = await lp_server(session, emulator)
+    waiting = asyncio.create_task(poll(session, server, wait=2))
+    await emulator.wait_for(lambda: bool(emulator.poll_requests))
+
+    emulator.revoke_token()
+
+    assert await asyncio.wait_for(waiting, timeout=1) == {"failed": 2}
+    body = await call(session, emulator, "groups.getLongPollServer", group_id=GROUP_ID)
+    assert body["error"]["error_code"] == 5

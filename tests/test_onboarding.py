@@ -4,15 +4,18 @@ screen names in the roster — over HTTP to the emulator."""
 from __future__ import annotations
 
 import asyncio
+import csv
 import datetime as dt
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import openpyxl
 import pytest
 
 from bot import texts
+from bot.app import App
 from bot.clock import FakeClock
 from bot.config import DepartmentConfig
 from bot.domain import Campaign, Role
@@ -20,13 +23,15 @@ from bot.onboarding import (
     ALPHABET,
     CODE_LENGTH,
     PER_PERSON_LIMIT,
+    TOTAL_LIMIT,
     generate_codes,
     normalise_code,
     refresh,
     registration_code,
+    write_codes,
 )
 from bot.roster import UnresolvedPerson
-from bot.sandbox import ADMIN_CHAT, HEADS_CHAT, Sandbox
+from bot.sandbox import ADMIN_CHAT, HEADS_CHAT, Sandbox, start_sandbox
 from bot.vk_emulator import VKError
 from tests.conftest import ADMIN, STRANGER, deputy_of, district, head_of
 
@@ -141,6 +146,71 @@ async def test_guessing_is_limited_per_person(sandbox: Sandbox) -> None:
     await emu.wait_for_message(NEWCOMER + 1, contains="Код подошёл")
 
 
+async def test_200_wrong_codes_in_one_batch_are_not_all_checked(sandbox: Sandbox) -> None:
+    emu = sandbox.emulator
+    codes = await codes_of(sandbox)
+    polls = len(emu.poll_requests)
+    for i in range(199):
+        sandbox.say(NEWCOMER, f"регистрация GUESS{i:03d}")
+    sandbox.say(NEWCOMER, f"регистрация {codes['s1']}")  # the last guess happens to be right
+    await emu.wait_for(lambda: len(emu.messages_to(NEWCOMER)) == 200, timeout=30)
+    assert len(emu.poll_requests) <= polls + 2  # they came in one long-poll answer
+    replies = [m.text for m in emu.messages_to(NEWCOMER)]
+    assert replies[:PER_PERSON_LIMIT] == [texts.reg_unknown(DEPT)] * PER_PERSON_LIMIT
+    assert replies[PER_PERSON_LIMIT:] == [texts.reg_too_many(DEPT)] * (200 - PER_PERSON_LIMIT)
+    checked = await rows(
+        sandbox, "SELECT COUNT(*) FROM registration_attempts WHERE vk_id = ?", (NEWCOMER,)
+    )
+    assert checked == [(PER_PERSON_LIMIT,)]
+    assert await rows(sandbox, "SELECT 1 FROM pending_registrations") == []
+
+
+async def test_throwaway_accounts_cannot_lock_a_real_head_out(sandbox: Sandbox) -> None:
+    emu = sandbox.emulator
+    codes = await codes_of(sandbox)
+    throwaway = [NEWCOMER + 100 + n for n in range(TOTAL_LIMIT // PER_PERSON_LIMIT)]
+    for n, account in enumerate(throwaway):
+        for i in range(PER_PERSON_LIMIT):
+            sandbox.say(account, f"регистрация GUESS{n}X{i}")
+    await emu.wait_for(lambda: all(len(emu.messages_to(a)) == PER_PERSON_LIMIT for a in throwaway))
+    assert {m.text for a in throwaway for m in emu.messages_to(a)} == {texts.reg_unknown(DEPT)}
+
+    # The district is past its hourly limit of wrong codes: a real head still gets in...
+    sandbox.say(NEWCOMER, f"регистрация {codes['s2']}")
+    await emu.wait_for_message(NEWCOMER, contains="Код подошёл")
+    # ...while one more throw-away account gets one guess, not five.
+    late = NEWCOMER + 999
+    sandbox.say(late, "регистрация WRONG1")
+    sandbox.say(late, f"регистрация {codes['s3']}")
+    await emu.wait_for(lambda: len(emu.messages_to(late)) == 2)
+    assert [m.text for m in emu.messages_to(late)] == [
+        texts.reg_unknown(DEPT),
+        texts.reg_too_many(DEPT),
+    ]
+
+
+async def test_a_revoked_code_cancels_a_registration_waiting_for_its_role(
+    sandbox: Sandbox, clock: FakeClock
+) -> None:
+    emu = sandbox.emulator
+    codes = await codes_of(sandbox)
+    sandbox.say(NEWCOMER, f"регистрация {codes['s2']}")
+    ask = await emu.wait_for_message(NEWCOMER, contains="Код подошёл")
+    sandbox.say(NEWCOMER + 1, f"регистрация {codes['s3']}")
+    other = await emu.wait_for_message(NEWCOMER + 1, contains="Код подошёл")
+
+    registrations = sandbox.app.flow.onboarding.registrations
+    await registrations.revoke("s2", clock.now())
+    await sandbox.app.flow.onboarding.issue_codes(["s3"], clock.now(), regenerate=True)
+    emu.press(NEWCOMER, ask, texts.BUTTON_ROLE[Role.HEAD])
+    emu.press(NEWCOMER + 1, other, texts.BUTTON_ROLE[Role.HEAD])
+
+    await emu.wait_for(lambda: len(emu.event_answers) == 2)
+    snacks = {a["user_id"]: a["event_data"]["text"] for a in emu.event_answers}
+    assert snacks == {NEWCOMER: texts.REG_NO_PENDING, NEWCOMER + 1: texts.REG_NO_PENDING}
+    assert await rows(sandbox, "SELECT vk_id FROM people WHERE vk_id > ?", (NEWCOMER - 1,)) == []
+
+
 async def test_a_role_button_without_a_good_code_registers_nobody(sandbox: Sandbox) -> None:
     emu = sandbox.emulator
     payload = {"a": "role", "c": sandbox.app.campaign.id, "r": "head"}
@@ -192,15 +262,20 @@ async def member_event(box: Sandbox, kind: str, member: int, joined: bool) -> No
     await until(seen)
 
 
-async def test_step_3_3_follows_chat_membership(sandbox: Sandbox) -> None:
-    emu, app = sandbox.emulator, sandbox.app
-    # The heads chat holds every head and deputy (see bot.sandbox), and the bot is its admin.
+async def read_chats(app: App) -> None:
+    """What the bot does at start: read who is in its chats, resolve screen names."""
     await refresh(
         app.messenger,
         app.flow.settings.chats,
         app.flow.onboarding.registrations,
         app.clock.now(),
     )
+
+
+async def test_step_3_3_follows_chat_membership(sandbox: Sandbox) -> None:
+    emu, app = sandbox.emulator, sandbox.app
+    # The heads chat holds every head and deputy (see bot.sandbox), and the bot is its admin.
+    await read_chats(app)
     sandbox.say(ADMIN, "статус s1")
     status = await emu.wait_for_message(ADMIN, contains="СОШ №1")
     assert "3.3: подтверждено ботом" in status.text
@@ -214,15 +289,30 @@ async def test_step_3_3_follows_chat_membership(sandbox: Sandbox) -> None:
     assert "3.3: подтверждено ботом" in status.text
 
 
+async def test_step_3_3_reads_every_page_of_a_large_heads_chat(
+    tmp_path: Path, clock: FakeClock, campaign: Campaign, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    schools, people = district(15)  # 30 heads and deputies: VK answers 20 members a page
+    box = await start_sandbox(
+        tmp_path, schools=schools, people=people, admins=[ADMIN], clock=clock, campaign=campaign
+    )
+    try:
+        app = box.app
+        await read_chats(app)
+        box.say(ADMIN, "статус s15")
+        status = await box.emulator.wait_for_message(ADMIN, contains="СОШ №15")
+        assert "3.3: подтверждено ботом" in status.text
+        seen = await app.flow.settings.chats.repo.members_in([HEADS_CHAT])
+        assert seen == {p.vk_id for p in people}
+    finally:
+        await box.close()
+
+
 async def test_step_3_3_unknown_where_the_bot_cannot_read_members(sandbox: Sandbox) -> None:
     emu, app = sandbox.emulator, sandbox.app
     emu.set_bot_is_admin(HEADS_CHAT, False)
-    await refresh(
-        app.messenger,
-        app.flow.settings.chats,
-        app.flow.onboarding.registrations,
-        app.clock.now(),
-    )
+    await read_chats(app)
     sandbox.say(ADMIN, "статус s2")
     status = await emu.wait_for_message(ADMIN, contains="СОШ №2")
     assert "только со слов руководителя" in status.text
@@ -249,12 +339,7 @@ async def test_screen_names_are_resolved_and_failures_reported(
         for name, full in (("ivanov_ii", "Иванов И.И."), ("no_such_person", "Никто Н.Н."))
     ]
     await app.repos.roster.apply(schools, people, app.clock.now(), unresolved)
-    await refresh(
-        app.messenger,
-        app.flow.settings.chats,
-        app.flow.onboarding.registrations,
-        app.clock.now(),
-    )
+    await read_chats(app)
     resolved = await rows(sandbox, "SELECT school_id, full_name FROM people WHERE vk_id = 955001")
     assert resolved == [("s3", "Иванов И.И.")]
     sandbox.say(ADMIN, "регистрации")
@@ -291,15 +376,27 @@ async def test_roster_codes_cli_writes_csv(sandbox: Sandbox, tmp_path: Path) -> 
     assert await asyncio.to_thread(main, bad) == 2
 
 
+def test_codes_files_show_a_formula_like_school_as_text(tmp_path: Path) -> None:
+    row = ("-s1", '=HYPERLINK("http://x.ru","СОШ")', "K7M4PQ", "https://vk.me/club7?ref=K7M4PQ")
+    rows = [(*row, "20.10.2023 23:59", ""), ("s2", "СОШ №2", "AAAAAA", "x", "y", "yes")]
+
+    write_codes(rows, tmp_path / "codes.csv")
+    write_codes(rows, tmp_path / "codes.xlsx")
+
+    with (tmp_path / "codes.csv").open(encoding="utf-8", newline="") as file:
+        written = list(csv.reader(file))
+    assert written[1][:4] == ["'-s1", f"'{row[1]}", "K7M4PQ", row[3]]
+    assert written[2] == list(rows[1])
+    sheet = openpyxl.load_workbook(tmp_path / "codes.xlsx").active
+    assert sheet is not None
+    assert sheet["B2"].value == row[1]
+    assert sheet["B2"].data_type == "s"  # a string, not a formula
+
+
 @pytest.mark.parametrize("kind", ["chat_invite_user_by_link"])
 async def test_joining_by_link_counts_the_sender(sandbox: Sandbox, kind: str) -> None:
     emu, app = sandbox.emulator, sandbox.app
-    await refresh(
-        app.messenger,
-        app.flow.settings.chats,
-        app.flow.onboarding.registrations,
-        app.clock.now(),
-    )
+    await read_chats(app)
     emu.push_message_new(
         from_id=NEWCOMER, peer_id=HEADS_CHAT, text="", action={"type": kind, "member_id": 0}
     )

@@ -11,8 +11,10 @@ from bot.parsing import (
     AdminCommand,
     AnswerError,
     AnswerProblem,
+    ParsedAdminCommand,
     ParsedAnswer,
     clean,
+    looks_like_answer,
     parse_admin_command,
     parse_answer,
 )
@@ -132,6 +134,36 @@ def test_bad_answers(text: str, error: AnswerError) -> None:
     result = parse_answer(text, CAMPAIGN)
     assert isinstance(result, AnswerProblem)
     assert result.error is error
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("3.1\u200b выполнено", ParsedAnswer("3.1", StepState.DONE)),
+        ("\ufeff3.1 выпол\u00adнено\u2060", ParsedAnswer("3.1", StepState.DONE)),
+        ("３．１　выполнено", ParsedAnswer("3.1", StepState.DONE)),
+        (
+            "3.2 педагоги ４５／５０ ученики 380 из 412",
+            ParsedAnswer(
+                "3.2",
+                StepState.IN_PROGRESS,
+                {"teachers": Count(done=45, total=50), "pupils": Count(done=380, total=412)},
+            ),
+        ),
+    ],
+)
+def test_invisible_characters_and_full_width_digits_are_read(
+    text: str, expected: ParsedAnswer
+) -> None:
+    assert parse_answer(text, CAMPAIGN) == expected
+    assert looks_like_answer(text, CAMPAIGN)
+
+
+def test_commands_and_codes_are_read_through_invisible_characters() -> None:
+    assert parse_admin_command("\u200bстатус\u200b ０１") == ParsedAdminCommand(
+        AdminCommand.STATUS, "01"
+    )
+    assert clean("регистрация Ｋ７Ｍ４ＰＱ") == "регистрация K7M4PQ"
 
 
 def test_split_message_keeps_every_line_under_limit() -> None:

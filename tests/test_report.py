@@ -227,6 +227,33 @@ async def test_csv_with_bom_and_another_timezone(db: Database, tmp_path: Path) -
     assert rows["s2", "3.2"][6] == "2023-10-17T12:00:00+05:00"
 
 
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
+async def test_csv_names_that_would_be_formulas_are_text(tmp_path: Path, start: str) -> None:
+    path = tmp_path / "bot.db"
+    await seed(path)
+    db = await Database.open(path)
+    try:
+        evil = School(id=f"{start}1+1", name=f'{start}HYPERLINK("http://x.ru","СОШ")')
+        await RosterRepository(db).apply([evil], [], NOW)
+        await AnswerRepository(db).record(answer(evil.id, "3.1", StepState.DONE, 77, at(18, 9)))
+        out = tmp_path / "report.csv"
+        await write_csv(ReportRepository(db), CAMPAIGN, "Europe/Moscow", out)
+    finally:
+        await db.close()
+
+    # A carriage return, which Python's CSV writer would leave unquoted, becomes a line feed.
+    shown = {"\r": "\n"}.get(start, start)
+    rows = [r for r in read_csv(out)[1:] if r[0] == f"'{shown}1+1"]
+    assert len(rows) == len(STEPS)
+    assert {r[1] for r in rows} == {f"'{evil.name}".replace("\r", "\n")}
+    # Numbers, dates and the documented codes are never touched.
+    done = next(r for r in rows if r[2] == "3.1")
+    assert done[3:8] == ["done", "", "77", "2023-10-18T09:00:00+03:00", "false"]
+    # Names that only contain such a character are left as they are.
+    other = read_csv(out)[1:]
+    assert "МКОУ «Лицей, с запятой»" in {r[1] for r in other}
+
+
 # --- XLSX ---------------------------------------------------------------------------------------
 
 

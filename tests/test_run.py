@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.__main__ import EXIT_TOKEN_REJECTED
 from bot.app import build_app, serve
 from bot.clock import SystemClock
 from bot.config import load_config
@@ -325,14 +326,41 @@ async def test_runner_outlives_exhausted_retries_at_start(
     assert TOKEN not in caplog.text
 
 
+REJECTED = "VK rejected the access token (error 5)"
+
+
+async def test_a_token_revoked_while_running_stops_the_bot_with_one_clear_line(
+    tmp_path: Path,
+) -> None:
+    async with emulator_on() as emulator:
+        config = await prepare(tmp_path, emulator.api_url)
+        async with running_bot(config, tmp_path) as bot:
+            await bot.wait_for_line("confirmbot started", timeout=START_TIMEOUT)
+            await emulator.wait_for(
+                lambda: bool(emulator.poll_requests), timeout=START_TIMEOUT, description="a poll"
+            )
+            await answer_and_get_receipt(emulator)
+
+            emulator.revoke_token()  # the poll in flight ends; every call is error 5 from now
+
+            code = await bot.wait_exit(STOP_TIMEOUT + 10)
+    assert code == EXIT_TOKEN_REJECTED, bot.output
+    assert [line for line in bot.lines if REJECTED in line] != []
+    assert len([line for line in bot.lines if REJECTED in line]) == 1, bot.output
+    assert "Traceback" not in bot.output
+    assert "confirmbot stopped" in bot.output
+    assert TOKEN not in bot.output
+    assert await stored_answers(tmp_path) == [("s1", "3.1", "done", HEAD)]
+
+
 async def test_wrong_token_exits_non_zero_naming_the_token(tmp_path: Path) -> None:
     async with emulator_on(token="the-right-token") as emulator:
         config = await prepare(tmp_path, emulator.api_url)
         async with running_bot(config, tmp_path) as bot:
             code = await bot.wait_exit(START_TIMEOUT)
-    assert code != 0
-    token_lines = [line for line in bot.lines if "token" in line.lower()]
-    assert any("error 5" in line or "rejected" in line for line in token_lines), bot.output
+    assert code == EXIT_TOKEN_REJECTED
+    assert len([line for line in bot.lines if REJECTED in line]) == 1, bot.output
+    assert "Traceback" not in bot.output
     assert TOKEN not in bot.output
     assert TOKEN.removeprefix("vk1.a.") not in bot.output
     # Nothing was answered or stored: the bot never got to poll.

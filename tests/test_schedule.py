@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from bot.config import QuietHours, RemindersConfig
+from bot.config import CalendarConfig, QuietHours, RemindersConfig
 from bot.domain import Campaign, Step
 from bot.schedule import (
     SlotKind,
@@ -17,7 +17,10 @@ from bot.schedule import (
 
 MSK = ZoneInfo("Europe/Moscow")
 BERLIN = ZoneInfo("Europe/Berlin")
-DEFAULTS = RemindersConfig()
+# Quiet hours and time zones, apart from days off (tested below with the calendar on).
+EVERY_DAY = CalendarConfig(weekends=(), federal=False)
+DEFAULTS = RemindersConfig(calendar=EVERY_DAY)
+WORKING_DAYS = RemindersConfig()
 
 
 def campaign(deadline: dt.datetime, tz: str = "Europe/Moscow") -> Campaign:
@@ -59,7 +62,7 @@ def test_quiet_hours_that_do_not_wrap_midnight() -> None:
 
 def test_a_reminder_moved_past_the_deadline_is_dropped() -> None:
     early = campaign(dt.datetime(2023, 10, 20, 7, 0, tzinfo=MSK))
-    config = RemindersConfig(before=(dt.timedelta(hours=2),))
+    config = RemindersConfig(before=(dt.timedelta(hours=2),), calendar=EVERY_DAY)
     assert reminder_slots(early, config) == []
 
 
@@ -191,3 +194,70 @@ def test_a_campaign_over_before_the_first_start_sends_nothing_ever() -> None:
         SlotKind.FINAL,
         SlotKind.ESCALATION,
     ]
+
+
+# --- working days: May 2025 in Russia has two holiday blocks (1-4 and 8-11 May) -----------
+
+MAY = campaign(dt.datetime(2025, 5, 12, 23, 59, tzinfo=MSK))
+
+
+def test_a_reminder_on_a_day_off_moves_to_the_previous_working_afternoon() -> None:
+    slots = {s.key: local(s.due) for s in reminder_slots(MAY, WORKING_DAYS)}
+    # 3 days before is Friday 9 May, a holiday: Wednesday 7 May after lunch instead.
+    assert slots["reminder:3d"] == dt.datetime(2025, 5, 7, 15, 0, tzinfo=MSK)
+    # 1 day before is Sunday 23:59, quiet and a day off: Monday's quiet hours end at 08:00,
+    # a working morning before the deadline.
+    assert slots["reminder:1d"] == dt.datetime(2025, 5, 12, 8, 0, tzinfo=MSK)
+    assert slots["reminder:3h"] == dt.datetime(2025, 5, 12, 20, 59, tzinfo=MSK)
+    # With every day working, only quiet hours move it: to Saturday morning.
+    nominal = {s.key: local(s.due) for s in reminder_slots(MAY, DEFAULTS)}
+    assert nominal["reminder:3d"] == dt.datetime(2025, 5, 10, 8, 0, tzinfo=MSK)
+
+
+def test_no_daily_summary_on_a_day_off_across_a_holiday_week() -> None:
+    order = campaign(dt.datetime(2025, 5, 20, 23, 59, tzinfo=MSK))
+    sent: list[str] = []
+    days_with_summary = []
+    moment = dt.datetime(2025, 4, 30, 9, 30, tzinfo=MSK)
+    while moment < dt.datetime(2025, 5, 14, tzinfo=MSK):  # the clock, hour by hour
+        for slot in due_slots(order, WORKING_DAYS, moment, sent):
+            if slot.kind is SlotKind.SUMMARY:
+                assert local(slot.due).time() == dt.time(9, 0)
+                days_with_summary.append(local(slot.due).day)
+            sent.append(slot.key)
+        moment += dt.timedelta(hours=1)
+    assert days_with_summary == [30, 5, 6, 7, 12, 13]  # none 1-4 and 8-11 May
+    upcoming_slots = upcoming(order, WORKING_DAYS, dt.datetime(2025, 5, 7, 10, tzinfo=MSK), sent)
+    summary = next(s for s in upcoming_slots if s.kind is SlotKind.SUMMARY)
+    assert local(summary.due) == dt.datetime(2025, 5, 12, 9, 0, tzinfo=MSK)
+
+
+def test_an_escalation_waits_for_the_next_working_morning() -> None:
+    order = campaign(dt.datetime(2025, 5, 7, 23, 59, tzinfo=MSK))  # Wednesday
+    sent: list[str] = []
+    escalations = []
+    moment = order.deadline
+    while moment < dt.datetime(2025, 5, 14, tzinfo=MSK):
+        for slot in due_slots(order, WORKING_DAYS, moment, sent):
+            if slot.kind is SlotKind.ESCALATION:
+                escalations.append(local(slot.due))
+            sent.append(slot.key)
+        moment += dt.timedelta(minutes=30)
+    # 8-11 May are days off: one escalation on Monday morning, then one each working day.
+    assert escalations == [
+        dt.datetime(2025, 5, 12, 8, 0, tzinfo=MSK),
+        dt.datetime(2025, 5, 13, 8, 0, tzinfo=MSK),
+    ]
+
+
+def test_the_federal_calendar_and_a_regions_own_days() -> None:
+    federal = WORKING_DAYS.calendar.work_calendar
+    assert not federal.is_working(dt.date(2025, 5, 2))  # moved from 4 January
+    assert federal.is_working(dt.date(2025, 11, 1))  # a working Saturday
+    assert not federal.is_working(dt.date(2025, 11, 3))
+    assert federal.is_working(dt.date(2025, 2, 24))  # 23 February moved to 8 May instead
+    assert not federal.is_working(dt.date(2027, 5, 10))  # a year without its decree: 9 May
+    assert federal.is_working(dt.date(2025, 3, 31))
+    region = CalendarConfig(days_off=(dt.date(2025, 3, 31),), working_days=(dt.date(2025, 5, 3),))
+    assert not region.work_calendar.is_working(dt.date(2025, 3, 31))
+    assert region.work_calendar.is_working(dt.date(2025, 5, 3))

@@ -17,7 +17,7 @@ from bot.domain import Campaign
 from bot.notify import ReminderReport
 from bot.sandbox import ADMIN_CHAT, HEADS_CHAT, Sandbox, start_sandbox
 from bot.schedule import Slot
-from bot.vk_emulator import Faults
+from bot.vk_emulator import Call, Faults, VKEmulator
 from tests.conftest import ADMIN, CONTROLLER, deputy_of, district, head_of
 
 # The department as the sandbox config names it: [department] left at its defaults.
@@ -148,6 +148,71 @@ async def test_unreachable_people_are_mentioned_in_one_chat_message(
     assert f"[id{head_of(1)}|" not in in_chat[0]
     assert len(reminders_to(box, head_of(1))) == 1
     assert await box.app.repos.conversations.is_unreachable(head_of(2))
+
+
+def refused_with_7(emu: VKEmulator) -> list[Call]:
+    """The sends VK refused with error 7, for the call or for a peer of its `peer_ids`."""
+    return [
+        c
+        for c in emu.calls_to("messages.send")
+        if c.error_code == 7
+        or any(
+            isinstance(i, dict) and "error" in i and i["error"]["code"] == 7
+            for i in c.response or []
+        )
+    ]
+
+
+@pytest.mark.parametrize("refusal", ["privacy", "blacklist"])
+async def test_privacy_settings_and_a_blacklist_are_mentioned_in_chat_like_901(
+    box: Sandbox, clock: FakeClock, refusal: str
+) -> None:
+    if refusal == "privacy":
+        box.emulator.set_privacy_closed(head_of(2))
+    else:
+        box.emulator.set_blacklisted(head_of(2))
+    clock.set(dt.datetime(2023, 10, 20, 21, 0, tzinfo=MSK))
+    await tick(box)
+    in_chat = reminders_to(box, HEADS_CHAT)
+    assert len(in_chat) == 1
+    assert f"[id{head_of(2)}|Директор 2]" in in_chat[0]
+    assert reminders_to(box, head_of(2)) == []
+    assert len(reminders_to(box, head_of(3))) == 1
+    assert await box.app.repos.conversations.is_unreachable(head_of(2))
+
+
+async def test_a_chat_the_community_was_kicked_from_holds_up_nothing_meant_for_others(
+    box: Sandbox, clock: FakeClock
+) -> None:
+    emu = box.emulator
+    emu.remove_community(ADMIN_CHAT)
+    clock.set(dt.datetime(2023, 10, 18, 9, 0, tzinfo=MSK))
+    fired = {s.kind.value for s in await tick(box)}
+    assert {"reminder", "summary"} <= fired
+    for n in (1, 2, 3):
+        assert len(reminders_to(box, head_of(n))) == 1
+    kicked = refused_with_7(emu)
+    assert len(kicked) == 1  # the summary: VK said 7 once, and the chat is remembered lost
+    assert emu.messages_to(ADMIN_CHAT) == []
+    assert await box.app.scheduler.tick() == []  # the slots are done, not tried every 30 s
+
+    clock.set(dt.datetime(2023, 10, 23, 8, 0, tzinfo=MSK))  # Monday: escalations skip Sunday
+    fired = {s.kind.value for s in await tick(box)}
+    assert {"final", "escalation"} <= fired
+    assert any("Не выполнили все пункты в срок" in m.text for m in emu.messages_to(CONTROLLER))
+    assert emu.messages_to(ADMIN_CHAT) == []
+    # Messages to the lost chat are skipped without asking VK again.
+    assert refused_with_7(emu) == kicked
+
+    # Added back: the bot hears it and writes there again.
+    emu.return_community(ADMIN_CHAT)
+    emu.push_message_new(
+        from_id=ADMIN,
+        peer_id=ADMIN_CHAT,
+        text="",
+        action={"type": "chat_invite_user", "member_id": -box.config.vk.group_id},
+    )
+    await emu.wait_for_message(ADMIN_CHAT)
 
 
 async def test_quiet_hours_hold_a_reminder_until_morning(box: Sandbox, clock: FakeClock) -> None:
@@ -315,7 +380,9 @@ async def test_final_summary_and_escalation_until_the_last_school_finishes(
     assert "final" in fired
     final = next(m.text for m in box.emulator.messages_to(ADMIN_CHAT) if "Итоговая" in m.text)
     assert "МКОУ «СОШ №3»" in final
-    clock.set(dt.datetime(2023, 10, 22, 8, 0, tzinfo=MSK))
+    clock.set(dt.datetime(2023, 10, 22, 8, 0, tzinfo=MSK))  # Sunday: the controller rests
+    assert await tick(box) == []
+    clock.set(dt.datetime(2023, 10, 23, 8, 0, tzinfo=MSK))  # Monday morning
     assert [s.kind.value for s in await tick(box)] == ["escalation"]
     escalation = box.emulator.messages_to(CONTROLLER)
     assert len(escalation) == 1
@@ -326,7 +393,7 @@ async def test_final_summary_and_escalation_until_the_last_school_finishes(
     for i, text in enumerate(ALL_DONE[1:], start=2):
         box.say(head_of(3), text)
         await box.emulator.wait_for_message(head_of(3), contains="Принято", count=i)
-    clock.set(dt.datetime(2023, 10, 23, 8, 0, tzinfo=MSK))
+    clock.set(dt.datetime(2023, 10, 24, 8, 0, tzinfo=MSK))
     await tick(box)
     assert len(box.emulator.messages_to(CONTROLLER)) == 1  # nobody is overdue any more
 
@@ -335,7 +402,7 @@ async def test_escalation_falls_back_to_admin_chat(
     box: Sandbox, clock: FakeClock, campaign: Campaign
 ) -> None:
     box.emulator.set_allows_messages(CONTROLLER, False)
-    clock.set(dt.datetime(2023, 10, 22, 8, 0, tzinfo=MSK))
+    clock.set(dt.datetime(2023, 10, 23, 8, 0, tzinfo=MSK))
     await tick(box)
     assert any(
         "Не выполнили все пункты в срок" in m.text for m in box.emulator.messages_to(ADMIN_CHAT)
@@ -373,7 +440,7 @@ async def test_admin_reminds_now_pauses_and_reads_the_schedule(
 async def test_problem_is_forwarded_to_the_admin_chat(box: Sandbox) -> None:
     box.say(head_of(2), "3.4 проблема нет интернета")
     notice = await box.emulator.wait_for_message(ADMIN_CHAT, contains="Проблема")
-    assert re.search(r"СОШ №2.*3\.4.*нет интернета.*Директор 2", notice.text, re.S)
+    assert re.search(r"СОШ №2.*3\.4.*Директор 2.*нет интернета", notice.text, re.S)
 
 
 async def test_reminders_are_batched_by_what_is_owed(box: Sandbox, clock: FakeClock) -> None:

@@ -233,6 +233,25 @@ def rendered(campaign: Campaign, department: DepartmentConfig) -> Iterator[tuple
     yield "ask_to_write", texts.ask_to_write("Алиева", 500_001)
     yield "snack", texts.SNACK_SAVED.format(step="3.4", state=texts.STATE_NAME[StepState.DONE])
     yield "ask_reason", texts.ASK_REASON.format(step=confirm.id)
+    # Understanding (issue 12): what the bot says about a message it read.
+    yield "attachments_only", texts.attachments_only(campaign)
+    yield "question_without_step", texts.question_without_step(campaign)
+    typed = 'Пункт 3.1 "выполнен", 3.4 «в работе»'
+    yield "choose_school_for_answer", texts.choose_school_for_answer(typed)
+    yield "choose_school_for_answer long", texts.choose_school_for_answer("я" * 300)
+    for step in campaign.steps:
+        yield f"about_step {step.id}", texts.about_step(campaign, step)
+        yield f"not_done {step.id}", texts.not_done(step)
+        yield f"no_state_for_step {step.id}", texts.no_state_for_step(step.id, "может быть")
+        yield f"no_state_for_step {step.id} bare", texts.no_state_for_step(step.id, "")
+        yield f"state_without_step {step.id}", texts.state_without_step("готово", step)
+    for school in SCHOOLS:
+        yield "answer_for_school", texts.answer_for_school(typed, school)
+        status = SchoolStatus(campaign, school, people_of(school), answers)
+        items = [(step, answers[step.id]) for step in campaign.steps if step.id in answers]
+        yield "received_many", texts.received_many(status, items, now)
+        for because in (texts.NO_REASON, texts.NO_REASON_AFTER_ASKING):
+            yield "problem_notice no reason", texts.problem_notice(school, confirm, because, "А")
 
 
 def constants() -> Iterator[tuple[str, str]]:

@@ -4,7 +4,8 @@ what VK answered for each call mapped to that call's Result."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
+import json
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from bot.vk_emulator import CHAT_PEER_OFFSET, Faults, VKEmulator
 from storage.db import Database
 from storage.outbox import OutboxRepository
 from storage.repositories import ConversationRepository, RosterRepository
+from tests.test_emulator import Wall
 
 NOW = dt.datetime(2026, 11, 30, 10, 0, tzinfo=dt.UTC)
 TOKEN = "transport-token"
@@ -61,8 +63,13 @@ def answer(key: str, user: int, where: Address, event: str, text: str = "") -> O
 
 
 @pytest.fixture
-async def emulator() -> AsyncIterator[VKEmulator]:
-    async with VKEmulator(TOKEN, GROUP_ID) as emu:
+def wall() -> Wall:
+    return Wall(NOW.timestamp())
+
+
+@pytest.fixture
+async def emulator(wall: Wall) -> AsyncIterator[VKEmulator]:
+    async with VKEmulator(TOKEN, GROUP_ID, wall=wall) as emu:
         emu.add_chat(CHAT, [USER, OTHER])
         emu.add_chat(HEADS_CHAT, [USER, OTHER])
         yield emu
@@ -175,6 +182,27 @@ async def test_an_edit_without_buttons_removes_them(
 
     card = emulator.messages_to(USER)[0]
     assert (card.text, card.labels) == ("готово", [])
+    # VK's documented way to take a keyboard away, not an inline keyboard of no buttons.
+    keyboard = emulator.calls_to("messages.edit")[0].params["keyboard"]
+    assert json.loads(keyboard) == {"buttons": []}
+
+
+async def test_mentions_are_disabled_where_the_bot_mentions_nobody(
+    emulator: VKEmulator, transport: VKTransport
+) -> None:
+    quiet = "Причина: «@all [id1|Начальник]»"
+    loud = f"{texts.mention(USER, 'Иванов')}, напишите сообществу"
+
+    await transport.send_batch(
+        [send("quiet", chat(CHAT), text=quiet), send("loud", chat(HEADS_CHAT), text=loud)]
+    )
+
+    sends = {c.params["peer_ids"]: c.params for c in emulator.calls_to("messages.send")}
+    assert sends[str(CHAT)]["disable_mentions"] == "1"
+    assert "disable_mentions" not in sends[str(HEADS_CHAT)]
+    assert emulator.messages_to(CHAT)[0].text == "Причина: «＠all (id1/Начальник)»"
+    assert emulator.messages_to(CHAT)[0].pings == []
+    assert emulator.messages_to(HEADS_CHAT)[0].pings == [f"id{USER}"]
 
 
 async def test_a_full_batch_of_25_is_one_request(
@@ -234,23 +262,74 @@ async def test_an_execute_whose_answer_was_lost_is_resent_without_duplicates(
 # ----------------------------------------------------------------- one call refused
 
 
-async def test_901_for_a_send_is_sent_with_the_person_refused(
-    emulator: VKEmulator, transport: VKTransport
+@pytest.mark.parametrize("code", [900, 901, 902])
+async def test_a_refused_send_is_sent_with_the_person_refused(
+    emulator: VKEmulator, transport: VKTransport, code: int
 ) -> None:
-    emulator.fail_next("messages.send", 901)
+    emulator.fail_next("messages.send", code)
     batch = [send("refused", person(USER)), send("fine", person(OTHER), text="дошло")]
 
     results = await transport.send_batch(batch)
 
     assert results == [
-        Result(Outcome.SENT, refused=(USER,), error="VK error 901"),
+        Result(Outcome.SENT, refused=(USER,), error=f"VK error {code}"),
         Result(Outcome.SENT),
     ]
     assert [m.text for m in emulator.sent] == ["дошло"]
     assert requests(emulator) == ["execute"]
 
 
-@pytest.mark.parametrize("code", [7, 917])
+@pytest.mark.parametrize(
+    ("refusing", "code"),
+    [
+        (lambda emu: emu.set_allows_messages(USER, False), 901),
+        (lambda emu: emu.set_privacy_closed(USER), 902),
+        (lambda emu: emu.set_blacklisted(USER), 900),
+    ],
+    ids=["not allowed", "privacy", "blacklist"],
+)
+async def test_a_person_refusing_a_send_is_refused_and_the_others_get_theirs(
+    emulator: VKEmulator,
+    transport: VKTransport,
+    refusing: Callable[[VKEmulator], None],
+    code: int,
+) -> None:
+    refusing(emulator)
+    batch = [send("refused", person(USER)), send("fine", person(OTHER), text="дошло")]
+
+    results = await transport.send_batch(batch)
+
+    # messages.send with peer_ids answers each peer's error in its item, not as a refusal.
+    assert [(r.outcome, r.refused) for r in results] == [
+        (Outcome.SENT, (USER,)),
+        (Outcome.SENT, ()),
+    ]
+    assert emulator.calls_to("messages.send")[0].response[0]["error"]["code"] == code
+    assert [m.text for m in emulator.sent] == ["дошло"]
+    assert requests(emulator) == ["execute"]
+
+
+async def test_a_chat_the_community_was_kicked_from_is_lost_and_the_rest_goes(
+    emulator: VKEmulator, transport: VKTransport
+) -> None:
+    emulator.remove_community(CHAT)
+    batch = [
+        send("lost", chat(CHAT)),
+        send("fine", chat(HEADS_CHAT)),
+        send("both", chat(CHAT), chat(HEADS_CHAT), text="обоим"),
+    ]
+
+    results = await transport.send_batch(batch)
+
+    assert [(r.outcome, r.lost) for r in results] == [
+        (Outcome.SKIPPED, (CHAT,)),
+        (Outcome.SENT, ()),
+        (Outcome.SENT, (CHAT,)),
+    ]
+    assert [m.peer_id for m in emulator.sent] == [HEADS_CHAT, HEADS_CHAT]
+
+
+@pytest.mark.parametrize("code", [7, 917, 945, 946, 983])
 async def test_a_chat_refused_as_lost_is_skipped(
     emulator: VKEmulator, transport: VKTransport, code: int
 ) -> None:
@@ -288,7 +367,26 @@ async def test_a_passing_error_inside_execute_is_a_retry_of_that_call(
     assert requests(emulator) == ["execute"]  # not retried as a whole: the others went
 
 
-@pytest.mark.parametrize("code", [909, 15])
+async def test_a_card_older_than_a_day_is_sent_again_instead_of_edited(
+    emulator: VKEmulator, wire: Wire, wall: Wall
+) -> None:
+    await wire.enqueue(send("card", person(USER), text="карточка", buttons=BUTTONS))
+    await wire.sender.drain()
+    cmid = emulator.messages_to(USER)[0].conversation_message_id
+
+    wall.now += 24 * 3600 + 1
+    await wire.enqueue(edit("edit", person(USER), cmid, "новая", buttons=BUTTONS))
+    await wire.sender.drain()
+
+    assert inner(emulator)[-2:] == [("messages.edit", 909), ("messages.send", None)]
+    assert [(m.text, m.edited) for m in emulator.messages_to(USER)] == [
+        ("карточка", False),
+        ("новая", False),
+    ]
+    assert emulator.messages_to(USER)[1].labels == ["Отчитаться"]
+
+
+@pytest.mark.parametrize("code", [909, 911, 920, 15])
 async def test_a_refused_edit_is_impossible(
     emulator: VKEmulator, transport: VKTransport, code: int
 ) -> None:

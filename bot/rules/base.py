@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from dataclasses import dataclass, field, replace
 
 from bot import texts
@@ -25,6 +27,12 @@ class Settings:
     timezone: str
     # How the texts name the department ([department] in the config).
     department: DepartmentConfig = field(default_factory=DepartmentConfig)
+    # How long a question of the bot (a problem's reason, a step's numbers) waits.
+    prompt_expires_after: dt.timedelta = dt.timedelta(hours=1)
+
+
+# A stranger is told who the bot is and whom to ask once a day per conversation.
+STRANGER_NOTE_EVERY = dt.timedelta(days=1)
 
 
 @dataclass
@@ -84,6 +92,15 @@ class Rules:
             return texts.stranger_short(self.settings.department)
         return texts.stranger(self.settings.department)
 
+    async def _stranger(self, msg: Incoming) -> list[Action]:
+        """Someone the bot does not know: who it is and whom to ask, once a day here."""
+        if not msg.addressed:
+            return []
+        told = await self.service.repos.conversations.tell_stranger(
+            msg.user_id, msg.peer_id, self.service.now(), STRANGER_NOTE_EVERY
+        )
+        return [Reply(texts.stranger(self.settings.department))] if told else []
+
     def _notice(self, msg: Incoming, text: str) -> Action:
         return Snackbar(text) if msg.is_callback else Reply(text)
 
@@ -91,9 +108,13 @@ class Rules:
         return [Edit(text, keyboard) if msg.is_callback else Reply(text, keyboard)]
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def valid_unicode(text: str) -> str:
-    """JSON can carry a lone UTF-16 surrogate; pydantic and SQLite cannot store one."""
-    return text.encode("utf-8", "replace").decode("utf-8")
+    """JSON can carry a lone UTF-16 surrogate (half an emoji); pydantic and SQLite cannot store
+    one, and a «?» in its place would read as a question: it is dropped."""
+    return _LONE_SURROGATE.sub("", text)
 
 
 def as_message(msg: Incoming) -> Incoming:

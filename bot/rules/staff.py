@@ -47,10 +47,9 @@ class StaffRules(Rules):
                 return [Reply(texts.head_help(names, self.campaign))]
             if memberships and command is AdminCommand.STATUS and not parsed.argument:
                 return await self.heads.show_card(msg, memberships, None)
-            department = self.settings.department
-            if memberships:
-                return [Reply(texts.admin_only(department))]
-            return [Reply(texts.stranger(department))]
+            if not memberships:
+                return await self._stranger(msg)
+            return [Reply(texts.admin_only(self.settings.department))]
         if command is AdminCommand.BIND:
             return [await self._bind(msg, parsed.argument)]
         if msg.in_chat and msg.peer_id not in await self.settings.chats.admin_chats():
