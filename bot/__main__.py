@@ -1,9 +1,11 @@
-"""`confirmbot`: run the bot, the demo, import a roster, check a config, announce, report.
+"""`confirmbot`: run the bot, the demo, import a roster, check a config, announce, report,
+recount what `статус` reads (`doctor`).
 
 What it prints is in Russian (bot/texts.py, the "command line" section), for the district's IT
 person. Exit status: 0 done; 1 the input was refused (config not OK, roster rejected, a file
-that cannot be written); 2 usage or config errors; 3 the database cannot be used (a folder,
-damaged, or written by a newer confirmbot). systemd does not restart the service on 2 or 3.
+that cannot be written, counts to repair found by `doctor --check`); 2 usage or config errors;
+3 the database cannot be used (a folder, damaged, or written by a newer confirmbot). systemd
+does not restart the service on 2 or 3.
 """
 
 from __future__ import annotations
@@ -26,10 +28,11 @@ from bot.campaign import describe_campaign, load_campaign
 from bot.clock import SystemClock
 from bot.config import Config, ConfigError, describe, load_config
 from bot.domain import Campaign
-from bot.roster import RosterError, collisions_with, read_roster
+from bot.roster import RosterError, collisions_with, parse_roster, read_roster, roster_digest
+from storage.counts import CountsRepository
 from storage.db import Database, DatabaseError, as_database_error
 from storage.reports import ReportRepository
-from storage.repositories import RosterRepository
+from storage.repositories import RosterChanges, RosterRepository
 
 log = logging.getLogger("confirmbot")
 
@@ -112,6 +115,12 @@ def _parser() -> argparse.ArgumentParser:
     announce = commands.add_parser("announce", help=h["announce"], description=h["announce"])
     announce.add_argument("--config", type=Path, required=True, help=h["config"])
 
+    doctor = commands.add_parser(
+        "doctor", help=texts.CLI_HELP_DOCTOR, description=texts.CLI_HELP_DOCTOR
+    )
+    doctor.add_argument("--config", type=Path, required=True, help=h["config"])
+    doctor.add_argument("--check", action="store_true", help=texts.CLI_HELP_DOCTOR_CHECK)
+
     report = commands.add_parser("report", help=h["report"], description=h["report"])
     report.add_argument("--config", type=Path, required=True, help=h["config"])
     report.add_argument("--format", choices=REPORT_FORMATS, help=h["report.format"])
@@ -178,6 +187,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_roster_import(config, args.file))
         if args.command == "announce":
             return asyncio.run(_announce(config))
+        if args.command == "doctor":
+            return asyncio.run(_doctor(config, repair=not args.check))
         if args.command == "report":
             return asyncio.run(_report(config, fmt, args.output, bom=args.bom))
     except ConfigError as error:
@@ -272,25 +283,48 @@ def _roster_rejected(file: Path, error: RosterError) -> int:
 
 async def _roster_import(config: Config, file: Path) -> int:
     try:
-        roster = read_roster(file)
+        data: bytes | None = await asyncio.to_thread(file.read_bytes)
+    except OSError:
+        data = None  # read_roster says why, in the operator's words
+    digest = roster_digest(data) if data is not None else ""
+    if digest and config.storage.path.is_file():
+        # The same file again, with nothing changed since: nothing to read or write.
+        db = await Database.open(config.storage.path)
+        try:
+            known = await RosterRepository(db).unchanged_import(digest)
+        finally:
+            await db.close()
+        if known is not None:
+            _roster_imported(file, *known)
+            return 0
+    try:
+        roster = read_roster(file) if data is None else parse_roster(data)
     except RosterError as error:
         return _roster_rejected(file, error)
-    if roster.ignored_columns:
-        print(
-            texts.CLI_ROSTER_IGNORED.format(columns=", ".join(roster.ignored_columns)),
-            file=sys.stderr,
-        )
     db = await Database.open(config.storage.path)
     try:
         repo = RosterRepository(db)
-        clashes = collisions_with(roster, [school.id for school in await repo.schools()])
+        clashes = collisions_with(roster, await repo.school_ids())
         if clashes:
             return _roster_rejected(file, RosterError(clashes))
+        ignored = ", ".join(roster.ignored_columns)
         changes = await repo.apply(
-            roster.schools, roster.people, SystemClock().now(), roster.unresolved
+            roster.schools,
+            roster.people,
+            SystemClock().now(),
+            roster.unresolved,
+            digest=digest,
+            ignored=ignored,
         )
     finally:
         await db.close()
+    _roster_imported(file, changes, ignored)
+    return 0
+
+
+def _roster_imported(file: Path, changes: RosterChanges, ignored: str) -> None:
+    if ignored:
+        print(texts.CLI_ROSTER_IGNORED.format(columns=ignored), file=sys.stderr)
     print(
         texts.CLI_ROSTER_IMPORTED.format(
             file=file,
@@ -306,7 +340,32 @@ async def _roster_import(config: Config, file: Path) -> int:
         print(texts.CLI_ROSTER_UNRESOLVED.format(count=changes.people_unresolved))
     if changes.schools_not_in_file:
         print(texts.CLI_ROSTER_KEPT.format(count=changes.schools_not_in_file))
-    return 0
+
+
+async def _doctor(config: Config, *, repair: bool) -> int:
+    """Recount what `статус` reads from the base tables; repair unless only checking."""
+    db = await Database.open(config.storage.path)
+    try:
+        drifts = await CountsRepository(db).recount(repair=repair)
+    finally:
+        await db.close()
+    if not drifts:
+        print(texts.CLI_DOCTOR_OK)
+        return 0
+    for drift in drifts:
+        print(
+            texts.CLI_DOCTOR_DRIFT.format(
+                table=drift.table,
+                key="/".join(drift.key),
+                kept="/".join(map(str, drift.kept)),
+                counted="/".join(map(str, drift.counted)),
+            )
+        )
+    if repair:
+        print(texts.CLI_DOCTOR_REPAIRED.format(count=len(drifts)))
+        return 0
+    print(texts.CLI_DOCTOR_FOUND.format(count=len(drifts)))
+    return EXIT_REFUSED
 
 
 async def _check_config(path: Path) -> int:

@@ -17,7 +17,7 @@ from bot.keyboards import Keyboard
 class Incoming:
     """One message or button press, whatever the messenger.
 
-    `user_id` is the person's id (the product's own, see storage/migrations/0006); `peer_id` the
+    `user_id` is the person's id (the product's own, see storage/migrations/0008); `peer_id` the
     conversation as the messenger names it, and the adapter says whether it is a chat.
     """
 

@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
+import hashlib
 import io
 import re
 import zipfile
 from collections.abc import Iterable, Iterator
+from importlib import metadata
 from pathlib import Path
 from typing import NamedTuple
 
@@ -188,6 +191,7 @@ def collisions_with(roster: Roster, existing: Iterable[str]) -> list[RosterProbl
     return problems
 
 
+@functools.lru_cache(maxsize=256)
 def parse_role(text: str) -> Role | None:
     """`head`/`deputy`, or the Russian words: руководитель, директор -> head; зам... -> deputy."""
     word = text.strip().casefold().replace("ё", "е")
@@ -198,6 +202,24 @@ def parse_role(text: str) -> Role | None:
     if word.startswith(("руководител", "директор", "заведующ")):
         return Role.HEAD
     return None
+
+
+def roster_digest(data: bytes) -> str:
+    """What identifies a roster file as read by this code: its bytes and confirmbot's
+    version (another version may read the same bytes otherwise)."""
+    digest = hashlib.sha256(_CODE_VERSION.encode() + b"\0")
+    digest.update(data)
+    return digest.hexdigest()
+
+
+def _code_version() -> str:
+    try:
+        return metadata.version("confirmbot")
+    except metadata.PackageNotFoundError:  # run from a source tree
+        return "source"
+
+
+_CODE_VERSION = _code_version()
 
 
 def read_roster(path: Path) -> Roster:
@@ -429,7 +451,13 @@ class _RosterBuilder:
             for name, index in self.columns.items()
         }
         before = len(self.problems)
-        school = self._school(line, cell["school_id"], cell["school_name"])
+        known = self.schools.get(cell["school_id"])
+        if known is not None and known.name == cell["school_name"]:
+            # A further row of a school already checked and kept (most rows of a region's
+            # file): nothing about the school is new.
+            school: School | None = known
+        else:
+            school = self._school(line, cell["school_id"], cell["school_name"])
         person = self._person(line, cell)
         if len(self.problems) > before:
             return
@@ -440,7 +468,7 @@ class _RosterBuilder:
             self._problem(line, f"повторяет строку {self._row_line[key]}")
             return
         self._row_line[key] = line
-        if school is not None:
+        if school is not None and school is not known:
             self._remember_school(line, school)
         if person is not None:
             self._remember_person(line, person)

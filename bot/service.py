@@ -19,6 +19,7 @@ from bot.status import (
     is_late,
     owed_steps,
 )
+from storage.counts import CountsRepository
 from storage.db import Database
 from storage.reports import ReportRepository
 from storage.repositories import (
@@ -44,6 +45,7 @@ class Repositories:
     conversations: ConversationRepository
     schedule: ScheduleRepository
     reports: ReportRepository
+    counts: CountsRepository
 
     @classmethod
     def on(cls, db: Database) -> Repositories:
@@ -55,6 +57,7 @@ class Repositories:
             ConversationRepository(db),
             ScheduleRepository(db),
             ReportRepository(db),
+            CountsRepository(db),
         )
 
 
@@ -223,27 +226,20 @@ class CampaignService:
         )
 
     async def district_status(self) -> DistrictStatus:
+        """The district's counts, read from the kept counts (not recounted per question)."""
         campaign = self.campaign
-        schools = await self.repos.roster.count_schools()
-        tallies = await self.repos.answers.tallies(campaign.id)
+        counts = await self.repos.counts.district(campaign.id, [s.id for s in campaign.steps])
         summaries = []
         for step in campaign.steps:
-            tally = tallies.get(step.id)
-            done, in_progress, problem = (
-                (tally.done, tally.in_progress, tally.problem) if tally else (0, 0, 0)
-            )
+            states = counts.states.get(step.id, {})
+            done = states.get(StepState.DONE.value, 0)
+            in_progress = states.get(StepState.IN_PROGRESS.value, 0)
+            problem = states.get(StepState.PROBLEM.value, 0)
             parts: tuple[PartProgress, ...] = ()
             if step.kind is StepKind.COUNT:
-                totals = {
-                    t.part: t for t in await self.repos.answers.part_totals(campaign.id, step.id)
-                }
+                totals = counts.parts.get(step.id, {})
                 parts = tuple(
-                    PartProgress(
-                        part.title,
-                        totals[part.key].done if part.key in totals else 0,
-                        totals[part.key].total if part.key in totals else 0,
-                    )
-                    for part in step.parts
+                    PartProgress(part.title, *totals.get(part.key, (0, 0))) for part in step.parts
                 )
             summaries.append(
                 StepSummary(
@@ -251,25 +247,25 @@ class CampaignService:
                     done=done,
                     in_progress=in_progress,
                     problem=problem,
-                    none=schools - done - in_progress - problem,
+                    none=counts.schools - done - in_progress - problem,
                     parts=parts,
                 )
             )
         return DistrictStatus(
             campaign=campaign,
             now=self.clock.now(),
-            schools=schools,
-            finished=await self.repos.answers.finished_count(
-                campaign.id, [s.id for s in campaign.steps]
-            ),
+            schools=counts.schools,
+            finished=counts.finished,
             steps=tuple(summaries),
-            acknowledged_people=await self.repos.conversations.count_acknowledged(campaign.id),
-            people=await self.repos.roster.count_people(),
+            acknowledged_people=counts.acknowledged,
+            people=counts.people,
         )
 
     async def pending_schools(self, limit: int | None = None) -> Pending:
         """Schools with any step not done, with their people (the first `limit` of them, for a
         chat message; a region's full list belongs in the report)."""
+        if limit is not None:
+            return await self._first_pending(limit)
         schools = await self.repos.roster.schools()
         states = await self.repos.answers.current_states(self.campaign.id)
         owing = [s for s in schools if owed_steps(self.campaign, states.get(s.id, {}))]
@@ -282,6 +278,22 @@ class CampaignService:
             ],
             owing=len(owing),
             total=len(schools),
+        )
+
+    async def _first_pending(self, limit: int) -> Pending:
+        """The first `limit` owing schools found in SQL, and how many owe from the kept
+        counts: a region's 40,000 schools are not read for a chat message."""
+        step_ids = [s.id for s in self.campaign.steps]
+        counts = await self.repos.counts.district(self.campaign.id, step_ids)
+        shown, states = await self.repos.answers.first_owing(self.campaign.id, step_ids, limit)
+        people = await self.repos.roster.people_of([s.id for s in shown])
+        return Pending(
+            schools=[
+                PendingSchool(school=s, states=states.get(s.id, {}), people=tuple(people[s.id]))
+                for s in shown
+            ],
+            owing=counts.schools - counts.finished if step_ids else 0,
+            total=counts.schools,
         )
 
     async def find_schools(self, query: str) -> list[School]:

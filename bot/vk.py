@@ -469,7 +469,7 @@ def vk_address(peer_id: int) -> Address:
 
 def person_of(user_id: int) -> int:
     """The person id of a VK account: a VK-born person's id is their VK user id
-    (storage/migrations/0006_people_accounts.sql), so no lookup is needed on VK."""
+    (storage/migrations/0008_people_accounts.sql), so no lookup is needed on VK."""
     return user_id
 
 

@@ -373,18 +373,17 @@ def _split_statements(sql: str) -> list[str]:
     """Split a migration into statements.
 
     `--` comments are dropped first (they may hold `;`); our migrations keep `;` and `--`
-    out of string literals. A statement ends where SQLite says it is complete, so a trigger's
-    body (statements between BEGIN and END) stays in one piece.
+    out of string literals. A trigger's body holds `;` too: pieces are joined until SQLite
+    says the statement is complete.
     """
     code = "\n".join(line.split("--", 1)[0] for line in sql.splitlines())
     statements: list[str] = []
-    current = ""
+    pending = ""
     for part in code.split(";"):
-        current += part + ";"
-        if sqlite3.complete_statement(current):
-            if current.strip(" \n\t;"):
-                statements.append(current.strip().rstrip(";").strip())
-            current = ""
-    if current.strip(" \n\t;"):
-        statements.append(current.strip().rstrip(";").strip())
-    return statements
+        pending += part + ";"
+        if sqlite3.complete_statement(pending):
+            statements.append(pending.strip().removesuffix(";").strip())
+            pending = ""
+    if pending.strip(" \n\t;"):
+        statements.append(pending.strip().removesuffix(";").strip())
+    return [statement for statement in statements if statement]
