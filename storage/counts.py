@@ -102,8 +102,8 @@ _REWRITE = (
     "SELECT campaign_id, step_id, state, COUNT(*) FROM current_answers "
     "GROUP BY campaign_id, step_id, state",
     "DELETE FROM part_sums",
-    "INSERT INTO part_sums (campaign_id, step_id, part, done, total) "
-    "SELECT c.campaign_id, c.step_id, n.part, SUM(n.done), SUM(n.total) "
+    "INSERT INTO part_sums (campaign_id, step_id, part, done, total, answers) "
+    "SELECT c.campaign_id, c.step_id, n.part, SUM(n.done), SUM(n.total), COUNT(*) "
     "FROM current_answers c JOIN answer_counts n ON n.answer_id = c.answer_id "
     "GROUP BY c.campaign_id, c.step_id, n.part",
     "DELETE FROM roster_counts",

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bot.clock import FakeClock
@@ -197,6 +197,15 @@ async def check(steps: list[tuple[object, ...]]) -> None:
     suppress_health_check=[HealthCheck.too_slow],
 )
 @given(operations)
+# Found on CI: numbers replaced by a «problem» without numbers left «0 of 0» parts behind.
+@example(
+    [
+        ("roster", {"s1"}, {}),
+        ("answer", "c2", "s1", "2", "done", 7),
+        ("answer", "c2", "s1", "2", "problem", 0),
+    ]
+)
+@example([("roster", {"s1"}, {}), ("answer", "c1", "s1", "2", "done", 0)])
 def test_kept_counts_equal_a_full_recount_after_any_changes(
     steps: list[tuple[object, ...]],
 ) -> None:

@@ -19,6 +19,7 @@ CREATE TABLE part_sums (
     part        TEXT NOT NULL,
     done        INTEGER NOT NULL,
     total       INTEGER NOT NULL,
+    answers     INTEGER NOT NULL,  -- current answers with numbers for it; none: no row
     PRIMARY KEY (campaign_id, step_id, part)
 ) WITHOUT ROWID;
 
@@ -59,8 +60,8 @@ INSERT INTO state_counts (campaign_id, step_id, state, schools)
 SELECT campaign_id, step_id, state, COUNT(*) FROM current_answers
 GROUP BY campaign_id, step_id, state;
 
-INSERT INTO part_sums (campaign_id, step_id, part, done, total)
-SELECT c.campaign_id, c.step_id, n.part, SUM(n.done), SUM(n.total)
+INSERT INTO part_sums (campaign_id, step_id, part, done, total, answers)
+SELECT c.campaign_id, c.step_id, n.part, SUM(n.done), SUM(n.total), COUNT(*)
 FROM current_answers c JOIN answer_counts n ON n.answer_id = c.answer_id
 GROUP BY c.campaign_id, c.step_id, n.part;
 
@@ -86,10 +87,11 @@ BEGIN
     INSERT INTO state_counts (campaign_id, step_id, state, schools)
     VALUES (NEW.campaign_id, NEW.step_id, NEW.state, 1)
     ON CONFLICT DO UPDATE SET schools = schools + 1;
-    INSERT INTO part_sums (campaign_id, step_id, part, done, total)
-    SELECT NEW.campaign_id, NEW.step_id, n.part, n.done, n.total
+    INSERT INTO part_sums (campaign_id, step_id, part, done, total, answers)
+    SELECT NEW.campaign_id, NEW.step_id, n.part, n.done, n.total, 1
     FROM answer_counts n WHERE n.answer_id = NEW.answer_id AND true
-    ON CONFLICT DO UPDATE SET done = done + excluded.done, total = total + excluded.total;
+    ON CONFLICT DO UPDATE SET
+        done = done + excluded.done, total = total + excluded.total, answers = answers + 1;
     INSERT INTO school_done (campaign_id, school_id, steps)
     SELECT NEW.campaign_id, NEW.school_id, 1 WHERE NEW.state = 'done'
     ON CONFLICT DO UPDATE SET steps = steps + 1;
@@ -106,13 +108,15 @@ BEGIN
         done = done - (SELECT n.done FROM answer_counts n
                        WHERE n.answer_id = OLD.answer_id AND n.part = part_sums.part),
         total = total - (SELECT n.total FROM answer_counts n
-                         WHERE n.answer_id = OLD.answer_id AND n.part = part_sums.part)
+                         WHERE n.answer_id = OLD.answer_id AND n.part = part_sums.part),
+        answers = answers - 1
     WHERE campaign_id = OLD.campaign_id AND step_id = OLD.step_id
       AND part IN (SELECT n.part FROM answer_counts n WHERE n.answer_id = OLD.answer_id);
-    INSERT INTO part_sums (campaign_id, step_id, part, done, total)
-    SELECT NEW.campaign_id, NEW.step_id, n.part, n.done, n.total
+    INSERT INTO part_sums (campaign_id, step_id, part, done, total, answers)
+    SELECT NEW.campaign_id, NEW.step_id, n.part, n.done, n.total, 1
     FROM answer_counts n WHERE n.answer_id = NEW.answer_id AND true
-    ON CONFLICT DO UPDATE SET done = done + excluded.done, total = total + excluded.total;
+    ON CONFLICT DO UPDATE SET
+        done = done + excluded.done, total = total + excluded.total, answers = answers + 1;
     UPDATE school_done SET steps = steps - 1
     WHERE OLD.state = 'done' AND campaign_id = OLD.campaign_id AND school_id = OLD.school_id;
     INSERT INTO school_done (campaign_id, school_id, steps)
@@ -128,7 +132,8 @@ BEGIN
         done = done - (SELECT n.done FROM answer_counts n
                        WHERE n.answer_id = OLD.answer_id AND n.part = part_sums.part),
         total = total - (SELECT n.total FROM answer_counts n
-                         WHERE n.answer_id = OLD.answer_id AND n.part = part_sums.part)
+                         WHERE n.answer_id = OLD.answer_id AND n.part = part_sums.part),
+        answers = answers - 1
     WHERE campaign_id = OLD.campaign_id AND step_id = OLD.step_id
       AND part IN (SELECT n.part FROM answer_counts n WHERE n.answer_id = OLD.answer_id);
     UPDATE school_done SET steps = steps - 1
@@ -138,12 +143,13 @@ END;
 -- An answer's numbers written after it became current (the bot writes them before).
 CREATE TRIGGER answer_counts_added AFTER INSERT ON answer_counts
 BEGIN
-    INSERT INTO part_sums (campaign_id, step_id, part, done, total)
-    SELECT c.campaign_id, c.step_id, NEW.part, NEW.done, NEW.total
+    INSERT INTO part_sums (campaign_id, step_id, part, done, total, answers)
+    SELECT c.campaign_id, c.step_id, NEW.part, NEW.done, NEW.total, 1
     FROM answers a JOIN current_answers c
       ON c.campaign_id = a.campaign_id AND c.school_id = a.school_id AND c.step_id = a.step_id
     WHERE a.id = NEW.answer_id AND c.answer_id = NEW.answer_id
-    ON CONFLICT DO UPDATE SET done = done + excluded.done, total = total + excluded.total;
+    ON CONFLICT DO UPDATE SET
+        done = done + excluded.done, total = total + excluded.total, answers = answers + 1;
 END;
 
 -- school_done: a school moves from one number of done steps to another.
@@ -299,4 +305,13 @@ END;
 CREATE TRIGGER roster_unresolved_removed AFTER DELETE ON unresolved_people
 BEGIN
     UPDATE roster_version SET version = version + 1 WHERE id = 1;
-END
+END;
+
+-- A part no current answer has numbers for any more is no row at all, as a recount has it
+-- (not «0 of 0», which an answer may also say).
+CREATE TRIGGER part_sums_emptied AFTER UPDATE ON part_sums
+WHEN NEW.answers = 0
+BEGIN
+    DELETE FROM part_sums
+    WHERE campaign_id = NEW.campaign_id AND step_id = NEW.step_id AND part = NEW.part;
+END;
