@@ -363,8 +363,12 @@ def step_prompt(campaign: Campaign, school: School, step: Step) -> str:
 
 
 def receipt(status: SchoolStatus, step: Step, answer: Answer, now: dt.datetime) -> str:
-    lines = [f"Принято: {_step_line(step, answer)}"]
-    if answer.late:
+    return _receipt(status, [f"Принято: {_step_line(step, answer)}"], late=answer.late)
+
+
+def _receipt(status: SchoolStatus, lines: list[str], *, late: bool) -> str:
+    """What was taken, then whether it was late and what the school has left to do."""
+    if late:
         lines.append(LATE_NOTE)
     owed = status.owed()
     if owed:
@@ -1138,14 +1142,7 @@ def answer_for_school(text: str, school: School) -> str:
 def received_many(status: SchoolStatus, items: list[tuple[Step, Answer]], now: dt.datetime) -> str:
     """The receipt of several items answered in one message."""
     lines = ["Принято:"] + [_step_line(step, answer) for step, answer in items]
-    if any(answer.late for _, answer in items):
-        lines.append(LATE_NOTE)
-    owed = status.owed()
-    if owed:
-        lines.append(_left_to_do(owed, titles=True))
-    else:
-        lines.append(ALL_DONE.format(school=status.school.name, number=status.campaign.number))
-    return "\n".join(lines)
+    return _receipt(status, lines, late=any(answer.late for _, answer in items))
 
 
 def not_done(step: Step) -> str:

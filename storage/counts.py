@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from storage.db import Database
+from storage.repositories import AnswerRepository
 
 
 class _Row(BaseModel):
@@ -170,7 +171,7 @@ class CountsRepository:
         if done_elsewhere:
             # A step the campaign no longer lists still has done answers: the histogram
             # counts those too, so count the finished schools from the answers themselves.
-            finished = await self.finished_by_recount(campaign_id, step_ids)
+            finished = await AnswerRepository(self._db).finished_count(campaign_id, step_ids)
         else:
             finished = sum(int(n) for steps, n in histogram if steps == len(wanted))
         return DistrictCounts(
@@ -181,21 +182,6 @@ class CountsRepository:
             states=per_step,
             parts=per_part,
         )
-
-    async def finished_by_recount(self, campaign_id: str, step_ids: Sequence[str]) -> int:
-        """Schools whose every listed step is currently `done`, counted from the answers."""
-        marks = ",".join("?" * len(step_ids))
-        value = await self._db.fetchval(
-            f"""
-            SELECT COUNT(*) FROM (
-                SELECT c.school_id FROM current_answers c
-                WHERE c.campaign_id = ? AND c.state = 'done' AND c.step_id IN ({marks})
-                GROUP BY c.school_id HAVING COUNT(*) = ?
-            )
-            """,  # noqa: S608 - only placeholders are interpolated
-            (campaign_id, *step_ids, len(step_ids)),
-        )
-        return int(value or 0)
 
     async def recount(self, *, repair: bool) -> list[CountDrift]:
         """Recount every kept table from the base tables; what differs, and, with `repair`,
