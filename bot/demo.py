@@ -304,7 +304,8 @@ async def _story(
         print(f"[кнопки: {' | '.join(reminder.labels)}]")
     print(
         "\nOn its own the bot also reminds 3 days, 1 day and 3 hours before the deadline "
-        "(never at night), posts a daily summary to the admin chat, a final one at the "
+        "(never at night, and on working days only), posts a daily summary to the admin chat on "
+        "working days, a final one at the "
         "deadline, and escalates overdue schools to the controller after it."
     )
     print(
