@@ -124,7 +124,7 @@ class Notifier:
     async def summary(self, slot_key: str, *, final: bool = False) -> list[FileJob]:
         """The daily (or final) summary to every admin chat; the picture comes back as jobs
         to upload after the slot commits."""
-        status = await self.service.district_status()
+        status = await self.service.record_progress(await self.service.district_status())
         text = texts.district_status(status)
         if final:
             listed = await self.service.pending_schools(texts.PENDING_LIST_LIMIT)
@@ -132,6 +132,10 @@ class Notifier:
             text = f"{texts.FINAL_SUMMARY_HEAD}\n{text}\n\n{overdue}"
         else:
             text = f"{texts.DAILY_SUMMARY_HEAD}\n{text}"
+            changed = await self.service.progress_changes(texts.CHANGES_LIMIT)
+            if changed is not None:
+                since, changes = changed
+                text += "\n\n" + texts.changes_since(since, self.campaign.timezone, changes)
         await self._to_admin_chats(slot_key, text)
         log.info("summary written: slot=%s final=%s", slot_key, final)
         return await self._pictures(slot_key, status)

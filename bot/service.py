@@ -5,12 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from bot.clock import Clock
 from bot.domain import Answer, AnswerSource, Campaign, Count, School, StepKind, StepState
 from bot.status import (
+    Changes,
     DistrictStatus,
     PartProgress,
     PendingSchool,
@@ -21,6 +23,7 @@ from bot.status import (
 )
 from storage.counts import CountsRepository
 from storage.db import Database
+from storage.progress import ProgressRepository
 from storage.reports import ReportRepository
 from storage.repositories import (
     AnswerRepository,
@@ -46,6 +49,7 @@ class Repositories:
     schedule: ScheduleRepository
     reports: ReportRepository
     counts: CountsRepository
+    progress: ProgressRepository
 
     @classmethod
     def on(cls, db: Database) -> Repositories:
@@ -58,6 +62,7 @@ class Repositories:
             ScheduleRepository(db),
             ReportRepository(db),
             CountsRepository(db),
+            ProgressRepository(db),
         )
 
 
@@ -259,7 +264,31 @@ class CampaignService:
             steps=tuple(summaries),
             acknowledged_people=counts.acknowledged,
             people=counts.people,
+            trend=tuple(
+                (day.day, day.finished) for day in await self.repos.progress.days(campaign.id)
+            ),
         )
+
+    async def progress_changes(self, limit: int) -> tuple[dt.datetime, Changes] | None:
+        """What changed since the last daily summary before today's (local date), if any."""
+        zone = ZoneInfo(self.campaign.timezone)
+        today = self.clock.now().astimezone(zone).date()
+        earlier = [d for d in await self.repos.progress.days(self.campaign.id) if d.day < today]
+        if not earlier:
+            return None
+        since = earlier[-1].taken_at
+        steps = [step.id for step in self.campaign.steps]
+        return since, await self.repos.progress.changes_since(
+            self.campaign.id, steps, since, limit
+        )
+
+    async def record_progress(self, status: DistrictStatus) -> DistrictStatus:
+        """Today's snapshot (a summary's), for the trend and the next summary's changes;
+        returns the status with today in its trend."""
+        day = status.now.astimezone(ZoneInfo(self.campaign.timezone)).date()
+        await self.repos.progress.record(self.campaign.id, day, status.finished, status.now)
+        earlier = tuple(item for item in status.trend if item[0] != day)
+        return replace(status, trend=(*earlier, (day, status.finished)))
 
     async def pending_schools(self, limit: int | None = None) -> Pending:
         """Schools with any step not done, with their people (the first `limit` of them, for a

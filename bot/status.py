@@ -39,6 +39,8 @@ class DistrictStatus:
     steps: tuple[StepSummary, ...]
     acknowledged_people: int
     people: int
+    # Schools with every item done at each daily summary, oldest first (bot/notify.py).
+    trend: tuple[tuple[dt.date, int], ...] = ()
 
     @property
     def percent(self) -> float:
@@ -84,3 +86,14 @@ def is_late(campaign: Campaign, moment: dt.datetime) -> bool:
 
 def owed_steps(campaign: Campaign, states: dict[str, StepState]) -> list[Step]:
     return [s for s in campaign.steps if states.get(s.id, StepState.NONE) is not StepState.DONE]
+
+
+@dataclass(frozen=True)
+class Changes:
+    """Since a moment: schools that finished every item, and problems reported, newest first
+    (up to a limit each), with how many there are in all."""
+
+    finished: tuple[str, ...]  # school names
+    finished_total: int
+    problems: tuple[tuple[str, str], ...]  # (school name, item id)
+    problems_total: int

@@ -17,7 +17,7 @@ from bot.domain import Answer, AnswerSource, Campaign, Role, School, Step, StepK
 from bot.domain import StepState as S
 from bot.parsing import AnswerError, AnswerProblem
 from bot.russian import counted, number, percent_of, plural, quoted
-from bot.status import DistrictStatus, PendingSchool, SchoolStatus
+from bot.status import Changes, DistrictStatus, PendingSchool, SchoolStatus
 
 if TYPE_CHECKING:  # bot.config imports this module for the command line's messages
     from bot.config import DepartmentConfig
@@ -400,6 +400,9 @@ def district_status(status: DistrictStatus) -> str:
         f"Ознакомлены с приказом: {number(status.acknowledged_people)} из "
         f"{of_people(status.people)}"
     )
+    if status.trend:
+        days = [f"{day:%d.%m} — {number(finished)}" for day, finished in status.trend]
+        lines.append(f"Выполнили все пункты, по сводкам: {', '.join(days)}")
     return "\n".join(lines)
 
 
@@ -1200,3 +1203,31 @@ CLI_DOCTOR_FOUND = (
     "Счётчики «статуса» расходятся с ответами ({count}); ничего не изменено (--check). "
     "Запустите confirmbot doctor без --check, чтобы исправить."
 )
+
+
+# --- progress over time (issue 17) ---
+
+
+def changes_since(since: dt.datetime, timezone: str, changes: Changes) -> str:
+    """What changed since the last daily summary: schools that finished, new problems."""
+    head = f"С прошлой сводки ({fmt_moment(since, timezone)}):"
+    if not changes.finished_total and not changes.problems_total:
+        return f"{head} новых выполнивших все пункты и новых проблем нет."
+    lines = [head]
+    if changes.finished_total:
+        names = "; ".join(changes.finished)
+        more = changes.finished_total - len(changes.finished)
+        tail = f" и ещё {number(more)}" if more > 0 else ""
+        lines.append(
+            f"• выполнили все пункты: {counted(changes.finished_total, 'школа', 'школы', 'школ')}"
+            f" — {names}{tail}"
+        )
+    if changes.problems_total:
+        named = "; ".join(f"{name}, пункт {step}" for name, step in changes.problems)
+        more = changes.problems_total - len(changes.problems)
+        tail = f" и ещё {number(more)}" if more > 0 else ""
+        lines.append(f"• новые проблемы: {number(changes.problems_total)} — {named}{tail}")
+    return "\n".join(lines)
+
+
+CHANGES_LIMIT = 10  # school names a summary lists of what changed; the rest are counted

@@ -453,3 +453,34 @@ async def test_reminders_are_batched_by_what_is_owed(box: Sandbox, clock: FakeCl
     # owes four: one request for its two.
     assert sorted(len(c.params["peer_ids"].split(",")) for c in calls) == [2, 4]
     assert report.private == 6
+
+
+async def test_each_summary_says_what_changed_since_the_last_and_статус_shows_the_trend(
+    box: Sandbox, clock: FakeClock
+) -> None:
+    emu = box.emulator
+
+    def summaries() -> list[str]:
+        return [m.text for m in emu.messages_to(ADMIN_CHAT) if "Ежедневная" in m.text]
+
+    clock.set(dt.datetime(2023, 10, 18, 9, 0, tzinfo=MSK))
+    await tick(box)  # the first summary: nothing to compare with yet
+    assert len(summaries()) == 1
+    assert "С прошлой сводки" not in summaries()[0]
+    clock.set(dt.datetime(2023, 10, 18, 11, 0, tzinfo=MSK))
+    await finish_school(box, 1)
+    box.say(head_of(2), "3.4 проблема нет интернета")
+    await emu.wait_for_message(head_of(2), contains="Принято")
+    clock.set(dt.datetime(2023, 10, 19, 9, 0, tzinfo=MSK))
+    await tick(box)
+    second = summaries()[-1]
+    assert "С прошлой сводки (18.10.2023 09:00):" in second
+    assert "• выполнили все пункты: 1 школа — МКОУ «СОШ №1»" in second
+    assert "• новые проблемы: 1 — МКОУ «СОШ №2», пункт 3.4" in second
+    assert "Выполнили все пункты, по сводкам: 18.10 — 0, 19.10 — 1" in second
+    clock.set(dt.datetime(2023, 10, 20, 9, 0, tzinfo=MSK))
+    await tick(box)
+    assert "новых выполнивших все пункты и новых проблем нет" in summaries()[-1]
+    box.say(ADMIN, "/статус", peer_id=ADMIN_CHAT)
+    status = await emu.wait_for_message(ADMIN_CHAT, contains="📊 Приказ", count=4)
+    assert "по сводкам: 18.10 — 0, 19.10 — 1, 20.10 — 1" in status.text
