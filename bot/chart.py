@@ -25,8 +25,10 @@ in the event loop run it in a thread, and a lock keeps the shared FreeType fonts
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -35,6 +37,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from bot import texts
 from bot.domain import StepState
+from bot.russian import number
 from bot.status import DistrictStatus, StepSummary
 
 WIDTH = 1080
@@ -184,10 +187,40 @@ def _legend(canvas: _Canvas, people: bool) -> None:
     canvas.y += int(LEGEND_SIZE * 1.6)
 
 
+TREND_HEIGHT = 170
+
+
+def _trend(canvas: _Canvas, trend: Sequence[tuple[dt.date, int]], schools: int) -> None:
+    """Finished schools at each daily summary: a line with a dot per day, the first and last
+    day under it and the last count beside it."""
+    canvas.y += 24
+    canvas.text(texts.CHART_TREND, _font(LABEL_SIZE), gap=12)
+    top, bottom = canvas.y + 8, canvas.y + TREND_HEIGHT
+    left, right = PAD + 8, WIDTH - PAD - VALUE_WIDTH
+    canvas.draw.line((left, bottom, right, bottom), fill=RULE, width=2)
+    scale = max(schools, max(n for _, n in trend), 1)
+    step = (right - left) / max(len(trend) - 1, 1)
+    points = [
+        (round(left + i * step), round(bottom - (bottom - top) * n / scale))
+        for i, (_, n) in enumerate(trend)
+    ]
+    canvas.draw.line(points, fill=STATE_COLOR[StepState.DONE], width=5)
+    for x, y in points:
+        canvas.draw.ellipse((x - 7, y - 7, x + 7, y + 7), fill=STATE_COLOR[StepState.DONE])
+    font = _font(LEGEND_SIZE)
+    last_x, last_y = points[-1]
+    canvas.draw.text((last_x + 16, last_y), number(trend[-1][1]), font=font, fill=INK, anchor="lm")
+    canvas.draw.text((left, bottom + 8), f"{trend[0][0]:%d.%m}", font=font, fill=MUTED)
+    canvas.draw.text(
+        (right, bottom + 8), f"{trend[-1][0]:%d.%m}", font=font, fill=MUTED, anchor="ra"
+    )
+    canvas.y = bottom + 8 + int(LEGEND_SIZE * 1.6)
+
+
 def _height_bound(status: DistrictStatus) -> int:
     parts = sum(len(s.parts) for s in status.steps)
     # Generous: the picture is cropped to what was drawn.
-    return 600 + 240 * len(status.steps) + 120 * parts
+    return 600 + 240 * len(status.steps) + 120 * parts + 2 * TREND_HEIGHT
 
 
 def render_progress(status: DistrictStatus) -> bytes:
@@ -215,6 +248,8 @@ def render_progress(status: DistrictStatus) -> bytes:
         for summary in status.steps:
             _step_rows(canvas, summary, status.schools)
         _legend(canvas, people=any(s.parts for s in status.steps))
+        if len(status.trend) >= 2:
+            _trend(canvas, status.trend, status.schools)
         picture = image.crop((0, 0, WIDTH, canvas.y + PAD))
         out = io.BytesIO()
         picture.save(out, format="PNG")

@@ -858,6 +858,7 @@ CHART_WORDS = frozenset({"картинка", "картинкой", "график
 CHART_TITLE = "Приказ № {number}: ход исполнения"
 CHART_MOMENT = "на {moment}, срок — {deadline}"
 CHART_PEOPLE = "подключено людей (по ответам школ)"
+CHART_TREND = "Выполнили все пункты, школ по сводкам"
 
 
 def chart_finished(finished: int, schools: int) -> str:

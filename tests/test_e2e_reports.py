@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -261,3 +262,17 @@ def test_the_bars_follow_the_numbers(campaign: Campaign) -> None:
     assert empty.width == some.width == WIDTH
     # With no schools only the legend's square is green; with schools done the bars are.
     assert 0 < green_pixels(empty) < green_pixels(some)
+
+
+def test_the_picture_draws_the_trend_of_finished_schools_once_there_are_two_summaries(
+    campaign: Campaign,
+) -> None:
+    status = district_status(campaign, 40)
+    without = open_png(render_progress(status))
+    one_day = open_png(render_progress(replace(status, trend=((dt.date(2023, 10, 17), 3),))))
+    rising = ((dt.date(2023, 10, 17), 3), (dt.date(2023, 10, 18), 9), (dt.date(2023, 10, 19), 20))
+    trend = open_png(render_progress(replace(status, trend=rising)))
+    assert one_day.height == without.height  # one point is no line
+    assert trend.height > without.height
+    assert green_pixels(trend) > green_pixels(without)
+    assert trend.width + trend.height <= 14000
