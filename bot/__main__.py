@@ -22,13 +22,25 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from pydantic import ValidationError
+
 from bot import texts
 from bot.actions import Incoming
 from bot.campaign import describe_campaign, load_campaign
 from bot.clock import SystemClock
 from bot.config import Config, ConfigError, describe, load_config
-from bot.domain import Campaign
-from bot.roster import RosterError, collisions_with, parse_roster, read_roster, roster_digest
+from bot.domain import Campaign, Person, School
+from bot.roster import (
+    RosterError,
+    collisions_with,
+    parse_role,
+    parse_roster,
+    parse_vk_id,
+    read_roster,
+    roster_digest,
+    school_key,
+)
+from bot.russian import counted, quoted
 from storage.counts import CountsRepository
 from storage.db import Database, DatabaseError, as_database_error
 from storage.reports import ReportRepository
@@ -93,6 +105,34 @@ def _parser() -> argparse.ArgumentParser:
     )
     roster_import.add_argument("file", type=Path, help=h["roster.import.file"])
     roster_import.add_argument("--config", type=Path, required=True, help=h["config"])
+    roster_import.add_argument(
+        "--mode", choices=("replace", "merge"), default="replace", help=h["roster.import.mode"]
+    )
+    roster_import.add_argument("--dry-run", action="store_true", help=h["roster.import.dry-run"])
+    add_school = roster_commands.add_parser(
+        "add-school", help=h["roster.add-school"], description=h["roster.add-school"]
+    )
+    rename_school = roster_commands.add_parser(
+        "rename-school", help=h["roster.rename-school"], description=h["roster.rename-school"]
+    )
+    for command in (add_school, rename_school):
+        command.add_argument("school_id", help=h["roster.school_id"])
+        command.add_argument("name", help=h["roster.school_name"])
+        command.add_argument("--config", type=Path, required=True, help=h["config"])
+    add_person = roster_commands.add_parser(
+        "add-person", help=h["roster.add-person"], description=h["roster.add-person"]
+    )
+    add_person.add_argument("school_id", help=h["roster.school_id"])
+    add_person.add_argument("vk_id", help=h["roster.vk_id"])
+    add_person.add_argument("full_name", help=h["roster.full_name"])
+    add_person.add_argument("--role", default="head", help=h["roster.role"])
+    add_person.add_argument("--config", type=Path, required=True, help=h["config"])
+    remove_person = roster_commands.add_parser(
+        "remove-person", help=h["roster.remove-person"], description=h["roster.remove-person"]
+    )
+    remove_person.add_argument("vk_id", help=h["roster.vk_id"])
+    remove_person.add_argument("--school", metavar="SCHOOL_ID", help=h["roster.school"])
+    remove_person.add_argument("--config", type=Path, required=True, help=h["config"])
     roster_codes = roster_commands.add_parser(
         "codes", help=h["roster.codes"], description=h["roster.codes"]
     )
@@ -183,8 +223,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_config(args.config, need_token=args.command == "announce")
         if args.command == "roster" and args.roster_command == "codes":
             return asyncio.run(_roster_codes(config, args.output, args.regenerate, args.revoke))
+        if args.command == "roster" and args.roster_command == "import":
+            return asyncio.run(
+                _roster_import(config, args.file, merge=args.mode == "merge", dry=args.dry_run)
+            )
         if args.command == "roster":
-            return asyncio.run(_roster_import(config, args.file))
+            return asyncio.run(_roster_edit(config, args))
         if args.command == "announce":
             return asyncio.run(_announce(config))
         if args.command == "doctor":
@@ -281,13 +325,23 @@ def _roster_rejected(file: Path, error: RosterError) -> int:
     return EXIT_REFUSED
 
 
-async def _roster_import(config: Config, file: Path) -> int:
+class _Preview(Exception):
+    """Rolls a dry run's import back, carrying what it would have changed."""
+
+    def __init__(self, changes: RosterChanges) -> None:
+        super().__init__("dry run")
+        self.changes = changes
+
+
+async def _roster_import(
+    config: Config, file: Path, *, merge: bool = False, dry: bool = False
+) -> int:
     try:
         data: bytes | None = await asyncio.to_thread(file.read_bytes)
     except OSError:
         data = None  # read_roster says why, in the operator's words
     digest = roster_digest(data) if data is not None else ""
-    if digest and config.storage.path.is_file():
+    if digest and not merge and config.storage.path.is_file():
         # The same file again, with nothing changed since: nothing to read or write.
         db = await Database.open(config.storage.path)
         try:
@@ -308,18 +362,108 @@ async def _roster_import(config: Config, file: Path) -> int:
         if clashes:
             return _roster_rejected(file, RosterError(clashes))
         ignored = ", ".join(roster.ignored_columns)
-        changes = await repo.apply(
-            roster.schools,
-            roster.people,
-            SystemClock().now(),
-            roster.unresolved,
-            digest=digest,
-            ignored=ignored,
-        )
+        try:
+            async with db.transaction():
+                changes = await repo.apply(
+                    roster.schools,
+                    roster.people,
+                    SystemClock().now(),
+                    roster.unresolved,
+                    digest="" if merge else digest,
+                    ignored=ignored,
+                    merge=merge,
+                )
+                if dry:
+                    raise _Preview(changes)
+        except _Preview as preview:
+            changes = preview.changes
     finally:
         await db.close()
     _roster_imported(file, changes, ignored)
+    if dry:
+        print(texts.CLI_ROSTER_PREVIEW)
     return 0
+
+
+async def _roster_edit(config: Config, args: argparse.Namespace) -> int:
+    """add-school, rename-school, add-person, remove-person: one change, said in words."""
+    now = SystemClock().now()
+    db = await Database.open(config.storage.path)
+    try:
+        repo = RosterRepository(db)
+        if args.roster_command in ("add-school", "rename-school"):
+            try:
+                school = School(id=args.school_id.strip(), name=" ".join(args.name.split()))
+            except ValidationError as exc:
+                _error(texts.CLI_BAD_SCHOOL.format(problem=_first_error(exc)))
+                return EXIT_REFUSED
+            if args.roster_command == "rename-school":
+                if not await repo.rename_school(school.id, school.name, now):
+                    _error(texts.CLI_NO_SCHOOL.format(id=school.id))
+                    return EXIT_REFUSED
+                print(texts.CLI_SCHOOL_RENAMED.format(id=school.id, name=quoted(school.name)))
+                return 0
+            existing = await repo.school_ids()
+            other = {school_key(i): i for i in existing}.get(school_key(school.id))
+            if other is not None and other != school.id:
+                _error(texts.CLI_SCHOOL_CLASH.format(id=school.id, other=other))
+                return EXIT_REFUSED
+            if not await repo.add_school(school, now):
+                _error(texts.CLI_SCHOOL_EXISTS.format(id=school.id))
+                return EXIT_REFUSED
+            print(texts.CLI_SCHOOL_ADDED.format(id=school.id, name=quoted(school.name)))
+            return 0
+        person_id = parse_vk_id(args.vk_id)
+        if person_id is None:
+            _error(texts.CLI_BAD_VK_ID.format(text=args.vk_id))
+            return EXIT_REFUSED
+        if args.roster_command == "remove-person":
+            school_id = args.school.strip() if args.school else None
+            count = await repo.remove_person(person_id, school_id)
+            if not count:
+                where = f" школы {school_id}" if school_id else ""
+                _error(texts.CLI_PERSON_NOT_FOUND.format(id=person_id, where=where))
+                return EXIT_REFUSED
+            print(
+                texts.CLI_PERSON_REMOVED.format(
+                    id=person_id, count=counted(count, "школа", "школы", "школ")
+                )
+            )
+            return 0
+        role = parse_role(args.role)
+        if role is None:
+            _error(texts.CLI_BAD_ROLE.format(text=args.role))
+            return EXIT_REFUSED
+        try:
+            person = Person(
+                person_id=person_id,
+                school_id=args.school_id.strip(),
+                full_name=" ".join(args.full_name.split()),
+                role=role,
+            )
+        except ValidationError as exc:
+            _error(texts.CLI_BAD_PERSON.format(problem=_first_error(exc)))
+            return EXIT_REFUSED
+        if not await repo.add_person(person):
+            _error(texts.CLI_NO_SCHOOL.format(id=person.school_id))
+            return EXIT_REFUSED
+        print(
+            texts.CLI_PERSON_ADDED.format(
+                id=person.person_id,
+                name=person.full_name,
+                role=texts.ROLE_NAME[person.role],
+                school=person.school_id,
+            )
+        )
+        return 0
+    finally:
+        await db.close()
+
+
+def _first_error(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first["loc"])
+    return f"{where}: {first['msg']}" if where else str(first["msg"])
 
 
 def _roster_imported(file: Path, changes: RosterChanges, ignored: str) -> None:

@@ -935,6 +935,21 @@ CLI_HELP = {
     "roster.codes": "коды регистрации для школ (CSV или XLSX — по имени файла)",
     "roster.codes.regenerate": "новые коды всем школам (старые перестают действовать)",
     "roster.codes.revoke": "отозвать код школы",
+    "roster.import.mode": (
+        "replace (по умолчанию): люди каждой школы из файла становятся ровно людьми файла; "
+        "merge: люди из файла добавляются и обновляются, никто не удаляется"
+    ),
+    "roster.import.dry-run": "только показать, что изменится, ничего не записывая",
+    "roster.add-school": "добавить школу",
+    "roster.rename-school": "переименовать школу (ответы и история остаются)",
+    "roster.add-person": "добавить человека в школу или изменить его ФИО и роль",
+    "roster.remove-person": "убрать человека из списка (его ответы остаются в истории)",
+    "roster.school_id": "id школы, как в списке, например 009",
+    "roster.school_name": "название школы",
+    "roster.vk_id": "id ВКонтакте: 123, id123 или https://vk.com/id123",
+    "roster.full_name": "ФИО",
+    "roster.role": "head или deputy (руководитель, заместитель)",
+    "roster.school": "только из этой школы (по умолчанию — из всех)",
     "check-config": "проверить конфигурацию и объяснить её",
     "announce": "опубликовать приказ в беседах руководителей",
     "report": "выгрузить ответы всех школ (CSV или Excel)",
@@ -1232,3 +1247,23 @@ def changes_since(since: dt.datetime, timezone: str, changes: Changes) -> str:
 
 
 CHANGES_LIMIT = 10  # school names a summary lists of what changed; the rest are counted
+
+
+# --- roster edits (issue 17) ---
+
+CLI_ROSTER_PREVIEW = "проверка без записи (--dry-run): в базе ничего не изменено"
+CLI_SCHOOL_ADDED = "школа {id} {name} добавлена"
+CLI_SCHOOL_EXISTS = "школа с id {id} уже есть; переименовать: confirmbot roster rename-school"
+CLI_SCHOOL_CLASH = (
+    "id {id} совпадает со школой {other}, которая уже есть в базе: так получилась бы вторая "
+    "школа; впишите id так же, как в базе"
+)
+CLI_SCHOOL_RENAMED = "школа {id} теперь называется {name}"
+CLI_NO_SCHOOL = "нет школы с id {id}; список школ: confirmbot report"
+CLI_BAD_SCHOOL = "школа не подходит: {problem}"
+CLI_BAD_VK_ID = "{text} — не id ВКонтакте; ожидается 123, id123 или https://vk.com/id123"
+CLI_BAD_ROLE = "{text} — не роль; ожидается head или deputy (руководитель, заместитель)"
+CLI_BAD_PERSON = "человек не подходит: {problem}"
+CLI_PERSON_ADDED = "id{id} ({name}, {role}) — в списке школы {school}"
+CLI_PERSON_REMOVED = "id{id} убран из списка ({count})"
+CLI_PERSON_NOT_FOUND = "id{id} нет в списке{where}; ничего не изменено"

@@ -212,12 +212,14 @@ class RosterRepository:
         *,
         digest: str = "",
         ignored: str = "",
+        merge: bool = False,
     ) -> RosterChanges:
         """Make the roster match the file, all or nothing; answers are never touched.
 
         Schools missing from the file are kept (they may hold answers); the people of every
         school in the file become exactly the file's people, except those who registered
-        themselves with a code. Screen names wait in `unresolved_people` for the bot.
+        themselves with a code; with `merge`, the file's people are added or updated and
+        nobody is removed. Screen names wait in `unresolved_people` for the bot.
         With the file's `digest` (and the columns it had that were `ignored`), the import is
         remembered, for `unchanged_import`.
         """
@@ -258,7 +260,7 @@ class RosterRepository:
                 if row[1] in file_ids
             }
             new_people = {(p.person_id, p.school_id): (p.full_name, p.role.value) for p in people}
-            removed = sorted(old_people.keys() - new_people.keys())
+            removed = [] if merge else sorted(old_people.keys() - new_people.keys())
             counts["people_removed"] = len(removed)
             await self._db.executemany(
                 "DELETE FROM people WHERE person_id = ? AND school_id = ?", removed
@@ -281,11 +283,12 @@ class RosterRepository:
             )
             # The ids travel as one JSON array: a region's file has more schools than
             # SQLite takes parameters in one statement.
-            await self._db.execute(
-                "DELETE FROM unresolved_people "
-                "WHERE school_id IN (SELECT value FROM json_each(?))",
-                (json.dumps(sorted(file_ids)),),
-            )
+            if not merge:
+                await self._db.execute(
+                    "DELETE FROM unresolved_people "
+                    "WHERE school_id IN (SELECT value FROM json_each(?))",
+                    (json.dumps(sorted(file_ids)),),
+                )
             await self._db.executemany(
                 "INSERT INTO unresolved_people (school_id, screen_name, full_name, role) "
                 "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
@@ -308,6 +311,56 @@ class RosterRepository:
                     ),
                 )
         return RosterChanges(**counts)
+
+    async def add_person(self, person: Person) -> bool:
+        """One person of the roster, added or their name and role updated; False if their
+        school is not in the roster."""
+        async with self._db.atomic():
+            if (
+                await self._db.fetchval("SELECT 1 FROM schools WHERE id = ?", (person.school_id,))
+                is None
+            ):
+                return False
+            await self._db.execute(
+                """
+                INSERT INTO people (person_id, school_id, full_name, role) VALUES (?, ?, ?, ?)
+                ON CONFLICT (person_id, school_id) DO UPDATE SET
+                    full_name = excluded.full_name, role = excluded.role, source = 'roster'
+                """,
+                (person.person_id, person.school_id, person.full_name, person.role.value),
+            )
+        return True
+
+    async def remove_person(self, person_id: int, school_id: str | None = None) -> int:
+        """Take a person off the roster (of one school, or of every school); their answers
+        stay in the history. Returns how many schools they left."""
+        if school_id is None:
+            return await self._db.execute("DELETE FROM people WHERE person_id = ?", (person_id,))
+        return await self._db.execute(
+            "DELETE FROM people WHERE person_id = ? AND school_id = ?", (person_id, school_id)
+        )
+
+    async def add_school(self, school: School, now: dt.datetime) -> bool:
+        """A new school; False if its id is taken."""
+        stamp = _ts(now)
+        return (
+            await self._db.execute(
+                "INSERT INTO schools (id, name, created_at, updated_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (id) DO NOTHING",
+                (school.id, school.name, stamp, stamp),
+            )
+            > 0
+        )
+
+    async def rename_school(self, school_id: str, name: str, now: dt.datetime) -> bool:
+        """False if there is no such school."""
+        return (
+            await self._db.execute(
+                "UPDATE schools SET name = ?, updated_at = ? WHERE id = ?",
+                (name, _ts(now), school_id),
+            )
+            > 0
+        )
 
     async def unchanged_import(self, digest: str) -> tuple[RosterChanges, str] | None:
         """If the file of `digest` was the last one imported and nothing in the roster has

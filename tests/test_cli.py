@@ -434,3 +434,71 @@ def test_no_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None
         main([])
     assert exited.value.code == 2
     assert "usage: confirmbot" in capsys.readouterr().err
+
+
+def test_a_partial_file_merges_and_a_dry_run_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    config = write(tmp_path / "config.toml", GOOD_CONFIG)
+    db_path = tmp_path / "bot.db"
+    everyone = write(tmp_path / "all.csv", FIRST_ROSTER)
+    assert cli(capsys, caplog, "roster", "import", everyone, "--config", config)[0] == 0
+    # A file with one new deputy of s1: as a whole roster it would drop s1's two people.
+    part = write(
+        tmp_path / "part.csv",
+        "school_id;school_name;vk_id;full_name;role\r\ns1;МКОУ «СОШ №1»;127;Новый Зам;deputy\r\n",
+    )
+    code, out, _ = cli(capsys, caplog, "roster", "import", part, "--config", config, "--dry-run")
+    assert code == 0
+    assert "люди — добавлено 1, изменено 0, удалено 2" in out
+    assert "ничего не изменено" in out
+    assert people(db_path) == FIRST_PEOPLE
+    merge = ("--mode", "merge")
+    code, out, _ = cli(capsys, caplog, "roster", "import", part, "--config", config, *merge)
+    assert code == 0
+    assert "люди — добавлено 1, изменено 0, удалено 0" in out
+    assert people(db_path) == FIRST_PEOPLE | {(127, "s1", "Новый Зам", "deputy")}
+
+
+def test_roster_edits_one_at_a_time(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    config = write(tmp_path / "config.toml", GOOD_CONFIG)
+    db_path = tmp_path / "bot.db"
+    everyone = write(tmp_path / "all.csv", FIRST_ROSTER)
+    assert cli(capsys, caplog, "roster", "import", everyone, "--config", config)[0] == 0
+
+    def run(*args: str) -> tuple[int, str, str]:
+        return cli(capsys, caplog, "roster", *args, "--config", config)
+
+    assert run("add-school", "s3", "МКОУ «СОШ №3»")[1] == "школа s3 «МКОУ „СОШ №3“» добавлена\n"
+    code, _, err = run("add-school", "s3", "Другая")
+    assert code == 1
+    assert "уже есть" in err
+    code, _, err = run("add-school", "S1", "Дубль")  # the same school written another way
+    assert code == 1
+    assert "совпадает со школой s1" in err
+    assert run("rename-school", "s3", "МКОУ СОШ №3 им. Гамзатова")[0] == 0
+    assert schools(db_path)["s3"] == "МКОУ СОШ №3 им. Гамзатова"
+    assert run("rename-school", "s9", "Нет такой")[0] == 1
+    head = ("https://vk.com/id301", "Гасанов  Гасан", "--role", "директор")
+    code, out, _ = run("add-person", "s3", *head)
+    assert code == 0
+    assert "id301 (Гасанов Гасан, руководитель)" in out
+    assert (301, "s3", "Гасанов Гасан", "head") in people(db_path)
+    code, _, err = run("add-person", "s9", "302", "Кто-то")
+    assert code == 1
+    assert "нет школы с id s9" in err
+    code, _, err = run("add-person", "s3", "vk.com/ivanov", "Иванов")
+    assert code == 1
+    assert "не id ВКонтакте" in err
+    code, _, err = run("add-person", "s3", "303", "Иванов", "--role", "завуч")
+    assert code == 1
+    assert "не роль" in err
+    code, out, _ = run("remove-person", "id124")
+    assert code == 0
+    assert "id124 убран из списка (1 школа)" in out
+    assert all(p[0] != 124 for p in people(db_path))
+    code, _, err = run("remove-person", "124")
+    assert code == 1
+    assert "ничего не изменено" in err
