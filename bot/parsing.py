@@ -50,6 +50,9 @@ class AdminCommand(StrEnum):
     BIND = "bind"
     REGISTRATIONS = "registrations"
     UNBIND = "unbind"
+    MARK = "mark"  # an answer on a school's behalf (issue 17)
+    NOT_REQUIRED = "not_required"  # «не требуется 009 3.2 причина»
+    REQUIRED = "required"  # «требуется 009 3.2»: «не требуется» undone
 
 
 _ADMIN_WORDS: dict[str, AdminCommand] = {
@@ -80,7 +83,15 @@ _ADMIN_WORDS: dict[str, AdminCommand] = {
     "registrations": AdminCommand.REGISTRATIONS,
     "отвязать": AdminCommand.UNBIND,
     "unbind": AdminCommand.UNBIND,
+    "отметить": AdminCommand.MARK,
+    "mark": AdminCommand.MARK,
+    "требуется": AdminCommand.REQUIRED,
+    "required": AdminCommand.REQUIRED,
 }
+# Staff operations that read like ordinary words: from anyone else they are not commands
+# («Требуется помощь по 3.2» is a head's message).
+STAFF_ONLY = frozenset({AdminCommand.REQUIRED, AdminCommand.NOT_REQUIRED})
+_NOT = ("не", "not")
 
 
 def clean(text: str) -> str:
@@ -111,11 +122,23 @@ class ParsedAdminCommand:
     argument: str = ""
 
 
+def step_token(token: str) -> str:
+    """A step as staff type it in a command: «3.2», «3,2», «п.3.2» → «3.2»."""
+    folded = token.strip().casefold().replace(",", ".")
+    for prefix in ("пункт", "п."):
+        folded = folded.removeprefix(prefix)
+    return folded.strip(" .")
+
+
 def parse_admin_command(text: str) -> ParsedAdminCommand | None:
     cleaned = clean(text)
     if not cleaned:
         return None
     word, _, rest = cleaned.partition(" ")
+    if word.casefold() in _NOT:
+        second, _, after = rest.partition(" ")
+        if _ADMIN_WORDS.get(second.casefold()) is AdminCommand.REQUIRED:
+            return ParsedAdminCommand(AdminCommand.NOT_REQUIRED, after.strip())
     command = _ADMIN_WORDS.get(word.casefold())
     if command is None:
         return None

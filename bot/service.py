@@ -31,6 +31,8 @@ from storage.repositories import (
     RosterRepository,
     ScheduleRepository,
     Speaker,
+    StaffAction,
+    StaffActionRepository,
 )
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,7 @@ class Repositories:
     schedule: ScheduleRepository
     reports: ReportRepository
     counts: CountsRepository
+    staff: StaffActionRepository
 
     @classmethod
     def on(cls, db: Database) -> Repositories:
@@ -58,6 +61,7 @@ class Repositories:
             ScheduleRepository(db),
             ReportRepository(db),
             CountsRepository(db),
+            StaffActionRepository(db),
         )
 
 
@@ -190,7 +194,8 @@ class CampaignService:
         step = self.campaign.step(step_id)
         if step is None:
             raise ValueError(f"unknown step {step_id}")
-        if step.kind is StepKind.COUNT and state is not StepState.PROBLEM and not counts:
+        needs_numbers = state not in (StepState.PROBLEM, StepState.NOT_REQUIRED)
+        if step.kind is StepKind.COUNT and needs_numbers and not counts:
             raise ValueError(f"step {step_id} needs numbers")
         at = self.clock.now()
         if written_at is not None:
@@ -204,7 +209,7 @@ class CampaignService:
             reason=reason,
             answered_by=by,
             answered_at=at,
-            late=is_late(self.campaign, at),
+            late=is_late(self.campaign, at) and state is not StepState.NOT_REQUIRED,
             source=source,
             origin=origin,
         )
@@ -219,6 +224,40 @@ class CampaignService:
             answer.late,
         )
         return answer
+
+    async def mark_not_required(
+        self, *, by: int, school: School, step_id: str, reason: str, origin: str = ""
+    ) -> Recorded:
+        """«Не требуется»: staff say the step does not apply to the school; an answer of its
+        own (author, time, reason), so the history and the reports keep it."""
+        return await self.record(
+            by=by,
+            school=school,
+            step_id=step_id,
+            state=StepState.NOT_REQUIRED,
+            reason=reason,
+            source=AnswerSource.ADMIN,
+            origin=origin,
+        )
+
+    async def mark_required(self, *, by: int, school: School, step_id: str) -> SchoolStatus | None:
+        """Undo «не требуется»: the school's answer before it is current again, and the
+        history says who undid it; None if the step was not «не требуется»."""
+        undone = await self.repos.answers.undo_not_required(self.campaign.id, school.id, step_id)
+        if not undone:
+            return None
+        await self.repos.staff.add(
+            StaffAction(
+                campaign_id=self.campaign.id,
+                school_id=school.id,
+                step_id=step_id,
+                action="required",
+                done_by=by,
+                done_at=self.clock.now(),
+            )
+        )
+        log.info("step %s of %s required again by %s", step_id, school.id, by)
+        return await self.school_status(school)
 
     async def acknowledge(self, person_id: int) -> bool:
         return await self.repos.conversations.acknowledge(
@@ -235,6 +274,7 @@ class CampaignService:
             done = states.get(StepState.DONE.value, 0)
             in_progress = states.get(StepState.IN_PROGRESS.value, 0)
             problem = states.get(StepState.PROBLEM.value, 0)
+            not_required = states.get(StepState.NOT_REQUIRED.value, 0)
             parts: tuple[PartProgress, ...] = ()
             if step.kind is StepKind.COUNT:
                 totals = counts.parts.get(step.id, {})
@@ -247,8 +287,9 @@ class CampaignService:
                     done=done,
                     in_progress=in_progress,
                     problem=problem,
-                    none=counts.schools - done - in_progress - problem,
+                    none=counts.schools - done - in_progress - problem - not_required,
                     parts=parts,
+                    not_required=not_required,
                 )
             )
         return DistrictStatus(

@@ -28,6 +28,12 @@ class StepSummary:
     problem: int
     none: int
     parts: tuple[PartProgress, ...] = ()
+    not_required: int = 0
+
+    @property
+    def applies(self) -> int:
+        """Schools the step applies to: its totals and percents leave the others out."""
+        return self.done + self.in_progress + self.problem + self.none
 
 
 @dataclass(frozen=True)
@@ -58,8 +64,9 @@ class SchoolStatus:
         return StepState.NONE if answer is None else answer.state
 
     def owed(self) -> list[Step]:
-        """Steps that are not `done` yet (`problem` never counts as done)."""
-        return [s for s in self.campaign.steps if self.state(s.id) is not StepState.DONE]
+        """Steps that are not `done` yet (`problem` never counts as done; «не требуется»
+        does)."""
+        return [s for s in self.campaign.steps if not self.state(s.id).finished]
 
     @property
     def finished(self) -> bool:
@@ -83,4 +90,4 @@ def is_late(campaign: Campaign, moment: dt.datetime) -> bool:
 
 
 def owed_steps(campaign: Campaign, states: dict[str, StepState]) -> list[Step]:
-    return [s for s in campaign.steps if states.get(s.id, StepState.NONE) is not StepState.DONE]
+    return [s for s in campaign.steps if not states.get(s.id, StepState.NONE).finished]

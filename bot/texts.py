@@ -35,8 +35,15 @@ STATE_NAME = {
     S.IN_PROGRESS: "в работе",
     S.PROBLEM: "проблема",
     S.NONE: "нет ответа",
+    S.NOT_REQUIRED: "не требуется",
 }
-STATE_MARK = {S.DONE: "✅", S.IN_PROGRESS: "⏳", S.PROBLEM: "⚠️", S.NONE: "▫️"}
+STATE_MARK = {
+    S.DONE: "✅",
+    S.IN_PROGRESS: "⏳",
+    S.PROBLEM: "⚠️",
+    S.NONE: "▫️",
+    S.NOT_REQUIRED: "➖",
+}
 ROLE_NAME = {Role.HEAD: "руководитель", Role.DEPUTY: "заместитель"}
 # How an answer came: «ответ: Иванова А. А., 17.10.2023 10:30, кнопкой».
 SOURCE_NAME = {
@@ -173,6 +180,10 @@ def help_admin(department: DepartmentConfig) -> str:
         f"{department.short_name} или беседой руководителей\n"
         "• регистрации (registrations) — кто зарегистрировался по коду; отвязать <id> (unbind)\n"
         "• объявить (announce) — разослать приказ в беседы руководителей\n"
+        "• отметить 009 3.1 выполнено (mark) — внести ответ за школу, например сообщённый "
+        "по телефону; числа пишутся как у руководителей\n"
+        "• не требуется 009 3.2 причина — пункт не относится к школе (не входит в итоги); "
+        "требуется 009 3.2 — отменить\n"
         "• помощь (help) — эта справка"
     )
 
@@ -389,6 +400,7 @@ def district_status(status: DistrictStatus) -> str:
             f"{summary.step.id} {summary.step.short_title}: "
             f"выполнено {number(summary.done)}, в работе {number(summary.in_progress)}, "
             f"проблема {number(summary.problem)}, нет ответа {number(summary.none)}"
+            + (f", не требуется {number(summary.not_required)}" if summary.not_required else "")
         )
         for part in summary.parts:
             lines.append(f"   {part.title}: {COUNT_DONE} {out_of(part.done, part.total)}")
@@ -1203,3 +1215,102 @@ CLI_DOCTOR_FOUND = (
     "Счётчики «статуса» расходятся с ответами ({count}); ничего не изменено (--check). "
     "Запустите confirmbot doctor без --check, чтобы исправить."
 )
+
+
+# --- staff operations (issue 17) ---
+
+
+def mark_usage(campaign: Campaign) -> str:
+    """How to write `отметить`, with an example for a confirm item and a count item."""
+    confirm = next((s for s in campaign.steps if s.kind is StepKind.CONFIRM), None)
+    counting = next((s for s in campaign.steps if s.kind is StepKind.COUNT), None)
+    lines = ["Напишите номер школы, пункт и ответ, как пишут руководители:"]
+    if confirm is not None:
+        lines.append(f"«отметить 009 {confirm.id} выполнено»")
+    if counting is not None:
+        lines.append(f"«отметить 009 {counting.id} {count_example(counting)}»")
+    return "\n".join(lines)
+
+
+def marked(status: SchoolStatus, items: list[tuple[Step, Answer]]) -> str:
+    """What staff recorded on a school's behalf, and what the school still owes."""
+    lines = [f"🏫 {status.school.name}", "Записано от имени школы:"]
+    lines += [_step_line(step, answer) for step, answer in items]
+    owed = status.owed()
+    lines.append(
+        _left_to_do(owed, titles=False)
+        if owed
+        else f"Все пункты приказа № {status.campaign.number} выполнены."
+    )
+    return "\n".join(lines)
+
+
+def marked_notice(
+    department: DepartmentConfig, status: SchoolStatus, items: list[tuple[Step, Answer]]
+) -> str:
+    """What a school's people are told when staff record an answer for it."""
+    lines = [
+        f"🏫 {status.school.name}",
+        f"Ответ за вашу школу внесён сотрудником {department.name}:",
+    ]
+    lines += [_step_line(step, answer) for step, answer in items]
+    lines.append("Если это ошибка, ответьте заново: «статус» покажет карточку школы.")
+    return "\n".join(lines)
+
+
+def no_such_school(query: str) -> str:
+    return f"Школы {quoted(query)} нет в списке. Укажите номер школы, как в команде «статус»."
+
+
+def not_required_usage(campaign: Campaign) -> str:
+    step = campaign.steps[-1].id
+    return (
+        "Напишите номер школы, пункт и причину: "
+        f"«не требуется 009 {step} в школе нет таких классов». "
+        f"Отменить: «требуется 009 {step}»."
+    )
+
+
+def required_usage(campaign: Campaign) -> str:
+    return f"Напишите номер школы и пункт: «требуется 009 {campaign.steps[-1].id}»."
+
+
+def unknown_step(step: str, campaign: Campaign) -> str:
+    steps = ", ".join(s.id for s in campaign.steps)
+    return f"Нет пункта {quoted(step[:20])}. Пункты приказа: {steps}."
+
+
+def not_required_marked(status: SchoolStatus, step: Step, answer: Answer) -> str:
+    """The staff member's receipt for «не требуется», with how to undo it."""
+    return "\n".join(
+        [
+            f"🏫 {status.school.name}",
+            _step_line(step, answer),
+            "Пункт не входит в итоги по району и считается выполненным для школы.",
+            f"Отменить: «требуется {status.school.id} {step.id}».",
+        ]
+    )
+
+
+def not_required_notice(department: DepartmentConfig, school: School, step: Step) -> str:
+    """What a school's people are told when staff mark a step «не требуется» for it."""
+    return (
+        f"🏫 {school.name}\n"
+        f"Сотрудники {department.name} отметили: пункт {step.id} {step.short_title} для вашей "
+        "школы не требуется, отвечать по нему не нужно."
+    )
+
+
+def required_again(status: SchoolStatus, step: Step) -> str:
+    """The receipt for «требуется»: the step is owed again, with the answer it had before."""
+    return "\n".join(
+        [
+            f"🏫 {status.school.name}",
+            f"Пункт {step.id} снова требуется:",
+            _step_line(step, status.answers.get(step.id)),
+        ]
+    )
+
+
+def required_already(school: School, step: Step) -> str:
+    return f"🏫 {school.name}\nПункт {step.id} и так требуется: отменять нечего."

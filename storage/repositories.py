@@ -62,6 +62,7 @@ class StepTally(_Row):
     done: int = 0
     in_progress: int = 0
     problem: int = 0
+    not_required: int = 0
 
 
 class PartTotal(_Row):
@@ -478,6 +479,36 @@ class AnswerRepository:
         async with self._db.atomic():
             await self._db.run(write)
 
+    async def undo_not_required(self, campaign_id: str, school_id: str, step_id: str) -> bool:
+        """Make the school's last answer before «не требуется» current again (or none, if it
+        gave none); False when the step is not «не требуется» now. The history keeps both."""
+        async with self._db.atomic():
+            current = await self._db.fetchone(
+                "SELECT answer_id, state FROM current_answers "
+                "WHERE campaign_id = ? AND school_id = ? AND step_id = ?",
+                (campaign_id, school_id, step_id),
+            )
+            if current is None or current[1] != StepState.NOT_REQUIRED.value:
+                return False
+            before = await self._db.fetchone(
+                "SELECT id, state FROM answers WHERE campaign_id = ? AND school_id = ? "
+                "AND step_id = ? AND state != 'not_required' ORDER BY id DESC LIMIT 1",
+                (campaign_id, school_id, step_id),
+            )
+            if before is None:
+                await self._db.execute(
+                    "DELETE FROM current_answers "
+                    "WHERE campaign_id = ? AND school_id = ? AND step_id = ?",
+                    (campaign_id, school_id, step_id),
+                )
+            else:
+                await self._db.execute(
+                    "UPDATE current_answers SET answer_id = ?, state = ? "
+                    "WHERE campaign_id = ? AND school_id = ? AND step_id = ?",
+                    (before[0], before[1], campaign_id, school_id, step_id),
+                )
+        return True
+
     async def _answers(self, where: str, params: Sequence[object]) -> list[Answer]:
         rows = await self._db.fetchall(
             f"""
@@ -543,7 +574,8 @@ class AnswerRepository:
             f"""
             SELECT s.id, s.name FROM schools s
             WHERE (SELECT COUNT(*) FROM current_answers c
-                   WHERE c.campaign_id = ? AND c.school_id = s.id AND c.state = 'done'
+                   WHERE c.campaign_id = ? AND c.school_id = s.id
+                     AND c.state IN ('done', 'not_required')
                      AND c.step_id IN ({marks})) < ?
             ORDER BY s.id LIMIT ?
             """,  # noqa: S608 - only placeholders are interpolated
@@ -591,7 +623,8 @@ class AnswerRepository:
             f"""
             SELECT COUNT(*) FROM (
                 SELECT c.school_id FROM current_answers c
-                WHERE c.campaign_id = ? AND c.state = 'done' AND c.step_id IN ({marks})
+                WHERE c.campaign_id = ? AND c.state IN ('done', 'not_required')
+                  AND c.step_id IN ({marks})
                 GROUP BY c.school_id HAVING COUNT(*) = ?
             )
             """,  # noqa: S608 - only placeholders are interpolated
@@ -611,6 +644,60 @@ class AnswerRepository:
             (campaign_id, step_id),
         )
         return [PartTotal(part=r[0], done=int(r[1]), total=int(r[2])) for r in rows]
+
+
+class StaffAction(_Row):
+    """Something staff did that is not an answer (issue 17), as the history keeps it."""
+
+    campaign_id: str
+    school_id: str
+    step_id: str  # "" for the whole school
+    action: str  # "required", "extended", "extension_cancelled"
+    detail: str = ""
+    done_by: int
+    done_at: dt.datetime
+
+
+class StaffActionRepository:
+    """The append-only history of staff actions other than answers (migration 0010)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def add(self, action: StaffAction) -> None:
+        await self._db.execute(
+            "INSERT INTO staff_actions "
+            "(campaign_id, school_id, step_id, action, detail, done_by, done_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                action.campaign_id,
+                action.school_id,
+                action.step_id,
+                action.action,
+                action.detail,
+                action.done_by,
+                _ts(action.done_at),
+            ),
+        )
+
+    async def of_campaign(self, campaign_id: str) -> list[StaffAction]:
+        rows = await self._db.fetchall(
+            "SELECT campaign_id, school_id, step_id, action, detail, done_by, done_at "
+            "FROM staff_actions WHERE campaign_id = ? ORDER BY id",
+            (campaign_id,),
+        )
+        return [
+            StaffAction(
+                campaign_id=r[0],
+                school_id=r[1],
+                step_id=r[2],
+                action=r[3],
+                detail=r[4],
+                done_by=r[5],
+                done_at=dt.datetime.fromisoformat(r[6]),
+            )
+            for r in rows
+        ]
 
 
 class ScheduleRepository:

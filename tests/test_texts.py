@@ -252,6 +252,29 @@ def rendered(campaign: Campaign, department: DepartmentConfig) -> Iterator[tuple
         yield "received_many", texts.received_many(status, items, now)
         for because in (texts.NO_REASON, texts.NO_REASON_AFTER_ASKING):
             yield "problem_notice no reason", texts.problem_notice(school, confirm, because, "А")
+        # Staff operations (issue 17).
+        yield "marked", texts.marked(status, items)
+        yield "marked one", texts.marked(status, items[:1])
+        yield "marked all done", texts.marked(done_status(campaign, school), items[:1])
+        yield "marked_notice", texts.marked_notice(department, status, items)
+    yield "mark_usage", texts.mark_usage(campaign)
+    yield "not_required_usage", texts.not_required_usage(campaign)
+    yield "required_usage", texts.required_usage(campaign)
+    yield "unknown_step", texts.unknown_step("7.7", campaign)
+    for school in SCHOOLS:
+        status = SchoolStatus(campaign, school, people_of(school), answers)
+        exempt = answer(confirm, StepState.NOT_REQUIRED, reason="ремонт.")
+        yield "not_required_marked", texts.not_required_marked(status, confirm, exempt)
+        yield "not_required_notice", texts.not_required_notice(department, school, confirm)
+        yield "required_again", texts.required_again(status, confirm)
+        yield "required_already", texts.required_already(school, confirm)
+    yield "no_such_school", texts.no_such_school("МКОУ «Лицей»")
+
+
+def done_status(campaign: Campaign, school: School) -> SchoolStatus:
+    return SchoolStatus(
+        campaign, school, (), {s.id: answer(s, StepState.DONE) for s in campaign.steps}
+    )
 
 
 def constants() -> Iterator[tuple[str, str]]:

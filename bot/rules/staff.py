@@ -9,12 +9,12 @@ import tempfile
 from pathlib import Path
 
 from bot import texts
-from bot.actions import Action, FileKind, Incoming, Reply, SendFile, SendTo
+from bot.actions import Action, FileKind, Incoming, Private, Reply, SendFile, SendTo
 from bot.chart import render_progress
-from bot.domain import Campaign
+from bot.domain import AnswerSource, Campaign, School, Step
 from bot.keyboards import announcement_keyboard
 from bot.onboarding import verify_school
-from bot.parsing import AdminCommand, ParsedAdminCommand
+from bot.parsing import AdminCommand, ParsedAdminCommand, read, step_token
 from bot.report import ReportSummary, write_xlsx
 from bot.roster import parse_vk_id
 from bot.rules.base import Context, Rules
@@ -84,7 +84,100 @@ class StaffRules(Rules):
             return [await self._registrations()]
         if command is AdminCommand.UNBIND:
             return [await self._unbind(parsed.argument)]
+        if command is AdminCommand.MARK:
+            return await self._mark(msg, parsed.argument)
+        if command is AdminCommand.NOT_REQUIRED:
+            return await self._not_required(msg, parsed.argument)
+        if command is AdminCommand.REQUIRED:
+            return await self._required(msg, parsed.argument)
         return await self._report(msg)
+
+    async def _school_named(self, query: str) -> School | list[Action]:
+        """The school a staff command names by its id (or, failing that, the one school whose
+        name holds the word); otherwise the reply that says why not."""
+        if not query:
+            return [Reply(texts.mark_usage(self.campaign))]
+        school = await self.service.repos.roster.school(query)
+        if school is not None:
+            return school
+        found = await self.service.find_schools(query)
+        if len(found) == 1:
+            return found[0]
+        if len(found) > 1:
+            return [Reply(texts.several_schools(found))]
+        return [Reply(texts.no_such_school(query[:100]))]
+
+    async def _mark(self, msg: Incoming, argument: str) -> list[Action]:
+        """`отметить 009 3.1 выполнено`: an answer a head gave by phone, read as the head's
+        own words would be, stored with the staff member as its author and source `admin`."""
+        query, _, said = argument.partition(" ")
+        school = await self._school_named(query)
+        if not isinstance(school, School):
+            return school
+        reading = read(said, self.campaign)
+        out: list[Action] = [
+            Reply(texts.answer_error(problem, self.campaign)) for problem in reading.problems
+        ]
+        if not reading.answers:
+            return out or [Reply(texts.mark_usage(self.campaign))]
+        stored, status = await self.service.record_all(
+            by=msg.user_id,
+            school=school,
+            answers=reading.answers,
+            source=AnswerSource.ADMIN,
+            origin=msg.origin,
+        )
+        items = [(step, a) for a in stored if (step := self.campaign.step(a.step_id))]
+        log.info("staff %s recorded %d answers for %s", msg.user_id, len(stored), school.id)
+        notice = texts.marked_notice(self.settings.department, status, items)
+        return [
+            Reply(texts.marked(status, items)),
+            *out,
+            *(Private(person.person_id, notice) for person in status.people),
+        ]
+
+    async def _school_and_step(
+        self, argument: str, usage: str
+    ) -> tuple[School, Step, str] | list[Action]:
+        """`009 3.2 …`: the school, the step and the rest; or the reply that says why not."""
+        parts = argument.split(maxsplit=2)
+        if len(parts) < 2:
+            return [Reply(usage)]
+        school = await self._school_named(parts[0])
+        if not isinstance(school, School):
+            return school
+        wanted = step_token(parts[1])
+        step = next((s for s in self.campaign.steps if s.id.casefold() == wanted), None)
+        if step is None:
+            return [Reply(texts.unknown_step(parts[1], self.campaign))]
+        return school, step, parts[2] if len(parts) > 2 else ""
+
+    async def _not_required(self, msg: Incoming, argument: str) -> list[Action]:
+        """`не требуется 009 3.2 причина`: the step does not apply to the school."""
+        found = await self._school_and_step(argument, texts.not_required_usage(self.campaign))
+        if isinstance(found, list):
+            return found
+        school, step, reason = found
+        recorded = await self.service.mark_not_required(
+            by=msg.user_id, school=school, step_id=step.id, reason=reason[:500], origin=msg.origin
+        )
+        log.info("step %s of %s not required, by %s", step.id, school.id, msg.user_id)
+        notice = texts.not_required_notice(self.settings.department, school, step)
+        return [
+            Reply(texts.not_required_marked(recorded.status, step, recorded.answer)),
+            *(Private(person.person_id, notice) for person in recorded.status.people),
+        ]
+
+    async def _required(self, msg: Incoming, argument: str) -> list[Action]:
+        """`требуется 009 3.2`: «не требуется» undone; the answer before it is current again."""
+        found = await self._school_and_step(argument, texts.required_usage(self.campaign))
+        if isinstance(found, list):
+            return found
+        school, step, _ = found
+        status = await self.service.mark_required(by=msg.user_id, school=school, step_id=step.id)
+        if status is None:
+            return [Reply(texts.required_already(school, step))]
+        return [Reply(texts.required_again(status, step))]
 
     async def _report(self, msg: Incoming) -> list[Action]:
         """`отчет`: the Excel workbook, as a document in the conversation it was asked in."""

@@ -1,0 +1,171 @@
+"""Staff run the campaign day to day (issue 17): answers on a school's behalf, «не требуется»,
+extensions. Each command is fed as an Incoming through the real rules on a real SQLite file
+(`tests.test_understanding.world`); the checks are on the actions and on what is stored."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from openpyxl import load_workbook
+
+from bot import texts
+from bot.actions import Private
+from bot.domain import AnswerSource, StepState
+from bot.report import write_csv, write_xlsx
+from bot.sandbox import ADMIN_CHAT
+from tests.conftest import ADMIN, deputy_of, head_of
+from tests.test_understanding import CAMPAIGN, replies, world
+
+
+def test_staff_record_an_answer_for_a_school_as_its_author(tmp_path: Path) -> None:
+    with world(tmp_path) as w:
+        actions = w.say(ADMIN, "/отметить s3 3.1 выполнено", peer=ADMIN_CHAT)
+        current = w.current("s3")
+        assert current["3.1"].state is StepState.DONE
+        assert current["3.1"].answered_by == ADMIN
+        assert current["3.1"].source is AnswerSource.ADMIN
+        status = w.run(w.app.service.school_status(w.run(w.app.repos.roster.school("s3"))))
+        step = CAMPAIGN.step("3.1")
+        assert step is not None
+        assert replies(actions) == [texts.marked(status, [(step, current["3.1"])])]
+        told = {a.user_id for a in actions if isinstance(a, Private)}
+        assert told == {head_of(3), deputy_of(3)}
+
+
+def test_staff_type_every_form_heads_may_type_including_numbers(tmp_path: Path) -> None:
+    with world(tmp_path) as w:
+        w.say(ADMIN, "отметить s1 п. 3,2 педагоги 45 из 50 ученики 380/412, 3.4 в работе")
+        current = w.current("s1")
+        assert current["3.2"].state is StepState.IN_PROGRESS
+        assert current["3.2"].counts["teachers"].done == 45
+        assert current["3.2"].counts["pupils"].total == 412
+        assert current["3.4"].state is StepState.IN_PROGRESS
+        assert {a.answered_by for a in current.values()} == {ADMIN}
+
+
+def test_a_bad_mark_stores_nothing_and_says_why(tmp_path: Path) -> None:
+    with world(tmp_path) as w:
+        unknown = replies(w.say(ADMIN, "отметить 999 3.1 выполнено"))
+        assert unknown == [texts.no_such_school("999")]
+        no_step = replies(w.say(ADMIN, "отметить s1 9.9 выполнено"))
+        assert len(no_step) == 1
+        assert "Нет пункта 9.9" in no_step[0]
+        no_numbers = replies(w.say(ADMIN, "отметить s1 3.2 выполнено"))
+        assert len(no_numbers) == 1
+        assert "3.2" in no_numbers[0]
+        assert replies(w.say(ADMIN, "отметить")) == [texts.mark_usage(CAMPAIGN)]
+        assert w.current("s1") == {}
+
+
+def test_only_staff_may_mark(tmp_path: Path) -> None:
+    with world(tmp_path) as w:
+        actions = w.say(head_of(1), "отметить s2 3.1 выполнено")
+        assert replies(actions) == [texts.admin_only(w.app.flow.settings.department)]
+        assert w.current("s2") == {}
+
+
+def test_not_required_counts_as_done_for_the_school_and_leaves_the_totals(
+    tmp_path: Path,
+) -> None:
+    with world(tmp_path) as w:
+        for step in ("3.1", "3.3", "3.4", "3.5"):
+            w.say(ADMIN, f"отметить s3 {step} выполнено")
+        w.say(ADMIN, "отметить s1 3.2 педагоги 10 из 10 ученики 5/5")
+        before = w.run(w.app.service.district_status())
+        actions = w.say(ADMIN, "не требуется s3 3,2 в школе нет учеников", peer=ADMIN_CHAT)
+        current = w.current("s3")["3.2"]
+        assert (current.state, current.reason, current.answered_by) == (
+            StepState.NOT_REQUIRED,
+            "в школе нет учеников",
+            ADMIN,
+        )
+        assert current.source is AnswerSource.ADMIN
+        assert "не требуется" in replies(actions)[0]
+        assert {a.user_id for a in actions if isinstance(a, Private)} == {
+            head_of(3),
+            deputy_of(3),
+        }
+        status = w.run(w.app.service.district_status())
+        assert (before.finished, status.finished) == (0, 1)
+        step = next(s for s in status.steps if s.step.id == "3.2")
+        assert (step.done, step.not_required, step.none, step.applies) == (1, 1, 1, 2)
+        assert "не требуется 1" in texts.district_status(status)
+        pending = w.run(w.app.service.pending_schools())
+        assert "s3" not in {p.school.id for p in pending.schools}
+        assert w.run(w.app.repos.counts.recount(repair=False)) == []
+
+
+def test_required_undoes_not_required_back_to_the_answer_before(tmp_path: Path) -> None:
+    with world(tmp_path) as w:
+        w.say(head_of(3), "3.4 в работе")
+        w.say(ADMIN, "не требуется s3 3.4")
+        w.say(ADMIN, "не требуется s3 3.1 ремонт")
+        assert w.current("s3")["3.4"].state is StepState.NOT_REQUIRED
+        w.say(ADMIN, "требуется s3 3.4")
+        w.say(ADMIN, "требуется s3 3.1")
+        assert w.current("s3")["3.4"].state is StepState.IN_PROGRESS
+        assert w.current("s3")["3.4"].answered_by == head_of(3)
+        assert "3.1" not in w.current("s3")
+        again = replies(w.say(ADMIN, "требуется s3 3.1"))
+        school = w.run(w.app.repos.roster.school("s3"))
+        step = CAMPAIGN.step("3.1")
+        assert school is not None
+        assert step is not None
+        assert again == [texts.required_already(school, step)]
+        log = w.run(w.app.repos.staff.of_campaign(CAMPAIGN.id))
+        assert [(a.step_id, a.action, a.done_by) for a in log] == [
+            ("3.4", "required", ADMIN),
+            ("3.1", "required", ADMIN),
+        ]
+        # The history keeps every answer, «не требуется» included.
+        assert [h[1:3] for h in w.history()] == [
+            ("3.4", "in_progress"),
+            ("3.4", "not_required"),
+            ("3.1", "not_required"),
+        ]
+        assert w.run(w.app.repos.counts.recount(repair=False)) == []
+
+
+def test_not_required_refuses_bad_input_in_russian(tmp_path: Path) -> None:
+    with world(tmp_path) as w:
+        assert replies(w.say(ADMIN, "не требуется s3")) == [texts.not_required_usage(CAMPAIGN)]
+        assert replies(w.say(ADMIN, "не требуется 999 3.2")) == [texts.no_such_school("999")]
+        assert replies(w.say(ADMIN, "не требуется s3 7.7")) == [
+            texts.unknown_step("7.7", CAMPAIGN)
+        ]
+        assert replies(w.say(ADMIN, "требуется")) == [texts.required_usage(CAMPAIGN)]
+        assert w.current("s3") == {}
+
+
+def test_heads_words_are_not_staff_commands(tmp_path: Path) -> None:
+    """«Требуется помощь» from a head is a head's message, not a refused staff command."""
+    with world(tmp_path) as w:
+        said = replies(w.say(head_of(3), "Требуется помощь по 3.2"))
+        assert said
+        assert texts.admin_only(w.app.flow.settings.department) not in said
+        assert replies(w.say(head_of(3), "не требуется s3 3.2")) != [
+            texts.admin_only(w.app.flow.settings.department)
+        ]
+        assert w.current("s3") == {}
+
+
+def test_reports_show_not_required_and_answers_by_staff(tmp_path: Path) -> None:
+    with world(tmp_path) as w:
+        w.say(ADMIN, "отметить s2 3.1 выполнено")
+        w.say(ADMIN, "не требуется s2 3.2 нет учеников")
+        out = tmp_path / "report.csv"
+        summary = w.run(write_csv(w.app.repos.reports, CAMPAIGN, "Europe/Moscow", out))
+        with out.open(encoding="utf-8") as f:
+            rows = {(r["school_id"], r["step"]): r for r in csv.DictReader(f)}
+        assert rows[("s2", "3.2")]["status"] == "not_required"
+        assert rows[("s2", "3.2")]["value"] == ""
+        assert rows[("s2", "3.1")]["status"] == "done"
+        assert rows[("s2", "3.1")]["answered_by"] == str(ADMIN)
+        assert summary.finished == 0
+        xlsx = tmp_path / "report.xlsx"
+        w.run(write_xlsx(w.app.repos.reports, CAMPAIGN, "Europe/Moscow", xlsx, w.clock.now()))
+        sheet = load_workbook(xlsx)["Сводка"]
+        cells = [str(c.value) for row in sheet.iter_rows() for c in row if c.value is not None]
+        assert any("не требуется" in c for c in cells)
+        assert any("выполнили 0 из 2 школ" in c for c in cells)
