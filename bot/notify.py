@@ -17,7 +17,7 @@ from bot import texts
 from bot.actions import FileKind
 from bot.chart import render_progress
 from bot.chats import ChatDirectory
-from bot.domain import StepState
+from bot.domain import Campaign, StepState
 from bot.keyboards import reminder_keyboard
 from bot.messages import Address, AddressKind, Outgoing, buttons_of
 from bot.outbox import FileJob, Outbox
@@ -56,15 +56,31 @@ class Notifier:
         slot = slot_key or f"manual-{uuid.uuid4().hex}"
         return ":".join(str(p) for p in (self.campaign.id, slot, *parts))
 
-    async def remind(self, slot_key: str | None = None) -> ReminderReport:
+    async def remind(
+        self,
+        slot_key: str | None = None,
+        *,
+        skip: frozenset[str] = frozenset(),
+        only: frozenset[str] | None = None,
+        campaign: Campaign | None = None,
+    ) -> ReminderReport:
         """Remind every person of every school that still owes something.
 
         People whose schools owe the same steps get one text, addressed to up to 100 of them
         at once (VK's `peer_ids`: one call instead of 100). Whoever is known to refuse private
         messages is mentioned in the heads chats instead; whoever refuses them now is mentioned
         there by the sender.
+
+        `skip`: schools not to remind (their deadline was extended past this slot's); `only`:
+        remind just these (a slot of an extended school's own deadline, which `campaign`
+        carries so that the text says how long is left).
         """
-        pending = (await self.service.pending_schools()).schools
+        pending = [
+            school
+            for school in (await self.service.pending_schools()).schools
+            if school.school.id not in skip and (only is None or school.school.id in only)
+        ]
+        campaign = campaign or self.campaign
         unreachable = await self.service.repos.conversations.unreachable()
         now = self.service.now()
         heads_chats = tuple(
@@ -86,7 +102,7 @@ class Notifier:
         private = 0
         buttons = buttons_of(reminder_keyboard(self.campaign))
         for owed, people in groups.items():
-            text = texts.reminder(self.campaign, list(owed), now)
+            text = texts.reminder(campaign, list(owed), now)
             ordered = sorted(people)
             for start in range(0, len(ordered), BATCH):
                 chunk = ordered[start : start + BATCH]
@@ -103,7 +119,7 @@ class Notifier:
         unreached = [(pending[i], people) for i, people in sorted(missed.items()) if people]
         mentioned = sum(len(people) for _, people in unreached)
         if unreached:
-            text = texts.reminder_in_chat(self.campaign, unreached, now)
+            text = texts.reminder_in_chat(campaign, unreached, now)
             messages += [
                 Outgoing(key=self._key(slot_key, "chat", chat.id), to=(chat,), text=text)
                 for chat in heads_chats
@@ -168,13 +184,15 @@ class Notifier:
         ]
 
     async def escalate(self, slot_key: str) -> bool:
-        """Tell the controller which schools are overdue; nothing once every school is done."""
+        """Tell the controller which schools are overdue; nothing once every school is done.
+        A school whose every owed step was extended past now waits for its own deadline."""
         listed = await self.service.pending_schools(texts.PENDING_LIST_LIMIT)
-        if not listed.owing:
+        waiting = await self.service.waiting(self.service.now())
+        overdue = [s for s in listed.schools if s.school.id not in waiting]
+        owing = listed.owing - len(waiting)
+        if owing <= 0:
             return False
-        text = texts.escalation(
-            self.campaign, listed.schools, listed.total, self.service.now(), listed.owing
-        )
+        text = texts.escalation(self.campaign, overdue, listed.total, self.service.now(), owing)
         controller = self.audience.controller
         if controller is None:
             await self._to_admin_chats(slot_key, text)
@@ -188,7 +206,7 @@ class Notifier:
                 fallback=chats,
             )
             await self.outbox.add([message])
-        log.info("escalation written: slot=%s overdue=%d", slot_key, listed.owing)
+        log.info("escalation written: slot=%s overdue=%d", slot_key, owing)
         return True
 
     async def unanswered_problems(self, before: dt.datetime) -> int:

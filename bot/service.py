@@ -16,7 +16,7 @@ from bot.status import (
     PendingSchool,
     SchoolStatus,
     StepSummary,
-    is_late,
+    deadline_for,
     owed_steps,
 )
 from storage.counts import CountsRepository
@@ -27,6 +27,8 @@ from storage.repositories import (
     CampaignRepository,
     ConversationRepository,
     EventRepository,
+    Extension,
+    ExtensionRepository,
     Membership,
     RosterRepository,
     ScheduleRepository,
@@ -49,6 +51,7 @@ class Repositories:
     reports: ReportRepository
     counts: CountsRepository
     staff: StaffActionRepository
+    extensions: ExtensionRepository
 
     @classmethod
     def on(cls, db: Database) -> Repositories:
@@ -62,6 +65,7 @@ class Repositories:
             ReportRepository(db),
             CountsRepository(db),
             StaffActionRepository(db),
+            ExtensionRepository(db),
         )
 
 
@@ -209,7 +213,10 @@ class CampaignService:
             reason=reason,
             answered_by=by,
             answered_at=at,
-            late=is_late(self.campaign, at) and state is not StepState.NOT_REQUIRED,
+            # Before the order's deadline nothing is late: no need to look for extensions.
+            late=at > self.campaign.deadline
+            and state is not StepState.NOT_REQUIRED
+            and at > await self.deadline(school.id, step_id),
             source=source,
             origin=origin,
         )
@@ -258,6 +265,74 @@ class CampaignService:
         )
         log.info("step %s of %s required again by %s", step_id, school.id, by)
         return await self.school_status(school)
+
+    async def extended(self, school_id: str) -> dict[str, dt.datetime]:
+        """The school's extensions: step id ("" for every step) -> its own deadline."""
+        rows = await self.repos.extensions.of_campaign(self.campaign.id, school_id)
+        return {e.step_id: e.deadline for e in rows}
+
+    async def deadline(self, school_id: str, step_id: str) -> dt.datetime:
+        """When the school's answer to the step becomes late (extensions included)."""
+        return deadline_for(self.campaign, await self.extended(school_id), step_id)
+
+    async def extend(
+        self, *, by: int, school: School, step_id: str, deadline: dt.datetime
+    ) -> None:
+        """Give the school (every step, or `step_id`) until `deadline`; kept in the history."""
+        now = self.clock.now()
+        await self.repos.extensions.grant(
+            self.campaign.id,
+            Extension(
+                school_id=school.id,
+                step_id=step_id,
+                deadline=deadline,
+                granted_by=by,
+                granted_at=now,
+            ),
+        )
+        await self.repos.staff.add(
+            StaffAction(
+                campaign_id=self.campaign.id,
+                school_id=school.id,
+                step_id=step_id,
+                action="extended",
+                detail=deadline.astimezone(dt.UTC).isoformat(),
+                done_by=by,
+                done_at=now,
+            )
+        )
+        log.info("deadline of %s (step %r) extended to %s by %s", school.id, step_id, deadline, by)
+
+    async def cancel_extension(self, *, by: int, school: School, step_id: str | None) -> int:
+        """Take back the school's extensions (of one step, or all); how many there were."""
+        removed = await self.repos.extensions.cancel(self.campaign.id, school.id, step_id)
+        if removed:
+            await self.repos.staff.add(
+                StaffAction(
+                    campaign_id=self.campaign.id,
+                    school_id=school.id,
+                    step_id=step_id or "",
+                    action="extension_cancelled",
+                    done_by=by,
+                    done_at=self.clock.now(),
+                )
+            )
+        return removed
+
+    async def waiting(self, moment: dt.datetime) -> set[str]:
+        """Schools that owe something, all of it extended past `moment`: neither reminded by
+        the order's own slots nor escalated until their own deadline."""
+        extended: dict[str, dict[str, dt.datetime]] = {}
+        for row in await self.repos.extensions.of_campaign(self.campaign.id):
+            extended.setdefault(row.school_id, {})[row.step_id] = row.deadline
+        result = set()
+        for school_id, own in extended.items():
+            current = await self.repos.answers.current_for_school(self.campaign.id, school_id)
+            states = {step_id: answer.state for step_id, answer in current.items()}
+            owed = owed_steps(self.campaign, states)
+            if owed and all(deadline_for(self.campaign, own, s.id) > moment for s in owed):
+                result.add(school_id)
+        return result
 
     async def acknowledge(self, person_id: int) -> bool:
         return await self.repos.conversations.acknowledge(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from bot.domain import Answer, Campaign, Person, School, Step, StepState
@@ -87,6 +88,15 @@ def percent(part: int, whole: int) -> float:
 
 def is_late(campaign: Campaign, moment: dt.datetime) -> bool:
     return moment > campaign.deadline
+
+
+def deadline_for(
+    campaign: Campaign, extended: Mapping[str, dt.datetime], step_id: str
+) -> dt.datetime:
+    """A school's deadline for a step: the order's, or the later of its extensions (of that
+    step, or "" of every step) that staff gave it."""
+    moments = [campaign.deadline, *(extended[k] for k in (step_id, "") if k in extended)]
+    return max(moments)
 
 
 def owed_steps(campaign: Campaign, states: dict[str, StepState]) -> list[Step]:

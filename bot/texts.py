@@ -184,6 +184,8 @@ def help_admin(department: DepartmentConfig) -> str:
         "по телефону; числа пишутся как у руководителей\n"
         "• не требуется 009 3.2 причина — пункт не относится к школе (не входит в итоги); "
         "требуется 009 3.2 — отменить\n"
+        "• продлить 009 25.10 (extend) — свой срок школе; продлить 009 3.2 25.10 — по одному "
+        "пункту; продлить 009 отменить — вернуть срок приказа\n"
         "• помощь (help) — эта справка"
     )
 
@@ -416,8 +418,10 @@ def school_status(
     names: dict[int, str],
     timezone: str,
     verification: tuple[bool | None, list[str]] = (None, []),
+    extended_until: dict[str, dt.datetime] | None = None,
 ) -> str:
     lines = [f"🏫 {status.school.name} (№ {status.school.id})"]
+    lines += extension_lines(status.campaign, extended_until or {}, timezone)
     for step in status.campaign.steps:
         answer = status.answers.get(step.id)
         line = _step_line(step, answer)
@@ -1314,3 +1318,80 @@ def required_again(status: SchoolStatus, step: Step) -> str:
 
 def required_already(school: School, step: Step) -> str:
     return f"🏫 {school.name}\nПункт {step.id} и так требуется: отменять нечего."
+
+
+def extend_usage(campaign: Campaign) -> str:
+    step = campaign.steps[-1].id
+    return (
+        "Напишите номер школы и новый срок: «продлить 009 25.10» — для всех пунктов, "
+        f"«продлить 009 {step} 25.10» — для одного, можно со временем: «25.10 18:00». "
+        "Отменить: «продлить 009 отменить»."
+    )
+
+
+def bad_date(said: str) -> str:
+    return (
+        f"Не понимаю дату {quoted(_shortened(said, 40))}. Напишите день и месяц, например "
+        "«25.10», можно с годом и временем: «25.10.2023 18:00»."
+    )
+
+
+def past_date(moment: dt.datetime, timezone: str) -> str:
+    return f"Срок {fmt_moment(moment, timezone)} уже прошёл. Укажите более позднюю дату."
+
+
+def not_later_than_order(campaign: Campaign) -> str:
+    return f"Новый срок должен быть позже срока приказа ({fmt_deadline(campaign)})."
+
+
+def _extension_scope(step: Step | None) -> str:
+    return "все пункты" if step is None else f"пункт {step.id} {step.short_title}"
+
+
+def extended(school: School, step: Step | None, deadline: dt.datetime, timezone: str) -> str:
+    """The staff member's receipt for `продлить`, with how to undo it."""
+    undo = (
+        f"продлить {school.id} отменить"
+        if step is None
+        else (f"продлить {school.id} {step.id} отменить")
+    )
+    return (
+        f"🏫 {school.name}\n"
+        f"Срок продлён до {fmt_moment(deadline, timezone)}: {_extension_scope(step)}. "
+        "Напоминания, опоздание и сообщения контролёру — по новому сроку.\n"
+        f"Отменить: {quoted(undo)}."
+    )
+
+
+def extended_notice(
+    campaign: Campaign, school: School, step: Step | None, deadline: dt.datetime
+) -> str:
+    """What a school's people are told when their deadline is moved."""
+    return (
+        f"🏫 {school.name}\n"
+        f"Срок по приказу № {campaign.number} для вашей школы продлён до "
+        f"{fmt_moment(deadline, campaign.timezone)}: {_extension_scope(step)}."
+    )
+
+
+def extension_cancelled(school: School, campaign: Campaign, count: int) -> str:
+    if not count:
+        return f"🏫 {school.name}\nПродлённого срока нет: отменять нечего."
+    return (
+        f"🏫 {school.name}\nПродление отменено, действует срок приказа: {fmt_deadline(campaign)}."
+    )
+
+
+def extension_lines(
+    campaign: Campaign, extended_until: dict[str, dt.datetime], timezone: str
+) -> list[str]:
+    """«Срок продлён до …: все пункты» for a school's card in `статус 009`."""
+    lines = []
+    for step_id, moment in sorted(extended_until.items()):
+        step = campaign.step(step_id) if step_id else None
+        if step_id and step is None:
+            continue
+        lines.append(
+            f"📅 Срок продлён до {fmt_moment(moment, timezone)}: {_extension_scope(step)}"
+        )
+    return lines

@@ -700,6 +700,74 @@ class StaffActionRepository:
         ]
 
 
+class Extension(_Row):
+    """A school's own deadline, for one step or ("") for all of them (migration 0011)."""
+
+    school_id: str
+    step_id: str
+    deadline: dt.datetime
+    granted_by: int
+    granted_at: dt.datetime
+
+
+class ExtensionRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def grant(self, campaign_id: str, extension: Extension) -> None:
+        await self._db.execute(
+            """
+            INSERT INTO extensions
+                (campaign_id, school_id, step_id, deadline, granted_by, granted_at)
+            VALUES (?, ?, ?, ?, ?, ?)
+            ON CONFLICT (campaign_id, school_id, step_id) DO UPDATE SET
+                deadline = excluded.deadline, granted_by = excluded.granted_by,
+                granted_at = excluded.granted_at
+            """,
+            (
+                campaign_id,
+                extension.school_id,
+                extension.step_id,
+                _ts(extension.deadline),
+                extension.granted_by,
+                _ts(extension.granted_at),
+            ),
+        )
+
+    async def cancel(self, campaign_id: str, school_id: str, step_id: str | None) -> int:
+        """Remove the school's extension of `step_id` (all of them for None); how many."""
+        if step_id is None:
+            return await self._db.execute(
+                "DELETE FROM extensions WHERE campaign_id = ? AND school_id = ?",
+                (campaign_id, school_id),
+            )
+        return await self._db.execute(
+            "DELETE FROM extensions WHERE campaign_id = ? AND school_id = ? AND step_id = ?",
+            (campaign_id, school_id, step_id),
+        )
+
+    async def of_campaign(self, campaign_id: str, school_id: str | None = None) -> list[Extension]:
+        """The campaign's extensions (of one school), by school and step: a handful of rows."""
+        where, params = "campaign_id = ?", [campaign_id]
+        if school_id is not None:
+            where, params = "campaign_id = ? AND school_id = ?", [campaign_id, school_id]
+        rows = await self._db.fetchall(
+            "SELECT school_id, step_id, deadline, granted_by, granted_at FROM extensions "  # noqa: S608
+            f"WHERE {where} ORDER BY school_id, step_id",
+            params,
+        )
+        return [
+            Extension(
+                school_id=r[0],
+                step_id=r[1],
+                deadline=_parse_ts(r[2]),
+                granted_by=r[3],
+                granted_at=_parse_ts(r[4]),
+            )
+            for r in rows
+        ]
+
+
 class ScheduleRepository:
     """Which automatic messages were written (their slot taken), and whether a campaign's are
     paused."""

@@ -5,17 +5,20 @@ extensions. Each command is fed as an Incoming through the real rules on a real 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from openpyxl import load_workbook
 
 from bot import texts
 from bot.actions import Private
 from bot.domain import AnswerSource, StepState
+from bot.messages import Outgoing
 from bot.report import write_csv, write_xlsx
 from bot.sandbox import ADMIN_CHAT
 from tests.conftest import ADMIN, deputy_of, head_of
-from tests.test_understanding import CAMPAIGN, replies, world
+from tests.test_understanding import CAMPAIGN, World, replies, world
 
 
 def test_staff_record_an_answer_for_a_school_as_its_author(tmp_path: Path) -> None:
@@ -169,3 +172,129 @@ def test_reports_show_not_required_and_answers_by_staff(tmp_path: Path) -> None:
         cells = [str(c.value) for row in sheet.iter_rows() for c in row if c.value is not None]
         assert any("не требуется" in c for c in cells)
         assert any("выполнили 0 из 2 школ" in c for c in cells)
+
+
+# --- extensions --------------------------------------------------------------------------------
+
+MSK = ZoneInfo("Europe/Moscow")
+# The order's deadline is 20.10.2023 23:59 (Moscow); s3 gets until 25.10.
+EXTENDED = dt.datetime(2023, 10, 25, 23, 59, tzinfo=MSK)
+
+
+def _outbox(w: World) -> list[Outgoing]:
+    return [r.message for r in w.run(w.app.outbox.repo.pending_messages(limit=10_000))]
+
+
+def _reminded(w: World, key_part: str) -> set[int]:
+    return {a.id for m in _outbox(w) if key_part in m.key for a in m.to}
+
+
+def test_an_extension_moves_lateness_and_is_kept_with_its_author(tmp_path: Path) -> None:
+    with world(tmp_path) as w:
+        actions = w.say(ADMIN, "продлить s3 25.10", peer=ADMIN_CHAT)
+        school = w.run(w.app.repos.roster.school("s3"))
+        assert school is not None
+        assert replies(actions) == [texts.extended(school, None, EXTENDED, "Europe/Moscow")]
+        assert {a.user_id for a in actions if isinstance(a, Private)} == {
+            head_of(3),
+            deputy_of(3),
+        }
+        w.say(ADMIN, "продлить s2 3.1 22.10 18:00")
+        w.clock.set(CAMPAIGN.deadline + dt.timedelta(hours=5))
+        w.say(head_of(3), "3.1 выполнено")
+        w.say(head_of(2), "3.1 выполнено, 3.4 выполнено")
+        w.say(head_of(1), "3.1 выполнено")
+        assert w.current("s3")["3.1"].late is False
+        assert w.current("s2")["3.1"].late is False
+        assert w.current("s2")["3.4"].late is True
+        assert w.current("s1")["3.1"].late is True
+        log = w.run(w.app.repos.staff.of_campaign(CAMPAIGN.id))
+        assert [(a.school_id, a.step_id, a.action, a.done_by) for a in log] == [
+            ("s3", "", "extended", ADMIN),
+            ("s2", "3.1", "extended", ADMIN),
+        ]
+        card = replies(w.say(ADMIN, "статус s3"))[0]
+        assert "Срок продлён до 25.10.2023 23:59: все пункты" in card
+
+
+def test_an_extension_is_cancelled_and_bad_input_is_refused_in_russian(
+    tmp_path: Path,
+) -> None:
+    with world(tmp_path) as w:
+        school = w.run(w.app.repos.roster.school("s3"))
+        assert school is not None
+        usage = texts.extend_usage(CAMPAIGN)
+        assert replies(w.say(ADMIN, "продлить")) == [usage]
+        assert replies(w.say(ADMIN, "продлить s3")) == [usage]
+        assert replies(w.say(ADMIN, "продлить 999 25.10")) == [texts.no_such_school("999")]
+        assert replies(w.say(ADMIN, "продлить s3 7.7 25.10")) == [
+            texts.unknown_step("7.7", CAMPAIGN)
+        ]
+        assert replies(w.say(ADMIN, "продлить s3 32.10")) == [texts.bad_date("32.10")]
+        assert replies(w.say(ADMIN, "продлить s3 завтра")) == [texts.bad_date("завтра")]
+        past = dt.datetime(2023, 10, 1, 23, 59, tzinfo=MSK)
+        assert replies(w.say(ADMIN, "продлить s3 3.2 01.10.2023")) == [
+            texts.past_date(past, "Europe/Moscow")
+        ]
+        assert replies(w.say(ADMIN, "продлить s3 19.10")) == [texts.not_later_than_order(CAMPAIGN)]
+        assert w.run(w.app.repos.extensions.of_campaign(CAMPAIGN.id)) == []
+        w.say(ADMIN, "продлить s3 25.10")
+        w.say(ADMIN, "продлить s3 3.2 27.10")
+        assert replies(w.say(ADMIN, "продлить s3 3.2 отменить")) == [
+            texts.extension_cancelled(school, CAMPAIGN, 1)
+        ]
+        [left] = w.run(w.app.repos.extensions.of_campaign(CAMPAIGN.id))
+        assert (left.step_id, left.deadline) == ("", EXTENDED)
+        assert replies(w.say(ADMIN, "продлить s3 отменить")) == [
+            texts.extension_cancelled(school, CAMPAIGN, 1)
+        ]
+        assert replies(w.say(ADMIN, "продлить s3 отменить")) == [
+            texts.extension_cancelled(school, CAMPAIGN, 0)
+        ]
+        assert w.run(w.app.repos.extensions.of_campaign(CAMPAIGN.id)) == []
+        actions = [a for _, _, a, _, _ in _log(w)]
+        assert actions == ["extended", "extended", "extension_cancelled", "extension_cancelled"]
+        # Only staff extend.
+        w.say(head_of(3), "продлить s3 25.10")
+        assert w.run(w.app.repos.extensions.of_campaign(CAMPAIGN.id)) == []
+
+
+def _log(w: World) -> list[tuple[str, str, str, int, str]]:
+    log = w.run(w.app.repos.staff.of_campaign(CAMPAIGN.id))
+    return [(a.school_id, a.step_id, a.action, a.done_by, a.detail) for a in log]
+
+
+def test_an_extended_school_is_reminded_and_escalated_on_its_own_deadline(
+    tmp_path: Path,
+) -> None:
+    # No admin chat: the summaries' pictures are not drawn and uploaded on every tick.
+    with world(tmp_path, admin_chats=[]) as w:
+        w.say(ADMIN, "продлить s3 25.10")
+        # The order's last reminder (3 hours before its deadline) skips s3.
+        w.clock.set(CAMPAIGN.deadline - dt.timedelta(hours=2))
+        w.tick()
+        ordered = _reminded(w, ":reminder:")
+        assert {head_of(1), head_of(2)} <= ordered
+        assert head_of(3) not in ordered
+        assert deputy_of(3) not in ordered
+        # The controller hears of s1 and s2 after the deadline (on the first working morning
+        # after the weekend), not of s3.
+        w.clock.set(dt.datetime(2023, 10, 24, 12, 0, tzinfo=MSK))
+        w.tick()
+        [first] = [m.text for m in _outbox(w) if ":escalation" in m.key]
+        assert "СОШ №1" in first
+        assert "СОШ №3" not in first
+        # s3 is reminded before its own deadline, alone, with its own time left.
+        w.clock.set(EXTENDED - dt.timedelta(hours=2))
+        w.tick()
+        own = [m for m in _outbox(w) if "extended:s3" in m.key]
+        assert own
+        assert {a.id for m in own for a in m.to} == {head_of(3), deputy_of(3)}
+        assert "25.10.2023" in own[0].text
+        w.tick()
+        assert len([m for m in _outbox(w) if "extended:s3" in m.key]) == len(own)
+        # Once its deadline has passed, s3 is overdue like the others.
+        w.clock.set(dt.datetime(2023, 10, 27, 12, 0, tzinfo=MSK))
+        w.tick()
+        latest = [m.text for m in _outbox(w) if ":escalation" in m.key][-1]
+        assert "СОШ №3" in latest

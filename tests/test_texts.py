@@ -261,6 +261,24 @@ def rendered(campaign: Campaign, department: DepartmentConfig) -> Iterator[tuple
     yield "not_required_usage", texts.not_required_usage(campaign)
     yield "required_usage", texts.required_usage(campaign)
     yield "unknown_step", texts.unknown_step("7.7", campaign)
+    yield "extend_usage", texts.extend_usage(campaign)
+    yield "bad_date", texts.bad_date("32.10")
+    yield "bad_date long", texts.bad_date("я" * 300)
+    yield "past_date", texts.past_date(at(1), "Europe/Moscow")
+    yield "not_later_than_order", texts.not_later_than_order(campaign)
+    later = campaign.deadline + dt.timedelta(days=5)
+    for school in SCHOOLS:
+        for step in (None, confirm, counting):
+            yield "extended", texts.extended(school, step, later, "Europe/Moscow")
+            yield "extended_notice", texts.extended_notice(campaign, school, step, later)
+        for count in (0, 1, 2):
+            yield "extension_cancelled", texts.extension_cancelled(school, campaign, count)
+        status = SchoolStatus(campaign, school, people_of(school), answers)
+        extended_until = {"": later, confirm.id: later + dt.timedelta(days=1)}
+        yield (
+            "school_status extended",
+            texts.school_status(status, {}, "Europe/Moscow", (None, []), extended_until),
+        )
     for school in SCHOOLS:
         status = SchoolStatus(campaign, school, people_of(school), answers)
         exempt = answer(confirm, StepState.NOT_REQUIRED, reason="ремонт.")

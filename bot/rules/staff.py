@@ -14,7 +14,14 @@ from bot.chart import render_progress
 from bot.domain import AnswerSource, Campaign, School, Step
 from bot.keyboards import announcement_keyboard
 from bot.onboarding import verify_school
-from bot.parsing import AdminCommand, ParsedAdminCommand, read, step_token
+from bot.parsing import (
+    CANCEL_WORDS,
+    AdminCommand,
+    ParsedAdminCommand,
+    parse_new_deadline,
+    read,
+    step_token,
+)
 from bot.report import ReportSummary, write_xlsx
 from bot.roster import parse_vk_id
 from bot.rules.base import Context, Rules
@@ -90,6 +97,8 @@ class StaffRules(Rules):
             return await self._not_required(msg, parsed.argument)
         if command is AdminCommand.REQUIRED:
             return await self._required(msg, parsed.argument)
+        if command is AdminCommand.EXTEND:
+            return await self._extend(msg, parsed.argument)
         return await self._report(msg)
 
     async def _school_named(self, query: str) -> School | list[Action]:
@@ -179,6 +188,58 @@ class StaffRules(Rules):
             return [Reply(texts.required_already(school, step))]
         return [Reply(texts.required_again(status, step))]
 
+    async def _extend(self, msg: Incoming, argument: str) -> list[Action]:
+        """`продлить 009 [3.2] 25.10` moves the school's deadline (of one step); `продлить 009
+        [3.2] отменить` takes it back."""
+        usage = texts.extend_usage(self.campaign)
+        query, _, rest = argument.strip().partition(" ")
+        if not query or not rest.strip():
+            return [Reply(usage)]
+        school = await self._school_named(query)
+        if not isinstance(school, School):
+            return school
+        first, _, after = rest.strip().partition(" ")
+        step = next((s for s in self.campaign.steps if s.id.casefold() == step_token(first)), None)
+        said = after.strip() if step is not None else rest.strip()
+        if (
+            step is None
+            and after.strip()
+            and parse_new_deadline(rest, self.campaign) is None
+            and (
+                after.strip().casefold() in CANCEL_WORDS
+                or parse_new_deadline(after, self.campaign) is not None
+            )
+        ):
+            # «продлить 009 7.7 25.10»: a step that is not in the order.
+            return [Reply(texts.unknown_step(first, self.campaign))]
+        if said.casefold() in CANCEL_WORDS:
+            count = await self.service.cancel_extension(
+                by=msg.user_id, school=school, step_id=None if step is None else step.id
+            )
+            return [Reply(texts.extension_cancelled(school, self.campaign, count))]
+        if not said:
+            return [Reply(usage)]
+        deadline = parse_new_deadline(said, self.campaign)
+        if deadline is None:
+            return [Reply(texts.bad_date(said))]
+        timezone = self.campaign.timezone
+        if deadline <= self.service.now():
+            return [Reply(texts.past_date(deadline, timezone))]
+        if deadline <= self.campaign.deadline:
+            return [Reply(texts.not_later_than_order(self.campaign))]
+        await self.service.extend(
+            by=msg.user_id,
+            school=school,
+            step_id="" if step is None else step.id,
+            deadline=deadline,
+        )
+        people = (await self.service.repos.roster.people_of([school.id]))[school.id]
+        notice = texts.extended_notice(self.campaign, school, step, deadline)
+        return [
+            Reply(texts.extended(school, step, deadline, timezone)),
+            *(Private(person.person_id, notice) for person in people),
+        ]
+
     async def _report(self, msg: Incoming) -> list[Action]:
         """`отчет`: the Excel workbook, as a document in the conversation it was asked in."""
         now = self.service.now()
@@ -256,7 +317,12 @@ class StaffRules(Rules):
             list(status.people),
         )
         verification = (checked.verified, [p.full_name for p in checked.missing])
-        return [Reply(texts.school_status(status, names, self.settings.timezone, verification))]
+        extended = await self.service.extended(school.id)
+        return [
+            Reply(
+                texts.school_status(status, names, self.settings.timezone, verification, extended)
+            )
+        ]
 
     async def _picture(self, peer_id: int, status: DistrictStatus) -> Action:
         """The progress picture for a conversation; if it cannot be drawn, say so."""
