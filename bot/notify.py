@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 # VK's messages.send takes up to 100 peer_ids (dev.vk.com/method/messages.send).
 BATCH = 100
+# A notice of registrations lists at most this many people; the rest go in the next tick's.
+REGISTRATIONS_PER_NOTICE = 50
 
 
 @dataclass(frozen=True)
@@ -238,6 +240,42 @@ class Notifier:
         if expired:
             log.info("problems without a reason passed on: %d", len(expired))
         return len(expired)
+
+    async def registrations(self) -> int:
+        """Tell the admin chats who registered by code since the last tick, in one notice
+        (issue 17): registrations that come together are read together. Each is told once;
+        without an admin chat they are only logged."""
+        items = await self.service.repos.registrations.unnoticed(REGISTRATIONS_PER_NOTICE)
+        if not items:
+            return 0
+        chats = await self.audience.chats.admin_chats()
+        first = items[0]
+        stamp = f"{first.registered_at:%Y%m%dT%H%M%S}"
+        text = texts.registered_notice(
+            [
+                (
+                    texts.mention(r.person.person_id, r.person.full_name),
+                    r.person.role,
+                    r.school_name,
+                )
+                for r in items
+            ]
+        )
+        await self.outbox.add(
+            [
+                Outgoing(
+                    key=self._key(
+                        "registered", first.person.person_id, first.person.school_id, stamp, chat
+                    ),
+                    to=(self.outbox.address(chat),),
+                    text=text,
+                )
+                for chat in chats
+            ]
+        )
+        await self.service.repos.registrations.mark_noticed(items, self.service.now())
+        log.info("registrations told to staff: %d (admin chats: %d)", len(items), len(chats))
+        return len(items)
 
     async def _to_admin_chats(self, slot_key: str, text: str) -> None:
         await self.outbox.add(

@@ -53,6 +53,8 @@ class Scheduler:
         # Not a scheduled message but a head's answer passed on: it goes even when paused.
         async with self.db.transaction():
             told = await self.notifier.unanswered_problems(now - self.prompt_expires_after)
+            # Who registered by code since the last tick, in one notice to staff.
+            told += await self.notifier.registrations()
         if told:
             self.sender.wake()
         if await self.schedule.paused_at(self.campaign.id) is not None:

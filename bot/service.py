@@ -21,6 +21,7 @@ from bot.status import (
 )
 from storage.counts import CountsRepository
 from storage.db import Database
+from storage.onboarding import RegistrationRepository
 from storage.reports import ReportRepository
 from storage.repositories import (
     AnswerRepository,
@@ -52,6 +53,7 @@ class Repositories:
     counts: CountsRepository
     staff: StaffActionRepository
     extensions: ExtensionRepository
+    registrations: RegistrationRepository
 
     @classmethod
     def on(cls, db: Database) -> Repositories:
@@ -66,6 +68,7 @@ class Repositories:
             CountsRepository(db),
             StaffActionRepository(db),
             ExtensionRepository(db),
+            RegistrationRepository(db),
         )
 
 

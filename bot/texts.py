@@ -1395,3 +1395,18 @@ def extension_lines(
             f"📅 Срок продлён до {fmt_moment(moment, timezone)}: {_extension_scope(step)}"
         )
     return lines
+
+
+def registered_notice(people: list[tuple[str, Role, str]]) -> str:
+    """Who registered by code since the last notice: (mention, role, school name) each."""
+    if len(people) == 1:
+        head = "🆕 Новая регистрация по коду:"
+    else:
+        head = f"🆕 Зарегистрировались по коду: {counted(len(people), *_PERSON)}"
+    lines = [head]
+    lines += [f"• {who}, {ROLE_NAME[role]}, {school}" for who, role, school in people]
+    lines.append("Все регистрации: «регистрации»; отвязать по ошибке: «отвязать id…».")
+    return "\n".join(lines)
+
+
+_PERSON = ("человек", "человека", "человек")

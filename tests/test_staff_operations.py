@@ -13,10 +13,13 @@ from openpyxl import load_workbook
 
 from bot import texts
 from bot.actions import Private
-from bot.domain import AnswerSource, StepState
+from bot.domain import AnswerSource, Person, Role, School, StepState
 from bot.messages import Outgoing
 from bot.report import write_csv, write_xlsx
 from bot.sandbox import ADMIN_CHAT
+from storage.db import Database, bundled_migrations
+from storage.onboarding import RegistrationRepository
+from storage.repositories import RosterRepository
 from tests.conftest import ADMIN, deputy_of, head_of
 from tests.test_understanding import CAMPAIGN, World, replies, world
 
@@ -298,3 +301,60 @@ def test_an_extended_school_is_reminded_and_escalated_on_its_own_deadline(
         w.tick()
         latest = [m.text for m in _outbox(w) if ":escalation" in m.key][-1]
         assert "СОШ №3" in latest
+
+
+# --- notices of registrations ------------------------------------------------------------------
+
+
+def _registered(w: World, person_id: int, school_id: str, name: str) -> None:
+    """What a person's role button leaves after a good code (bot.onboarding.choose_role)."""
+    person = Person(person_id=person_id, school_id=school_id, full_name=name, role=Role.DEPUTY)
+    w.run(w.app.repos.registrations.register(person, w.clock.now()))
+
+
+def _registration_notices(w: World) -> list[Outgoing]:
+    return [m for m in _outbox(w) if ":registered:" in m.key]
+
+
+def test_staff_are_told_of_registrations_once_and_together(tmp_path: Path) -> None:
+    with world(tmp_path) as w:
+        w.tick()
+        assert _registration_notices(w) == []
+        _registered(w, 700_001, "s1", "Аминат Гаджиева")
+        w.tick()
+        [one] = _registration_notices(w)
+        assert [a.id for a in one.to] == [ADMIN_CHAT]
+        assert one.text == texts.registered_notice(
+            [(texts.mention(700_001, "Аминат Гаджиева"), Role.DEPUTY, "МКОУ «СОШ №1»")]
+        )
+        w.tick()
+        assert len(_registration_notices(w)) == 1
+        # Three within one tick: one notice naming all three.
+        for n, school in ((700_002, "s2"), (700_003, "s3"), (700_004, "s3")):
+            w.clock.advance(5)
+            _registered(w, n, school, f"Человек {n}")
+        w.tick()
+        notices = _registration_notices(w)
+        assert len(notices) == 2
+        assert "Зарегистрировались по коду: 3 человека" in notices[1].text
+        assert all(f"Человек {n}" in notices[1].text for n in (700_002, 700_003, 700_004))
+
+
+async def test_registrations_before_the_upgrade_are_not_news(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    notices = next(m for m in bundled_migrations() if m.name.endswith("_notices.sql"))
+    db = await Database.open(
+        path, migrations=[m for m in bundled_migrations() if m.version < notices.version]
+    )
+    try:
+        now = CAMPAIGN.deadline - dt.timedelta(days=3)
+        await RosterRepository(db).apply([School(id="s1", name="Школа")], [], now)
+        person = Person(person_id=700_001, school_id="s1", full_name="А Б", role=Role.HEAD)
+        await RegistrationRepository(db).register(person, now)
+    finally:
+        await db.close()
+    db = await Database.open(path)
+    try:
+        assert await RegistrationRepository(db).unnoticed(10) == []
+    finally:
+        await db.close()

@@ -262,6 +262,9 @@ def rendered(campaign: Campaign, department: DepartmentConfig) -> Iterator[tuple
     yield "required_usage", texts.required_usage(campaign)
     yield "unknown_step", texts.unknown_step("7.7", campaign)
     yield "extend_usage", texts.extend_usage(campaign)
+    for n in NUMBERS[1:6]:
+        people = [(f"[id{i}|Алиева]", Role.HEAD, SCHOOLS[i % 3].name) for i in range(n)]
+        yield f"registered_notice {n}", texts.registered_notice(people)
     yield "bad_date", texts.bad_date("32.10")
     yield "bad_date long", texts.bad_date("я" * 300)
     yield "past_date", texts.past_date(at(1), "Europe/Moscow")
