@@ -275,6 +275,7 @@ async def write_xlsx(
         _replacing(path) as temp,
     ):
         book = _Workbook(temp, Path(scratch), campaign, ZoneInfo(tz), now, members)
+        book.extended = await repo.extensions(campaign.id)
         try:
             async with aclosing(repo.schools(campaign.id)) as records:
                 async for record in records:
@@ -328,6 +329,8 @@ class _Workbook:
         self.members = members
         self.campaign = campaign
         self.zone = zone
+        # school id -> step id ("" for all) -> its own deadline, shown under what it owes.
+        self.extended: dict[str, dict[str, dt.datetime]] = {}
         self.schools = self.finished = self.rows = self.answers = 0
         self.people = self.acknowledged = 0
         self.pending_row = 1
@@ -475,6 +478,9 @@ class _Workbook:
             for p in record.people
         ]
         plain = self.s_text
+        owed = owed + texts.extension_lines(
+            self.campaign, self.extended.get(record.school.id, {}), self.zone.key
+        )
         self.pending_rows.add(
             self.pending_row,
             [

@@ -274,6 +274,13 @@ class CampaignService:
         rows = await self.repos.extensions.of_campaign(self.campaign.id, school_id)
         return {e.step_id: e.deadline for e in rows}
 
+    async def _extended_all(self) -> dict[str, dict[str, dt.datetime]]:
+        """Every school's extensions: school id -> step id ("" for all) -> its deadline."""
+        result: dict[str, dict[str, dt.datetime]] = {}
+        for row in await self.repos.extensions.of_campaign(self.campaign.id):
+            result.setdefault(row.school_id, {})[row.step_id] = row.deadline
+        return result
+
     async def deadline(self, school_id: str, step_id: str) -> dt.datetime:
         """When the school's answer to the step becomes late (extensions included)."""
         return deadline_for(self.campaign, await self.extended(school_id), step_id)
@@ -325,11 +332,8 @@ class CampaignService:
     async def waiting(self, moment: dt.datetime) -> set[str]:
         """Schools that owe something, all of it extended past `moment`: neither reminded by
         the order's own slots nor escalated until their own deadline."""
-        extended: dict[str, dict[str, dt.datetime]] = {}
-        for row in await self.repos.extensions.of_campaign(self.campaign.id):
-            extended.setdefault(row.school_id, {})[row.step_id] = row.deadline
         result = set()
-        for school_id, own in extended.items():
+        for school_id, own in (await self._extended_all()).items():
             current = await self.repos.answers.current_for_school(self.campaign.id, school_id)
             states = {step_id: answer.state for step_id, answer in current.items()}
             owed = owed_steps(self.campaign, states)
@@ -390,9 +394,15 @@ class CampaignService:
         owing = [s for s in schools if owed_steps(self.campaign, states.get(s.id, {}))]
         shown = owing if limit is None else owing[:limit]
         people = await self.repos.roster.people_of([s.id for s in shown])
+        extended = await self._extended_all()
         return Pending(
             schools=[
-                PendingSchool(school=s, states=states.get(s.id, {}), people=tuple(people[s.id]))
+                PendingSchool(
+                    school=s,
+                    states=states.get(s.id, {}),
+                    people=tuple(people[s.id]),
+                    extended=extended.get(s.id, {}),
+                )
                 for s in shown
             ],
             owing=len(owing),
@@ -406,9 +416,15 @@ class CampaignService:
         counts = await self.repos.counts.district(self.campaign.id, step_ids)
         shown, states = await self.repos.answers.first_owing(self.campaign.id, step_ids, limit)
         people = await self.repos.roster.people_of([s.id for s in shown])
+        extended = await self._extended_all()
         return Pending(
             schools=[
-                PendingSchool(school=s, states=states.get(s.id, {}), people=tuple(people[s.id]))
+                PendingSchool(
+                    school=s,
+                    states=states.get(s.id, {}),
+                    people=tuple(people[s.id]),
+                    extended=extended.get(s.id, {}),
+                )
                 for s in shown
             ],
             owing=counts.schools - counts.finished if step_ids else 0,

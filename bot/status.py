@@ -79,6 +79,8 @@ class PendingSchool:
     school: School
     states: dict[str, StepState]
     people: tuple[Person, ...]
+    # Staff gave the school more time (issue 17): step id ("" for all) -> its own deadline.
+    extended: dict[str, dt.datetime] = field(default_factory=dict)
 
 
 def percent(part: int, whole: int) -> float:

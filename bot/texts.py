@@ -479,6 +479,9 @@ def pending(
     for item in schools:
         people = ", ".join(mention(p.person_id, p.full_name) for p in item.people) or NOBODY_LISTED
         lines.append(f"• {item.school.name}: {_owed_ids(campaign, item)} — {people}")
+        lines += [
+            f"   {line}" for line in extension_lines(campaign, item.extended, campaign.timezone)
+        ]
     if owing > len(schools):
         lines.append(more_schools(owing - len(schools)))
     return "\n".join(lines)

@@ -218,6 +218,17 @@ def test_an_extension_moves_lateness_and_is_kept_with_its_author(tmp_path: Path)
         ]
         card = replies(w.say(ADMIN, "статус s3"))[0]
         assert "Срок продлён до 25.10.2023 23:59: все пункты" in card
+        debtors = replies(w.say(ADMIN, "должники"))[0]
+        assert "Срок продлён до 25.10.2023 23:59: все пункты" in debtors
+        assert "Срок продлён до 22.10.2023 18:00: пункт 3.1" in debtors
+        xlsx = tmp_path / "report.xlsx"
+        w.run(write_xlsx(w.app.repos.reports, CAMPAIGN, "Europe/Moscow", xlsx, w.clock.now()))
+        owed = {
+            str(row[0].value): str(row[2].value)
+            for row in load_workbook(xlsx)["Должники"].iter_rows(min_row=2)
+        }
+        assert "Срок продлён до 25.10.2023 23:59: все пункты" in owed["s3"]
+        assert "Срок продлён" not in owed["s1"]
 
 
 def test_an_extension_is_cancelled_and_bad_input_is_refused_in_russian(

@@ -262,6 +262,11 @@ def rendered(campaign: Campaign, department: DepartmentConfig) -> Iterator[tuple
     yield "required_usage", texts.required_usage(campaign)
     yield "unknown_step", texts.unknown_step("7.7", campaign)
     yield "extend_usage", texts.extend_usage(campaign)
+    later_by_step = {"": campaign.deadline + dt.timedelta(days=3)}
+    extended_schools = [
+        PendingSchool(p.school, p.states, p.people, later_by_step) for p in pending_of(campaign)
+    ]
+    yield "pending extended", texts.pending(campaign, extended_schools, 5, 3)
     for n in NUMBERS[1:6]:
         people = [(f"[id{i}|Алиева]", Role.HEAD, SCHOOLS[i % 3].name) for i in range(n)]
         yield f"registered_notice {n}", texts.registered_notice(people)
