@@ -159,6 +159,17 @@ class ParsedAdminCommand:
     argument: str = ""
 
 
+_NOTE = re.compile(r"[\s.,;]*\b(?:примечание|комментарий|note)\s*:\s*", re.IGNORECASE)
+
+
+def split_note(text: str) -> tuple[str, str]:
+    """«3.1 выполнено, примечание: со слов директора» → the answer and the staff's note."""
+    found = _NOTE.search(text)
+    if found is None:
+        return text, ""
+    return text[: found.start()], text[found.end() :].strip()
+
+
 def step_token(token: str) -> str:
     """A step as staff type it in a command: «3.2», «3,2», «п.3.2» → «3.2»."""
     folded = token.strip().casefold().replace(",", ".")

@@ -50,6 +50,15 @@ def test_staff_type_every_form_heads_may_type_including_numbers(tmp_path: Path) 
         assert {a.answered_by for a in current.values()} == {ADMIN}
 
 
+def test_staff_may_keep_a_note_with_the_answer(tmp_path: Path) -> None:
+    with world(tmp_path) as w:
+        w.say(ADMIN, "отметить s1 3.1 выполнено, примечание: со слов директора по телефону")
+        w.say(ADMIN, "отметить s1 3.4 проблема нет интернета")
+        assert w.current("s1")["3.1"].reason == "со слов директора по телефону"
+        assert w.current("s1")["3.1"].state is StepState.DONE
+        assert w.current("s1")["3.4"].reason == "нет интернета"
+
+
 def test_a_bad_mark_stores_nothing_and_says_why(tmp_path: Path) -> None:
     with world(tmp_path) as w:
         unknown = replies(w.say(ADMIN, "отметить 999 3.1 выполнено"))

@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import logging
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from bot import texts
@@ -20,6 +21,7 @@ from bot.parsing import (
     ParsedAdminCommand,
     parse_new_deadline,
     read,
+    split_note,
     step_token,
 )
 from bot.report import ReportSummary, write_xlsx
@@ -118,21 +120,24 @@ class StaffRules(Rules):
 
     async def _mark(self, msg: Incoming, argument: str) -> list[Action]:
         """`отметить 009 3.1 выполнено`: an answer a head gave by phone, read as the head's
-        own words would be, stored with the staff member as its author and source `admin`."""
+        own words would be, stored with the staff member as its author and source `admin`;
+        `…, примечание: со слов директора` keeps a note with it (as a problem's reason is)."""
         query, _, said = argument.partition(" ")
         school = await self._school_named(query)
         if not isinstance(school, School):
             return school
+        said, note = split_note(said)
         reading = read(said, self.campaign)
         out: list[Action] = [
             Reply(texts.answer_error(problem, self.campaign)) for problem in reading.problems
         ]
         if not reading.answers:
             return out or [Reply(texts.mark_usage(self.campaign))]
+        answers = [replace(a, reason=a.reason or note[:500]) for a in reading.answers]
         stored, status = await self.service.record_all(
             by=msg.user_id,
             school=school,
-            answers=reading.answers,
+            answers=answers,
             source=AnswerSource.ADMIN,
             origin=msg.origin,
         )
