@@ -1413,3 +1413,8 @@ def registered_notice(people: list[tuple[str, Role, str]]) -> str:
 
 
 _PERSON = ("человек", "человека", "человек")
+
+
+def not_required_for_school(step_id: str) -> str:
+    """A head answers a step staff marked «не требуется» (fits a pop-up, 90 characters)."""
+    return f"Пункт {step_id} для вашей школы не требуется: отвечать по нему не нужно."

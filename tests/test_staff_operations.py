@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from openpyxl import load_workbook
 
 from bot import texts
-from bot.actions import Private
+from bot.actions import Private, Snackbar
 from bot.domain import AnswerSource, Person, Role, School, StepState
 from bot.messages import Outgoing
 from bot.report import write_csv, write_xlsx
@@ -378,3 +378,21 @@ async def test_registrations_before_the_upgrade_are_not_news(tmp_path: Path) -> 
         assert await RegistrationRepository(db).unnoticed(10) == []
     finally:
         await db.close()
+
+
+def test_a_heads_answer_does_not_undo_not_required(tmp_path: Path) -> None:
+    with world(tmp_path) as w:
+        w.say(ADMIN, "не требуется s3 3.4 ремонт")
+        said = replies(w.say(head_of(3), "3.4 в работе, 3.1 выполнено"))
+        assert texts.not_required_for_school("3.4") in said
+        assert w.current("s3")["3.4"].state is StepState.NOT_REQUIRED
+        assert w.current("s3")["3.1"].state is StepState.DONE
+        button = {"c": CAMPAIGN.id, "a": "ans", "sc": "s3", "s": "3.4", "st": "in_progress"}
+        pressed = w.click(head_of(3), button)
+        assert [a.text for a in pressed if isinstance(a, Snackbar)] == [
+            texts.not_required_for_school("3.4")
+        ]
+        assert w.current("s3")["3.4"].state is StepState.NOT_REQUIRED
+        # Staff may still enter an answer for it.
+        w.say(ADMIN, "отметить s3 3.4 выполнено")
+        assert w.current("s3")["3.4"].state is StepState.DONE

@@ -262,6 +262,8 @@ def rendered(campaign: Campaign, department: DepartmentConfig) -> Iterator[tuple
     yield "required_usage", texts.required_usage(campaign)
     yield "unknown_step", texts.unknown_step("7.7", campaign)
     yield "extend_usage", texts.extend_usage(campaign)
+    for step in campaign.steps:
+        yield "not_required_for_school", texts.not_required_for_school(step.id)
     later_by_step = {"": campaign.deadline + dt.timedelta(days=3)}
     extended_schools = [
         PendingSchool(p.school, p.states, p.people, later_by_step) for p in pending_of(campaign)
