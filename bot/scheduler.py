@@ -14,7 +14,7 @@ from bot.config import RemindersConfig
 from bot.domain import Campaign
 from bot.notify import Notifier
 from bot.outbox import FileJob, Sender
-from bot.schedule import Slot, SlotKind, due_slots, reminder_slots
+from bot.schedule import Slot, SlotKind, due_slots, extended_slots
 from storage.db import Database
 from storage.repositories import ScheduleRepository
 
@@ -80,28 +80,26 @@ class Scheduler:
         for extension in extensions:
             if now >= extension.deadline:
                 continue
-            own = self.campaign.model_copy(update={"deadline": extension.deadline})
-            passed = [
-                s
-                for s in reminder_slots(own, self.reminders)
-                if extension.granted_at <= s.due <= now
-            ]
-            if not passed:
-                continue
-            moment = extension.deadline.astimezone(dt.UTC)
-            key = (
-                f"extended:{extension.school_id}:{extension.step_id}:"
-                f"{moment:%Y%m%dT%H%M}:{passed[-1].key}"
+            slots = extended_slots(
+                self.campaign,
+                self.reminders,
+                extension.school_id,
+                extension.step_id,
+                extension.deadline,
+                extension.granted_at,
             )
-            if key in finished:
+            passed = [s for s in slots if s.due <= now]
+            if not passed or passed[-1].key in finished:
                 continue
+            slot = passed[-1]
+            own = self.campaign.model_copy(update={"deadline": extension.deadline})
             async with self.db.transaction():
                 await self.notifier.remind(
-                    key, only=frozenset({extension.school_id}), campaign=own
+                    slot.key, only=frozenset({extension.school_id}), campaign=own
                 )
-                await self.schedule.finish_slot(self.campaign.id, key, now)
+                await self.schedule.finish_slot(self.campaign.id, slot.key, now)
             self.sender.wake()
-            handled.append(Slot(passed[-1].due, SlotKind.REMINDER, key))
+            handled.append(slot)
         return handled
 
     async def _fire(self, slot: Slot) -> list[FileJob]:

@@ -1418,3 +1418,8 @@ _PERSON = ("человек", "человека", "человек")
 def not_required_for_school(step_id: str) -> str:
     """A head answers a step staff marked «не требуется» (fits a pop-up, 90 characters)."""
     return f"Пункт {step_id} для вашей школы не требуется: отвечать по нему не нужно."
+
+
+def extended_reminder_name(school_id: str) -> str:
+    """A line of `расписание`: the reminder of a school given more time."""
+    return f"напоминание школе {school_id} (продлённый срок)"

@@ -293,6 +293,8 @@ def test_an_extended_school_is_reminded_and_escalated_on_its_own_deadline(
     # No admin chat: the summaries' pictures are not drawn and uploaded on every tick.
     with world(tmp_path, admin_chats=[]) as w:
         w.say(ADMIN, "продлить s3 25.10")
+        planned = replies(w.say(ADMIN, "расписание"))[0]
+        assert texts.extended_reminder_name("s3") in planned
         # The order's last reminder (3 hours before its deadline) skips s3.
         w.clock.set(CAMPAIGN.deadline - dt.timedelta(hours=2))
         w.tick()

@@ -262,6 +262,10 @@ def rendered(campaign: Campaign, department: DepartmentConfig) -> Iterator[tuple
     yield "required_usage", texts.required_usage(campaign)
     yield "unknown_step", texts.unknown_step("7.7", campaign)
     yield "extend_usage", texts.extend_usage(campaign)
+    yield (
+        "schedule extended",
+        texts.schedule([(texts.extended_reminder_name("009"), now)], False, "Europe/Moscow"),
+    )
     for step in campaign.steps:
         yield "not_required_for_school", texts.not_required_for_school(step.id)
     later_by_step = {"": campaign.deadline + dt.timedelta(days=3)}

@@ -28,7 +28,7 @@ from bot.report import ReportSummary, write_xlsx
 from bot.roster import parse_vk_id
 from bot.rules.base import Context, Rules
 from bot.rules.heads import HeadRules
-from bot.schedule import upcoming
+from bot.schedule import extended_slots, upcoming
 from bot.status import DistrictStatus
 from storage.reports import ReportRepository
 
@@ -296,6 +296,20 @@ class StaffRules(Rules):
         since = await schedule.since(self.campaign.id)
         slots = upcoming(self.campaign, self.reminders, self.service.now(), finished, since)
         lines = [(texts.SLOT_NAMES[slot.kind.value], slot.due) for slot in slots]
+        now = self.service.now()
+        for extension in await self.service.repos.extensions.of_campaign(self.campaign.id):
+            own = extended_slots(
+                self.campaign,
+                self.reminders,
+                extension.school_id,
+                extension.step_id,
+                extension.deadline,
+                extension.granted_at,
+            )
+            later = [s for s in own if s.due > now and s.key not in finished]
+            if later:
+                lines.append((texts.extended_reminder_name(extension.school_id), later[0].due))
+        lines.sort(key=lambda line: line[1])
         paused = await schedule.paused_at(self.campaign.id) is not None
         return Reply(texts.schedule(lines, paused, self.settings.timezone))
 
