@@ -132,6 +132,8 @@ class _Canvas:
 def _step_rows(canvas: _Canvas, summary: StepSummary, schools: int) -> None:
     step = summary.step
     canvas.text(f"{step.id} {step.short_title}", _font(LABEL_SIZE, bold=True))
+    # Schools where the step is «не требуется» are not in its bar (issue 17).
+    schools = summary.applies
     whole = max(schools, 1)
     canvas.bar(
         [

@@ -37,6 +37,14 @@ class StepState(StrEnum):
     IN_PROGRESS = "in_progress"
     PROBLEM = "problem"
     NONE = "none"
+    # Staff marked the step as not applying to the school (issue 17): it counts as done for
+    # the school and is left out of the step's totals.
+    NOT_REQUIRED = "not_required"
+
+    @property
+    def finished(self) -> bool:
+        """Nothing more is owed for the step."""
+        return self in (StepState.DONE, StepState.NOT_REQUIRED)
 
 
 class Role(StrEnum):

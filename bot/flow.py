@@ -15,7 +15,7 @@ from bot.actions import Action, Incoming, Reply, Snackbar
 from bot.config import RemindersConfig
 from bot.notify import Notifier
 from bot.onboarding import Onboarding, bare_code, registration_code
-from bot.parsing import ParsedAdminCommand, clean, parse_admin_command
+from bot.parsing import STAFF_ONLY, ParsedAdminCommand, clean, parse_admin_command
 from bot.payloads import AcknowledgePayload, Payload, RolePayload, decode
 from bot.ports import Messenger
 from bot.rules.base import Context, Rules, Settings, valid_unicode
@@ -66,7 +66,9 @@ class Flow(Rules):
         if code:
             return await self.joining.register(msg, code)
         command = parse_admin_command(msg.text)
-        if command is not None:
+        if command is not None and (
+            command.command not in STAFF_ONLY or self.is_staff(msg.user_id)
+        ):
             return await self.on_command(msg, command)
         # Who writes and what the bot waits for from them here: one query.
         speaker = await self.service.speaker(msg.user_id, msg.peer_id)

@@ -17,7 +17,7 @@ from bot import texts
 from bot.actions import FileKind
 from bot.chart import render_progress
 from bot.chats import ChatDirectory
-from bot.domain import StepState
+from bot.domain import Campaign, StepState
 from bot.keyboards import reminder_keyboard
 from bot.messages import Address, AddressKind, Outgoing, buttons_of
 from bot.outbox import FileJob, Outbox
@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 # VK's messages.send takes up to 100 peer_ids (dev.vk.com/method/messages.send).
 BATCH = 100
+# A notice of registrations lists at most this many people; the rest go in the next tick's.
+REGISTRATIONS_PER_NOTICE = 50
 
 
 @dataclass(frozen=True)
@@ -56,15 +58,31 @@ class Notifier:
         slot = slot_key or f"manual-{uuid.uuid4().hex}"
         return ":".join(str(p) for p in (self.campaign.id, slot, *parts))
 
-    async def remind(self, slot_key: str | None = None) -> ReminderReport:
+    async def remind(
+        self,
+        slot_key: str | None = None,
+        *,
+        skip: frozenset[str] = frozenset(),
+        only: frozenset[str] | None = None,
+        campaign: Campaign | None = None,
+    ) -> ReminderReport:
         """Remind every person of every school that still owes something.
 
         People whose schools owe the same steps get one text, addressed to up to 100 of them
         at once (VK's `peer_ids`: one call instead of 100). Whoever is known to refuse private
         messages is mentioned in the heads chats instead; whoever refuses them now is mentioned
         there by the sender.
+
+        `skip`: schools not to remind (their deadline was extended past this slot's); `only`:
+        remind just these (a slot of an extended school's own deadline, which `campaign`
+        carries so that the text says how long is left).
         """
-        pending = (await self.service.pending_schools()).schools
+        pending = [
+            school
+            for school in (await self.service.pending_schools()).schools
+            if school.school.id not in skip and (only is None or school.school.id in only)
+        ]
+        campaign = campaign or self.campaign
         unreachable = await self.service.repos.conversations.unreachable()
         now = self.service.now()
         heads_chats = tuple(
@@ -86,7 +104,7 @@ class Notifier:
         private = 0
         buttons = buttons_of(reminder_keyboard(self.campaign))
         for owed, people in groups.items():
-            text = texts.reminder(self.campaign, list(owed), now)
+            text = texts.reminder(campaign, list(owed), now)
             ordered = sorted(people)
             for start in range(0, len(ordered), BATCH):
                 chunk = ordered[start : start + BATCH]
@@ -103,7 +121,7 @@ class Notifier:
         unreached = [(pending[i], people) for i, people in sorted(missed.items()) if people]
         mentioned = sum(len(people) for _, people in unreached)
         if unreached:
-            text = texts.reminder_in_chat(self.campaign, unreached, now)
+            text = texts.reminder_in_chat(campaign, unreached, now)
             messages += [
                 Outgoing(key=self._key(slot_key, "chat", chat.id), to=(chat,), text=text)
                 for chat in heads_chats
@@ -172,13 +190,15 @@ class Notifier:
         ]
 
     async def escalate(self, slot_key: str) -> bool:
-        """Tell the controller which schools are overdue; nothing once every school is done."""
+        """Tell the controller which schools are overdue; nothing once every school is done.
+        A school whose every owed step was extended past now waits for its own deadline."""
         listed = await self.service.pending_schools(texts.PENDING_LIST_LIMIT)
-        if not listed.owing:
+        waiting = await self.service.waiting(self.service.now())
+        overdue = [s for s in listed.schools if s.school.id not in waiting]
+        owing = listed.owing - len(waiting)
+        if owing <= 0:
             return False
-        text = texts.escalation(
-            self.campaign, listed.schools, listed.total, self.service.now(), listed.owing
-        )
+        text = texts.escalation(self.campaign, overdue, listed.total, self.service.now(), owing)
         controller = self.audience.controller
         if controller is None:
             await self._to_admin_chats(slot_key, text)
@@ -192,7 +212,7 @@ class Notifier:
                 fallback=chats,
             )
             await self.outbox.add([message])
-        log.info("escalation written: slot=%s overdue=%d", slot_key, listed.owing)
+        log.info("escalation written: slot=%s overdue=%d", slot_key, owing)
         return True
 
     async def unanswered_problems(self, before: dt.datetime) -> int:
@@ -224,6 +244,42 @@ class Notifier:
         if expired:
             log.info("problems without a reason passed on: %d", len(expired))
         return len(expired)
+
+    async def registrations(self) -> int:
+        """Tell the admin chats who registered by code since the last tick, in one notice
+        (issue 17): registrations that come together are read together. Each is told once;
+        without an admin chat they are only logged."""
+        items = await self.service.repos.registrations.unnoticed(REGISTRATIONS_PER_NOTICE)
+        if not items:
+            return 0
+        chats = await self.audience.chats.admin_chats()
+        first = items[0]
+        stamp = f"{first.registered_at:%Y%m%dT%H%M%S}"
+        text = texts.registered_notice(
+            [
+                (
+                    texts.mention(r.person.person_id, r.person.full_name),
+                    r.person.role,
+                    r.school_name,
+                )
+                for r in items
+            ]
+        )
+        await self.outbox.add(
+            [
+                Outgoing(
+                    key=self._key(
+                        "registered", first.person.person_id, first.person.school_id, stamp, chat
+                    ),
+                    to=(self.outbox.address(chat),),
+                    text=text,
+                )
+                for chat in chats
+            ]
+        )
+        await self.service.repos.registrations.mark_noticed(items, self.service.now())
+        log.info("registrations told to staff: %d (admin chats: %d)", len(items), len(chats))
+        return len(items)
 
     async def _to_admin_chats(self, slot_key: str, text: str) -> None:
         await self.outbox.add(

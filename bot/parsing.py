@@ -13,10 +13,12 @@ turns «выполнено» into "not done", which is never stored as done.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import unicodedata
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 from bot.domain import AnswerWords, Campaign, Count, Step, StepKind, StepState
 
@@ -50,6 +52,10 @@ class AdminCommand(StrEnum):
     BIND = "bind"
     REGISTRATIONS = "registrations"
     UNBIND = "unbind"
+    MARK = "mark"  # an answer on a school's behalf (issue 17)
+    NOT_REQUIRED = "not_required"  # «не требуется 009 3.2 причина»
+    REQUIRED = "required"  # «требуется 009 3.2»: «не требуется» undone
+    EXTEND = "extend"  # «продлить 009 25.10», «продлить 009 3.2 25.10», «продлить 009 отменить»
 
 
 _ADMIN_WORDS: dict[str, AdminCommand] = {
@@ -80,7 +86,49 @@ _ADMIN_WORDS: dict[str, AdminCommand] = {
     "registrations": AdminCommand.REGISTRATIONS,
     "отвязать": AdminCommand.UNBIND,
     "unbind": AdminCommand.UNBIND,
+    "отметить": AdminCommand.MARK,
+    "mark": AdminCommand.MARK,
+    "требуется": AdminCommand.REQUIRED,
+    "required": AdminCommand.REQUIRED,
+    "продлить": AdminCommand.EXTEND,
+    "extend": AdminCommand.EXTEND,
 }
+# «продлить 009 отменить»: the school's extension (or one step's) is taken back.
+CANCEL_WORDS = frozenset({"отменить", "отмена", "отменить продление", "cancel"})
+_DAY = re.compile(
+    r"^(?P<day>\d{1,2})[./](?P<month>\d{1,2})(?:[./](?P<year>\d{4}|\d{2}))?"
+    r"(?:\s+(?:в\s+)?(?P<hour>\d{1,2})[:.](?P<minute>\d{2}))?$"
+)
+
+
+def parse_new_deadline(text: str, campaign: Campaign) -> dt.datetime | None:
+    """«25.10», «25.10.2023», «25.10.23 18:00» in the campaign's time zone; None if it is not
+    a date. Without a year, the deadline's year (the next one if the day would fall before the
+    order's date); without a time, the time of day of the order's deadline."""
+    found = _DAY.match(" ".join(text.split()))
+    if found is None:
+        return None
+    zone = ZoneInfo(campaign.timezone)
+    local_deadline = campaign.deadline.astimezone(zone)
+    year_text = found["year"]
+    year = local_deadline.year if year_text is None else int(year_text)
+    if year_text is not None and len(year_text) == 2:
+        year += 2000
+    hour = local_deadline.hour if found["hour"] is None else int(found["hour"])
+    minute = local_deadline.minute if found["minute"] is None else int(found["minute"])
+    try:
+        day = dt.date(year, int(found["month"]), int(found["day"]))
+        if year_text is None and day < campaign.date:
+            day = day.replace(year=year + 1)
+        return dt.datetime.combine(day, dt.time(hour, minute), tzinfo=zone)
+    except ValueError:
+        return None
+
+
+# Staff operations that read like ordinary words: from anyone else they are not commands
+# («Требуется помощь по 3.2» is a head's message).
+STAFF_ONLY = frozenset({AdminCommand.REQUIRED, AdminCommand.NOT_REQUIRED})
+_NOT = ("не", "not")
 
 
 def clean(text: str) -> str:
@@ -111,11 +159,34 @@ class ParsedAdminCommand:
     argument: str = ""
 
 
+_NOTE = re.compile(r"[\s.,;]*\b(?:примечание|комментарий|note)\s*:\s*", re.IGNORECASE)
+
+
+def split_note(text: str) -> tuple[str, str]:
+    """«3.1 выполнено, примечание: со слов директора» → the answer and the staff's note."""
+    found = _NOTE.search(text)
+    if found is None:
+        return text, ""
+    return text[: found.start()], text[found.end() :].strip()
+
+
+def step_token(token: str) -> str:
+    """A step as staff type it in a command: «3.2», «3,2», «п.3.2» → «3.2»."""
+    folded = token.strip().casefold().replace(",", ".")
+    for prefix in ("пункт", "п."):
+        folded = folded.removeprefix(prefix)
+    return folded.strip(" .")
+
+
 def parse_admin_command(text: str) -> ParsedAdminCommand | None:
     cleaned = clean(text)
     if not cleaned:
         return None
     word, _, rest = cleaned.partition(" ")
+    if word.casefold() in _NOT:
+        second, _, after = rest.partition(" ")
+        if _ADMIN_WORDS.get(second.casefold()) is AdminCommand.REQUIRED:
+            return ParsedAdminCommand(AdminCommand.NOT_REQUIRED, after.strip())
     command = _ADMIN_WORDS.get(word.casefold())
     if command is None:
         return None

@@ -76,6 +76,7 @@ STATE_FILL = {
     StepState.IN_PROGRESS: ("#FFEB9C", "#9C5700"),
     StepState.PROBLEM: ("#FFC7CE", "#9C0006"),
     StepState.NONE: ("#D9D9D9", "#000000"),
+    StepState.NOT_REQUIRED: ("#F2F2F2", "#595959"),
 }
 
 
@@ -246,7 +247,7 @@ async def write_csv(
                 writer.writerows(lines)
                 schools += 1
                 rows += len(lines)
-                finished += all(state_of(record, s) is StepState.DONE for s in campaign.steps)
+                finished += all(state_of(record, s).finished for s in campaign.steps)
     return ReportSummary(
         path=path, schools=schools, steps=len(campaign.steps), finished=finished, rows=rows
     )
@@ -274,6 +275,7 @@ async def write_xlsx(
         _replacing(path) as temp,
     ):
         book = _Workbook(temp, Path(scratch), campaign, ZoneInfo(tz), now, members)
+        book.extended = await repo.extensions(campaign.id)
         try:
             async with aclosing(repo.schools(campaign.id)) as records:
                 async for record in records:
@@ -304,6 +306,7 @@ class _PartSum:
 @dataclass
 class _StepSum:
     done: int = 0
+    not_required: int = 0  # schools left out of the step's total
     parts: dict[str, _PartSum] = field(default_factory=dict)
 
 
@@ -326,6 +329,8 @@ class _Workbook:
         self.members = members
         self.campaign = campaign
         self.zone = zone
+        # school id -> step id ("" for all) -> its own deadline, shown under what it owes.
+        self.extended: dict[str, dict[str, dt.datetime]] = {}
         self.schools = self.finished = self.rows = self.answers = 0
         self.people = self.acknowledged = 0
         self.pending_row = 1
@@ -437,6 +442,8 @@ class _Workbook:
             sums = self.totals[step.id]
             if state is StepState.DONE:
                 sums.done += 1
+            elif state is StepState.NOT_REQUIRED:
+                sums.not_required += 1
             else:
                 owed.append(owed_text(step, answer))
             if answer is not None:
@@ -471,6 +478,9 @@ class _Workbook:
             for p in record.people
         ]
         plain = self.s_text
+        owed = owed + texts.extension_lines(
+            self.campaign, self.extended.get(record.school.id, {}), self.zone.key
+        )
         self.pending_rows.add(
             self.pending_row,
             [
@@ -492,7 +502,7 @@ class _Workbook:
         ]
         for column, step in enumerate(self.campaign.steps, start=len(SUMMARY_HEADER)):
             sums = self.totals[step.id]
-            parts = [texts.report_step_total(sums.done, schools)]
+            parts = [texts.report_step_total(sums.done, schools - sums.not_required)]
             parts += [
                 texts.report_part_total(p.title, p.done, p.total) for p in sums.parts.values()
             ]

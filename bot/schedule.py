@@ -184,6 +184,30 @@ def ended_before(campaign: Campaign, since: dt.datetime | None) -> bool:
     return since is not None and campaign.deadline < since
 
 
+def extended_slots(
+    campaign: Campaign,
+    reminders: RemindersConfig,
+    school_id: str,
+    step_id: str,
+    deadline: dt.datetime,
+    granted_at: dt.datetime,
+) -> list[Slot]:
+    """The reminders of a school given until `deadline` (issue 17): the order's offsets
+    before its own deadline, none due before the extension was granted (not sent late). Keys
+    name the school, the step and the deadline, so a moved deadline has reminders of its own."""
+    own = campaign.model_copy(update={"deadline": deadline})
+    moment = deadline.astimezone(dt.UTC)
+    return [
+        Slot(
+            slot.due,
+            SlotKind.REMINDER,
+            f"extended:{school_id}:{step_id}:{moment:%Y%m%dT%H%M}:{slot.key}",
+        )
+        for slot in reminder_slots(own, reminders)
+        if slot.due >= granted_at
+    ]
+
+
 def due_slots(
     campaign: Campaign,
     reminders: RemindersConfig,

@@ -14,7 +14,7 @@ from bot.config import RemindersConfig
 from bot.domain import Campaign
 from bot.notify import Notifier
 from bot.outbox import FileJob, Sender
-from bot.schedule import Slot, SlotKind, due_slots
+from bot.schedule import Slot, SlotKind, due_slots, extended_slots
 from storage.db import Database
 from storage.repositories import ScheduleRepository
 
@@ -53,6 +53,8 @@ class Scheduler:
         # Not a scheduled message but a head's answer passed on: it goes even when paused.
         async with self.db.transaction():
             told = await self.notifier.unanswered_problems(now - self.prompt_expires_after)
+            # Who registered by code since the last tick, in one notice to staff.
+            told += await self.notifier.registrations()
         if told:
             self.sender.wake()
         if await self.schedule.paused_at(self.campaign.id) is not None:
@@ -67,11 +69,44 @@ class Scheduler:
             self.sender.wake()
             # Pictures are uploaded after the commit; their messages go through the outbox.
             await self.sender.send_files(jobs)
-        return slots
+        return slots + await self._extended_reminders(now, finished)
+
+    async def _extended_reminders(self, now: dt.datetime, finished: set[str]) -> list[Slot]:
+        """A school given more time (issue 17) is reminded before its own deadline, on the
+        same offsets as the order's; a slot due before the extension was granted is not sent
+        late. The order's own reminders skip it (`_fire`)."""
+        handled: list[Slot] = []
+        extensions = await self.notifier.service.repos.extensions.of_campaign(self.campaign.id)
+        for extension in extensions:
+            if now >= extension.deadline:
+                continue
+            slots = extended_slots(
+                self.campaign,
+                self.reminders,
+                extension.school_id,
+                extension.step_id,
+                extension.deadline,
+                extension.granted_at,
+            )
+            passed = [s for s in slots if s.due <= now]
+            if not passed or passed[-1].key in finished:
+                continue
+            slot = passed[-1]
+            own = self.campaign.model_copy(update={"deadline": extension.deadline})
+            async with self.db.transaction():
+                await self.notifier.remind(
+                    slot.key, only=frozenset({extension.school_id}), campaign=own
+                )
+                await self.schedule.finish_slot(self.campaign.id, slot.key, now)
+            self.sender.wake()
+            handled.append(slot)
+        return handled
 
     async def _fire(self, slot: Slot) -> list[FileJob]:
         if slot.kind is SlotKind.REMINDER:
-            await self.notifier.remind(slot.key)
+            # Schools given more time than the order are reminded before their own deadline.
+            waiting = await self.notifier.service.waiting(self.campaign.deadline)
+            await self.notifier.remind(slot.key, skip=frozenset(waiting))
         elif slot.kind is SlotKind.SUMMARY:
             return await self.notifier.summary(slot.key)
         elif slot.kind is SlotKind.FINAL:

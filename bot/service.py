@@ -18,11 +18,12 @@ from bot.status import (
     PendingSchool,
     SchoolStatus,
     StepSummary,
-    is_late,
+    deadline_for,
     owed_steps,
 )
 from storage.counts import CountsRepository
 from storage.db import Database
+from storage.onboarding import RegistrationRepository
 from storage.progress import ProgressRepository
 from storage.reports import ReportRepository
 from storage.repositories import (
@@ -30,10 +31,14 @@ from storage.repositories import (
     CampaignRepository,
     ConversationRepository,
     EventRepository,
+    Extension,
+    ExtensionRepository,
     Membership,
     RosterRepository,
     ScheduleRepository,
     Speaker,
+    StaffAction,
+    StaffActionRepository,
 )
 
 log = logging.getLogger(__name__)
@@ -50,6 +55,9 @@ class Repositories:
     reports: ReportRepository
     counts: CountsRepository
     progress: ProgressRepository
+    staff: StaffActionRepository
+    extensions: ExtensionRepository
+    registrations: RegistrationRepository
 
     @classmethod
     def on(cls, db: Database) -> Repositories:
@@ -63,6 +71,9 @@ class Repositories:
             ReportRepository(db),
             CountsRepository(db),
             ProgressRepository(db),
+            StaffActionRepository(db),
+            ExtensionRepository(db),
+            RegistrationRepository(db),
         )
 
 
@@ -195,7 +206,8 @@ class CampaignService:
         step = self.campaign.step(step_id)
         if step is None:
             raise ValueError(f"unknown step {step_id}")
-        if step.kind is StepKind.COUNT and state is not StepState.PROBLEM and not counts:
+        needs_numbers = state not in (StepState.PROBLEM, StepState.NOT_REQUIRED)
+        if step.kind is StepKind.COUNT and needs_numbers and not counts:
             raise ValueError(f"step {step_id} needs numbers")
         at = self.clock.now()
         if written_at is not None:
@@ -209,7 +221,10 @@ class CampaignService:
             reason=reason,
             answered_by=by,
             answered_at=at,
-            late=is_late(self.campaign, at),
+            # Before the order's deadline nothing is late: no need to look for extensions.
+            late=at > self.campaign.deadline
+            and state is not StepState.NOT_REQUIRED
+            and at > await self.deadline(school.id, step_id),
             source=source,
             origin=origin,
         )
@@ -224,6 +239,112 @@ class CampaignService:
             answer.late,
         )
         return answer
+
+    async def mark_not_required(
+        self, *, by: int, school: School, step_id: str, reason: str, origin: str = ""
+    ) -> Recorded:
+        """«Не требуется»: staff say the step does not apply to the school; an answer of its
+        own (author, time, reason), so the history and the reports keep it."""
+        return await self.record(
+            by=by,
+            school=school,
+            step_id=step_id,
+            state=StepState.NOT_REQUIRED,
+            reason=reason,
+            source=AnswerSource.ADMIN,
+            origin=origin,
+        )
+
+    async def mark_required(self, *, by: int, school: School, step_id: str) -> SchoolStatus | None:
+        """Undo «не требуется»: the school's answer before it is current again, and the
+        history says who undid it; None if the step was not «не требуется»."""
+        undone = await self.repos.answers.undo_not_required(self.campaign.id, school.id, step_id)
+        if not undone:
+            return None
+        await self.repos.staff.add(
+            StaffAction(
+                campaign_id=self.campaign.id,
+                school_id=school.id,
+                step_id=step_id,
+                action="required",
+                done_by=by,
+                done_at=self.clock.now(),
+            )
+        )
+        log.info("step %s of %s required again by %s", step_id, school.id, by)
+        return await self.school_status(school)
+
+    async def extended(self, school_id: str) -> dict[str, dt.datetime]:
+        """The school's extensions: step id ("" for every step) -> its own deadline."""
+        rows = await self.repos.extensions.of_campaign(self.campaign.id, school_id)
+        return {e.step_id: e.deadline for e in rows}
+
+    async def _extended_all(self) -> dict[str, dict[str, dt.datetime]]:
+        """Every school's extensions: school id -> step id ("" for all) -> its deadline."""
+        result: dict[str, dict[str, dt.datetime]] = {}
+        for row in await self.repos.extensions.of_campaign(self.campaign.id):
+            result.setdefault(row.school_id, {})[row.step_id] = row.deadline
+        return result
+
+    async def deadline(self, school_id: str, step_id: str) -> dt.datetime:
+        """When the school's answer to the step becomes late (extensions included)."""
+        return deadline_for(self.campaign, await self.extended(school_id), step_id)
+
+    async def extend(
+        self, *, by: int, school: School, step_id: str, deadline: dt.datetime
+    ) -> None:
+        """Give the school (every step, or `step_id`) until `deadline`; kept in the history."""
+        now = self.clock.now()
+        await self.repos.extensions.grant(
+            self.campaign.id,
+            Extension(
+                school_id=school.id,
+                step_id=step_id,
+                deadline=deadline,
+                granted_by=by,
+                granted_at=now,
+            ),
+        )
+        await self.repos.staff.add(
+            StaffAction(
+                campaign_id=self.campaign.id,
+                school_id=school.id,
+                step_id=step_id,
+                action="extended",
+                detail=deadline.astimezone(dt.UTC).isoformat(),
+                done_by=by,
+                done_at=now,
+            )
+        )
+        log.info("deadline of %s (step %r) extended to %s by %s", school.id, step_id, deadline, by)
+
+    async def cancel_extension(self, *, by: int, school: School, step_id: str | None) -> int:
+        """Take back the school's extensions (of one step, or all); how many there were."""
+        removed = await self.repos.extensions.cancel(self.campaign.id, school.id, step_id)
+        if removed:
+            await self.repos.staff.add(
+                StaffAction(
+                    campaign_id=self.campaign.id,
+                    school_id=school.id,
+                    step_id=step_id or "",
+                    action="extension_cancelled",
+                    done_by=by,
+                    done_at=self.clock.now(),
+                )
+            )
+        return removed
+
+    async def waiting(self, moment: dt.datetime) -> set[str]:
+        """Schools that owe something, all of it extended past `moment`: neither reminded by
+        the order's own slots nor escalated until their own deadline."""
+        result = set()
+        for school_id, own in (await self._extended_all()).items():
+            current = await self.repos.answers.current_for_school(self.campaign.id, school_id)
+            states = {step_id: answer.state for step_id, answer in current.items()}
+            owed = owed_steps(self.campaign, states)
+            if owed and all(deadline_for(self.campaign, own, s.id) > moment for s in owed):
+                result.add(school_id)
+        return result
 
     async def acknowledge(self, person_id: int) -> bool:
         return await self.repos.conversations.acknowledge(
@@ -240,6 +361,7 @@ class CampaignService:
             done = states.get(StepState.DONE.value, 0)
             in_progress = states.get(StepState.IN_PROGRESS.value, 0)
             problem = states.get(StepState.PROBLEM.value, 0)
+            not_required = states.get(StepState.NOT_REQUIRED.value, 0)
             parts: tuple[PartProgress, ...] = ()
             if step.kind is StepKind.COUNT:
                 totals = counts.parts.get(step.id, {})
@@ -252,8 +374,9 @@ class CampaignService:
                     done=done,
                     in_progress=in_progress,
                     problem=problem,
-                    none=counts.schools - done - in_progress - problem,
+                    none=counts.schools - done - in_progress - problem - not_required,
                     parts=parts,
+                    not_required=not_required,
                 )
             )
         return DistrictStatus(
@@ -300,9 +423,15 @@ class CampaignService:
         owing = [s for s in schools if owed_steps(self.campaign, states.get(s.id, {}))]
         shown = owing if limit is None else owing[:limit]
         people = await self.repos.roster.people_of([s.id for s in shown])
+        extended = await self._extended_all()
         return Pending(
             schools=[
-                PendingSchool(school=s, states=states.get(s.id, {}), people=tuple(people[s.id]))
+                PendingSchool(
+                    school=s,
+                    states=states.get(s.id, {}),
+                    people=tuple(people[s.id]),
+                    extended=extended.get(s.id, {}),
+                )
                 for s in shown
             ],
             owing=len(owing),
@@ -316,9 +445,15 @@ class CampaignService:
         counts = await self.repos.counts.district(self.campaign.id, step_ids)
         shown, states = await self.repos.answers.first_owing(self.campaign.id, step_ids, limit)
         people = await self.repos.roster.people_of([s.id for s in shown])
+        extended = await self._extended_all()
         return Pending(
             schools=[
-                PendingSchool(school=s, states=states.get(s.id, {}), people=tuple(people[s.id]))
+                PendingSchool(
+                    school=s,
+                    states=states.get(s.id, {}),
+                    people=tuple(people[s.id]),
+                    extended=extended.get(s.id, {}),
+                )
                 for s in shown
             ],
             owing=counts.schools - counts.finished if step_ids else 0,

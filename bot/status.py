@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from bot.domain import Answer, Campaign, Person, School, Step, StepState
@@ -28,6 +29,12 @@ class StepSummary:
     problem: int
     none: int
     parts: tuple[PartProgress, ...] = ()
+    not_required: int = 0
+
+    @property
+    def applies(self) -> int:
+        """Schools the step applies to: its totals and percents leave the others out."""
+        return self.done + self.in_progress + self.problem + self.none
 
 
 @dataclass(frozen=True)
@@ -60,8 +67,9 @@ class SchoolStatus:
         return StepState.NONE if answer is None else answer.state
 
     def owed(self) -> list[Step]:
-        """Steps that are not `done` yet (`problem` never counts as done)."""
-        return [s for s in self.campaign.steps if self.state(s.id) is not StepState.DONE]
+        """Steps that are not `done` yet (`problem` never counts as done; «не требуется»
+        does)."""
+        return [s for s in self.campaign.steps if not self.state(s.id).finished]
 
     @property
     def finished(self) -> bool:
@@ -73,6 +81,8 @@ class PendingSchool:
     school: School
     states: dict[str, StepState]
     people: tuple[Person, ...]
+    # Staff gave the school more time (issue 17): step id ("" for all) -> its own deadline.
+    extended: dict[str, dt.datetime] = field(default_factory=dict)
 
 
 def percent(part: int, whole: int) -> float:
@@ -84,8 +94,17 @@ def is_late(campaign: Campaign, moment: dt.datetime) -> bool:
     return moment > campaign.deadline
 
 
+def deadline_for(
+    campaign: Campaign, extended: Mapping[str, dt.datetime], step_id: str
+) -> dt.datetime:
+    """A school's deadline for a step: the order's, or the later of its extensions (of that
+    step, or "" of every step) that staff gave it."""
+    moments = [campaign.deadline, *(extended[k] for k in (step_id, "") if k in extended)]
+    return max(moments)
+
+
 def owed_steps(campaign: Campaign, states: dict[str, StepState]) -> list[Step]:
-    return [s for s in campaign.steps if states.get(s.id, StepState.NONE) is not StepState.DONE]
+    return [s for s in campaign.steps if not states.get(s.id, StepState.NONE).finished]
 
 
 @dataclass(frozen=True)

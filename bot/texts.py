@@ -35,8 +35,15 @@ STATE_NAME = {
     S.IN_PROGRESS: "в работе",
     S.PROBLEM: "проблема",
     S.NONE: "нет ответа",
+    S.NOT_REQUIRED: "не требуется",
 }
-STATE_MARK = {S.DONE: "✅", S.IN_PROGRESS: "⏳", S.PROBLEM: "⚠️", S.NONE: "▫️"}
+STATE_MARK = {
+    S.DONE: "✅",
+    S.IN_PROGRESS: "⏳",
+    S.PROBLEM: "⚠️",
+    S.NONE: "▫️",
+    S.NOT_REQUIRED: "➖",
+}
 ROLE_NAME = {Role.HEAD: "руководитель", Role.DEPUTY: "заместитель"}
 # How an answer came: «ответ: Иванова А. А., 17.10.2023 10:30, кнопкой».
 SOURCE_NAME = {
@@ -173,6 +180,12 @@ def help_admin(department: DepartmentConfig) -> str:
         f"{department.short_name} или беседой руководителей\n"
         "• регистрации (registrations) — кто зарегистрировался по коду; отвязать <id> (unbind)\n"
         "• объявить (announce) — разослать приказ в беседы руководителей\n"
+        "• отметить 009 3.1 выполнено (mark) — внести ответ за школу, например сообщённый "
+        "по телефону; числа пишутся как у руководителей\n"
+        "• не требуется 009 3.2 причина — пункт не относится к школе (не входит в итоги); "
+        "требуется 009 3.2 — отменить\n"
+        "• продлить 009 25.10 (extend) — свой срок школе; продлить 009 3.2 25.10 — по одному "
+        "пункту; продлить 009 отменить — вернуть срок приказа\n"
         "• помощь (help) — эта справка"
     )
 
@@ -393,6 +406,7 @@ def district_status(status: DistrictStatus) -> str:
             f"{summary.step.id} {summary.step.short_title}: "
             f"выполнено {number(summary.done)}, в работе {number(summary.in_progress)}, "
             f"проблема {number(summary.problem)}, нет ответа {number(summary.none)}"
+            + (f", не требуется {number(summary.not_required)}" if summary.not_required else "")
         )
         for part in summary.parts:
             lines.append(f"   {part.title}: {COUNT_DONE} {out_of(part.done, part.total)}")
@@ -411,8 +425,10 @@ def school_status(
     names: dict[int, str],
     timezone: str,
     verification: tuple[bool | None, list[str]] = (None, []),
+    extended_until: dict[str, dt.datetime] | None = None,
 ) -> str:
     lines = [f"🏫 {status.school.name} (№ {status.school.id})"]
+    lines += extension_lines(status.campaign, extended_until or {}, timezone)
     for step in status.campaign.steps:
         answer = status.answers.get(step.id)
         line = _step_line(step, answer)
@@ -470,6 +486,9 @@ def pending(
     for item in schools:
         people = ", ".join(mention(p.person_id, p.full_name) for p in item.people) or NOBODY_LISTED
         lines.append(f"• {item.school.name}: {_owed_ids(campaign, item)} — {people}")
+        lines += [
+            f"   {line}" for line in extension_lines(campaign, item.extended, campaign.timezone)
+        ]
     if owing > len(schools):
         lines.append(more_schools(owing - len(schools)))
     return "\n".join(lines)
@@ -1267,3 +1286,204 @@ CLI_BAD_PERSON = "человек не подходит: {problem}"
 CLI_PERSON_ADDED = "id{id} ({name}, {role}) — в списке школы {school}"
 CLI_PERSON_REMOVED = "id{id} убран из списка ({count})"
 CLI_PERSON_NOT_FOUND = "id{id} нет в списке{where}; ничего не изменено"
+
+
+# --- staff operations (issue 17) ---
+
+
+def mark_usage(campaign: Campaign) -> str:
+    """How to write `отметить`, with an example for a confirm item and a count item."""
+    confirm = next((s for s in campaign.steps if s.kind is StepKind.CONFIRM), None)
+    counting = next((s for s in campaign.steps if s.kind is StepKind.COUNT), None)
+    lines = ["Напишите номер школы, пункт и ответ, как пишут руководители:"]
+    if confirm is not None:
+        lines.append(f"«отметить 009 {confirm.id} выполнено»")
+    if counting is not None:
+        lines.append(f"«отметить 009 {counting.id} {count_example(counting)}»")
+    return "\n".join(lines)
+
+
+def marked(status: SchoolStatus, items: list[tuple[Step, Answer]]) -> str:
+    """What staff recorded on a school's behalf, and what the school still owes."""
+    lines = [f"🏫 {status.school.name}", "Записано от имени школы:"]
+    lines += [_step_line(step, answer) for step, answer in items]
+    owed = status.owed()
+    lines.append(
+        _left_to_do(owed, titles=False)
+        if owed
+        else f"Все пункты приказа № {status.campaign.number} выполнены."
+    )
+    return "\n".join(lines)
+
+
+def marked_notice(
+    department: DepartmentConfig, status: SchoolStatus, items: list[tuple[Step, Answer]]
+) -> str:
+    """What a school's people are told when staff record an answer for it."""
+    lines = [
+        f"🏫 {status.school.name}",
+        f"Ответ за вашу школу внесён сотрудником {department.name}:",
+    ]
+    lines += [_step_line(step, answer) for step, answer in items]
+    lines.append("Если это ошибка, ответьте заново: «статус» покажет карточку школы.")
+    return "\n".join(lines)
+
+
+def no_such_school(query: str) -> str:
+    return f"Школы {quoted(query)} нет в списке. Укажите номер школы, как в команде «статус»."
+
+
+def not_required_usage(campaign: Campaign) -> str:
+    step = campaign.steps[-1].id
+    return (
+        "Напишите номер школы, пункт и причину: "
+        f"«не требуется 009 {step} в школе нет таких классов». "
+        f"Отменить: «требуется 009 {step}»."
+    )
+
+
+def required_usage(campaign: Campaign) -> str:
+    return f"Напишите номер школы и пункт: «требуется 009 {campaign.steps[-1].id}»."
+
+
+def unknown_step(step: str, campaign: Campaign) -> str:
+    steps = ", ".join(s.id for s in campaign.steps)
+    return f"Нет пункта {quoted(step[:20])}. Пункты приказа: {steps}."
+
+
+def not_required_marked(status: SchoolStatus, step: Step, answer: Answer) -> str:
+    """The staff member's receipt for «не требуется», with how to undo it."""
+    return "\n".join(
+        [
+            f"🏫 {status.school.name}",
+            _step_line(step, answer),
+            "Пункт не входит в итоги по району и считается выполненным для школы.",
+            f"Отменить: «требуется {status.school.id} {step.id}».",
+        ]
+    )
+
+
+def not_required_notice(department: DepartmentConfig, school: School, step: Step) -> str:
+    """What a school's people are told when staff mark a step «не требуется» for it."""
+    return (
+        f"🏫 {school.name}\n"
+        f"Сотрудники {department.name} отметили: пункт {step.id} {step.short_title} для вашей "
+        "школы не требуется, отвечать по нему не нужно."
+    )
+
+
+def required_again(status: SchoolStatus, step: Step) -> str:
+    """The receipt for «требуется»: the step is owed again, with the answer it had before."""
+    return "\n".join(
+        [
+            f"🏫 {status.school.name}",
+            f"Пункт {step.id} снова требуется:",
+            _step_line(step, status.answers.get(step.id)),
+        ]
+    )
+
+
+def required_already(school: School, step: Step) -> str:
+    return f"🏫 {school.name}\nПункт {step.id} и так требуется: отменять нечего."
+
+
+def extend_usage(campaign: Campaign) -> str:
+    step = campaign.steps[-1].id
+    return (
+        "Напишите номер школы и новый срок: «продлить 009 25.10» — для всех пунктов, "
+        f"«продлить 009 {step} 25.10» — для одного, можно со временем: «25.10 18:00». "
+        "Отменить: «продлить 009 отменить»."
+    )
+
+
+def bad_date(said: str) -> str:
+    return (
+        f"Не понимаю дату {quoted(_shortened(said, 40))}. Напишите день и месяц, например "
+        "«25.10», можно с годом и временем: «25.10.2023 18:00»."
+    )
+
+
+def past_date(moment: dt.datetime, timezone: str) -> str:
+    return f"Срок {fmt_moment(moment, timezone)} уже прошёл. Укажите более позднюю дату."
+
+
+def not_later_than_order(campaign: Campaign) -> str:
+    return f"Новый срок должен быть позже срока приказа ({fmt_deadline(campaign)})."
+
+
+def _extension_scope(step: Step | None) -> str:
+    return "все пункты" if step is None else f"пункт {step.id} {step.short_title}"
+
+
+def extended(school: School, step: Step | None, deadline: dt.datetime, timezone: str) -> str:
+    """The staff member's receipt for `продлить`, with how to undo it."""
+    undo = (
+        f"продлить {school.id} отменить"
+        if step is None
+        else (f"продлить {school.id} {step.id} отменить")
+    )
+    return (
+        f"🏫 {school.name}\n"
+        f"Срок продлён до {fmt_moment(deadline, timezone)}: {_extension_scope(step)}. "
+        "Напоминания, опоздание и сообщения контролёру — по новому сроку.\n"
+        f"Отменить: {quoted(undo)}."
+    )
+
+
+def extended_notice(
+    campaign: Campaign, school: School, step: Step | None, deadline: dt.datetime
+) -> str:
+    """What a school's people are told when their deadline is moved."""
+    return (
+        f"🏫 {school.name}\n"
+        f"Срок по приказу № {campaign.number} для вашей школы продлён до "
+        f"{fmt_moment(deadline, campaign.timezone)}: {_extension_scope(step)}."
+    )
+
+
+def extension_cancelled(school: School, campaign: Campaign, count: int) -> str:
+    if not count:
+        return f"🏫 {school.name}\nПродлённого срока нет: отменять нечего."
+    return (
+        f"🏫 {school.name}\nПродление отменено, действует срок приказа: {fmt_deadline(campaign)}."
+    )
+
+
+def extension_lines(
+    campaign: Campaign, extended_until: dict[str, dt.datetime], timezone: str
+) -> list[str]:
+    """«Срок продлён до …: все пункты» for a school's card in `статус 009`."""
+    lines = []
+    for step_id, moment in sorted(extended_until.items()):
+        step = campaign.step(step_id) if step_id else None
+        if step_id and step is None:
+            continue
+        lines.append(
+            f"📅 Срок продлён до {fmt_moment(moment, timezone)}: {_extension_scope(step)}"
+        )
+    return lines
+
+
+def registered_notice(people: list[tuple[str, Role, str]]) -> str:
+    """Who registered by code since the last notice: (mention, role, school name) each."""
+    if len(people) == 1:
+        head = "🆕 Новая регистрация по коду:"
+    else:
+        head = f"🆕 Зарегистрировались по коду: {counted(len(people), *_PERSON)}"
+    lines = [head]
+    lines += [f"• {who}, {ROLE_NAME[role]}, {school}" for who, role, school in people]
+    lines.append("Все регистрации: «регистрации»; отвязать по ошибке: «отвязать id…».")
+    return "\n".join(lines)
+
+
+_PERSON = ("человек", "человека", "человек")
+
+
+def not_required_for_school(step_id: str) -> str:
+    """A head answers a step staff marked «не требуется» (fits a pop-up, 90 characters)."""
+    return f"Пункт {step_id} для вашей школы не требуется: отвечать по нему не нужно."
+
+
+def extended_reminder_name(school_id: str) -> str:
+    """A line of `расписание`: the reminder of a school given more time."""
+    return f"напоминание школе {school_id} (продлённый срок)"

@@ -4,6 +4,7 @@
 triggers keep per-step state counts, per-part sums, per-school done steps (and how many
 schools have each number) and the roster's sizes in the same transaction as the change they
 count. `recount` checks them against the base tables and repairs them (`confirmbot doctor`).
+An item «не требуется» for a school (migration 0010) counts as done for that school.
 """
 
 from __future__ import annotations
@@ -53,7 +54,8 @@ _PART_SUMS = (
     "GROUP BY c.campaign_id, c.step_id, n.part"
 )
 _SCHOOL_DONE = (
-    "SELECT campaign_id, school_id, COUNT(*) FROM current_answers WHERE state = 'done' "
+    "SELECT campaign_id, school_id, COUNT(*) FROM current_answers "
+    "WHERE state IN ('done', 'not_required') "
     "GROUP BY campaign_id, school_id"
 )
 _ROSTER_COUNTS = (
@@ -80,7 +82,8 @@ _KEPT: dict[str, tuple[int, str, str]] = {
         "SELECT campaign_id, steps, schools FROM done_histogram",
         "SELECT campaign_id, steps, COUNT(*) FROM ("
         "SELECT campaign_id, school_id, COUNT(*) AS steps FROM current_answers "
-        "WHERE state = 'done' GROUP BY campaign_id, school_id) GROUP BY campaign_id, steps",
+        "WHERE state IN ('done', 'not_required') GROUP BY campaign_id, school_id) "
+        "GROUP BY campaign_id, steps",
     ),
     "roster_counts": (1, "SELECT id, schools, people FROM roster_counts", _ROSTER_COUNTS),
     "acknowledged_counts": (
@@ -96,7 +99,8 @@ _REWRITE = (
     "DELETE FROM school_done",
     "DELETE FROM done_histogram",
     "INSERT INTO school_done (campaign_id, school_id, steps) "
-    "SELECT campaign_id, school_id, COUNT(*) FROM current_answers WHERE state = 'done' "
+    "SELECT campaign_id, school_id, COUNT(*) FROM current_answers "
+    "WHERE state IN ('done', 'not_required') "
     "GROUP BY campaign_id, school_id",
     "DELETE FROM state_counts",
     "INSERT INTO state_counts (campaign_id, step_id, state, schools) "
@@ -166,7 +170,9 @@ class CountsRepository:
             per_part.setdefault(step_id, {})[part] = (int(done), int(total))
         wanted = set(step_ids)
         done_elsewhere = any(
-            counts.get("done") for step, counts in per_step.items() if step not in wanted
+            counts.get("done") or counts.get("not_required")
+            for step, counts in per_step.items()
+            if step not in wanted
         )
         if done_elsewhere:
             # A step the campaign no longer lists still has done answers: the histogram

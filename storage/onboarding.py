@@ -198,6 +198,40 @@ class RegistrationRepository:
             for r in rows
         ]
 
+    async def unnoticed(self, limit: int) -> list[Registered]:
+        """Registrations staff have not been told of yet, oldest first (migration 0012)."""
+        rows = await self._db.fetchall(
+            """
+            SELECT p.person_id, p.school_id, p.full_name, p.role, s.name, p.registered_at
+            FROM people p JOIN schools s ON s.id = p.school_id
+            WHERE p.source = 'registration' AND p.registered_at IS NOT NULL
+              AND NOT EXISTS (
+                SELECT 1 FROM registration_notices n
+                WHERE n.person_id = p.person_id AND n.school_id = p.school_id
+                  AND n.registered_at = p.registered_at)
+            ORDER BY p.registered_at, p.person_id LIMIT ?
+            """,
+            (limit,),
+        )
+        return [
+            Registered(
+                person=Person(person_id=r[0], school_id=r[1], full_name=r[2], role=Role(r[3])),
+                school_name=r[4],
+                registered_at=dt.datetime.fromisoformat(r[5]),
+            )
+            for r in rows
+        ]
+
+    async def mark_noticed(self, items: Sequence[Registered], now: dt.datetime) -> None:
+        await self._db.executemany(
+            "INSERT OR IGNORE INTO registration_notices "
+            "(person_id, school_id, registered_at, noticed_at) VALUES (?, ?, ?, ?)",
+            [
+                (r.person.person_id, r.person.school_id, _ts(r.registered_at), _ts(now))
+                for r in items
+            ],
+        )
+
     async def unbind(self, person_id: int) -> int:
         """Remove a person from every school; their answers stay in the history."""
         return await self._db.execute("DELETE FROM people WHERE person_id = ?", (person_id,))

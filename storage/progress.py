@@ -61,7 +61,8 @@ class ProgressRepository:
                     SELECT s.name FROM current_answers c
                     JOIN answers a ON a.id = c.answer_id
                     JOIN schools s ON s.id = c.school_id
-                    WHERE c.campaign_id = ? AND c.state = 'done' AND c.step_id IN ({marks})
+                    WHERE c.campaign_id = ? AND c.state IN ('done', 'not_required')
+                      AND c.step_id IN ({marks})
                     GROUP BY c.school_id HAVING COUNT(*) = ? AND MAX(a.answered_at) > ?
                     ORDER BY MAX(a.answered_at) DESC
                     """,  # noqa: S608 - only placeholders are interpolated

@@ -108,6 +108,17 @@ class ReportRepository:
         self._db = db
         self._page = page
 
+    async def extensions(self, campaign_id: str) -> dict[str, dict[str, dt.datetime]]:
+        """school id -> step id ("" for every step) -> the school's own deadline (issue 17):
+        a handful of rows, read whole."""
+        result: dict[str, dict[str, dt.datetime]] = {}
+        for school_id, step_id, deadline in await self._db.fetchall(
+            "SELECT school_id, step_id, deadline FROM extensions WHERE campaign_id = ?",
+            (campaign_id,),
+        ):
+            result.setdefault(school_id, {})[step_id] = dt.datetime.fromisoformat(deadline)
+        return result
+
     async def schools(self, campaign_id: str) -> AsyncGenerator[SchoolRecord, None]:
         """Every school of the roster, ordered by id, with its current answers and people."""
         after = ""

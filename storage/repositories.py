@@ -62,6 +62,7 @@ class StepTally(_Row):
     done: int = 0
     in_progress: int = 0
     problem: int = 0
+    not_required: int = 0
 
 
 class PartTotal(_Row):
@@ -531,6 +532,36 @@ class AnswerRepository:
         async with self._db.atomic():
             await self._db.run(write)
 
+    async def undo_not_required(self, campaign_id: str, school_id: str, step_id: str) -> bool:
+        """Make the school's last answer before «не требуется» current again (or none, if it
+        gave none); False when the step is not «не требуется» now. The history keeps both."""
+        async with self._db.atomic():
+            current = await self._db.fetchone(
+                "SELECT answer_id, state FROM current_answers "
+                "WHERE campaign_id = ? AND school_id = ? AND step_id = ?",
+                (campaign_id, school_id, step_id),
+            )
+            if current is None or current[1] != StepState.NOT_REQUIRED.value:
+                return False
+            before = await self._db.fetchone(
+                "SELECT id, state FROM answers WHERE campaign_id = ? AND school_id = ? "
+                "AND step_id = ? AND state != 'not_required' ORDER BY id DESC LIMIT 1",
+                (campaign_id, school_id, step_id),
+            )
+            if before is None:
+                await self._db.execute(
+                    "DELETE FROM current_answers "
+                    "WHERE campaign_id = ? AND school_id = ? AND step_id = ?",
+                    (campaign_id, school_id, step_id),
+                )
+            else:
+                await self._db.execute(
+                    "UPDATE current_answers SET answer_id = ?, state = ? "
+                    "WHERE campaign_id = ? AND school_id = ? AND step_id = ?",
+                    (before[0], before[1], campaign_id, school_id, step_id),
+                )
+        return True
+
     async def _answers(self, where: str, params: Sequence[object]) -> list[Answer]:
         rows = await self._db.fetchall(
             f"""
@@ -596,7 +627,8 @@ class AnswerRepository:
             f"""
             SELECT s.id, s.name FROM schools s
             WHERE (SELECT COUNT(*) FROM current_answers c
-                   WHERE c.campaign_id = ? AND c.school_id = s.id AND c.state = 'done'
+                   WHERE c.campaign_id = ? AND c.school_id = s.id
+                     AND c.state IN ('done', 'not_required')
                      AND c.step_id IN ({marks})) < ?
             ORDER BY s.id LIMIT ?
             """,  # noqa: S608 - only placeholders are interpolated
@@ -644,7 +676,8 @@ class AnswerRepository:
             f"""
             SELECT COUNT(*) FROM (
                 SELECT c.school_id FROM current_answers c
-                WHERE c.campaign_id = ? AND c.state = 'done' AND c.step_id IN ({marks})
+                WHERE c.campaign_id = ? AND c.state IN ('done', 'not_required')
+                  AND c.step_id IN ({marks})
                 GROUP BY c.school_id HAVING COUNT(*) = ?
             )
             """,  # noqa: S608 - only placeholders are interpolated
@@ -664,6 +697,128 @@ class AnswerRepository:
             (campaign_id, step_id),
         )
         return [PartTotal(part=r[0], done=int(r[1]), total=int(r[2])) for r in rows]
+
+
+class StaffAction(_Row):
+    """Something staff did that is not an answer (issue 17), as the history keeps it."""
+
+    campaign_id: str
+    school_id: str
+    step_id: str  # "" for the whole school
+    action: str  # "required", "extended", "extension_cancelled"
+    detail: str = ""
+    done_by: int
+    done_at: dt.datetime
+
+
+class StaffActionRepository:
+    """The append-only history of staff actions other than answers (migration 0010)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def add(self, action: StaffAction) -> None:
+        await self._db.execute(
+            "INSERT INTO staff_actions "
+            "(campaign_id, school_id, step_id, action, detail, done_by, done_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                action.campaign_id,
+                action.school_id,
+                action.step_id,
+                action.action,
+                action.detail,
+                action.done_by,
+                _ts(action.done_at),
+            ),
+        )
+
+    async def of_campaign(self, campaign_id: str) -> list[StaffAction]:
+        rows = await self._db.fetchall(
+            "SELECT campaign_id, school_id, step_id, action, detail, done_by, done_at "
+            "FROM staff_actions WHERE campaign_id = ? ORDER BY id",
+            (campaign_id,),
+        )
+        return [
+            StaffAction(
+                campaign_id=r[0],
+                school_id=r[1],
+                step_id=r[2],
+                action=r[3],
+                detail=r[4],
+                done_by=r[5],
+                done_at=dt.datetime.fromisoformat(r[6]),
+            )
+            for r in rows
+        ]
+
+
+class Extension(_Row):
+    """A school's own deadline, for one step or ("") for all of them (migration 0011)."""
+
+    school_id: str
+    step_id: str
+    deadline: dt.datetime
+    granted_by: int
+    granted_at: dt.datetime
+
+
+class ExtensionRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def grant(self, campaign_id: str, extension: Extension) -> None:
+        await self._db.execute(
+            """
+            INSERT INTO extensions
+                (campaign_id, school_id, step_id, deadline, granted_by, granted_at)
+            VALUES (?, ?, ?, ?, ?, ?)
+            ON CONFLICT (campaign_id, school_id, step_id) DO UPDATE SET
+                deadline = excluded.deadline, granted_by = excluded.granted_by,
+                granted_at = excluded.granted_at
+            """,
+            (
+                campaign_id,
+                extension.school_id,
+                extension.step_id,
+                _ts(extension.deadline),
+                extension.granted_by,
+                _ts(extension.granted_at),
+            ),
+        )
+
+    async def cancel(self, campaign_id: str, school_id: str, step_id: str | None) -> int:
+        """Remove the school's extension of `step_id` (all of them for None); how many."""
+        if step_id is None:
+            return await self._db.execute(
+                "DELETE FROM extensions WHERE campaign_id = ? AND school_id = ?",
+                (campaign_id, school_id),
+            )
+        return await self._db.execute(
+            "DELETE FROM extensions WHERE campaign_id = ? AND school_id = ? AND step_id = ?",
+            (campaign_id, school_id, step_id),
+        )
+
+    async def of_campaign(self, campaign_id: str, school_id: str | None = None) -> list[Extension]:
+        """The campaign's extensions (of one school), by school and step: a handful of rows."""
+        where, params = "campaign_id = ?", [campaign_id]
+        if school_id is not None:
+            where, params = "campaign_id = ? AND school_id = ?", [campaign_id, school_id]
+        rows = await self._db.fetchall(
+            "SELECT school_id, step_id, deadline, granted_by, granted_at FROM extensions "  # noqa: S608
+            f"WHERE {where} ORDER BY school_id, step_id",
+            params,
+        )
+        return [
+            Extension(
+                school_id=r[0],
+                step_id=r[1],
+                deadline=_parse_ts(r[2]),
+                granted_by=r[3],
+                granted_at=_parse_ts(r[4]),
+            )
+            for r in rows
+        ]
 
 
 class ScheduleRepository:

@@ -1,11 +1,13 @@
 """The counts `статус` reads (migration 0009_counts): kept by triggers in the writer's transaction,
-equal to a full recount after any sequence of answers, roster changes and acknowledgements,
+equal to a full recount after any sequence of answers (with «не требуется» and its undoing,
+migration 0010), roster changes and acknowledgements,
 built from an existing database's rows by the migration, repaired by `confirmbot doctor`."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,6 +79,9 @@ class Model:
     people: dict[str, set[int]] = field(default_factory=dict)  # school -> vk ids
     acks: set[tuple[str, int]] = field(default_factory=set)
     current: dict[tuple[str, str, str], tuple[str, dict[str, Count]]] = field(default_factory=dict)
+    history: dict[tuple[str, str, str], list[tuple[str, dict[str, Count]]]] = field(
+        default_factory=dict
+    )
 
     def expected(self, campaign: Campaign) -> DistrictCounts:
         everyone = set().union(*self.people.values()) if self.people else set()
@@ -91,7 +96,7 @@ class Model:
             for part, count in counts.items():
                 done, total = parts.setdefault(step, {}).get(part, (0, 0))
                 parts[step][part] = (done + count.done, total + count.total)
-            if state == "done":
+            if state in ("done", "not_required"):
                 done_steps[school] = done_steps.get(school, 0) + 1
         return DistrictCounts(
             schools=len(self.schools),
@@ -113,13 +118,21 @@ answer_given = st.tuples(
     st.sampled_from(sorted(CAMPAIGNS)),
     st.sampled_from(SCHOOLS),
     st.sampled_from(("1", "2", "3")),
-    st.sampled_from(("done", "in_progress", "problem")),
+    st.sampled_from(("done", "in_progress", "problem", "not_required")),
     st.integers(0, 50),
+)
+required_again = st.tuples(
+    st.just("required"),
+    st.sampled_from(sorted(CAMPAIGNS)),
+    st.sampled_from(SCHOOLS),
+    st.sampled_from(("1", "2", "3")),
 )
 acknowledged = st.tuples(
     st.just("ack"), st.sampled_from(sorted(CAMPAIGNS)), st.sampled_from((*PEOPLE, 99))
 )
-operations = st.lists(st.one_of(roster_change, answer_given, acknowledged), max_size=40)
+operations = st.lists(
+    st.one_of(roster_change, answer_given, acknowledged, required_again), max_size=40
+)
 
 
 async def apply(db: Database, model: Model, operation: tuple[object, ...]) -> None:
@@ -150,7 +163,7 @@ async def apply(db: Database, model: Model, operation: tuple[object, ...]) -> No
         if school not in model.schools:
             return  # an answer needs its school in the roster (a foreign key)
         counts: dict[str, Count] = {}
-        if step == "2" and state != "problem":
+        if step == "2" and state not in ("problem", "not_required"):
             counts = {p: Count(done=number // (i + 1), total=number) for i, p in enumerate(PARTS)}
         await AnswerRepository(db).record(
             Answer(
@@ -165,6 +178,22 @@ async def apply(db: Database, model: Model, operation: tuple[object, ...]) -> No
             )
         )
         model.current[(campaign_id, school, step)] = (state, counts)
+        model.history.setdefault((campaign_id, school, step), []).append((state, counts))
+    elif kind == "required":
+        _, campaign_id, school, step = operation
+        assert isinstance(campaign_id, str)
+        assert isinstance(school, str)
+        assert isinstance(step, str)
+        key = (campaign_id, school, step)
+        undone = await AnswerRepository(db).undo_not_required(campaign_id, school, step)
+        was = model.current.get(key, ("none", {}))[0]
+        assert undone == (was == "not_required")
+        if undone:
+            before = [h for h in model.history[key] if h[0] != "not_required"]
+            if before:
+                model.current[key] = before[-1]
+            else:
+                del model.current[key]
     else:
         _, campaign_id, vk = operation
         assert isinstance(campaign_id, str)
@@ -374,5 +403,39 @@ async def test_first_owing_schools_are_the_head_of_the_full_list(tmp_path: Path)
             assert (first.owing, first.total) == (full.owing, full.total)
             assert first.schools == full.schools[:limit]
         assert full.owing == 33 - 11
+    finally:
+        await db.close()
+
+
+async def test_an_existing_database_takes_not_required_answers(tmp_path: Path) -> None:
+    """Migration 0010 widens the answers' states in place: the old rows stay, a school's step
+    can then be «не требуется», and the school counts as finished without it."""
+    path = tmp_path / "old.db"
+    widening = next(m for m in bundled_migrations() if m.name.endswith("_not_required.sql"))
+    db = await Database.open(
+        path, migrations=[m for m in bundled_migrations() if m.version < widening.version]
+    )
+    try:
+        model = await fill(db)
+        with pytest.raises(sqlite3.IntegrityError):
+            await apply(db, model, ("answer", "c1", "s2", "1", "not_required", 0))
+    finally:
+        await db.close()
+    db = await Database.open(path)
+    try:
+        assert await db.fetchval("PRAGMA integrity_check") == "ok"
+        counts = CountsRepository(db)
+        before = await counts.district("c1", ["1", "2", "3"])
+        for operation in [
+            ("answer", "c1", "s2", "1", "not_required", 0),
+            ("answer", "c1", "s2", "2", "done", 10),
+            ("answer", "c1", "s2", "3", "done", 0),
+        ]:
+            await apply(db, model, operation)
+        after = await counts.district("c1", ["1", "2", "3"])
+        assert after.finished == before.finished + 1
+        assert after.states["1"] == {"done": 1, "not_required": 1}
+        assert after == model.expected(CAMPAIGNS["c1"])
+        assert await counts.recount(repair=False) == []
     finally:
         await db.close()

@@ -86,6 +86,11 @@ async def test_registration_with_a_valid_code(sandbox: Sandbox) -> None:
         (NEWCOMER,),
     )
     assert people == [("s2", "Аминат Гаджиева", "deputy", "registration")]
+    # Staff are told in their chat, by the scheduler's next tick (issue 17).
+    await sandbox.app.scheduler.tick()
+    notice = await emu.wait_for_message(ADMIN_CHAT, contains="Новая регистрация по коду")
+    assert "Аминат Гаджиева" in notice.text
+    assert "СОШ №2" in notice.text
     sandbox.say(NEWCOMER, "3.1 выполнено")
     await emu.wait_for_message(NEWCOMER, contains="Принято")
     # Re-importing the roster keeps people who registered themselves.

@@ -252,6 +252,61 @@ def rendered(campaign: Campaign, department: DepartmentConfig) -> Iterator[tuple
         yield "received_many", texts.received_many(status, items, now)
         for because in (texts.NO_REASON, texts.NO_REASON_AFTER_ASKING):
             yield "problem_notice no reason", texts.problem_notice(school, confirm, because, "А")
+        # Staff operations (issue 17).
+        yield "marked", texts.marked(status, items)
+        yield "marked one", texts.marked(status, items[:1])
+        yield "marked all done", texts.marked(done_status(campaign, school), items[:1])
+        yield "marked_notice", texts.marked_notice(department, status, items)
+    yield "mark_usage", texts.mark_usage(campaign)
+    yield "not_required_usage", texts.not_required_usage(campaign)
+    yield "required_usage", texts.required_usage(campaign)
+    yield "unknown_step", texts.unknown_step("7.7", campaign)
+    yield "extend_usage", texts.extend_usage(campaign)
+    yield (
+        "schedule extended",
+        texts.schedule([(texts.extended_reminder_name("009"), now)], False, "Europe/Moscow"),
+    )
+    for step in campaign.steps:
+        yield "not_required_for_school", texts.not_required_for_school(step.id)
+    later_by_step = {"": campaign.deadline + dt.timedelta(days=3)}
+    extended_schools = [
+        PendingSchool(p.school, p.states, p.people, later_by_step) for p in pending_of(campaign)
+    ]
+    yield "pending extended", texts.pending(campaign, extended_schools, 5, 3)
+    for n in NUMBERS[1:6]:
+        people = [(f"[id{i}|Алиева]", Role.HEAD, SCHOOLS[i % 3].name) for i in range(n)]
+        yield f"registered_notice {n}", texts.registered_notice(people)
+    yield "bad_date", texts.bad_date("32.10")
+    yield "bad_date long", texts.bad_date("я" * 300)
+    yield "past_date", texts.past_date(at(1), "Europe/Moscow")
+    yield "not_later_than_order", texts.not_later_than_order(campaign)
+    later = campaign.deadline + dt.timedelta(days=5)
+    for school in SCHOOLS:
+        for step in (None, confirm, counting):
+            yield "extended", texts.extended(school, step, later, "Europe/Moscow")
+            yield "extended_notice", texts.extended_notice(campaign, school, step, later)
+        for count in (0, 1, 2):
+            yield "extension_cancelled", texts.extension_cancelled(school, campaign, count)
+        status = SchoolStatus(campaign, school, people_of(school), answers)
+        extended_until = {"": later, confirm.id: later + dt.timedelta(days=1)}
+        yield (
+            "school_status extended",
+            texts.school_status(status, {}, "Europe/Moscow", (None, []), extended_until),
+        )
+    for school in SCHOOLS:
+        status = SchoolStatus(campaign, school, people_of(school), answers)
+        exempt = answer(confirm, StepState.NOT_REQUIRED, reason="ремонт.")
+        yield "not_required_marked", texts.not_required_marked(status, confirm, exempt)
+        yield "not_required_notice", texts.not_required_notice(department, school, confirm)
+        yield "required_again", texts.required_again(status, confirm)
+        yield "required_already", texts.required_already(school, confirm)
+    yield "no_such_school", texts.no_such_school("МКОУ «Лицей»")
+
+
+def done_status(campaign: Campaign, school: School) -> SchoolStatus:
+    return SchoolStatus(
+        campaign, school, (), {s.id: answer(s, StepState.DONE) for s in campaign.steps}
+    )
 
 
 def constants() -> Iterator[tuple[str, str]]:

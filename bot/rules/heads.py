@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bot import texts
 from bot.actions import Action, Edit, Incoming, Private, Reply, SendTo, Snackbar
@@ -98,6 +98,8 @@ class HeadRules(Rules):
             return out.add(self._notice(msg, texts.NOT_YOUR_SCHOOL))
         if step is None:
             return out.add(self._notice(msg, texts.BAD_BUTTON))
+        if step.id in await self._not_required(school):
+            return out.add(self._notice(msg, texts.not_required_for_school(step.id)))
         if isinstance(payload, OpenStepPayload):
             if step.kind is StepKind.COUNT:
                 await self._expect(msg, school, step, COUNTS)
@@ -292,6 +294,19 @@ class HeadRules(Rules):
         out = _Outcome()
         prompt_taken = False
         if school is not None and reading.answers:
+            # Staff marked these «не требуется» for the school: its answers do not undo that.
+            exempt = await self._not_required(school)
+            out.add(
+                *(
+                    Reply(texts.not_required_for_school(a.step_id))
+                    for a in reading.answers
+                    if a.step_id in exempt
+                )
+            )
+            reading = replace(
+                reading, answers=tuple(a for a in reading.answers if a.step_id not in exempt)
+            )
+        if school is not None and reading.answers:
             stored, status = await self.service.record_all(
                 by=msg.user_id,
                 school=school,
@@ -434,6 +449,11 @@ class HeadRules(Rules):
             reason = answer.reason or texts.NO_REASON
             actions += await self._problem_notices(school, step, reason, memberships, msg.user_id)
         return actions
+
+    async def _not_required(self, school: School) -> set[str]:
+        """The school's steps staff marked «не требуется» (issue 17)."""
+        current = await self.service.repos.answers.current_for_school(self.campaign.id, school.id)
+        return {sid for sid, a in current.items() if a.state is StepState.NOT_REQUIRED}
 
     def _step(self, step_id: str) -> Step:
         step = self.campaign.step(step_id)

@@ -6,20 +6,29 @@ import asyncio
 import datetime as dt
 import logging
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from bot import texts
-from bot.actions import Action, FileKind, Incoming, Reply, SendFile, SendTo
+from bot.actions import Action, FileKind, Incoming, Private, Reply, SendFile, SendTo
 from bot.chart import render_progress
-from bot.domain import Campaign
+from bot.domain import AnswerSource, Campaign, School, Step
 from bot.keyboards import announcement_keyboard
 from bot.onboarding import verify_school
-from bot.parsing import AdminCommand, ParsedAdminCommand
+from bot.parsing import (
+    CANCEL_WORDS,
+    AdminCommand,
+    ParsedAdminCommand,
+    parse_new_deadline,
+    read,
+    split_note,
+    step_token,
+)
 from bot.report import ReportSummary, write_xlsx
 from bot.roster import parse_vk_id
 from bot.rules.base import Context, Rules
 from bot.rules.heads import HeadRules
-from bot.schedule import upcoming
+from bot.schedule import extended_slots, upcoming
 from bot.status import DistrictStatus
 from storage.reports import ReportRepository
 
@@ -84,7 +93,157 @@ class StaffRules(Rules):
             return [await self._registrations()]
         if command is AdminCommand.UNBIND:
             return [await self._unbind(parsed.argument)]
+        if command is AdminCommand.MARK:
+            return await self._mark(msg, parsed.argument)
+        if command is AdminCommand.NOT_REQUIRED:
+            return await self._not_required(msg, parsed.argument)
+        if command is AdminCommand.REQUIRED:
+            return await self._required(msg, parsed.argument)
+        if command is AdminCommand.EXTEND:
+            return await self._extend(msg, parsed.argument)
         return await self._report(msg)
+
+    async def _school_named(self, query: str) -> School | list[Action]:
+        """The school a staff command names by its id (or, failing that, the one school whose
+        name holds the word); otherwise the reply that says why not."""
+        if not query:
+            return [Reply(texts.mark_usage(self.campaign))]
+        school = await self.service.repos.roster.school(query)
+        if school is not None:
+            return school
+        found = await self.service.find_schools(query)
+        if len(found) == 1:
+            return found[0]
+        if len(found) > 1:
+            return [Reply(texts.several_schools(found))]
+        return [Reply(texts.no_such_school(query[:100]))]
+
+    async def _mark(self, msg: Incoming, argument: str) -> list[Action]:
+        """`отметить 009 3.1 выполнено`: an answer a head gave by phone, read as the head's
+        own words would be, stored with the staff member as its author and source `admin`;
+        `…, примечание: со слов директора` keeps a note with it (as a problem's reason is)."""
+        query, _, said = argument.partition(" ")
+        school = await self._school_named(query)
+        if not isinstance(school, School):
+            return school
+        said, note = split_note(said)
+        reading = read(said, self.campaign)
+        out: list[Action] = [
+            Reply(texts.answer_error(problem, self.campaign)) for problem in reading.problems
+        ]
+        if not reading.answers:
+            return out or [Reply(texts.mark_usage(self.campaign))]
+        answers = [replace(a, reason=a.reason or note[:500]) for a in reading.answers]
+        stored, status = await self.service.record_all(
+            by=msg.user_id,
+            school=school,
+            answers=answers,
+            source=AnswerSource.ADMIN,
+            origin=msg.origin,
+        )
+        items = [(step, a) for a in stored if (step := self.campaign.step(a.step_id))]
+        log.info("staff %s recorded %d answers for %s", msg.user_id, len(stored), school.id)
+        notice = texts.marked_notice(self.settings.department, status, items)
+        return [
+            Reply(texts.marked(status, items)),
+            *out,
+            *(Private(person.person_id, notice) for person in status.people),
+        ]
+
+    async def _school_and_step(
+        self, argument: str, usage: str
+    ) -> tuple[School, Step, str] | list[Action]:
+        """`009 3.2 …`: the school, the step and the rest; or the reply that says why not."""
+        parts = argument.split(maxsplit=2)
+        if len(parts) < 2:
+            return [Reply(usage)]
+        school = await self._school_named(parts[0])
+        if not isinstance(school, School):
+            return school
+        wanted = step_token(parts[1])
+        step = next((s for s in self.campaign.steps if s.id.casefold() == wanted), None)
+        if step is None:
+            return [Reply(texts.unknown_step(parts[1], self.campaign))]
+        return school, step, parts[2] if len(parts) > 2 else ""
+
+    async def _not_required(self, msg: Incoming, argument: str) -> list[Action]:
+        """`не требуется 009 3.2 причина`: the step does not apply to the school."""
+        found = await self._school_and_step(argument, texts.not_required_usage(self.campaign))
+        if isinstance(found, list):
+            return found
+        school, step, reason = found
+        recorded = await self.service.mark_not_required(
+            by=msg.user_id, school=school, step_id=step.id, reason=reason[:500], origin=msg.origin
+        )
+        log.info("step %s of %s not required, by %s", step.id, school.id, msg.user_id)
+        notice = texts.not_required_notice(self.settings.department, school, step)
+        return [
+            Reply(texts.not_required_marked(recorded.status, step, recorded.answer)),
+            *(Private(person.person_id, notice) for person in recorded.status.people),
+        ]
+
+    async def _required(self, msg: Incoming, argument: str) -> list[Action]:
+        """`требуется 009 3.2`: «не требуется» undone; the answer before it is current again."""
+        found = await self._school_and_step(argument, texts.required_usage(self.campaign))
+        if isinstance(found, list):
+            return found
+        school, step, _ = found
+        status = await self.service.mark_required(by=msg.user_id, school=school, step_id=step.id)
+        if status is None:
+            return [Reply(texts.required_already(school, step))]
+        return [Reply(texts.required_again(status, step))]
+
+    async def _extend(self, msg: Incoming, argument: str) -> list[Action]:
+        """`продлить 009 [3.2] 25.10` moves the school's deadline (of one step); `продлить 009
+        [3.2] отменить` takes it back."""
+        usage = texts.extend_usage(self.campaign)
+        query, _, rest = argument.strip().partition(" ")
+        if not query or not rest.strip():
+            return [Reply(usage)]
+        school = await self._school_named(query)
+        if not isinstance(school, School):
+            return school
+        first, _, after = rest.strip().partition(" ")
+        step = next((s for s in self.campaign.steps if s.id.casefold() == step_token(first)), None)
+        said = after.strip() if step is not None else rest.strip()
+        if (
+            step is None
+            and after.strip()
+            and parse_new_deadline(rest, self.campaign) is None
+            and (
+                after.strip().casefold() in CANCEL_WORDS
+                or parse_new_deadline(after, self.campaign) is not None
+            )
+        ):
+            # «продлить 009 7.7 25.10»: a step that is not in the order.
+            return [Reply(texts.unknown_step(first, self.campaign))]
+        if said.casefold() in CANCEL_WORDS:
+            count = await self.service.cancel_extension(
+                by=msg.user_id, school=school, step_id=None if step is None else step.id
+            )
+            return [Reply(texts.extension_cancelled(school, self.campaign, count))]
+        if not said:
+            return [Reply(usage)]
+        deadline = parse_new_deadline(said, self.campaign)
+        if deadline is None:
+            return [Reply(texts.bad_date(said))]
+        timezone = self.campaign.timezone
+        if deadline <= self.service.now():
+            return [Reply(texts.past_date(deadline, timezone))]
+        if deadline <= self.campaign.deadline:
+            return [Reply(texts.not_later_than_order(self.campaign))]
+        await self.service.extend(
+            by=msg.user_id,
+            school=school,
+            step_id="" if step is None else step.id,
+            deadline=deadline,
+        )
+        people = (await self.service.repos.roster.people_of([school.id]))[school.id]
+        notice = texts.extended_notice(self.campaign, school, step, deadline)
+        return [
+            Reply(texts.extended(school, step, deadline, timezone)),
+            *(Private(person.person_id, notice) for person in people),
+        ]
 
     async def _report(self, msg: Incoming) -> list[Action]:
         """`отчет`: the Excel workbook, as a document in the conversation it was asked in."""
@@ -137,6 +296,20 @@ class StaffRules(Rules):
         since = await schedule.since(self.campaign.id)
         slots = upcoming(self.campaign, self.reminders, self.service.now(), finished, since)
         lines = [(texts.SLOT_NAMES[slot.kind.value], slot.due) for slot in slots]
+        now = self.service.now()
+        for extension in await self.service.repos.extensions.of_campaign(self.campaign.id):
+            own = extended_slots(
+                self.campaign,
+                self.reminders,
+                extension.school_id,
+                extension.step_id,
+                extension.deadline,
+                extension.granted_at,
+            )
+            later = [s for s in own if s.due > now and s.key not in finished]
+            if later:
+                lines.append((texts.extended_reminder_name(extension.school_id), later[0].due))
+        lines.sort(key=lambda line: line[1])
         paused = await schedule.paused_at(self.campaign.id) is not None
         return Reply(texts.schedule(lines, paused, self.settings.timezone))
 
@@ -163,7 +336,12 @@ class StaffRules(Rules):
             list(status.people),
         )
         verification = (checked.verified, [p.full_name for p in checked.missing])
-        return [Reply(texts.school_status(status, names, self.settings.timezone, verification))]
+        extended = await self.service.extended(school.id)
+        return [
+            Reply(
+                texts.school_status(status, names, self.settings.timezone, verification, extended)
+            )
+        ]
 
     async def _picture(self, peer_id: int, status: DistrictStatus) -> Action:
         """The progress picture for a conversation; if it cannot be drawn, say so."""
