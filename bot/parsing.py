@@ -56,6 +56,7 @@ class AdminCommand(StrEnum):
     NOT_REQUIRED = "not_required"  # «не требуется 009 3.2 причина»
     REQUIRED = "required"  # «требуется 009 3.2»: «не требуется» undone
     EXTEND = "extend"  # «продлить 009 25.10», «продлить 009 3.2 25.10», «продлить 009 отменить»
+    SCHOOL = "school"  # «школа 009»: its people and how far each got with registering
 
 
 _ADMIN_WORDS: dict[str, AdminCommand] = {
@@ -92,6 +93,8 @@ _ADMIN_WORDS: dict[str, AdminCommand] = {
     "required": AdminCommand.REQUIRED,
     "продлить": AdminCommand.EXTEND,
     "extend": AdminCommand.EXTEND,
+    "школа": AdminCommand.SCHOOL,
+    "school": AdminCommand.SCHOOL,
 }
 # «продлить 009 отменить»: the school's extension (or one step's) is taken back.
 CANCEL_WORDS = frozenset({"отменить", "отмена", "отменить продление", "cancel"})
@@ -127,7 +130,9 @@ def parse_new_deadline(text: str, campaign: Campaign) -> dt.datetime | None:
 
 # Staff operations that read like ordinary words: from anyone else they are not commands
 # («Требуется помощь по 3.2» is a head's message).
-STAFF_ONLY = frozenset({AdminCommand.REQUIRED, AdminCommand.NOT_REQUIRED})
+# Words a head may well begin an ordinary message with («Школа выполнила…», «Требуется
+# помощь…»): a command only from staff.
+STAFF_ONLY = frozenset({AdminCommand.REQUIRED, AdminCommand.NOT_REQUIRED, AdminCommand.SCHOOL})
 _NOT = ("не", "not")
 
 

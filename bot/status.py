@@ -6,7 +6,9 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from bot.domain import Answer, Campaign, Person, School, Step, StepState
+from pydantic import BaseModel, ConfigDict
+
+from bot.domain import Answer, Campaign, Person, Role, School, Step, StepState
 from bot.russian import share
 
 
@@ -116,3 +118,19 @@ class Changes:
     finished_total: int
     problems: tuple[tuple[str, str], ...]  # (school name, item id)
     problems_total: int
+
+
+class PersonState(BaseModel):
+    """One person of a school as staff see them in «школа 009»: in the roster (`person`), or
+    still known only by a screen name that VK has not resolved (`screen_name`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    person: Person | None = None
+    registered_at: dt.datetime | None = None  # registered themselves with the school's code
+    acknowledged_at: dt.datetime | None = None
+    unreachable: bool = False  # VK refuses the bot's private messages to them
+    screen_name: str = ""
+    name: str = ""
+    role: Role | None = None
+    problem: str = ""

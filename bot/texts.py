@@ -17,7 +17,7 @@ from bot.domain import Answer, AnswerSource, Campaign, Role, School, Step, StepK
 from bot.domain import StepState as S
 from bot.parsing import AnswerError, AnswerProblem
 from bot.russian import counted, number, percent_of, plural, quoted
-from bot.status import Changes, DistrictStatus, PendingSchool, SchoolStatus
+from bot.status import Changes, DistrictStatus, PendingSchool, PersonState, SchoolStatus
 
 if TYPE_CHECKING:  # bot.config imports this module for the command line's messages
     from bot.config import DepartmentConfig
@@ -179,6 +179,8 @@ def help_admin(department: DepartmentConfig) -> str:
         "• привязать админ|руководители (bind) — в беседе: сделать её беседой "
         f"{department.short_name} или беседой руководителей\n"
         "• регистрации (registrations) — кто зарегистрировался по коду; отвязать <id> (unbind)\n"
+        "• школа 009 (school) — люди школы: из списка или по коду, ознакомлены ли, открыты ли "
+        "личные сообщения\n"
         "• объявить (announce) — разослать приказ в беседы руководителей\n"
         "• отметить 009 3.1 выполнено (mark) — внести ответ за школу, например сообщённый "
         "по телефону; числа пишутся как у руководителей\n"
@@ -1487,3 +1489,45 @@ def not_required_for_school(step_id: str) -> str:
 def extended_reminder_name(school_id: str) -> str:
     """A line of `расписание`: the reminder of a school given more time."""
     return f"напоминание школе {school_id} (продлённый срок)"
+
+
+# --- «школа 009» (issue 17) ---
+
+SCHOOL_USAGE = "Напишите номер школы: «школа 009»."
+
+
+def school_people(school: School, people: list[PersonState], timezone: str) -> str:
+    """A school's people and where each stands: on the list, registered by code, acknowledged
+    the order, refusing private messages, or a screen name VK has not resolved yet."""
+    lines = [f"🏫 {school.name} (№ {school.id})"]
+    for item in people:
+        if item.person is None:
+            role = ROLE_NAME[item.role] if item.role is not None else ""
+            lines.append(
+                f"• {item.name}, {role} — vk.com/{item.screen_name}: ещё не найден(а) "
+                f"ВКонтакте{': ' + item.problem if item.problem else ''}"
+            )
+            continue
+        person = item.person
+        states = [
+            f"зарегистрировался(ась) по коду {fmt_moment(item.registered_at, timezone)}"
+            if item.registered_at is not None
+            else "из списка"
+        ]
+        states.append(
+            f"ознакомлен(а) с приказом {fmt_moment(item.acknowledged_at, timezone)}"
+            if item.acknowledged_at is not None
+            else "с приказом не ознакомлен(а)"
+        )
+        if item.unreachable:
+            states.append("личные сообщения от бота закрыты — упоминаем в беседе")
+        lines.append(
+            f"• {mention(person.person_id, person.full_name)}, {ROLE_NAME[person.role]} — "
+            + "; ".join(states)
+        )
+    if len(lines) == 1:
+        lines.append(
+            "В списке школы никого нет: добавьте людей (confirmbot roster add-person) или "
+            "дайте школе код регистрации."
+        )
+    return "\n".join(lines)

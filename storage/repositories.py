@@ -23,6 +23,7 @@ from bot.domain import (
     StepState,
 )
 from bot.roster import UnresolvedPerson
+from bot.status import PersonState
 from storage.db import Database
 
 
@@ -312,6 +313,46 @@ class RosterRepository:
                     ),
                 )
         return RosterChanges(**counts)
+
+    async def school_people(self, school_id: str, campaign_id: str) -> list[PersonState]:
+        """A school's people with how each came into the roster, whether they acknowledged the
+        campaign's order and whether they refuse private messages; then those still known
+        only by a screen name. One round trip."""
+        people, unresolved = await self._db.fetch_many(
+            [
+                (
+                    """
+                    SELECT p.person_id, p.school_id, p.full_name, p.role, p.source,
+                           p.registered_at, k.acknowledged_at, u.person_id IS NOT NULL
+                    FROM people p
+                    LEFT JOIN acknowledgements k
+                      ON k.campaign_id = ? AND k.person_id = p.person_id
+                    LEFT JOIN private_unreachable u ON u.person_id = p.person_id
+                    WHERE p.school_id = ? ORDER BY p.role DESC, p.full_name
+                    """,
+                    (campaign_id, school_id),
+                ),
+                (
+                    "SELECT screen_name, full_name, role, problem FROM unresolved_people "
+                    "WHERE school_id = ? ORDER BY full_name",
+                    (school_id,),
+                ),
+            ]
+        )
+        found = [
+            PersonState(
+                person=Person(person_id=r[0], school_id=r[1], full_name=r[2], role=Role(r[3])),
+                registered_at=None if r[4] != "registration" or r[5] is None else _parse_ts(r[5]),
+                acknowledged_at=None if r[6] is None else _parse_ts(r[6]),
+                unreachable=bool(r[7]),
+            )
+            for r in people
+        ]
+        waiting = [
+            PersonState(screen_name=r[0], name=r[1], role=Role(r[2]), problem=r[3] or "")
+            for r in unresolved
+        ]
+        return found + waiting
 
     async def add_person(self, person: Person) -> bool:
         """One person of the roster, added or their name and role updated; False if their

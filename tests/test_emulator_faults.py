@@ -462,7 +462,7 @@ async def test_the_bot_survives_faults_end_to_end(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     campaign = load_campaign(default_campaign_path())
-    schools, people = district(10)
+    schools, people = district(40)
     box = await start_sandbox(
         tmp_path,
         schools=schools,
@@ -472,7 +472,8 @@ async def test_the_bot_survives_faults_end_to_end(
         campaign=campaign,
     )
     emulator = box.emulator
-    heads = [head_of(n) for n in range(1, 11)]
+    heads: list[int] = []
+    kinds = ("failed", "poll_drop", "poll_5xx")
     try:
         emulator.set_faults(
             Faults(
@@ -493,10 +494,16 @@ async def test_the_bot_survives_faults_end_to_end(
                 seed=5,
             )
         )
-        # One head after another, so that every answer needs long polls of its own.
-        for head in heads:
+        # One head after another, so that every answer needs long polls of its own; at least
+        # ten, and on until every kind of long-poll fault has struck (how many polls an answer
+        # takes depends on timing, so a fixed number of heads could see none of one kind).
+        for n in range(1, 41):
+            head = head_of(n)
+            heads.append(head)
             box.say(head, "3.1 выполнено")
             await emulator.wait_for_message(head, contains="Принято", timeout=20)
+            if n >= 10 and all(emulator.fault_counts[kind] > 0 for kind in kinds):
+                break
         answers = await box.app.repos.answers.history(campaign.id)
         print(f"faults injected: {emulator.fault_counts}")
     finally:
@@ -506,7 +513,7 @@ async def test_the_bot_survives_faults_end_to_end(
         receipts = [m for m in emulator.messages_to(head) if "Принято" in m.text]
         assert len(receipts) == 1, head
     counts = emulator.fault_counts
-    for kind in ("failed", "poll_drop", "poll_5xx"):
+    for kind in kinds:
         assert counts[kind] > 0, kind
     assert sum(counts[k] for k in ("error", "http_5xx", "drop", "drop_after")) > 0
 

@@ -398,3 +398,25 @@ def test_a_heads_answer_does_not_undo_not_required(tmp_path: Path) -> None:
         # Staff may still enter an answer for it.
         w.say(ADMIN, "отметить s3 3.4 выполнено")
         assert w.current("s3")["3.4"].state is StepState.DONE
+
+
+def test_school_shows_its_people_and_how_far_each_got(tmp_path: Path) -> None:
+    with world(tmp_path) as w:
+        _registered(w, 700_001, "s1", "Аминат Гаджиева")
+        w.say(head_of(1), "Ознакомлен")  # as the announcement's button would
+        w.run(w.app.repos.conversations.mark_unreachable(deputy_of(1), w.clock.now()))
+        [text] = replies(w.say(ADMIN, "школа s1"))
+        lines = text.split("\n")  # mention tokens hold \x1e, which splitlines() splits on
+        assert lines[0] == "🏫 МКОУ «СОШ №1» (№ s1)"
+        head = next(line for line in lines if "Директор 1" in line)
+        assert "руководитель — из списка" in head
+        deputy = next(line for line in lines if "Завуч 1" in line)
+        assert "личные сообщения от бота закрыты" in deputy
+        newcomer = next(line for line in lines if "Аминат Гаджиева" in line)
+        assert "зарегистрировался(ась) по коду" in newcomer
+        assert "с приказом не ознакомлен(а)" in newcomer
+        [unknown] = replies(w.say(ADMIN, "школа 999"))
+        assert "999" in unknown
+        # From a head, «Школа …» is an ordinary message, not a refused command.
+        said = replies(w.say(head_of(1), "Школа выполнила пункт 3.1"))
+        assert not any("сотрудник" in text for text in said)

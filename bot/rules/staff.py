@@ -101,7 +101,21 @@ class StaffRules(Rules):
             return await self._required(msg, parsed.argument)
         if command is AdminCommand.EXTEND:
             return await self._extend(msg, parsed.argument)
+        if command is AdminCommand.SCHOOL:
+            return await self._school_people(parsed.argument)
         return await self._report(msg)
+
+    async def _school_people(self, argument: str) -> list[Action]:
+        """«школа 009»: who is on the school's list and how far each got: registered by code,
+        acknowledged the order, reachable in private, or still a screen name to resolve."""
+        query = argument.strip().split(" ")[0] if argument.strip() else ""
+        if not query:
+            return [Reply(texts.SCHOOL_USAGE)]
+        school = await self._school_named(query)
+        if not isinstance(school, School):
+            return school
+        people = await self.service.repos.roster.school_people(school.id, self.campaign.id)
+        return [Reply(texts.school_people(school, people, self.settings.timezone))]
 
     async def _school_named(self, query: str) -> School | list[Action]:
         """The school a staff command names by its id (or, failing that, the one school whose
