@@ -245,6 +245,32 @@ class Notifier:
             log.info("problems without a reason passed on: %d", len(expired))
         return len(expired)
 
+    async def removals(self) -> int:
+        """Tell the admin chats who was taken off a school's list since the last tick (a
+        re-import, `roster remove-person`, `отвязать`), in one notice; each told once."""
+        items = await self.service.repos.registrations.removed_unnoticed(REGISTRATIONS_PER_NOTICE)
+        if not items:
+            return 0
+        chats = await self.audience.chats.admin_chats()
+        people = []
+        for r in items:
+            who = texts.mention(r.person.person_id, r.person.full_name)
+            people.append((who, r.person.role, r.school_name))
+        text = texts.removed_notice(people)
+        await self.outbox.add(
+            [
+                Outgoing(
+                    key=f"{self.campaign.id}:removed:{items[0].id}:{items[-1].id}:{chat}",
+                    to=(self.outbox.address(chat),),
+                    text=text,
+                )
+                for chat in chats
+            ]
+        )
+        await self.service.repos.registrations.mark_removed_noticed(items, self.service.now())
+        log.info("removals told: %d", len(items))
+        return len(items)
+
     async def registrations(self) -> int:
         """Tell the admin chats who registered by code since the last tick, in one notice
         (issue 17): registrations that come together are read together. Each is told once;

@@ -55,6 +55,7 @@ class Scheduler:
             told = await self.notifier.unanswered_problems(now - self.prompt_expires_after)
             # Who registered by code since the last tick, in one notice to staff.
             told += await self.notifier.registrations()
+            told += await self.notifier.removals()
         if told:
             self.sender.wake()
         if await self.schedule.paused_at(self.campaign.id) is not None:

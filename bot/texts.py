@@ -1481,6 +1481,18 @@ def registered_notice(people: list[tuple[str, Role, str]]) -> str:
 _PERSON = ("человек", "человека", "человек")
 
 
+def removed_notice(people: list[tuple[str, Role, str]]) -> str:
+    """Who left a school's list since the last notice: (mention, role, school name) each."""
+    if len(people) == 1:
+        head = "➖ Убран(а) из списка школы:"
+    else:
+        head = f"➖ Убраны из списков школ: {counted(len(people), *_PERSON)}"
+    lines = [head]
+    lines += [f"• {who}, {ROLE_NAME[role]}, {school}" for who, role, school in people]
+    lines.append("Их ответы остаются в истории; люди школы: «школа 009».")
+    return "\n".join(lines)
+
+
 def not_required_for_school(step_id: str) -> str:
     """A head answers a step staff marked «не требуется» (fits a pop-up, 90 characters)."""
     return f"Пункт {step_id} для вашей школы не требуется: отвечать по нему не нужно."

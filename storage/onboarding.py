@@ -37,6 +37,12 @@ class Registered(_Row):
     registered_at: dt.datetime
 
 
+class Removed(_Row):
+    id: int
+    person: Person
+    school_name: str
+
+
 class Unresolved(_Row):
     school_id: str
     screen_name: str
@@ -221,6 +227,32 @@ class RegistrationRepository:
             )
             for r in rows
         ]
+
+    async def removed_unnoticed(self, limit: int) -> list[Removed]:
+        """People taken off a school's list that staff have not been told of, oldest first."""
+        rows = await self._db.fetchall(
+            """
+            SELECT r.id, r.person_id, r.school_id, r.full_name, r.role,
+                   COALESCE(s.name, r.school_id)
+            FROM people_removed r LEFT JOIN schools s ON s.id = r.school_id
+            WHERE r.noticed_at IS NULL ORDER BY r.id LIMIT ?
+            """,
+            (limit,),
+        )
+        return [
+            Removed(
+                id=r[0],
+                person=Person(person_id=r[1], school_id=r[2], full_name=r[3], role=Role(r[4])),
+                school_name=r[5],
+            )
+            for r in rows
+        ]
+
+    async def mark_removed_noticed(self, items: Sequence[Removed], now: dt.datetime) -> None:
+        await self._db.executemany(
+            "UPDATE people_removed SET noticed_at = ? WHERE id = ?",
+            [(_ts(now), item.id) for item in items],
+        )
 
     async def mark_noticed(self, items: Sequence[Registered], now: dt.datetime) -> None:
         await self._db.executemany(

@@ -420,3 +420,30 @@ def test_school_shows_its_people_and_how_far_each_got(tmp_path: Path) -> None:
         # From a head, «Школа …» is an ordinary message, not a refused command.
         said = replies(w.say(head_of(1), "Школа выполнила пункт 3.1"))
         assert not any("сотрудник" in text for text in said)
+
+
+def test_staff_are_told_once_when_people_leave_a_schools_list(tmp_path: Path) -> None:
+    with world(tmp_path) as w:
+        w.tick()
+        assert _removal_notices(w) == []
+        roster = w.app.repos.roster
+        assert w.run(roster.remove_person(deputy_of(1), "s1")) == 1
+        w.tick()
+        [one] = _removal_notices(w)
+        assert [a.id for a in one.to] == [ADMIN_CHAT]
+        assert one.text.startswith("➖ Убран(а) из списка школы:")
+        assert "Завуч 1" in one.text
+        assert "заместитель, МКОУ «СОШ №1»" in one.text
+        w.tick()
+        assert len(_removal_notices(w)) == 1  # told once
+        # Two gone together (a re-import, `отвязать`): one notice naming both.
+        w.run(roster.remove_person(head_of(2)))
+        w.run(roster.remove_person(deputy_of(2)))
+        w.tick()
+        notices = _removal_notices(w)
+        assert len(notices) == 2
+        assert "Убраны из списков школ: 2 человека" in notices[1].text
+
+
+def _removal_notices(w: World) -> list[Outgoing]:
+    return [m for m in _outbox(w) if ":removed:" in m.key]
