@@ -144,7 +144,8 @@ class ResilientAPI(API):
             response = await self.http_client.request_raw(
                 self.API_URL + method,
                 method="POST",
-                data=form,
+                data=form_urlencode(form),  # type: ignore[arg-type]
+                headers=FORM_HEADERS,
                 timeout=ClientTimeout(total=self.timeout),
             )
         if response.status >= 500:
@@ -154,6 +155,28 @@ class ResilientAPI(API):
             return json.loads(text)
         except ValueError:
             raise TransientError(f"HTTP {response.status}, not JSON") from None
+
+
+# Every byte's form-urlencoded spelling, as urllib's `quote_plus` writes it: unreserved
+# characters as they are, a space as «+», everything else as %XX.
+_UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
+_FORM_BYTE = [
+    chr(b) if b in _UNRESERVED else "+" if b == 0x20 else f"%{b:02X}" for b in range(256)
+]
+
+
+FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def form_urlencode(form: dict[str, Any]) -> bytes:
+    """`urllib.parse.urlencode(form)` (UTF-8), several times faster on the long VKScript of an
+    `execute`: urllib quotes byte by byte through a Python function call, this maps each byte
+    through a table in C. An `execute` of 25 Cyrillic messages is ~25 KB to encode."""
+    spell = _FORM_BYTE.__getitem__
+    return "&".join(
+        "".join(map(spell, str(key).encode())) + "=" + "".join(map(spell, str(value).encode()))
+        for key, value in form.items()
+    ).encode("ascii")
 
 
 def _error_code(body: Any) -> int | None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import AsyncIterator
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from vkbottle import VKAPIError
 from vkbottle.http import AiohttpClient
 
-from bot.vk_api import RateLimiter, ResilientAPI, TransientError
+from bot.vk_api import RateLimiter, ResilientAPI, TransientError, form_urlencode
 from bot.vk_emulator import VKEmulator
 
 TOKEN = "api-test-token"
@@ -109,3 +112,14 @@ async def test_token_goes_in_the_body_not_the_url(api: ResilientAPI, emulator: V
     call = emulator.calls_to("messages.send")[0]
     assert call.ok
     assert TOKEN not in str(call.params)
+
+
+@given(
+    st.dictionaries(
+        st.text(min_size=1, max_size=10),
+        st.one_of(st.text(max_size=200), st.integers()),
+        max_size=5,
+    )
+)
+def test_the_fast_form_encoding_is_urllibs(form: dict[str, object]) -> None:
+    assert form_urlencode(form) == urllib.parse.urlencode(form).encode()
