@@ -382,7 +382,8 @@ class MaxClient:
     async def post_file(self, url: str, filename: str, data: bytes) -> dict[str, Any]:
         """POST the file to the upload URL as multipart field `data`; its JSON answer. The
         upload URL is signed by MAX: the token does not go there."""
-        form = aiohttp.FormData()
+        # The name as UTF-8, not percent-encoded: people see it in the chat (maxapi does the same).
+        form = aiohttp.FormData(quote_fields=False)
         form.add_field("data", data, filename=filename)
         try:
             async with self.session.post(
