@@ -275,6 +275,10 @@ class MaxEmulator:
         app.router.add_post("/uploads", self._route(self._upload_url))
         app.router.add_post("/_upload/{kind}/{n}", self._upload)
         app.router.add_get("/_emulator/stats", self._stats)
+        app.router.add_get("/_emulator/sent", self._control_sent)
+        app.router.add_post("/_emulator/start", self._control_start)
+        app.router.add_post("/_emulator/write", self._control_write)
+        app.router.add_post("/_emulator/press", self._control_press)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port)
@@ -961,6 +965,59 @@ class MaxEmulator:
                 "refused_429": self.refused_429,
             }
         )
+
+    # ------------------------------------------------------------------- control endpoints
+    #
+    # For the demo and load scripts in another process: the same hooks as the methods above,
+    # over HTTP, behind the bot's token.
+
+    async def _control_body(self, request: web.Request) -> dict[str, Any]:
+        if request.headers.get("Authorization") != self.token:
+            raise web.HTTPUnauthorized()
+        try:
+            body = await request.json()
+        except ValueError:
+            raise web.HTTPBadRequest(text="the body is not JSON") from None
+        if not isinstance(body, dict):
+            raise web.HTTPBadRequest(text="the body is a JSON object")
+        return body
+
+    async def _control_sent(self, request: web.Request) -> web.Response:
+        if request.headers.get("Authorization") != self.token:
+            raise web.HTTPUnauthorized()
+        return web.json_response([self._wire_message(m) for m in self.sent])
+
+    async def _control_start(self, request: web.Request) -> web.Response:
+        body = await self._control_body(request)
+        try:
+            update = self.start_bot(int(body["user_id"]), body.get("payload"))
+        except (KeyError, TypeError, ValueError) as error:
+            raise web.HTTPBadRequest(text=repr(error)) from None
+        return web.json_response(update)
+
+    async def _control_write(self, request: web.Request) -> web.Response:
+        body = await self._control_body(request)
+        try:
+            chat = body.get("chat_id")
+            update = self.write(
+                int(body["user_id"]),
+                str(body["text"]),
+                chat_id=None if chat is None else int(chat),
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise web.HTTPBadRequest(text=repr(error)) from None
+        return web.json_response(update)
+
+    async def _control_press(self, request: web.Request) -> web.Response:
+        body = await self._control_body(request)
+        message = self._by_mid.get(str(body.get("mid")))
+        if message is None:
+            raise web.HTTPNotFound(text="no such message")
+        try:
+            update = self.press(int(body["user_id"]), message, str(body["label"]))
+        except (KeyError, TypeError, ValueError, LookupError) as error:
+            raise web.HTTPBadRequest(text=str(error)) from None
+        return web.json_response(update)
 
     # --------------------------------------------------------------------------- webhook
 

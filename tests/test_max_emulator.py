@@ -537,3 +537,42 @@ async def test_fail_next_refuses_the_next_calls_and_stats_count_them(
         stats = json.loads(await response.text())
     assert stats["calls"] == {"POST /messages": 2}
     assert stats["sent"] == 0
+
+
+async def test_control_endpoints_drive_the_world_from_another_process(
+    emulator: MaxEmulator, http: aiohttp.ClientSession
+) -> None:
+    async def control(path: str, body: dict[str, Any], token: str = TOKEN) -> tuple[int, Any]:
+        async with http.post(
+            emulator.api_url + path, json=body, headers={"Authorization": token}
+        ) as response:
+            return response.status, await response.json() if response.status == 200 else None
+
+    assert (await control("/_emulator/start", {"user_id": HEAD}, token="wrong"))[0] == 401
+    status, started = await control("/_emulator/start", {"user_id": HEAD, "payload": "CODE"})
+    assert (status, started["payload"]) == (200, "CODE")
+    status, wrote = await control("/_emulator/write", {"user_id": HEAD, "text": "помощь"})
+    assert (status, wrote["message"]["body"]["text"]) == (200, "помощь")
+    body = {"text": "Карточка", "attachments": [keyboard([callback("Отчитаться", "p")])]}
+    _, answer = await call(http, emulator, "POST", "/messages", query={"user_id": HEAD}, body=body)
+    mid = answer["message"]["body"]["mid"]
+    status, pressed = await control(
+        "/_emulator/press", {"user_id": HEAD, "mid": mid, "label": "Отчитаться"}
+    )
+    assert (status, pressed["callback"]["payload"]) == (200, "p")
+    assert (await control("/_emulator/press", {"user_id": HEAD, "mid": mid, "label": "x"}))[
+        0
+    ] == 400
+    assert (await control("/_emulator/press", {"user_id": HEAD, "mid": "no", "label": "x"}))[
+        0
+    ] == 404
+    async with http.get(
+        emulator.api_url + "/_emulator/sent", headers={"Authorization": TOKEN}
+    ) as response:
+        sent = await response.json()
+    assert [m["body"]["mid"] for m in sent] == [mid]
+    assert [u["update_type"] for u in emulator.updates] == [
+        "bot_started",
+        "message_created",
+        "message_callback",
+    ]
