@@ -107,19 +107,26 @@ class MaxDirectory:
     mids: dict[tuple[int, int], str] = field(default_factory=dict)
     names: dict[int, str] = field(default_factory=dict)
 
-    def learn(self, message: MaxMessage, *, bot_id: int) -> None:
+    def learn(self, message: MaxMessage, *, bot_id: int, person: int | None = None) -> None:
+        """Remember a message; `person` is the other side of a dialog when we know it better
+        than the message says (the bot's own messages may not name their recipient)."""
         where = conversation_of(message, bot_id=bot_id)
-        self.mids[(where, message.body.seq)] = message.body.mid
         recipient = message.recipient
+        if recipient.chat_type == "dialog" and person is not None:
+            where = person
+        if not where:
+            return
+        self.mids[(where, message.body.seq)] = message.body.mid
         if recipient.chat_type == "dialog" and recipient.chat_id is not None:
-            person = where
-            self.dialogs[person] = recipient.chat_id
+            self.dialogs[where] = recipient.chat_id
         if message.sender is not None and not message.sender.is_bot:
             self.names[message.sender.user_id] = message.sender.full_name
 
     def learn_update(self, update: Update, *, bot_id: int) -> None:
         if update.message is not None:
-            self.learn(update.message, bot_id=bot_id)
+            # The pressed message is the bot's: in a dialog, the presser is the other side.
+            presser = update.callback.user.user_id if update.callback is not None else None
+            self.learn(update.message, bot_id=bot_id, person=presser)
         started = update.update_type in ("bot_started", "bot_stopped")
         if started and update.user is not None and update.chat_id is not None:
             self.dialogs[update.user.user_id] = update.chat_id
@@ -270,6 +277,8 @@ class MaxTransport:
             # The others are remembered in _delivered and not sent again.
             return Result(Outcome.RETRY, error=retry)
         self._suspects.discard(message.key)
+        # Final: the outbox will not hand this message back.
+        self._delivered.difference_update((message.key, a.lane) for a in message.to)
         refused = tuple(d.address.id for d in deliveries if d.refused)
         lost = tuple(d.address.id for d in deliveries if d.lost)
         failed = [d.failed for d in deliveries if d.failed]
@@ -309,7 +318,7 @@ class MaxTransport:
             log.warning("MAX answered POST /messages with an unreadable body")
             self._delivered.add(done)
             return _Delivery(address, sent=True)
-        self.directory.learn(sent, bot_id=self.bot_id)
+        self.directory.learn(sent, bot_id=self.bot_id, person=address.id if person else None)
         self._delivered.add(done)
         return _Delivery(address, sent=True)
 
@@ -355,7 +364,8 @@ class MaxTransport:
                 log.info(
                     "message %s was already sent (%s): not sent again", message.key, item.body.mid
                 )
-                self.directory.learn(item, bot_id=self.bot_id)
+                person = address.id if address.kind is AddressKind.PERSON else None
+                self.directory.learn(item, bot_id=self.bot_id, person=person)
                 self.found += 1
                 return True
         return False
@@ -497,9 +507,10 @@ def incoming(
     if update.update_type == "message_callback" and update.callback is not None:
         callback = update.callback
         pressed = update.message
+        in_chat = pressed is not None and pressed.recipient.chat_type != "dialog"
         peer = (
             conversation_of(pressed, bot_id=bot_id)
-            if pressed is not None
+            if pressed is not None and in_chat
             else callback.user.user_id
         )
         return Incoming(

@@ -597,3 +597,34 @@ def test_the_config_keeps_webhooks_on_https_and_the_secret_well_formed() -> None
             MaxConfig.model_validate(bad)
     secret = MaxConfig.model_validate({"token": "f9a8-real-token"})
     assert "f9a8" not in repr(secret)
+
+
+def test_a_press_in_a_dialog_names_the_presser_when_the_message_does_not() -> None:
+    # The bot's own message may name only the dialog, not the person it went to.
+    update = Update.model_validate(
+        {
+            "update_type": "message_callback",
+            "timestamp": 5,
+            "callback": {
+                "callback_id": "cb.1",
+                "payload": '{"a":"card"}',
+                "user": {"user_id": HEAD, "first_name": "Анна", "is_bot": False},
+            },
+            "message": {
+                "sender": {"user_id": 7, "first_name": "Бот", "is_bot": True},
+                "recipient": {"chat_id": 80_000_001, "chat_type": "dialog"},
+                "timestamp": 4,
+                "body": {"mid": "mid.abc", "seq": 12, "text": "Карточка"},
+            },
+        }
+    )
+    directory = MaxDirectory()
+    press = incoming(update, directory, bot_id=7)
+    assert press is not None
+    assert (press.peer_id, press.conversation_message_id, press.payload) == (
+        HEAD,
+        12,
+        {"a": "card"},
+    )
+    assert directory.mids[(HEAD, 12)] == "mid.abc"
+    assert directory.dialogs[HEAD] == 80_000_001
