@@ -21,6 +21,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mappi
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from aiohttp import web
 from pydantic import ValidationError
 
 from bot import mentions
@@ -579,6 +580,28 @@ def webhook_update(headers: Mapping[str, str], body: bytes, secret: str | None) 
     except ValidationError:
         log.warning("a webhook body that is not an update (%d bytes)", len(body))
         return None
+
+
+def webhook_handler(
+    secret: str | None, handle: Callable[[Update], Awaitable[None]]
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """An aiohttp handler for MAX's webhook POSTs: 403 without our secret; otherwise the update
+    is handed on and answered 200 (a body that is no update too: MAX would retry it for hours).
+    A duplicate delivery is handed on again; the pipeline counts it once by `event_id`."""
+
+    async def receive(request: web.Request) -> web.Response:
+        body = await request.read()
+        if secret is not None and not hmac.compare_digest(
+            request.headers.get(SECRET_HEADER, "").encode(), secret.encode()
+        ):
+            log.warning("a webhook POST without our secret from %s", request.remote)
+            return web.Response(status=403)
+        update = webhook_update(request.headers, body, secret)
+        if update is not None:
+            await handle(update)
+        return web.Response(status=200)
+
+    return receive
 
 
 async def poll(

@@ -12,6 +12,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from bot import payloads, texts
 from bot.actions import FileKind
@@ -30,6 +31,7 @@ from bot.max import (
     poll,
     strip_marker,
     update_author,
+    webhook_handler,
     webhook_update,
 )
 from bot.max_api import MaxClient, MaxConfig, Update
@@ -628,3 +630,38 @@ def test_a_press_in_a_dialog_names_the_presser_when_the_message_does_not() -> No
     )
     assert directory.mids[(HEAD, 12)] == "mid.abc"
     assert directory.dialogs[HEAD] == 80_000_001
+
+
+async def test_the_webhook_takes_maxs_deliveries_and_refuses_a_forgery(
+    emulator: MaxEmulator, client: MaxClient
+) -> None:
+    got: list[Update] = []
+
+    async def handle(update: Update) -> None:
+        got.append(update)
+
+    app = web.Application()
+    app.router.add_post("/max/hook", webhook_handler("hook_secret", handle))
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}/max/hook"
+    try:
+        assert (await client.subscribe(url, "hook_secret")).success
+        await emulator.wait_for(lambda: len(got) == 2)  # the two starts of the fixture
+        emulator.duplicate_next()
+        emulator.write(HEAD, "3.1 выполнено")
+        await emulator.wait_for(lambda: len(got) == 4)  # two starts, the message twice
+        assert [u.update_type for u in got] == ["bot_started"] * 2 + ["message_created"] * 2
+        assert event_id(got[2]) == event_id(got[3])
+        assert all(status == 200 for _, status in emulator.deliveries)
+        async with aiohttp.ClientSession() as session:
+            async with session.post(url, json=emulator.updates[-1]) as forged:
+                assert forged.status == 403
+            async with session.post(
+                url, data=b"junk", headers={"X-Max-Bot-Api-Secret": "hook_secret"}
+            ) as junk:
+                assert junk.status == 200
+        assert len(got) == 4
+    finally:
+        await runner.cleanup()
