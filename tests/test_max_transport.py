@@ -350,7 +350,7 @@ async def wire(tmp_path: Path) -> AsyncIterator[Wire]:
         async with db.transaction():
             await roster.apply(
                 [School(id="s1", name="СОШ №1")],
-                [Person(vk_id=STRANGER, school_id="s1", full_name="Сидоров Иван", role=Role.HEAD)],
+                [Person(person_id=STRANGER, school_id="s1", full_name="Сидоров Иван", role=Role.HEAD)],
                 NOW,
             )
         outbox = Outbox(
