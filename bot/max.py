@@ -456,6 +456,13 @@ class MaxMessenger:
 # ----------------------------------------------------------------------------- incoming side
 
 
+def max_address(peer_id: int) -> Address:
+    """A MAX conversation in the product's terms: group chats have negative ids on MAX; any
+    other peer is a person (the core names a dialog by its person's id)."""
+    kind = AddressKind.CHAT if peer_id < 0 else AddressKind.PERSON
+    return Address(platform=PLATFORM, kind=kind, id=peer_id)
+
+
 @dataclass(frozen=True)
 class ChatEvent:
     """bot_added, bot_removed, user_added, user_removed: the chat membership the core tracks."""

@@ -54,11 +54,20 @@ class MaxConfig(BaseModel):
 
     token: SecretStr  # from CONFIRMBOT_MAX_TOKEN, never from the file
     api_url: str = DEFAULT_API_URL
-    admin_chats: tuple[int, ...] = ()
-    heads_chats: tuple[int, ...] = ()
+    # Staff by their MAX user ids (each gets a person id of the product's own at start).
+    admins: tuple[Annotated[int, Field(gt=0)], ...] = ()
+    # Group chats have negative ids on MAX.
+    admin_chats: tuple[Annotated[int, Field(lt=0)], ...] = ()
+    heads_chats: tuple[Annotated[int, Field(lt=0)], ...] = ()
+    # The bot's @name, so that «@name статус» in a chat is addressed to it.
+    username: str | None = None
     # Production: MAX posts updates to this public HTTPS address (port 443), with the secret.
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
+    # Where `confirmbot run` serves the webhook, behind the reverse proxy that holds the HTTPS
+    # address above: "host:port" and the path.
+    webhook_listen: str = "127.0.0.1:8090"
+    webhook_path: str = "/max/webhook"
     rate: Annotated[float, Field(gt=0, le=30)] = DEFAULT_RATE
     chat_rate: Annotated[float, Field(gt=0, le=2)] = CHAT_RATE
     timeout: Annotated[float, Field(gt=0)] = DEFAULT_TIMEOUT
@@ -67,7 +76,9 @@ class MaxConfig(BaseModel):
     @classmethod
     def _http_url(cls, url: str) -> str:
         if not url.startswith(("https://", "http://")):
-            raise ValueError("api_url is an http(s) address")
+            raise ValueError(
+                'не адрес http(s); ожидается, например, "https://platform-api2.max.ru"'
+            )
         return url.rstrip("/")
 
     @field_validator("webhook_url")
@@ -75,15 +86,35 @@ class MaxConfig(BaseModel):
     def _https_only(cls, url: str | None) -> str | None:
         # Since 25 May 2026 MAX delivers webhooks over HTTPS only (api-schema README).
         if url is not None and not url.startswith("https://"):
-            raise ValueError("MAX delivers webhooks to https:// addresses only")
+            raise ValueError("MAX доставляет обновления только на адреса https://")
         return url
 
     @field_validator("webhook_secret")
     @classmethod
     def _secret_shape(cls, secret: SecretStr | None) -> SecretStr | None:
         if secret is not None and not re.fullmatch(SECRET_PATTERN, secret.get_secret_value()):
-            raise ValueError("the webhook secret is 5-256 characters of A-Z, a-z, 0-9, _ and -")
+            raise ValueError("секрет — от 5 до 256 символов A-Z, a-z, 0-9, _ и -")
         return secret
+
+    @field_validator("webhook_listen")
+    @classmethod
+    def _host_port(cls, listen: str) -> str:
+        host, _, port = listen.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError('ожидается "адрес:порт", например "127.0.0.1:8090"')
+        return listen
+
+    @field_validator("webhook_path")
+    @classmethod
+    def _path(cls, path: str) -> str:
+        if not path.startswith("/"):
+            raise ValueError('путь начинается с /, например "/max/webhook"')
+        return path
+
+    @property
+    def listen(self) -> tuple[str, int]:
+        host, _, port = self.webhook_listen.rpartition(":")
+        return host, int(port)
 
 
 # ------------------------------------------------------------------------------ wire models

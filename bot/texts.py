@@ -1058,6 +1058,12 @@ CLI_DESCRIBE_KEY_PLACEHOLDER = (
 )
 CLI_DESCRIBE_KEY_NONE = "ключ доступа: не задан (этой команде он не нужен)"
 CLI_DESCRIBE_STORAGE = "база данных: {path}"
+CLI_DESCRIBE_MAX_NONE = "MAX: не подключён (нет раздела [max])"
+CLI_DESCRIBE_MAX = (
+    "MAX: API {api_url}, ключ из CONFIRMBOT_MAX_TOKEN; сотрудники в MAX: {admins}; беседы: {chats}"
+)
+CLI_DESCRIBE_MAX_POLLING = "MAX: обновления длинным опросом (для проверки и демонстрации)"
+CLI_DESCRIBE_MAX_WEBHOOK = "MAX: обновления на {url}, бот слушает {listen}{path}"
 CLI_DESCRIBE_TIMEZONE = "часовой пояс: {timezone}"
 CLI_DESCRIBE_ADMINS = "сотрудники (admins): {admins}"
 CLI_DESCRIBE_CONTROLLER = "контролёр (controller): {controller}"

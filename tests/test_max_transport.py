@@ -28,6 +28,7 @@ from bot.max import (
     event_id,
     incoming,
     key_marker,
+    max_address,
     poll,
     strip_marker,
     update_author,
@@ -350,7 +351,14 @@ async def wire(tmp_path: Path) -> AsyncIterator[Wire]:
         async with db.transaction():
             await roster.apply(
                 [School(id="s1", name="СОШ №1")],
-                [Person(person_id=STRANGER, school_id="s1", full_name="Сидоров Иван", role=Role.HEAD)],
+                [
+                    Person(
+                        person_id=STRANGER,
+                        school_id="s1",
+                        full_name="Сидоров Иван",
+                        role=Role.HEAD,
+                    )
+                ],
                 NOW,
             )
         outbox = Outbox(
@@ -359,6 +367,7 @@ async def wire(tmp_path: Path) -> AsyncIterator[Wire]:
             roster,
             FakeClock(NOW),
             platform="max",
+            address=max_address,
         )
         yield Wire(db, outbox)
     finally:
