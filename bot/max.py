@@ -12,6 +12,7 @@ died) is first looked for in the conversation's latest messages; found, it count
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import html
@@ -40,6 +41,7 @@ from bot.max_api import (
 from bot.messages import Address, AddressKind, Button, Outcome, Outgoing, OutKind, Result
 from bot.outbox import UploadFailed
 from bot.vk_api import RateLimiter
+from storage.accounts import AccountRepository
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +95,42 @@ def _is_refusal_of_person(error: MaxAPIError) -> bool:
 
 def _is_chat_lost(error: MaxAPIError) -> bool:
     return error.code in (CHAT_DENIED, CHAT_NOT_FOUND) and error.status in (403, 404)
+
+
+# ---------------------------------------------------------------------------------- accounts
+
+
+class MaxAccounts:
+    """MAX user ids <-> the product's person ids, cached in memory: an account never changes
+    person. Accounts of a batch's people are made (`learn`) in a transaction of their own
+    before the batch's, so the cache never holds a person id that a rollback took back."""
+
+    def __init__(self, repo: AccountRepository) -> None:
+        self.repo = repo
+        self._persons: dict[int, int] = {}
+        self._users: dict[int, int] = {}
+
+    def _remember(self, user_id: int, person_id: int) -> None:
+        self._persons[user_id] = person_id
+        self._users[person_id] = user_id
+
+    async def load(self) -> None:
+        for external, person in (await self.repo.all(PLATFORM)).items():
+            with contextlib.suppress(ValueError):
+                self._remember(int(external), person)
+
+    async def learn(self, user_ids: Iterable[int]) -> None:
+        unknown = [u for u in dict.fromkeys(user_ids) if u not in self._persons]
+        if unknown:
+            found = await self.repo.persons_of(PLATFORM, (str(u) for u in unknown))
+            for external, person in found.items():
+                self._remember(int(external), person)
+
+    def person(self, user_id: int) -> int | None:
+        return self._persons.get(user_id)
+
+    def user(self, person_id: int) -> int | None:
+        return self._users.get(person_id)
 
 
 # --------------------------------------------------------------------------------- directory
