@@ -195,13 +195,24 @@ def max_mention(person_id: int, name: str) -> str:
     return f'<a href="max://user/{person_id}">{name}</a>'
 
 
-def message_body(message: Outgoing, *, marker: bool) -> dict[str, Any]:
+def message_body(
+    message: Outgoing,
+    *,
+    marker: bool,
+    user_of: Callable[[int], int | None] = lambda person_id: person_id,
+) -> dict[str, Any]:
     """NewMessageBody for a SEND or an EDIT: the text (HTML only where a mention needs it),
-    the inline keyboard, an uploaded file, and for a new message the key's marker."""
+    the inline keyboard, an uploaded file, and for a new message the key's marker. A mention
+    names a person by their MAX user id (`user_of`); one without a MAX account is their name."""
     body: dict[str, Any] = {}
     text = message.text
     if mentions.plain(text) != text:
-        text = mentions.render(html.escape(text, quote=False), max_mention)
+
+        def mention(person_id: int, name: str) -> str:
+            user = user_of(person_id)
+            return name if user is None else max_mention(user, name)
+
+        text = mentions.render(html.escape(text, quote=False), mention)
         body["format"] = "html"
     if marker and len(text) + _MARK_DIGITS + 1 <= TEXT_LIMIT:
         text += key_marker(message.key)
@@ -263,10 +274,13 @@ class MaxTransport:
         chat_rate: float = CHAT_RATE,
         check_depth: int = CHECK_DEPTH,
         sleep: Callable[[float], Awaitable[None]] | None = None,
+        user_of: Callable[[int], int | None] = lambda person_id: person_id,
     ) -> None:
         self.client = client
         self.directory = directory
         self.bot_id = bot_id
+        # A person's MAX user id (the core addresses people by their person id).
+        self.user_of = user_of
         self.chat_rate = chat_rate
         self.check_depth = check_depth
         self._sleep = sleep
@@ -330,20 +344,29 @@ class MaxTransport:
         error = "dialog not found or bot stopped" if refused else ""
         return Result(Outcome.SENT, refused=refused, lost=lost, error=error)
 
+    def _wire_id(self, address: Address) -> int | None:
+        """The MAX id of an address: a chat's own, a person's MAX user id."""
+        if address.kind is AddressKind.CHAT:
+            return address.id
+        return self.user_of(address.id)
+
     async def _send_to(self, message: Outgoing, address: Address) -> _Delivery:
         done = (message.key, address.lane)
         if done in self._delivered:
             return _Delivery(address, sent=True)
-        if message.key in self._suspects and await self._already_sent(message, address):
+        wire = self._wire_id(address)
+        if wire is None:
+            return _Delivery(address, failed=f"person {address.id} has no MAX account")
+        if message.key in self._suspects and await self._already_sent(message, address, wire):
             self._delivered.add(done)
             return _Delivery(address, sent=True)
         person = address.kind is AddressKind.PERSON
         await self._pace(address)
         try:
             sent = await self.client.send_message(
-                message_body(message, marker=True),
-                user_id=address.id if person else None,
-                chat_id=None if person else address.id,
+                message_body(message, marker=True, user_of=self.user_of),
+                user_id=wire if person else None,
+                chat_id=None if person else wire,
             )
         except MaxUnreachable as error:
             self._suspects.add(message.key)  # it may have been sent
@@ -357,7 +380,7 @@ class MaxTransport:
             log.warning("MAX answered POST /messages with an unreadable body")
             self._delivered.add(done)
             return _Delivery(address, sent=True)
-        self.directory.learn(sent, bot_id=self.bot_id, person=address.id if person else None)
+        self.directory.learn(sent, bot_id=self.bot_id, person=wire if person else None)
         self._delivered.add(done)
         return _Delivery(address, sent=True)
 
@@ -373,12 +396,12 @@ class MaxTransport:
             return _Delivery(address, lost=True)
         return _Delivery(address, failed=reason)
 
-    async def _already_sent(self, message: Outgoing, address: Address) -> bool:
+    async def _already_sent(self, message: Outgoing, address: Address, wire: int) -> bool:
         """Is a message with this key's marker among the conversation's latest messages?"""
         if address.kind is AddressKind.CHAT:
-            chat_id: int | None = address.id
+            chat_id: int | None = wire
         else:
-            chat_id = self.directory.dialogs.get(address.id)
+            chat_id = self.directory.dialogs.get(wire)
         if chat_id is None:
             log.info(
                 "cannot read back the dialog of %s: %s is sent again", address.id, message.key
@@ -403,7 +426,7 @@ class MaxTransport:
                 log.info(
                     "message %s was already sent (%s): not sent again", message.key, item.body.mid
                 )
-                person = address.id if address.kind is AddressKind.PERSON else None
+                person = wire if address.kind is AddressKind.PERSON else None
                 self.directory.learn(item, bot_id=self.bot_id, person=person)
                 self.found += 1
                 return True
@@ -413,12 +436,13 @@ class MaxTransport:
 
     async def _edit(self, message: Outgoing) -> Result:
         where = message.to[0]
-        mid = self.directory.mids.get((where.id, message.edit or 0))
+        mid = self.directory.mids.get((self._wire_id(where) or 0, message.edit or 0))
         if mid is None:
             return Result(Outcome.EDIT_IMPOSSIBLE, error="the message's mid is not known")
         await self._pace(where)
         try:
-            answer = await self.client.edit_message(mid, message_body(message, marker=False))
+            body = message_body(message, marker=False, user_of=self.user_of)
+            answer = await self.client.edit_message(mid, body)
         except MaxUnreachable as error:
             return Result(Outcome.RETRY, error=str(error))  # an edit twice is the same edit
         except MaxAPIError as error:
@@ -450,9 +474,13 @@ class MaxTransport:
 class MaxMessenger:
     """What the bot reads from MAX (chat members) and its file uploads (`Uploader`)."""
 
-    def __init__(self, client: MaxClient, directory: MaxDirectory) -> None:
+    def __init__(
+        self, client: MaxClient, directory: MaxDirectory, accounts: MaxAccounts | None = None
+    ) -> None:
         self.client = client
         self.directory = directory
+        # With accounts: people as the core names them (person ids); without, MAX user ids.
+        self.accounts = accounts
 
     async def chat_members(self, chat_id: int) -> list[int] | None:
         """The people in a chat; MAX shows them to a bot that is an admin of it."""
@@ -464,11 +492,23 @@ class MaxMessenger:
         for member in members:
             if not member.is_bot:
                 self.directory.names[member.user_id] = member.full_name
-        return [m.user_id for m in members if not m.is_bot]
+        users = [m.user_id for m in members if not m.is_bot]
+        if self.accounts is None:
+            return users
+        # Someone never seen by the bot is no one the rules know (nor the roster).
+        return [p for u in users if (p := self.accounts.person(u)) is not None]
 
     async def user_name(self, user_id: int) -> str | None:
         # MAX has no users.get: names come with the person's updates and chat members.
+        if self.accounts is not None:
+            found = self.accounts.user(user_id)
+            if found is None:
+                return None
+            user_id = found
         return self.directory.names.get(user_id)
+
+    async def resolve_screen_name(self, screen_name: str) -> int | None:
+        return None  # MAX has no such look-up; the roster names people by VK id
 
     async def upload(self, to: Address, filename: str, data: bytes, kind: FileKind) -> str:
         """POST /uploads, then the file to the URL it gives; the attachment as JSON."""

@@ -208,6 +208,8 @@ class MaxEmulator:
         self.token = token
         self.bot_id = bot_id
         self.bot_name = bot_name
+        # Long polls begun (a poll is recorded in `calls` only when it is answered).
+        self.polls_started = 0
         self.host = host
         self.port = port
         self.rate = rate
@@ -509,6 +511,12 @@ class MaxEmulator:
     @property
     def updates(self) -> list[dict[str, Any]]:
         return list(self._updates)
+
+    @property
+    def committed(self) -> int:
+        """How many updates the bot has committed by passing a later marker (long polling):
+        once it equals ``len(updates)``, the bot has handled everything pushed so far."""
+        return self._committed
 
     async def wait_for(
         self,
@@ -847,6 +855,8 @@ class MaxEmulator:
             raise _proto("marker, timeout and limit are numbers") from None
         if not 0 <= timeout <= 90 or not 1 <= limit <= 1000:
             raise _proto("timeout is 0..90, limit 1..1000")
+        self.polls_started += 1
+        self._notify()
         types = {t for t in query.get("types", "").split(",") if t}
         if marker is not None:
             # Every update before the marker is committed (GET /updates description).

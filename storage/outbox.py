@@ -16,7 +16,7 @@ ENQUEUE = (
     "INSERT INTO outbox (key, platform, kind, lane, body, not_before, created_at) "
     "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING"
 )
-LOST = "SELECT chat_id FROM lost_chats WHERE platform = ?"
+LOST = "SELECT chat_id FROM lost_chats WHERE ?1 IS NULL OR platform = ?1"
 
 
 def _ts(moment: dt.datetime) -> str:
