@@ -22,6 +22,7 @@ from bot.config import Config
 from bot.domain import Campaign
 from bot.flow import Flow, Settings
 from bot.max import (
+    PLATFORM,
     MaxAccounts,
     MaxDirectory,
     MaxMessenger,
@@ -166,9 +167,16 @@ async def _build_max(config: MaxConfig, db: Database) -> MaxSide:
         accounts = MaxAccounts(AccountRepository(db))
         await accounts.load()
         await accounts.learn(config.admins)
+        await accounts.load_dialogs(directory)
         transport = MaxTransport(
             client, directory, bot_id=bot_id, chat_rate=config.chat_rate, user_of=accounts.user
         )
+        # No random_id on MAX: what a process that died left pending may have been sent
+        # already; each is looked for in its conversation before it is sent again.
+        suspects = await OutboxRepository(db).pending_keys(PLATFORM)
+        transport.suspect(suspects)
+        if suspects:
+            log.info("%d MAX messages pending from before: each is checked first", len(suspects))
         messenger = MaxMessenger(client, directory, accounts)
     except BaseException:
         await session.close()
@@ -421,7 +429,9 @@ class MaxRunner:
         if handlers is None:
             raise RuntimeError("the MAX side was built without its handlers")
         async with self._one_at_a_time:
-            await self.side.accounts.learn(u for update in updates for u in users_of(update))
+            async with self.app.db.transaction():
+                await self.side.accounts.learn(u for update in updates for u in users_of(update))
+                await self.side.accounts.keep_dialogs(updates)
             await self.app.pipeline.handle_batch(
                 [wrap(update) for update in updates], handlers.dispatch, author=author
             )

@@ -119,6 +119,24 @@ class MaxAccounts:
             with contextlib.suppress(ValueError):
                 self._remember(int(external), person)
 
+    async def load_dialogs(self, directory: MaxDirectory) -> None:
+        for external, chat in (await self.repo.dialogs(PLATFORM)).items():
+            with contextlib.suppress(ValueError):
+                directory.dialogs.setdefault(int(external), chat)
+
+    async def keep_dialogs(self, updates: Iterable[Update]) -> None:
+        """Keep the dialogs these updates show, so a restart can still read them back."""
+        found: dict[str, int] = {}
+        for update in updates:
+            if update.update_type == "bot_started" and update.user and update.chat_id:
+                found[str(update.user.user_id)] = update.chat_id
+            message = update.message
+            if update.update_type == "message_created" and message is not None:
+                recipient, sender = message.recipient, message.sender
+                if recipient.chat_type == "dialog" and recipient.chat_id and sender:
+                    found[str(sender.user_id)] = recipient.chat_id
+        await self.repo.save_dialogs(PLATFORM, found)
+
     async def learn(self, user_ids: Iterable[int]) -> None:
         unknown = [u for u in dict.fromkeys(user_ids) if u not in self._persons]
         if unknown:

@@ -52,3 +52,18 @@ class AccountRepository:
             return {}
         async with self._db.atomic():
             return await self._db.run(work)
+
+    async def dialogs(self, platform: str) -> dict[str, int]:
+        """Every known dialog of a messenger: external id -> the dialog's chat id."""
+        rows = await self._db.fetchall(
+            "SELECT external_id, chat_id FROM account_dialogs WHERE platform = ?", (platform,)
+        )
+        return {str(row[0]): int(row[1]) for row in rows}
+
+    async def save_dialogs(self, platform: str, dialogs: dict[str, int]) -> None:
+        if dialogs:
+            await self._db.executemany(
+                "INSERT INTO account_dialogs (platform, external_id, chat_id) VALUES (?, ?, ?) "
+                "ON CONFLICT (platform, external_id) DO UPDATE SET chat_id = excluded.chat_id",
+                [(platform, external, chat) for external, chat in dialogs.items()],
+            )

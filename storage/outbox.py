@@ -87,6 +87,15 @@ class OutboxRepository:
         async with self._db.atomic():
             return await self._db.run(write)
 
+    async def pending_keys(self, platform: str) -> list[str]:
+        """The keys of a messenger's new messages still pending: at start, the ones a process
+        that died may have sent without recording it."""
+        rows = await self._db.fetchall(
+            "SELECT key FROM outbox WHERE state = 'pending' AND platform = ? AND kind = ?",
+            (platform, OutKind.SEND.value),
+        )
+        return [str(row[0]) for row in rows]
+
     async def pending(self, now: dt.datetime, limit: int) -> list[OutboxSlot]:
         """The next message of each lane that may go now, oldest first, button answers first;
         without their bodies, which only the chosen few need (`bodies`).
