@@ -39,6 +39,14 @@ class Driver(Protocol):
 
     def press(self, user: int, message: Any, label: str) -> None: ...
 
+    def new_chat(self, members: list[int], added_by: int) -> int:
+        """A group chat the bot is added to by `added_by`; its id as the core names it."""
+        ...
+
+    def say_in_chat(self, user: int, chat: int, text: str) -> None: ...
+
+    async def message_in_chat(self, chat: int, contains: str, count: int = 1) -> Any: ...
+
     async def message_to(self, user: int, contains: str, count: int = 1) -> Any: ...
 
     def texts_to(self, user: int) -> list[str]: ...
@@ -79,6 +87,23 @@ class VKDriver:
 
     def press(self, user: int, message: Any, label: str) -> None:
         self.box.emulator.press(user, message, label)
+
+    def new_chat(self, members: list[int], added_by: int) -> int:
+        chat = 2_000_000_009
+        self.box.emulator.add_chat(chat, members)
+        self.box.emulator.push_message_new(
+            from_id=added_by,
+            peer_id=chat,
+            text="",
+            action={"type": "chat_invite_user", "member_id": -self.box.config.vk.group_id},
+        )
+        return chat
+
+    def say_in_chat(self, user: int, chat: int, text: str) -> None:
+        self.box.say(user, text, peer_id=chat)
+
+    async def message_in_chat(self, chat: int, contains: str, count: int = 1) -> Any:
+        return await self.box.emulator.wait_for_message(chat, contains=contains, count=count)
 
     async def message_to(self, user: int, contains: str, count: int = 1) -> Any:
         return await self.box.emulator.wait_for_message(user, contains=contains, count=count)
@@ -149,6 +174,25 @@ class MaxDriver:
     def press(self, user: int, message: Any, label: str) -> None:
         sent = message.sent if isinstance(message, _MaxShown) else message
         self.emulator.press(user, sent, label)
+
+    def new_chat(self, members: list[int], added_by: int) -> int:
+        chat = -70_000_000_009
+        self.emulator.add_chat(chat, members, added_by=added_by)
+        return chat
+
+    def say_in_chat(self, user: int, chat: int, text: str) -> None:
+        self.emulator.write(user, text, chat_id=chat)
+
+    def _in_chat(self, chat: int, contains: str) -> list[_MaxShown]:
+        shown = [_MaxShown(m) for m in self.emulator.messages_in_chat(chat)]
+        return [m for m in shown if contains in m.text]
+
+    async def message_in_chat(self, chat: int, contains: str, count: int = 1) -> Any:
+        await self.emulator.wait_for(
+            lambda: len(self._in_chat(chat, contains)) >= count,
+            description=f"message #{count} in MAX chat {chat} containing {contains!r}",
+        )
+        return self._in_chat(chat, contains)[count - 1]
 
     def _matching(self, user: int, contains: str) -> list[_MaxShown]:
         shown = [_MaxShown(m) for m in self.emulator.messages_to_user(user)]

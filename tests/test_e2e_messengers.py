@@ -109,3 +109,17 @@ async def test_a_reminder_reaches_a_head_who_owes(
     assert "3.2" in reminder.text
     assert "• 3.1" not in reminder.text
     assert reminder.labels == [texts.BUTTON_REPORT]
+
+
+async def test_a_chat_the_bot_joins_is_greeted_bound_and_gets_the_announcement(
+    driver: Driver,
+) -> None:
+    chat = driver.new_chat([ADMIN, head_of(1), head_of(2)], added_by=ADMIN)
+    welcome = await driver.message_in_chat(chat, "доступ ко всей переписке")
+    assert welcome.text
+    driver.say_in_chat(ADMIN, chat, "/привязать руководители")
+    await driver.message_in_chat(chat, "Беседа привязана")
+    assert chat in await driver.box.app.flow.settings.chats.heads_chats()
+    driver.say(ADMIN, "объявить")
+    announcement = await driver.message_in_chat(chat, "Приказ")
+    assert texts.BUTTON_REPORT in announcement.labels
