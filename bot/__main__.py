@@ -95,6 +95,7 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help=h["demo"], description=h["demo"])
     demo.add_argument("--schools", type=int, default=12, help=h["demo.schools"])
+    demo.add_argument("--messenger", choices=("vk", "max"), default="vk", help=h["demo.messenger"])
 
     roster = commands.add_parser("roster", help=h["roster"], description=h["roster"])
     roster_commands = roster.add_subparsers(
@@ -211,7 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.schools < 3 or args.schools > 5000:
                 _error(texts.CLI_DEMO_SCHOOLS)
                 return EXIT_USAGE
-            return asyncio.run(run_demo(schools=args.schools))
+            return asyncio.run(run_demo(schools=args.schools, messenger=args.messenger))
         if args.command == "check-config":
             return asyncio.run(_check_config(args.config))
         if args.command == "report":

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aiohttp import ClientError
+import aiohttp
+from aiohttp import ClientError, web
 from vkbottle import API, Bot, ErrorHandler, VKAPIError
 from vkbottle.http import AiohttpClient
 from vkbottle.polling import BotPolling
@@ -20,10 +21,23 @@ from bot.clock import Clock, SystemClock
 from bot.config import Config
 from bot.domain import Campaign
 from bot.flow import Flow, Settings
+from bot.max import (
+    PLATFORM,
+    MaxAccounts,
+    MaxDirectory,
+    MaxMessenger,
+    MaxTransport,
+    max_address,
+    poll,
+    webhook_handler,
+)
+from bot.max_api import MaxClient, MaxConfig, Update
+from bot.messages import Address
 from bot.notify import Audience, Notifier
 from bot.onboarding import Onboarding, refresh
-from bot.outbox import Outbox, Sender
+from bot.outbox import Outbox, Sender, Transport, Transports, Uploader
 from bot.pipeline import Pipeline
+from bot.ports import Messenger
 from bot.scheduler import Scheduler
 from bot.service import CampaignService, Repositories
 from bot.vk import CURRENT_UPDATE, VKMessenger, VKTransport, update_author, vk_address
@@ -31,6 +45,8 @@ from bot.vk_api import AUTH_FAILED, DEFAULT_TIMEOUT, ResilientAPI, TransientErro
 from handlers.admins import admins_labeler
 from handlers.chat_events import chat_events_labeler
 from handlers.heads import heads_labeler
+from handlers.max import MaxHandlers, author, users_of, wrap
+from storage.accounts import FIRST_OTHER_PERSON, AccountRepository
 from storage.db import Database
 from storage.onboarding import ChatRepository, RegistrationRepository
 from storage.outbox import OutboxRepository
@@ -91,6 +107,83 @@ class StatePolling(BotPolling):
         return super().restore_server_ts(server)
 
 
+def both_address(peer_id: int) -> Address:
+    """A conversation on VK or MAX, told apart by its number: MAX group chats are negative,
+    MAX people's person ids start at 2^40; everything else is VK's (bot/vk.py)."""
+    if peer_id < 0 or peer_id >= FIRST_OTHER_PERSON:
+        return max_address(peer_id)
+    return vk_address(peer_id)
+
+
+class BothMessengers:
+    """What the rules read from a messenger, asked of the one the person or chat is on."""
+
+    def __init__(self, vk: VKMessenger, max_side: MaxMessenger) -> None:
+        self.vk = vk
+        self.max = max_side
+
+    async def user_name(self, user_id: int) -> str | None:
+        if user_id >= FIRST_OTHER_PERSON:
+            return await self.max.user_name(user_id)
+        return await self.vk.user_name(user_id)
+
+    async def chat_members(self, peer_id: int) -> list[int] | None:
+        if peer_id < 0:
+            return await self.max.chat_members(peer_id)
+        return await self.vk.chat_members(peer_id)
+
+    async def resolve_screen_name(self, screen_name: str) -> int | None:
+        return await self.vk.resolve_screen_name(screen_name)
+
+
+@dataclass
+class MaxSide:
+    """The MAX half of a deployment that runs both."""
+
+    config: MaxConfig
+    session: aiohttp.ClientSession
+    client: MaxClient
+    directory: MaxDirectory
+    accounts: MaxAccounts
+    transport: MaxTransport
+    messenger: MaxMessenger
+    bot_id: int
+    handlers: MaxHandlers | None = None
+
+
+async def _build_max(config: MaxConfig, db: Database) -> MaxSide:
+    session = aiohttp.ClientSession()
+    try:
+        client = MaxClient(
+            config.token.get_secret_value(),
+            config.api_url,
+            session=session,
+            rate=config.rate,
+            timeout=config.timeout,
+        )
+        me = await client.request("GET", "/me")
+        bot_id = int(me["user_id"])
+        directory = MaxDirectory()
+        accounts = MaxAccounts(AccountRepository(db))
+        await accounts.load()
+        await accounts.learn(config.admins)
+        await accounts.load_dialogs(directory)
+        transport = MaxTransport(
+            client, directory, bot_id=bot_id, chat_rate=config.chat_rate, user_of=accounts.user
+        )
+        # No random_id on MAX: what a process that died left pending may have been sent
+        # already; each is looked for in its conversation before it is sent again.
+        suspects = await OutboxRepository(db).pending_keys(PLATFORM)
+        transport.suspect(suspects)
+        if suspects:
+            log.info("%d MAX messages pending from before: each is checked first", len(suspects))
+        messenger = MaxMessenger(client, directory, accounts)
+    except BaseException:
+        await session.close()
+        raise
+    return MaxSide(config, session, client, directory, accounts, transport, messenger, bot_id)
+
+
 @dataclass
 class App:
     config: Config
@@ -110,9 +203,12 @@ class App:
     http: AiohttpClient
     bot: Bot
     polling: StatePolling
+    max: MaxSide | None = None
 
     async def close(self) -> None:
         await self.http.close()
+        if self.max is not None:
+            await self.max.session.close()
         await self.db.close()
 
 
@@ -122,6 +218,7 @@ async def build_app(
     clock = clock or SystemClock()
     campaign = campaign or load_campaign(config.campaign.file)
     db = await Database.open(config.storage.path)
+    max_side: MaxSide | None = None
     try:
         repos = Repositories.on(db)
         await repos.campaigns.save(campaign, clock.now())
@@ -135,26 +232,40 @@ async def build_app(
         )
         api.API_URL = config.vk.api_url
         messenger = VKMessenger(api)
+        if config.max is not None:
+            max_side = await _build_max(config.max, db)
         outbox = Outbox(
             OutboxRepository(db),
             repos.conversations,
             repos.roster,
             clock,
             platform=VKTransport.platform,
-            address=vk_address,
+            address=vk_address if max_side is None else both_address,
         )
-        sender = Sender(db, outbox, VKTransport(api), uploader=messenger)
+        transport: Transport = VKTransport(api)
+        uploader: Uploader = messenger
+        rules_messenger: Messenger = messenger
+        admins = set(config.bot.admins)
+        admin_chats, heads_chats = config.bot.admin_chats, config.bot.heads_chats
+        if max_side is not None:
+            # One outbox and one sender: each message goes by its address's platform.
+            transport = uploader = Transports(
+                [transport, max_side.transport], {"vk": messenger, "max": max_side.messenger}
+            )
+            rules_messenger = BothMessengers(messenger, max_side.messenger)
+            admins |= {p for a in max_side.config.admins if (p := max_side.accounts.person(a))}
+            admin_chats += max_side.config.admin_chats
+            heads_chats += max_side.config.heads_chats
+        sender = Sender(db, outbox, transport, uploader=uploader)
         pipeline = Pipeline(db, repos.events, outbox, sender, clock, author=update_author)
-        chats = ChatDirectory(
-            tuple(config.bot.admin_chats), tuple(config.bot.heads_chats), ChatRepository(db)
-        )
+        chats = ChatDirectory(tuple(admin_chats), tuple(heads_chats), ChatRepository(db))
         notifier = Notifier(
             service, outbox, Audience(chats=chats, controller=config.bot.controller)
         )
         flow = Flow(
             service,
             Settings(
-                admins=frozenset(config.bot.admins),
+                admins=frozenset(admins),
                 controller=config.bot.controller,
                 chats=chats,
                 timezone=config.bot.timezone,
@@ -164,8 +275,17 @@ async def build_app(
             notifier,
             config.reminders,
             Onboarding(campaign, RegistrationRepository(db), chats.repo),
-            messenger,
+            rules_messenger,
         )
+        if max_side is not None:
+            max_side.handlers = MaxHandlers(
+                flow,
+                pipeline,
+                max_side.accounts,
+                max_side.directory,
+                bot_id=max_side.bot_id,
+                username=max_side.config.username,
+            )
         scheduler = Scheduler(
             campaign,
             config.reminders,
@@ -194,6 +314,8 @@ async def build_app(
         ):
             bot.labeler.load(labeler)
     except BaseException:
+        if max_side is not None:
+            await max_side.session.close()
         await db.close()
         raise
     return App(
@@ -214,6 +336,7 @@ async def build_app(
         http,
         bot,
         polling,
+        max_side,
     )
 
 
@@ -289,6 +412,71 @@ class Runner:
             CURRENT_UPDATE.reset(token)
 
 
+class MaxRunner:
+    """MAX's updates into the same pipeline: long polling (development, the demo) or the
+    webhook served on `[max] webhook_listen` (production)."""
+
+    def __init__(self, app: App, side: MaxSide) -> None:
+        self.app = app
+        self.side = side
+        # Webhook deliveries come side by side; one at a time keeps each person's in order.
+        self._one_at_a_time = asyncio.Lock()
+
+    async def handle(self, updates: list[Update]) -> None:
+        """A batch in arrival order: first the accounts of the people it names, in a
+        transaction of their own, then the batch in the pipeline's (see bot/pipeline.py)."""
+        handlers = self.side.handlers
+        if handlers is None:
+            raise RuntimeError("the MAX side was built without its handlers")
+        async with self._one_at_a_time:
+            async with self.app.db.transaction():
+                await self.side.accounts.learn(u for update in updates for u in users_of(update))
+                await self.side.accounts.keep_dialogs(updates)
+            await self.app.pipeline.handle_batch(
+                [wrap(update) for update in updates], handlers.dispatch, author=author
+            )
+
+    async def run(self) -> None:
+        if self.side.config.webhook_url is not None:
+            await self._serve_webhook()
+        else:
+            await self._poll()
+
+    async def _poll(self) -> None:
+        backoff = 1.0
+
+        async def unreachable(error: Exception) -> None:
+            nonlocal backoff
+            log.warning("MAX long poll failed (%s); retrying in %.0f s", error, backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 60.0)
+
+        async for updates in poll(self.side.client, on_error=unreachable):
+            backoff = 1.0
+            await self.handle(updates)
+
+    async def _serve_webhook(self) -> None:
+        config = self.side.config
+        secret = (
+            None if config.webhook_secret is None else config.webhook_secret.get_secret_value()
+        )
+
+        async def one(update: Update) -> None:
+            await self.handle([update])
+
+        web_app = web.Application()
+        web_app.router.add_post(config.webhook_path, webhook_handler(secret, one))
+        runner = web.AppRunner(web_app, access_log=None)
+        await runner.setup()
+        host, port = config.listen
+        try:
+            await web.TCPSite(runner, host, port).start()
+            log.info("MAX webhook served on %s:%s%s", host, port, config.webhook_path)
+            await asyncio.Event().wait()  # until cancelled
+        finally:
+            await runner.cleanup()
+
+
 async def serve(app: App, stop: asyncio.Event, *, scheduler: bool = True) -> None:
     """Poll VK and run the scheduler until `stop` is set, then finish the batch in hand.
 
@@ -297,6 +485,8 @@ async def serve(app: App, stop: asyncio.Event, *, scheduler: bool = True) -> Non
     """
     runner = Runner(app)
     tasks = {asyncio.create_task(runner.run()), asyncio.create_task(app.sender.run())}
+    if app.max is not None:
+        tasks.add(asyncio.create_task(MaxRunner(app, app.max).run()))
     if scheduler:
         tasks.add(asyncio.create_task(app.scheduler.run()))
     housekeeping = asyncio.create_task(_refresh(app))
@@ -330,7 +520,7 @@ async def _refresh(app: App) -> None:
     """Read chat members and resolve screen names once at start; failure is not fatal."""
     try:
         await refresh(
-            app.messenger,
+            app.flow.ctx.messenger,
             app.flow.settings.chats,
             app.flow.onboarding.registrations,
             app.clock.now(),

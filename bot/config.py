@@ -43,8 +43,10 @@ from bot.durations import (
     parse_clock_time,
     parse_duration,
 )
+from bot.max_api import MaxConfig
 
 TOKEN_ENV = "CONFIRMBOT_VK_TOKEN"  # noqa: S105 - the variable's name, not a secret
+MAX_TOKEN_ENV = "CONFIRMBOT_MAX_TOKEN"  # noqa: S105 - the variable's name, not a secret
 DEFAULT_API_URL = "https://api.vk.ru/method/"
 PLACEHOLDER_TOKEN = "vk1.a.REPLACE_ME"  # noqa: S105 - what config.example.toml ships
 DEFAULT_TIMEZONE = "Europe/Moscow"
@@ -435,6 +437,8 @@ class DepartmentConfig(_Frozen):
 
 class Config(_Frozen):
     vk: VkConfig
+    # MAX beside VK (bot/max.py); absent: VK only.
+    max: MaxConfig | None = None
     storage: StorageConfig = Field(default_factory=StorageConfig)
     bot: BotConfig = Field(default_factory=BotConfig)
     department: DepartmentConfig = Field(default_factory=DepartmentConfig)
@@ -452,6 +456,23 @@ _FORMS: dict[str, str] = {
     "vk.api_url": f'адрес http(s), например "{DEFAULT_API_URL}"',
     "vk.request_timeout": "секунды, положительное число, например 30",
     "vk.requests_per_second": "положительное число не больше 100, например 20",
+    "max": "таблица [max] с api_url и чатами; ключ — в переменной " + MAX_TOKEN_ENV,
+    "max.token": f"ключ доступа бота MAX, в переменной {MAX_TOKEN_ENV}",
+    "max.api_url": 'адрес http(s), например "https://platform-api2.max.ru"',
+    "max.admins": "список id пользователей MAX, например [123456]",
+    "max.admins[]": "id пользователя MAX, положительное целое число",
+    "max.admin_chats": "список id групповых чатов MAX (отрицательные), например [-70000000001]",
+    "max.admin_chats[]": "id группового чата MAX, отрицательное целое число",
+    "max.heads_chats": "список id групповых чатов MAX (отрицательные), например [-70000000002]",
+    "max.heads_chats[]": "id группового чата MAX, отрицательное целое число",
+    "max.username": "имя бота в MAX без @, например confirm_bot",
+    "max.webhook_url": 'публичный адрес https, например "https://bot.example.ru/max/webhook"',
+    "max.webhook_secret": "секрет, 5–256 символов A-Z, a-z, 0-9, _ и -",
+    "max.webhook_listen": '"адрес:порт", например "127.0.0.1:8090"',
+    "max.webhook_path": 'путь, например "/max/webhook"',
+    "max.rate": "запросов в секунду, положительное число не больше 30",
+    "max.chat_rate": "сообщений в секунду в один чат, положительное число не больше 2",
+    "max.timeout": "секунды, положительное число, например 30",
     "storage": "таблица [storage]",
     "storage.path": 'путь к файлу SQLite, например "confirmbot.db"',
     "bot": "таблица [bot]",
@@ -488,7 +509,7 @@ _FORMS: dict[str, str] = {
 }
 
 # Values at these keys are never echoed back, whatever is wrong with them.
-_SECRET_KEYS = frozenset({"vk.token"})
+_SECRET_KEYS = frozenset({"vk.token", "max.token", "max.webhook_secret"})
 
 
 def dotted(loc: Sequence[int | str]) -> str:
@@ -718,9 +739,26 @@ def load_config(
     elif vk is None and env_token:
         data["vk"] = {"token": env_token}
 
+    max_token = env.get(MAX_TOKEN_ENV, "").strip()
+    max_problems: list[str] = []
+    max_section = data.get("max")
+    if isinstance(max_section, dict):
+        for key in ("token", "webhook_secret"):
+            value = max_section.get(key)
+            if isinstance(value, str) and value.strip():
+                secrets.append(value.strip())
+        if max_token:
+            secrets.append(max_token)
+            data["max"] = {**max_section, "token": max_token}
+        elif "token" not in max_section:
+            if need_token:
+                max_problems.append(f"max.token: не указан; ожидается {_FORMS['max.token']}")
+            data["max"] = {**max_section, "token": ""}  # never used by such a command
+
     # Validated even when absent, so that its default path, too, is next to the config file.
     data.setdefault("storage", {})
     problems: list[str] = _token_problems(data.get("vk")) if need_token else []
+    problems += max_problems
     config: Config | None = None
     try:
         config = Config.model_validate(data, context={"base_dir": path.resolve().parent})
@@ -762,6 +800,27 @@ def _describe_calendar(calendar: CalendarConfig) -> str:
     )
 
 
+def _describe_max(section: MaxConfig | None) -> list[str]:
+    if section is None:
+        return [texts.CLI_DESCRIBE_MAX_NONE]
+    mode = (
+        texts.CLI_DESCRIBE_MAX_WEBHOOK.format(
+            url=section.webhook_url, listen=section.webhook_listen, path=section.webhook_path
+        )
+        if section.webhook_url
+        else texts.CLI_DESCRIBE_MAX_POLLING
+    )
+    return [
+        texts.CLI_DESCRIBE_MAX.format(
+            api_url=section.api_url,
+            admins=", ".join(str(a) for a in section.admins) or texts.CLI_DESCRIBE_NONE,
+            chats=", ".join(str(c) for c in (*section.admin_chats, *section.heads_chats))
+            or texts.CLI_DESCRIBE_NONE,
+        ),
+        mode,
+    ]
+
+
 def describe(config: Config) -> list[str]:
     """A few lines saying what the config means, for `confirmbot check-config` (Russian)."""
     bot = config.bot
@@ -788,6 +847,7 @@ def describe(config: Config) -> list[str]:
         texts.CLI_DESCRIBE_VK.format(group_id=config.vk.group_id, api_url=config.vk.api_url)
         + (texts.CLI_DESCRIBE_TIMEOUT.format(seconds=timeout) if timeout is not None else ""),
         key,
+        *_describe_max(config.max),
         texts.CLI_DESCRIBE_STORAGE.format(path=config.storage.path),
         texts.CLI_DESCRIBE_TIMEZONE.format(timezone=bot.timezone),
         texts.CLI_DESCRIBE_ADMINS.format(

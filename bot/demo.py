@@ -11,16 +11,28 @@ import asyncio
 import datetime as dt
 import logging
 import random
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot import texts
 from bot.campaign import default_campaign_path, load_campaign
 from bot.clock import FakeClock
 from bot.domain import Person, Role, School
-from bot.sandbox import ADMIN_CHAT, HEADS_CHAT, Sandbox, start_sandbox
+from bot.max import strip_marker
+from bot.max_emulator import MaxEmulator
+from bot.max_emulator import SentMessage as MaxSent
+from bot.sandbox import (
+    ADMIN_CHAT,
+    HEADS_CHAT,
+    MAX_ADMIN_CHAT,
+    MAX_HEADS_CHAT,
+    Sandbox,
+    start_sandbox,
+)
 from bot.vk_emulator import SentMessage, VKEmulator
 
 ADMIN_ID = 900_001
@@ -158,7 +170,66 @@ class SimulatedHead:
         return self.card
 
 
-async def _play(head: SimulatedHead, kind: str, announcement: SentMessage) -> None:
+class MaxHead:
+    """The same head on MAX: opens the bot's dialog, then presses and types as on VK."""
+
+    def __init__(self, emulator: MaxEmulator, user_id: int, school: School) -> None:
+        self.emu = emulator
+        self.person_id = user_id
+        self.school = school
+        self.card: MaxSent | None = None
+
+    def _matching(self, contains: str) -> list[MaxSent]:
+        sent = self.emu.messages_to_user(self.person_id)
+        return [m for m in sent if contains in strip_marker(m.text)]
+
+    async def _message(self, contains: str, count: int = 1) -> MaxSent:
+        await self.emu.wait_for(lambda: len(self._matching(contains)) >= count, _WAIT)
+        return self._matching(contains)[count - 1]
+
+    async def open_card(self, announcement: Any) -> None:
+        """Open the bot (MAX lets a bot write only to whoever did), then «Отчитаться»."""
+        self.emu.start_bot(self.person_id)
+        self.emu.press(self.person_id, announcement, texts.BUTTON_REPORT)
+        self.card = await self._message(self.school.name)
+
+    async def acknowledge(self, announcement: Any) -> None:
+        before = len(self.emu.answers)
+        self.emu.press(self.person_id, announcement, texts.BUTTON_ACKNOWLEDGE)
+        await self.emu.wait_for(lambda: len(self.emu.answers) > before, _WAIT)
+
+    async def press_step(self, step_id: str, state_label: str) -> None:
+        card = self._card()
+        label = next(label for label in card.labels if label.startswith(f"{step_id} "))
+        self.emu.press(self.person_id, card, label)
+        await self.emu.wait_for(lambda: state_label in card.labels, _WAIT)
+        mark = {"Выполнено": "✅", "В работе": "⏳", "Проблема": "⚠️"}[state_label]
+        self.emu.press(self.person_id, card, state_label)
+        await self.emu.wait_for(lambda: f"{mark} {step_id}" in card.text, _WAIT)
+
+    async def type_numbers(self, step_id: str, numbers: str) -> None:
+        card = self._card()
+        label = next(label for label in card.labels if label.startswith(f"{step_id} "))
+        self.emu.press(self.person_id, card, label)
+        await self.emu.wait_for(lambda: "сколько подключено" in card.text, _WAIT)
+        await self.say(numbers, expect="Принято")
+        self.emu.press(self.person_id, card, texts.BUTTON_BACK)
+        await self.emu.wait_for(
+            lambda: "Осталось" in card.text or "Все пункты" in card.text, _WAIT
+        )
+
+    async def say(self, text: str, *, expect: str) -> MaxSent:
+        count = len(self._matching(expect))
+        self.emu.write(self.person_id, text)
+        return await self._message(expect, count + 1)
+
+    def _card(self) -> MaxSent:
+        if self.card is None:
+            raise RuntimeError("the card has not been opened")
+        return self.card
+
+
+async def _play(head: SimulatedHead | MaxHead, kind: str, announcement: Any) -> None:
     """One school's behaviour in the story."""
     if kind == "silent":
         return
@@ -213,7 +284,7 @@ async def _ask_admin(box: Sandbox, command: str, expect: str) -> str:
     return "\n".join(m.text for m in emu.messages_to(ADMIN_CHAT)[before:])
 
 
-async def run_demo(*, schools: int = 12, seed: int = 47) -> int:
+async def run_demo(*, schools: int = 12, seed: int = 47, messenger: str = "vk") -> int:
     logging.getLogger().setLevel(logging.WARNING)
     rng = random.Random(seed)  # noqa: S311 - names for a demo, not secrets
     campaign = load_campaign(default_campaign_path())
@@ -229,8 +300,11 @@ async def run_demo(*, schools: int = 12, seed: int = 47) -> int:
             clock=clock,
             campaign=campaign,
             names={p.person.person_id: (p.first, p.last) for p in people},
+            max_people=messenger == "max",
         )
         try:
+            if messenger == "max":
+                return await _max_story(box, district, people)
             return await _story(box, district, people, clock)
         finally:
             await box.close()
@@ -325,3 +399,63 @@ _KIND_NAMES = {
     "problem": "reported a problem",
     "silent": "silent",
 }
+
+
+_TAGS = re.compile(r"<[^>]+>")
+
+
+async def _max_story(box: Sandbox, district: list[School], people: list[DemoPerson]) -> int:
+    """The same story on the MAX emulator: the same rules, database and outbox as on VK."""
+    emu = box.max_emulator
+    if emu is None:
+        raise RuntimeError("the sandbox runs no MAX")
+    heads = {p.person.school_id: p.person.person_id for p in people if p.person.role is Role.HEAD}
+    print(
+        "confirmbot demo on MAX: the same bot, here talking to a built-in MAX Bot API emulator\n"
+        f"(no token, no network). District: {len(district)} schools; every head is on MAX."
+    )
+
+    def chat_texts(chat: int) -> list[str]:
+        # MAX's HTML mentions shown as the names people see.
+        return [_TAGS.sub("", strip_marker(m.text)) for m in emu.messages_in_chat(chat)]
+
+    async def ask(command: str, expect: str) -> str:
+        before = len(chat_texts(MAX_ADMIN_CHAT))
+        emu.write(ADMIN_ID, command, chat_id=MAX_ADMIN_CHAT)
+        await emu.wait_for(
+            lambda: any(expect in t for t in chat_texts(MAX_ADMIN_CHAT)[before:]), _WAIT
+        )
+        return "\n".join(chat_texts(MAX_ADMIN_CHAT)[before:])
+
+    _section("1. An admin writes «/объявить» in the MAX admin chat; the MAX heads chat receives:")
+    emu.write(ADMIN_ID, "/объявить", chat_id=MAX_ADMIN_CHAT)
+    await emu.wait_for(lambda: any("Приказ №" in t for t in chat_texts(MAX_HEADS_CHAT)), _WAIT)
+    announcement = next(m for m in emu.messages_in_chat(MAX_HEADS_CHAT) if "Приказ №" in m.text)
+    print(strip_marker(announcement.text))
+    print(f"[кнопки: {' | '.join(announcement.labels)}]")
+    kinds = _behaviours(len(district))
+    simulated = [MaxHead(emu, heads[school.id], school) for school in district]
+    _section("2. Heads open the bot, press «Отчитаться» and answer (simulated MAX clients)")
+    results = await asyncio.gather(
+        *(_play(h, k, announcement) for h, k in zip(simulated, kinds, strict=True)),
+        return_exceptions=True,
+    )
+    failures = [r for r in results if isinstance(r, BaseException)]
+    answers = len(await box.app.repos.answers.history(box.app.campaign.id))
+    print(f"answers stored: {answers}")
+    sample = next((h for h, k in zip(simulated, kinds, strict=True) if k == "partial"), None)
+    if sample is not None and sample.card is not None:
+        print(f"\nWhat the head of {sample.school.name} sees now (the card, edited in place):")
+        print(strip_marker(sample.card.text))
+    _section("3. The admin asks «статус» in the MAX admin chat:")
+    print(await ask("статус", "Выполнили все пункты"))
+    _section("4. The admin asks «должники»:")
+    print(await ask("должники", "Не выполнили"))
+    print(
+        f"\nMAX API calls made by the bot: {len(emu.calls)}; messages sent: {len(emu.sent)}; "
+        f"edited in place: {sum(bool(m.versions) for m in emu.sent)}."
+    )
+    if failures:
+        print(f"\n{len(failures)} simulated head(s) failed: {failures[0]!r}")
+        return 1
+    return 0

@@ -19,7 +19,7 @@ from bot.chart import render_progress
 from bot.chats import ChatDirectory
 from bot.domain import Campaign, StepState
 from bot.keyboards import reminder_keyboard
-from bot.messages import Address, AddressKind, Outgoing, buttons_of
+from bot.messages import Address, Outgoing, buttons_of
 from bot.outbox import FileJob, Outbox
 from bot.service import CampaignService
 from bot.status import DistrictStatus, owed_steps
@@ -137,7 +137,8 @@ class Notifier:
         return ReminderReport(schools=len(pending), private=private, mentioned=mentioned)
 
     def _person(self, person_id: int) -> Address:
-        return Address(platform=self.outbox.platform, kind=AddressKind.PERSON, id=person_id)
+        # A person's id names their private conversation, on whichever messenger they are.
+        return self.outbox.address(person_id)
 
     async def summary(self, slot_key: str, *, final: bool = False) -> list[FileJob]:
         """The daily (or final) summary to every admin chat; the picture comes back as jobs

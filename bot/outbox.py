@@ -59,6 +59,42 @@ class Transport(Protocol):
         ...
 
 
+class Transports:
+    """One transport per messenger behind one sender: each message goes by its address's
+    platform, each file upload too; one outbox, one order per recipient."""
+
+    platform = ""  # any
+
+    def __init__(self, transports: Sequence[Transport], uploaders: dict[str, Uploader]) -> None:
+        self.by_platform = {t.platform: t for t in transports}
+        self.uploaders = uploaders
+        self.batch_size = min(t.batch_size for t in transports)
+
+    async def send_batch(self, messages: Sequence[Outgoing]) -> list[Result]:
+        groups: dict[str, list[int]] = {}
+        for index, message in enumerate(messages):
+            groups.setdefault(message.to[0].platform, []).append(index)
+        results: list[Result] = [Result(Outcome.FAILED, error="no such messenger")] * len(messages)
+
+        async def send(platform: str, indexes: list[int]) -> None:
+            transport = self.by_platform.get(platform)
+            if transport is None:
+                log.error("no transport for platform %r", platform)
+                return
+            answered = await transport.send_batch([messages[i] for i in indexes])
+            for index, result in zip(indexes, answered, strict=True):
+                results[index] = result
+
+        await asyncio.gather(*(send(p, i) for p, i in groups.items()))
+        return results
+
+    async def upload(self, to: Address, filename: str, data: bytes, kind: FileKind) -> str:
+        uploader = self.uploaders.get(to.platform)
+        if uploader is None:
+            raise UploadFailed(f"no uploader for {to.platform}")
+        return await uploader.upload(to, filename, data, kind)
+
+
 class Uploader(Protocol):
     async def upload(self, to: Address, filename: str, data: bytes, kind: FileKind) -> str:
         """Upload a file for a conversation; the attachment to send it with.
@@ -100,6 +136,24 @@ def split(message: Outgoing) -> list[Outgoing]:
     ]
 
 
+def per_platform(message: Outgoing) -> list[Outgoing]:
+    """A message to people on several messengers as one message per messenger (a reminder to
+    a school's heads on VK and on MAX), each with the fallback chats of its own messenger."""
+    platforms = list(dict.fromkeys(a.platform for a in message.to))
+    if len(platforms) == 1 and all(a.platform == platforms[0] for a in message.fallback):
+        return [message]
+    return [
+        message.model_copy(
+            update={
+                "key": message.key if len(platforms) == 1 else f"{message.key}@{platform}",
+                "to": tuple(a for a in message.to if a.platform == platform),
+                "fallback": tuple(a for a in message.fallback if a.platform == platform),
+            }
+        )
+        for platform in platforms
+    ]
+
+
 class Outbox:
     """Turns the rules' actions into outbox rows, in the caller's transaction."""
 
@@ -131,10 +185,12 @@ class Outbox:
 
     async def chat_regained(self, peer_id: int) -> None:
         """The bot was added to a chat again: messages to it are sent from now on."""
-        await self.repo.restore(self.platform, peer_id)
+        await self.repo.restore(self.address(peer_id).platform, peer_id)
 
     async def add(self, messages: Sequence[Outgoing]) -> None:
-        parts = [part for message in messages for part in split(message)]
+        parts = [
+            part for message in messages for one in per_platform(message) for part in split(one)
+        ]
         await self.repo.enqueue(parts, self.clock.now())
 
     async def write(self, incoming: Incoming, actions: Sequence[Action]) -> list[FileJob]:
@@ -216,7 +272,7 @@ class Outbox:
         return Outgoing(
             key=key,
             kind=OutKind.ANSWER,
-            to=(Address(platform=self.platform, kind=AddressKind.PERSON, id=incoming.user_id),),
+            to=(self.address(incoming.user_id),),
             text=text,
             event=incoming.callback_id,
             where=self.address(incoming.peer_id),
@@ -236,7 +292,7 @@ class Outbox:
         chats = tuple(self.address(peer) for peer in fallback)
         if chats and await self.conversations.is_unreachable(user_id):
             return await self.mention_instead(key, [user_id], text, keyboard, chats, callback)
-        person = Address(platform=self.platform, kind=AddressKind.PERSON, id=user_id)
+        person = self.address(user_id)  # a person's id is their private conversation's
         return Outgoing(
             key=key,
             to=(person,),
@@ -373,7 +429,9 @@ class Sender:
                 break
         if not batch:
             return [], 0
-        rows, lost = await self.repo.chosen(batch, self.transport.platform)
+        # Chat ids of different messengers never meet (VK's from 2e9 on, MAX's negative):
+        # a transport for several asks for the lost chats of all (platform "").
+        rows, lost = await self.repo.chosen(batch, self.transport.platform or None)
         skipped = [row for row in rows if _all_lost(row.message, lost)]
         if skipped:
             async with self.db.transaction():
@@ -406,7 +464,7 @@ class Sender:
     async def _apply(self, row: OutboxRow, result: Result) -> None:
         now = self._wall()
         message = row.message
-        platform = self.transport.platform
+        platform = message.to[0].platform
         for chat in result.lost:
             if await self.repo.mark_lost(platform, chat, result.error, now):
                 log.warning(

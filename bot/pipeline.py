@@ -86,26 +86,40 @@ class Pipeline:
             # Outside a pipeline (the CLI): upload now.
             await self.sender.send_files(jobs)
 
-    async def handle_batch(self, updates: Sequence[dict[str, Any]], dispatch: Dispatch) -> None:
-        """Handle a long-poll batch in arrival order, `group` updates per transaction."""
+    async def handle_batch(
+        self,
+        updates: Sequence[dict[str, Any]],
+        dispatch: Dispatch,
+        *,
+        author: Callable[[dict[str, Any]], Hashable | None] | None = None,
+    ) -> None:
+        """Handle a long-poll batch in arrival order, `group` updates per transaction;
+        `author` says whose update it is for another messenger's batch."""
         for start in range(0, len(updates), self.group):
-            await self._handle_group(updates[start : start + self.group], dispatch)
+            await self._handle_group(
+                updates[start : start + self.group], dispatch, author or self.author
+            )
 
-    async def _handle_group(self, updates: Sequence[dict[str, Any]], dispatch: Dispatch) -> None:
+    async def _handle_group(
+        self,
+        updates: Sequence[dict[str, Any]],
+        dispatch: Dispatch,
+        author: Callable[[dict[str, Any]], Hashable | None],
+    ) -> None:
         files: list[FileJob] = []
         token = _FILES.set(files)
         try:
             try:
                 # The usual case, no update fails: no savepoints, two round trips fewer each.
                 async with self.db.transaction():
-                    await self._handle_all(updates, dispatch, isolated=False)
+                    await self._handle_all(updates, dispatch, author, isolated=False)
             except _UpdateFailed as failed:
                 # Rare: the batch is rolled back whole and handled again, each update in a
                 # savepoint of its own, so the failing one is rolled back alone.
                 log.info("update %s failed; handling its batch again update by update", failed)
                 files.clear()
                 async with self.db.transaction():
-                    await self._handle_all(updates, dispatch, isolated=True)
+                    await self._handle_all(updates, dispatch, author, isolated=True)
         finally:
             _FILES.reset(token)
         self.sender.wake()
@@ -115,7 +129,12 @@ class Pipeline:
             task.add_done_callback(self._uploads.discard)
 
     async def _handle_all(
-        self, updates: Sequence[dict[str, Any]], dispatch: Dispatch, *, isolated: bool
+        self,
+        updates: Sequence[dict[str, Any]],
+        dispatch: Dispatch,
+        author: Callable[[dict[str, Any]], Hashable | None],
+        *,
+        isolated: bool,
     ) -> None:
         # Every event of the batch is marked first, outside the updates' savepoints: an update
         # that fails is rolled back alone and stays marked handled.
@@ -136,7 +155,7 @@ class Pipeline:
                     failures.append(failed)
                     return
 
-        for chains in self._rounds(updates):
+        for chains in self._rounds(updates, author):
             if len(chains) == 1:
                 await chain(chains[0])
             else:
@@ -148,7 +167,11 @@ class Pipeline:
             if failures:
                 raise failures[0]
 
-    def _rounds(self, updates: Sequence[dict[str, Any]]) -> list[list[list[dict[str, Any]]]]:
+    def _rounds(
+        self,
+        updates: Sequence[dict[str, Any]],
+        author_of: Callable[[dict[str, Any]], Hashable | None],
+    ) -> list[list[list[dict[str, Any]]]]:
         """Split a group into rounds run one after another; a round is one or more chains run
         side by side, each chain one person's updates in the order they came. An update of
         no one person (a chat event) is a round of its own: it sees everything before it done
@@ -156,7 +179,7 @@ class Pipeline:
         rounds: list[list[list[dict[str, Any]]]] = []
         chains: dict[Hashable, list[dict[str, Any]]] = {}
         for update in updates:
-            author = self.author(update)
+            author = author_of(update)
             if author is None:
                 if chains:
                     rounds.append(list(chains.values()))

@@ -950,6 +950,7 @@ CLI_HELP = {
     "run": "запустить бота (Long Poll ВКонтакте и автоматические сообщения)",
     "demo": "вся история на встроенном эмуляторе API ВКонтакте, без ключа и без сети",
     "demo.schools": "сколько школ в районе (от 3 до 5000)",
+    "demo.messenger": "мессенджер: vk (по умолчанию) или max — тот же бот на эмуляторе MAX",
     "roster": "список школ и людей",
     "roster.import": "загрузить школы и людей из .xlsx или .csv",
     "roster.import.file": "файл списка: книга Excel (.xlsx) или CSV UTF-8",
@@ -1102,6 +1103,12 @@ CLI_DESCRIBE_KEY_PLACEHOLDER = (
 )
 CLI_DESCRIBE_KEY_NONE = "ключ доступа: не задан (этой команде он не нужен)"
 CLI_DESCRIBE_STORAGE = "база данных: {path}"
+CLI_DESCRIBE_MAX_NONE = "MAX: не подключён (нет раздела [max])"
+CLI_DESCRIBE_MAX = (
+    "MAX: API {api_url}, ключ из CONFIRMBOT_MAX_TOKEN; сотрудники в MAX: {admins}; беседы: {chats}"
+)
+CLI_DESCRIBE_MAX_POLLING = "MAX: обновления длинным опросом (для проверки и демонстрации)"
+CLI_DESCRIBE_MAX_WEBHOOK = "MAX: обновления на {url}, бот слушает {listen}{path}"
 CLI_DESCRIBE_TIMEZONE = "часовой пояс: {timezone}"
 CLI_DESCRIBE_ADMINS = "сотрудники (admins): {admins}"
 CLI_DESCRIBE_CONTROLLER = "контролёр (controller): {controller}"

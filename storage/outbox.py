@@ -16,7 +16,7 @@ ENQUEUE = (
     "INSERT INTO outbox (key, platform, kind, lane, body, not_before, created_at) "
     "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING"
 )
-LOST = "SELECT chat_id FROM lost_chats WHERE platform = ?"
+LOST = "SELECT chat_id FROM lost_chats WHERE ?1 IS NULL OR platform = ?1"
 
 
 def _ts(moment: dt.datetime) -> str:
@@ -86,6 +86,15 @@ class OutboxRepository:
 
         async with self._db.atomic():
             return await self._db.run(write)
+
+    async def pending_keys(self, platform: str) -> list[str]:
+        """The keys of a messenger's new messages still pending: at start, the ones a process
+        that died may have sent without recording it."""
+        rows = await self._db.fetchall(
+            "SELECT key FROM outbox WHERE state = 'pending' AND platform = ? AND kind = ?",
+            (platform, OutKind.SEND.value),
+        )
+        return [str(row[0]) for row in rows]
 
     async def pending(self, now: dt.datetime, limit: int) -> list[OutboxSlot]:
         """The next message of each lane that may go now, oldest first, button answers first;

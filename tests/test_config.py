@@ -24,6 +24,7 @@ from bot.config import (
     load_config,
 )
 from bot.durations import format_duration, parse_clock_time, parse_duration
+from bot.max_api import MaxConfig
 
 TOKEN = "vk1.a.TopSecretTokenValue_0123456789abcdefghijklmnopqrstuvwxyz"
 MINIMAL = f"""
@@ -222,7 +223,8 @@ def test_unknown_key_lists_the_allowed_ones(tmp_path: Path) -> None:
 def test_unknown_section_and_misplaced_key(tmp_path: Path) -> None:
     found = problems(tmp_path, "timezone = 'Europe/Moscow'\n" + MINIMAL + "[remind]\nx = 1\n")
     assert any(
-        "'remind'" in p and "vk, storage, bot, department, campaign, reminders" in p for p in found
+        "'remind'" in p and "vk, max, storage, bot, department, campaign, reminders" in p
+        for p in found
     )
     assert any("'timezone'" in p and "пишется в разделе [bot]" in p for p in found)
 
@@ -596,3 +598,73 @@ def test_calendar_mistakes(tmp_path: Path, table: str, expected: str) -> None:
     (tmp_path / "bad.toml").write_text('days_off = ["31 марта"]\n', encoding="utf-8")
     message = only_problem(tmp_path, MINIMAL + "[reminders.calendar]\n" + table + "\n")
     assert expected in message, message
+
+
+MAX_TOKEN_ENV_NAME = "CONFIRMBOT_MAX_TOKEN"
+
+
+def _example_with_max() -> str:
+    """The example with its commented [max] section opened (the lines start with "# ")."""
+    lines = []
+    inside = False
+    for line in EXAMPLE.read_text(encoding="utf-8").splitlines():
+        if line == "# [max]":
+            inside = True
+        elif inside and not line.startswith("#"):
+            inside = False
+        if inside and line.startswith("# ") and not line.startswith("# # "):
+            line = line[2:]
+        elif inside and line.startswith("# # ") and "=" in line and not line[4].isupper():
+            line = line[4:]
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def test_max_is_optional_beside_vk(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, MINIMAL), env={}).max is None
+    text = MINIMAL + '[max]\napi_url = "http://127.0.0.1:9/"\nadmins = [5]\nheads_chats = [-7]\n'
+    config = load_config(write(tmp_path, text), env={MAX_TOKEN_ENV_NAME: "max-secret-1"})
+    assert config.max is not None
+    assert config.max.token.get_secret_value() == "max-secret-1"
+    assert config.max.api_url == "http://127.0.0.1:9"
+    assert config.max.heads_chats == (-7,)
+    assert config.max.webhook_url is None
+    assert any("длинным опросом" in line for line in describe(config))
+
+
+def test_max_needs_its_token_from_the_environment(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL + "[max]\n")
+    with pytest.raises(ConfigError, match=r"max\.token: не указан.*CONFIRMBOT_MAX_TOKEN"):
+        load_config(path, env={})
+    assert load_config(path, env={}, need_token=False).max is not None
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("heads_chats = [2000000001]", "max.heads_chats[0]"),
+        ('webhook_url = "http://bot.example.ru/max"', "только на адреса https"),
+        ('webhook_secret = "no spaces allowed"', "от 5 до 256 символов"),
+        ('webhook_listen = "8090"', "адрес:порт"),
+        ("rate = 31", "max.rate"),
+    ],
+)
+def test_bad_max_values_are_named_in_russian(tmp_path: Path, line: str, expected: str) -> None:
+    path = write(tmp_path, MINIMAL + f"[max]\n{line}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, env={MAX_TOKEN_ENV_NAME: "max-secret-2"})
+    assert expected in str(caught.value)
+    assert "max-secret-2" not in str(caught.value)
+    assert "no spaces allowed" not in str(caught.value)
+
+
+def test_the_examples_max_section_is_valid_and_documents_every_key(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(_example_with_max(), encoding="utf-8")
+    config = load_config(path, env={MAX_TOKEN_ENV_NAME: "max-secret-3"}, need_token=False)
+    assert config.max is not None
+    assert config.max.admins == (333333333,)
+    text = EXAMPLE.read_text(encoding="utf-8")
+    for key in MaxConfig.model_fields:
+        assert f"{key} =" in text or key == "token", key
+    assert MAX_TOKEN_ENV_NAME in text

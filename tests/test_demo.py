@@ -36,3 +36,12 @@ def test_demo_refuses_a_district_out_of_range(
 ) -> None:
     assert main(["demo", "--schools", schools]) == 2
     assert "3" in capsys.readouterr().err
+
+
+def test_demo_on_max_tells_the_same_story(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--schools", "5", "--messenger", "max"]) == 0
+    out = capsys.readouterr().out
+    assert "Traceback" not in out
+    assert "MAX API calls made by the bot" in out
+    assert "Выполнили все пункты: 2 из 5 школ" in out
+    assert "simulated head(s) failed" not in out
