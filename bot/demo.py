@@ -301,6 +301,7 @@ async def run_demo(*, schools: int = 12, seed: int = 47, messenger: str = "vk") 
             campaign=campaign,
             names={p.person.person_id: (p.first, p.last) for p in people},
             max_people=messenger == "max",
+            vk_people=messenger != "max",
         )
         try:
             if messenger == "max":

@@ -122,13 +122,15 @@ async def start_sandbox(
     controller: int | None = None,
     scheduler: bool = False,
     max_people: bool = False,
+    vk_people: bool = True,
 ) -> Sandbox:
     """Start the emulator, load the roster, build the app and start long polling.
 
     The scheduler loop is off unless asked for: tests drive `app.scheduler.tick()` with a
     fake clock instead. With `max_people`, MAX runs beside VK on its own emulator, and every
     person of the roster is there too, as a MAX account of a person of the same school (MAX
-    user id = the VK id, person id from 2^40 on), in MAX chats of their own.
+    user id = the VK id, person id from 2^40 on), in MAX chats of their own; without
+    `vk_people` they are there only (a district wholly on MAX, as `demo --messenger max`).
     """
     max_emulator = MaxEmulator(token=MAX_TOKEN) if max_people else None
     # One time on both sides of the wire: messages' `date` and VK's 24 hours to edit follow the
@@ -160,7 +162,7 @@ async def start_sandbox(
         if max_emulator is not None:
             await max_emulator.stop()
         raise
-    roster = list(people)
+    roster = list(people) if vk_people or app.max is None else []
     if app.max is not None:
         accounts = app.max.accounts
         await accounts.learn(p.person_id for p in people)

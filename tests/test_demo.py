@@ -45,3 +45,5 @@ def test_demo_on_max_tells_the_same_story(capsys: pytest.CaptureFixture[str]) ->
     assert "MAX API calls made by the bot" in out
     assert "Выполнили все пункты: 2 из 5 школ" in out
     assert "simulated head(s) failed" not in out
+    # A district wholly on MAX: each head and deputy once, not again as a VK person.
+    assert "из 10 человек" in out
