@@ -104,8 +104,48 @@ def synthetic_district(count: int, rng: random.Random) -> tuple[list[School], li
     return schools, people
 
 
-class SimulatedHead:
+class _CardHead:
+    """What a head does with the card on either messenger: press an item and a state, or
+    type the numbers of a count item. `emu` is the messenger's emulator, `card` the card
+    message it sent (both emulators press and wait alike)."""
+
+    emu: Any
+    person_id: int
+    card: Any
+
+    async def say(self, text: str, *, expect: str) -> Any:
+        raise NotImplementedError
+
+    async def press_step(self, step_id: str, state_label: str) -> None:
+        card = self._card()
+        label = next(label for label in card.labels if label.startswith(f"{step_id} "))
+        self.emu.press(self.person_id, card, label)
+        await self.emu.wait_for(lambda: state_label in card.labels, _WAIT)
+        mark = {"Выполнено": "✅", "В работе": "⏳", "Проблема": "⚠️"}[state_label]
+        self.emu.press(self.person_id, card, state_label)
+        await self.emu.wait_for(lambda: f"{mark} {step_id}" in card.text, _WAIT)
+
+    async def type_numbers(self, step_id: str, numbers: str) -> None:
+        card = self._card()
+        label = next(label for label in card.labels if label.startswith(f"{step_id} "))
+        self.emu.press(self.person_id, card, label)
+        await self.emu.wait_for(lambda: "сколько подключено" in card.text, _WAIT)
+        await self.say(numbers, expect="Принято")
+        self.emu.press(self.person_id, card, texts.BUTTON_BACK)
+        await self.emu.wait_for(
+            lambda: "Осталось" in card.text or "Все пункты" in card.text, _WAIT
+        )
+
+    def _card(self) -> Any:
+        if self.card is None:
+            raise RuntimeError("the card has not been opened")
+        return self.card
+
+
+class SimulatedHead(_CardHead):
     """A head on a phone: presses the buttons the bot sent, types when asked to."""
+
+    emu: VKEmulator
 
     def __init__(self, emulator: VKEmulator, person_id: int, school: School) -> None:
         self.emu = emulator
@@ -137,26 +177,6 @@ class SimulatedHead:
         self.emu.press(self.person_id, announcement, texts.BUTTON_ACKNOWLEDGE)
         await self.emu.wait_for(lambda: len(self.emu.event_answers) > before, _WAIT)
 
-    async def press_step(self, step_id: str, state_label: str) -> None:
-        card = self._card()
-        label = next(label for label in card.labels if label.startswith(f"{step_id} "))
-        self.emu.press(self.person_id, card, label)
-        await self.emu.wait_for(lambda: state_label in card.labels, _WAIT)
-        mark = {"Выполнено": "✅", "В работе": "⏳", "Проблема": "⚠️"}[state_label]
-        self.emu.press(self.person_id, card, state_label)
-        await self.emu.wait_for(lambda: f"{mark} {step_id}" in card.text, _WAIT)
-
-    async def type_numbers(self, step_id: str, numbers: str) -> None:
-        card = self._card()
-        label = next(label for label in card.labels if label.startswith(f"{step_id} "))
-        self.emu.press(self.person_id, card, label)
-        await self.emu.wait_for(lambda: "сколько подключено" in card.text, _WAIT)
-        await self.say(numbers, expect="Принято")
-        self.emu.press(self.person_id, card, texts.BUTTON_BACK)
-        await self.emu.wait_for(
-            lambda: "Осталось" in card.text or "Все пункты" in card.text, _WAIT
-        )
-
     async def say(self, text: str, *, expect: str) -> SentMessage:
         count = len([m for m in self.emu.messages_to(self.person_id) if expect in m.text])
         self.emu.push_message_new(from_id=self.person_id, peer_id=self.person_id, text=text)
@@ -164,14 +184,11 @@ class SimulatedHead:
             self.person_id, contains=expect, count=count + 1, timeout=_WAIT
         )
 
-    def _card(self) -> SentMessage:
-        if self.card is None:
-            raise RuntimeError("the card has not been opened")
-        return self.card
 
-
-class MaxHead:
+class MaxHead(_CardHead):
     """The same head on MAX: opens the bot's dialog, then presses and types as on VK."""
+
+    emu: MaxEmulator
 
     def __init__(self, emulator: MaxEmulator, user_id: int, school: School) -> None:
         self.emu = emulator
@@ -198,35 +215,10 @@ class MaxHead:
         self.emu.press(self.person_id, announcement, texts.BUTTON_ACKNOWLEDGE)
         await self.emu.wait_for(lambda: len(self.emu.answers) > before, _WAIT)
 
-    async def press_step(self, step_id: str, state_label: str) -> None:
-        card = self._card()
-        label = next(label for label in card.labels if label.startswith(f"{step_id} "))
-        self.emu.press(self.person_id, card, label)
-        await self.emu.wait_for(lambda: state_label in card.labels, _WAIT)
-        mark = {"Выполнено": "✅", "В работе": "⏳", "Проблема": "⚠️"}[state_label]
-        self.emu.press(self.person_id, card, state_label)
-        await self.emu.wait_for(lambda: f"{mark} {step_id}" in card.text, _WAIT)
-
-    async def type_numbers(self, step_id: str, numbers: str) -> None:
-        card = self._card()
-        label = next(label for label in card.labels if label.startswith(f"{step_id} "))
-        self.emu.press(self.person_id, card, label)
-        await self.emu.wait_for(lambda: "сколько подключено" in card.text, _WAIT)
-        await self.say(numbers, expect="Принято")
-        self.emu.press(self.person_id, card, texts.BUTTON_BACK)
-        await self.emu.wait_for(
-            lambda: "Осталось" in card.text or "Все пункты" in card.text, _WAIT
-        )
-
     async def say(self, text: str, *, expect: str) -> MaxSent:
         count = len(self._matching(expect))
         self.emu.write(self.person_id, text)
         return await self._message(expect, count + 1)
-
-    def _card(self) -> MaxSent:
-        if self.card is None:
-            raise RuntimeError("the card has not been opened")
-        return self.card
 
 
 async def _play(head: SimulatedHead | MaxHead, kind: str, announcement: Any) -> None:

@@ -421,22 +421,7 @@ class CampaignService:
         schools = await self.repos.roster.schools()
         states = await self.repos.answers.current_states(self.campaign.id)
         owing = [s for s in schools if owed_steps(self.campaign, states.get(s.id, {}))]
-        shown = owing if limit is None else owing[:limit]
-        people = await self.repos.roster.people_of([s.id for s in shown])
-        extended = await self._extended_all()
-        return Pending(
-            schools=[
-                PendingSchool(
-                    school=s,
-                    states=states.get(s.id, {}),
-                    people=tuple(people[s.id]),
-                    extended=extended.get(s.id, {}),
-                )
-                for s in shown
-            ],
-            owing=len(owing),
-            total=len(schools),
-        )
+        return await self._pending(owing, states, owing=len(owing), total=len(schools))
 
     async def _first_pending(self, limit: int) -> Pending:
         """The first `limit` owing schools found in SQL, and how many owe from the kept
@@ -444,6 +429,18 @@ class CampaignService:
         step_ids = [s.id for s in self.campaign.steps]
         counts = await self.repos.counts.district(self.campaign.id, step_ids)
         shown, states = await self.repos.answers.first_owing(self.campaign.id, step_ids, limit)
+        owing = counts.schools - counts.finished if step_ids else 0
+        return await self._pending(shown, states, owing=owing, total=counts.schools)
+
+    async def _pending(
+        self,
+        shown: list[School],
+        states: dict[str, dict[str, StepState]],
+        *,
+        owing: int,
+        total: int,
+    ) -> Pending:
+        """The owing schools shown, with their states, people and extensions."""
         people = await self.repos.roster.people_of([s.id for s in shown])
         extended = await self._extended_all()
         return Pending(
@@ -456,8 +453,8 @@ class CampaignService:
                 )
                 for s in shown
             ],
-            owing=counts.schools - counts.finished if step_ids else 0,
-            total=counts.schools,
+            owing=owing,
+            total=total,
         )
 
     async def find_schools(self, query: str) -> list[School]:
