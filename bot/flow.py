@@ -111,3 +111,6 @@ class Flow(Rules):
 
     async def on_chat_action(self, peer_id: int, kind: str, member_id: int) -> None:
         await self.chats.on_chat_action(peer_id, kind, member_id)
+
+    def on_bot_added(self) -> list[Action]:
+        return self.chats.on_bot_added()

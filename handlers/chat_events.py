@@ -7,8 +7,6 @@ import logging
 from vkbottle.bot import BotLabeler, Message
 from vkbottle.dispatch.rules import ABCRule
 
-from bot import texts
-from bot.actions import Reply
 from bot.flow import Flow
 from bot.pipeline import Pipeline
 from bot.vk import incoming_message
@@ -53,9 +51,7 @@ def chat_events_labeler(flow: Flow, pipeline: Pipeline, group_id: int) -> BotLab
         await pipeline.outbox.chat_regained(message.peer_id)
         # The peer id is what [bot] admin_chats / heads_chats need; say it where IT looks.
         log.info("added to chat %s by %s", message.peer_id, message.from_id)
-        incoming = incoming_message(message, group_id)
-        welcome = texts.welcome_chat(flow.settings.department, flow.campaign.number)
-        await pipeline.respond(incoming, [Reply(welcome)])
+        await pipeline.respond(incoming_message(message, group_id), flow.on_bot_added())
 
     @labeler.chat_message(MembersChangedRule(group_id))
     async def on_members_changed(message: Message) -> None:

@@ -8,8 +8,7 @@ import logging
 from collections.abc import Hashable, Iterator
 from typing import Any
 
-from bot import texts
-from bot.actions import Incoming, Reply
+from bot.actions import Incoming
 from bot.flow import Flow
 from bot.max import ChatEvent, MaxAccounts, MaxDirectory, chat_event, event_id, incoming
 from bot.max import update_author as max_author
@@ -96,10 +95,9 @@ class MaxHandlers:
             await self.pipeline.outbox.chat_regained(event.chat_id)
             # The chat id is what [max] admin_chats / heads_chats need; say it where IT looks.
             log.info("added to MAX chat %s by %s", event.chat_id, event.user_id)
-            welcome = texts.welcome_chat(self.flow.settings.department, self.flow.campaign.number)
             where = Incoming(
                 user_id=person or 0, peer_id=event.chat_id, in_chat=True, event_id=key
             )
-            await self.pipeline.respond(where, [Reply(welcome)])
+            await self.pipeline.respond(where, self.flow.on_bot_added())
         elif event.kind in _MEMBER_ACTIONS and person is not None:
             await self.flow.on_chat_action(event.chat_id, _MEMBER_ACTIONS[event.kind], person)
