@@ -77,6 +77,9 @@ class Step(_Frozen):
     parts: tuple[CountPart, ...] = ()
     # "chat_membership": the bot checks it itself — the school's people are in a heads chat.
     verified_by: Literal["chat_membership"] | None = None
+    # Who confirms the step: every school's head ("heads", item 3 of order No. 47) or the
+    # administration's own staff ("staff", item 2), each staff member for themselves.
+    audience: Literal["heads", "staff"] = "heads"
 
     @model_validator(mode="after")
     def _parts_match_kind(self) -> Step:
@@ -249,6 +252,8 @@ class Campaign(_Frozen):
     timezone: str
     steps: tuple[Step, ...] = Field(min_length=1)
     words: AnswerWords = AnswerWords()
+    # Person ids of the staff who confirm the "staff" steps; empty: every configured admin.
+    staff: tuple[int, ...] = ()
 
     @model_validator(mode="after")
     def _unique_steps(self) -> Campaign:

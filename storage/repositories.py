@@ -50,6 +50,13 @@ class RosterChanges(_Row):
     people_unresolved: int = 0
 
 
+class CampaignRecord(_Row):
+    campaign: Campaign
+    created_at: dt.datetime
+    announced_at: dt.datetime | None
+    closed_at: dt.datetime | None
+
+
 class Membership(_Row):
     school: School
     role: Role
@@ -134,13 +141,14 @@ class CampaignRepository:
             )
             await self._db.executemany(
                 """
-                INSERT INTO steps (campaign_id, step_id, position, title, kind)
-                VALUES (?, ?, ?, ?, ?)
+                INSERT INTO steps (campaign_id, step_id, position, title, kind, audience)
+                VALUES (?, ?, ?, ?, ?, ?)
                 ON CONFLICT (campaign_id, step_id) DO UPDATE SET
-                    position = excluded.position, title = excluded.title, kind = excluded.kind
+                    position = excluded.position, title = excluded.title, kind = excluded.kind,
+                    audience = excluded.audience
                 """,
                 [
-                    (campaign.id, step.id, position, step.title, step.kind.value)
+                    (campaign.id, step.id, position, step.title, step.kind.value, step.audience)
                     for position, step in enumerate(campaign.steps)
                 ],
             )
@@ -150,6 +158,39 @@ class CampaignRepository:
             "SELECT definition FROM campaigns WHERE id = ?", (campaign_id,)
         )
         return None if text is None else Campaign.model_validate_json(text)
+
+    async def listing(self) -> list[CampaignRecord]:
+        """Every campaign, open ones first, each group newest first."""
+        rows = await self._db.fetchall(
+            """
+            SELECT definition, created_at, announced_at, closed_at FROM campaigns
+            ORDER BY closed_at IS NOT NULL, created_at DESC, id
+            """
+        )
+        return [
+            CampaignRecord(
+                campaign=Campaign.model_validate_json(r[0]),
+                created_at=_parse_ts(r[1]),
+                announced_at=None if r[2] is None else _parse_ts(r[2]),
+                closed_at=None if r[3] is None else _parse_ts(r[3]),
+            )
+            for r in rows
+        ]
+
+    async def open_ids(self) -> list[str]:
+        """The open campaigns' ids, oldest first: what reminders and cards run over."""
+        rows = await self._db.fetchall(
+            "SELECT id FROM campaigns WHERE closed_at IS NULL ORDER BY created_at, id"
+        )
+        return [r[0] for r in rows]
+
+    async def close(self, campaign_id: str, now: dt.datetime) -> bool:
+        """Close an open campaign; False when there is no such open campaign."""
+        changed = await self._db.execute(
+            "UPDATE campaigns SET closed_at = ? WHERE id = ? AND closed_at IS NULL",
+            (_ts(now), campaign_id),
+        )
+        return changed > 0
 
     async def mark_announced(self, campaign_id: str, now: dt.datetime) -> None:
         """Record the first announcement; posting the order again does not move it."""

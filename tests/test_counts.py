@@ -38,6 +38,7 @@ from storage.repositories import (
     ConversationRepository,
     RosterRepository,
 )
+from tests.old_schema import save_in_version_1_shape
 from tests.test_cli import GOOD_CONFIG, cli, write
 
 NOW = dt.datetime(2023, 10, 17, 9, 0, tzinfo=dt.UTC)
@@ -242,10 +243,11 @@ def test_kept_counts_equal_a_full_recount_after_any_changes(
 
 
 async def fill(db: Database) -> Model:
-    """Two campaigns' worth of answers, people in two schools, acknowledgements."""
+    """Two campaigns' worth of answers, people in two schools, acknowledgements, written as
+    the code before the counts wrote them."""
     model = Model()
     for campaign in CAMPAIGNS.values():
-        await CampaignRepository(db).save(campaign, NOW)
+        await save_in_version_1_shape(db, campaign, NOW)
     for operation in [
         ("roster", {"s1", "s2", "s3"}, {"s1": {10, 11}, "s2": {11, 12}, "s3": {13}}),
         ("answer", "c1", "s1", "1", "done", 0),

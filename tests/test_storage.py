@@ -32,6 +32,7 @@ from storage.repositories import (
     EventRepository,
     RosterRepository,
 )
+from tests.old_schema import save_in_version_1_shape
 
 NOW = dt.datetime(2023, 10, 17, 9, 0, tzinfo=dt.UTC)
 
@@ -131,7 +132,7 @@ async def test_a_version_3_database_gains_the_outbox_and_keeps_every_answer(
     path = tmp_path / "v3.db"
     db = await Database.open(path, migrations=bundled_migrations()[:3])
     try:  # written in version 3's shape: people named by their VK id
-        await CampaignRepository(db).save(make_campaign(), NOW)
+        await save_in_version_1_shape(db, make_campaign(), NOW)
         await db.execute(
             "INSERT INTO schools (id, name, created_at, updated_at) VALUES "
             "('s1', 'СОШ №1', '2023-10-16T00:00:00+00:00', '2023-10-16T00:00:00+00:00'), "
@@ -345,3 +346,35 @@ async def test_database_file_is_owner_only(tmp_path: Path) -> None:
     db = await Database.open(path)
     await db.close()
     assert path.stat().st_mode & 0o077 == 0
+
+
+async def test_campaigns_open_close_and_list(db: Database) -> None:
+    repo = CampaignRepository(db)
+    first = make_campaign()
+    second = first.model_copy(update={"id": "c2", "number": "48"})
+    await repo.save(first, NOW)
+    await repo.save(second, NOW + dt.timedelta(days=1))
+    assert await repo.open_ids() == ["c1", "c2"]
+
+    assert await repo.close("c1", NOW + dt.timedelta(days=2))
+    assert not await repo.close("c1", NOW + dt.timedelta(days=3)), "closing twice is refused"
+    assert not await repo.close("nope", NOW)
+    assert await repo.open_ids() == ["c2"]
+    listing = await repo.listing()
+    assert [(r.campaign.id, r.closed_at) for r in listing] == [
+        ("c2", None),
+        ("c1", NOW + dt.timedelta(days=2)),
+    ]
+    # Saving a closed campaign's file again (a restart with it in the config) keeps it closed.
+    await repo.save(first, NOW + dt.timedelta(days=4))
+    assert await repo.open_ids() == ["c2"]
+
+
+async def test_a_steps_audience_is_stored(db: Database) -> None:
+    campaign = make_campaign()
+    staff = Step(id="2.1", title="Сотрудникам", short_title="Сотрудникам", audience="staff")
+    await CampaignRepository(db).save(
+        campaign.model_copy(update={"steps": (*campaign.steps, staff)}), NOW
+    )
+    rows = await db.fetchall("SELECT step_id, audience FROM steps ORDER BY position")
+    assert [tuple(r) for r in rows] == [("1", "heads"), ("2", "heads"), ("2.1", "staff")]
