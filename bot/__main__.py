@@ -20,7 +20,7 @@ import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
@@ -44,7 +44,12 @@ from bot.russian import counted, quoted
 from storage.counts import CountsRepository
 from storage.db import Database, DatabaseError, as_database_error
 from storage.reports import ReportRepository
-from storage.repositories import RosterChanges, RosterRepository
+from storage.repositories import (
+    CampaignRecord,
+    CampaignRepository,
+    RosterChanges,
+    RosterRepository,
+)
 
 log = logging.getLogger("confirmbot")
 
@@ -169,7 +174,36 @@ def _parser() -> argparse.ArgumentParser:
         "-o", "--output", type=Path, required=True, metavar="FILE", help=h["output"]
     )
     report.add_argument("--bom", action="store_true", help=h["report.bom"])
+    report.add_argument("--campaign", metavar="ID", help=h["report.campaign"])
+    _add_campaign_parsers(commands)
     return parser
+
+
+def _add_campaign_parsers(commands: Any) -> None:
+    """`confirmbot campaign add|list|close|announce` (issue 14)."""
+    h = texts.CLI_HELP
+    campaign = commands.add_parser("campaign", help=h["campaign"], description=h["campaign"])
+    campaign_commands = campaign.add_subparsers(
+        dest="campaign_command", required=True, metavar="COMMAND", parser_class=_Parser
+    )
+    add = campaign_commands.add_parser(
+        "add", help=h["campaign.add"], description=h["campaign.add"]
+    )
+    add.add_argument("file", type=Path, help=h["campaign.add.file"])
+    add.add_argument("--update", action="store_true", help=h["campaign.add.update"])
+    listing = campaign_commands.add_parser(
+        "list", help=h["campaign.list"], description=h["campaign.list"]
+    )
+    close = campaign_commands.add_parser(
+        "close", help=h["campaign.close"], description=h["campaign.close"]
+    )
+    announce = campaign_commands.add_parser(
+        "announce", help=h["campaign.announce"], description=h["campaign.announce"]
+    )
+    for command in (close, announce):
+        command.add_argument("campaign_id", metavar="ID", help=h["campaign.id"])
+    for command in (add, listing, close, announce):
+        command.add_argument("--config", type=Path, required=True, help=h["config"])
 
 
 def _error(message: str) -> None:
@@ -220,8 +254,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             if fmt not in REPORT_FORMATS:
                 _error(texts.CLI_REPORT_FORMAT)
                 return EXIT_USAGE
-        # Only `announce` (and `run`) talk to VK: the others need no token.
-        config = load_config(args.config, need_token=args.command == "announce")
+        # Only announcing (and `run`) talks to VK: the others need no token.
+        announcing = args.command == "announce" or (
+            args.command == "campaign" and args.campaign_command == "announce"
+        )
+        config = load_config(args.config, need_token=announcing)
+        if args.command == "campaign":
+            return asyncio.run(_campaign(config, args))
         if args.command == "roster" and args.roster_command == "codes":
             return asyncio.run(_roster_codes(config, args.output, args.regenerate, args.revoke))
         if args.command == "roster" and args.roster_command == "import":
@@ -235,7 +274,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "doctor":
             return asyncio.run(_doctor(config, repair=not args.check))
         if args.command == "report":
-            return asyncio.run(_report(config, fmt, args.output, bom=args.bom))
+            return asyncio.run(
+                _report(config, fmt, args.output, bom=args.bom, campaign_ref=args.campaign)
+            )
     except ConfigError as error:
         _config_error(error)
         return EXIT_USAGE
@@ -604,10 +645,11 @@ async def _announce(config: Config) -> int:
     return 0
 
 
-async def _report(config: Config, fmt: str, out: Path, *, bom: bool = False) -> int:
+async def _report(
+    config: Config, fmt: str, out: Path, *, bom: bool = False, campaign_ref: str | None = None
+) -> int:
     from bot.report import write_csv, write_xlsx
 
-    campaign = load_campaign(config.campaign.file)
     if not _exists(config.storage.path):
         _error(texts.CLI_REPORT_NO_DATABASE.format(path=config.storage.path))
         return EXIT_REFUSED
@@ -617,6 +659,14 @@ async def _report(config: Config, fmt: str, out: Path, *, bom: bool = False) -> 
         return EXIT_REFUSED
     db = await Database.open(config.storage.path)
     try:
+        records = await CampaignRepository(db).listing()
+        if not records:  # a database the bot never ran on: the config's campaign, empty
+            campaign = load_campaign(config.campaign.file)
+        else:
+            found = _campaign_named(records, campaign_ref)
+            if found is None:
+                return EXIT_USAGE
+            campaign = found.campaign
         repo = ReportRepository(db)
         members = await _heads_chat_members(config, db)
         if fmt == "csv":
@@ -639,6 +689,133 @@ async def _report(config: Config, fmt: str, out: Path, *, bom: bool = False) -> 
     if fmt == "xlsx":
         line += texts.CLI_REPORT_HISTORY.format(answers=summary.answers)
     print(line)
+    return 0
+
+
+def _campaign_named(records: Sequence[CampaignRecord], ref: str | None) -> CampaignRecord | None:
+    """The campaign a command names by id or number; none named: the only one there is. Says
+    what is wrong (and returns None) otherwise."""
+    known = ", ".join(f"{r.campaign.id} (№ {r.campaign.number})" for r in records)
+    if ref is None:
+        if len(records) == 1:
+            return records[0]
+        _error(texts.CLI_CAMPAIGN_WHICH.format(known=known))
+        return None
+    wanted = ref.strip().lstrip("№").strip()
+    for record in records:  # open first, newest first
+        if wanted in (record.campaign.id, record.campaign.number):
+            return record
+    _error(texts.CLI_CAMPAIGN_UNKNOWN.format(ref=ref, known=known or "—"))
+    return None
+
+
+async def _campaign(config: Config, args: argparse.Namespace) -> int:
+    if args.campaign_command == "add":
+        return await _campaign_add(config, args.file, update=args.update)
+    if args.campaign_command == "announce":
+        return await _campaign_announce(config, args.campaign_id)
+    db = await Database.open(config.storage.path)
+    try:
+        repo = CampaignRepository(db)
+        records = await repo.listing()
+        if args.campaign_command == "list":
+            return await _campaign_list(db, records)
+        found = _campaign_named(records, args.campaign_id)
+        if found is None:
+            return EXIT_REFUSED
+        campaign = found.campaign
+        if found.closed_at is not None:
+            when = texts.fmt_moment(found.closed_at, campaign.timezone)
+            _error(texts.CLI_CAMPAIGN_NOT_OPEN.format(id=campaign.id, when=when))
+            return EXIT_REFUSED
+        await repo.close(campaign.id, SystemClock().now())
+        print(texts.CLI_CAMPAIGN_CLOSED.format(number=campaign.number, id=campaign.id))
+        return 0
+    finally:
+        await db.close()
+
+
+async def _campaign_add(config: Config, file: Path, *, update: bool) -> int:
+    campaign = load_campaign(file)
+    db = await Database.open(config.storage.path)
+    try:
+        repo = CampaignRepository(db)
+        existing = next((r for r in await repo.listing() if r.campaign.id == campaign.id), None)
+        if existing is not None and existing.closed_at is not None:
+            when = texts.fmt_moment(existing.closed_at, campaign.timezone)
+            _error(texts.CLI_CAMPAIGN_CLOSED_ALREADY.format(id=campaign.id, when=when))
+            return EXIT_REFUSED
+        if existing is not None and not update:
+            _error(texts.CLI_CAMPAIGN_EXISTS.format(id=campaign.id))
+            return EXIT_REFUSED
+        await repo.save(campaign, SystemClock().now())
+    finally:
+        await db.close()
+    template = texts.CLI_CAMPAIGN_UPDATED if existing is not None else texts.CLI_CAMPAIGN_ADDED
+    print(
+        template.format(
+            number=campaign.number,
+            id=campaign.id,
+            steps=len(campaign.steps),
+            deadline=texts.fmt_deadline(campaign),
+        )
+    )
+    return 0
+
+
+async def _campaign_list(db: Database, records: Sequence[CampaignRecord]) -> int:
+    if not records:
+        print(texts.CLI_CAMPAIGN_NONE)
+        return 0
+    counts = CountsRepository(db)
+    for record in records:
+        campaign = record.campaign
+        district = await counts.district(campaign.id, [s.id for s in campaign.steps])
+        state = (
+            texts.CLI_CAMPAIGN_OPEN
+            if record.closed_at is None
+            else texts.CLI_CAMPAIGN_CLOSED_AT.format(
+                when=texts.fmt_moment(record.closed_at, campaign.timezone)
+            )
+        )
+        print(
+            texts.CLI_CAMPAIGN_ROW.format(
+                id=campaign.id,
+                number=campaign.number,
+                date=f"{campaign.date:%d.%m.%Y}",
+                deadline=texts.fmt_deadline(campaign),
+                state=state,
+                finished=district.finished,
+                schools=district.schools,
+                title=campaign.title,
+            )
+        )
+    return 0
+
+
+async def _campaign_announce(config: Config, ref: str) -> int:
+    from bot.app import build_app
+
+    app = await build_app(config)
+    try:
+        found = _campaign_named(app.orders.records(), ref)
+        desk = None if found is None else app.orders.get(found.campaign.id)
+        if found is None or desk is None:
+            return EXIT_REFUSED
+        if found.closed_at is not None:
+            when = texts.fmt_moment(found.closed_at, found.campaign.timezone)
+            _error(texts.CLI_CAMPAIGN_NOT_OPEN.format(id=found.campaign.id, when=when))
+            return EXIT_REFUSED
+        heads_chats = await app.flow.settings.chats.heads_chats()
+        if not heads_chats:
+            _error(texts.CLI_ANNOUNCE_NOWHERE)
+            return EXIT_REFUSED
+        async with app.db.transaction():
+            await app.pipeline.respond(Incoming(user_id=0, peer_id=0), await desk.staff.announce())
+        await app.sender.drain()
+        print(texts.CLI_ANNOUNCED.format(count=len(heads_chats)))
+    finally:
+        await app.close()
     return 0
 
 

@@ -35,9 +35,15 @@ from bot.max_api import MaxClient, MaxConfig, Update
 from bot.messages import Address
 from bot.notify import Audience, Notifier
 from bot.onboarding import Onboarding, refresh
+from bot.orders import Desk, Orders
 from bot.outbox import Outbox, Sender, Transport, Transports, Uploader
 from bot.pipeline import Pipeline
 from bot.ports import Messenger
+from bot.rules.base import Context
+from bot.rules.chats import ChatRules
+from bot.rules.heads import HeadRules
+from bot.rules.onboarding import OnboardingRules
+from bot.rules.staff import StaffRules
 from bot.scheduler import Scheduler
 from bot.service import CampaignService, Repositories
 from bot.vk import CURRENT_UPDATE, VKMessenger, VKTransport, update_author, vk_address
@@ -192,6 +198,7 @@ class App:
     repos: Repositories
     campaign: Campaign
     service: CampaignService
+    orders: Orders
     flow: Flow
     messenger: VKMessenger
     outbox: Outbox
@@ -222,7 +229,6 @@ async def build_app(
     try:
         repos = Repositories.on(db)
         await repos.campaigns.save(campaign, clock.now())
-        service = CampaignService(campaign, repos, clock)
         http = AiohttpClient()
         api = ResilientAPI(
             config.vk.secret(),
@@ -259,24 +265,44 @@ async def build_app(
         sender = Sender(db, outbox, transport, uploader=uploader)
         pipeline = Pipeline(db, repos.events, outbox, sender, clock, author=update_author)
         chats = ChatDirectory(tuple(admin_chats), tuple(heads_chats), ChatRepository(db))
-        notifier = Notifier(
-            service, outbox, Audience(chats=chats, controller=config.bot.controller)
+        settings = Settings(
+            admins=frozenset(admins),
+            controller=config.bot.controller,
+            chats=chats,
+            timezone=config.bot.timezone,
+            prompt_expires_after=config.bot.prompt_expires_after,
+            department=config.department,
         )
-        flow = Flow(
-            service,
-            Settings(
-                admins=frozenset(admins),
-                controller=config.bot.controller,
-                chats=chats,
-                timezone=config.bot.timezone,
-                prompt_expires_after=config.bot.prompt_expires_after,
-                department=config.department,
-            ),
-            notifier,
-            config.reminders,
-            Onboarding(campaign, RegistrationRepository(db), chats.repo),
-            rules_messenger,
-        )
+        audience = Audience(chats=chats, controller=config.bot.controller)
+
+        def make_desk(each: Campaign) -> Desk:
+            """One order's services and rules; every order shares the rest of the bot."""
+            each_service = CampaignService(each, repos, clock)
+            each_notifier = Notifier(each_service, outbox, audience)
+            ctx = Context(
+                each_service,
+                settings,
+                each_notifier,
+                config.reminders,
+                Onboarding(each, RegistrationRepository(db), chats.repo),
+                rules_messenger,
+                orders,
+            )
+            heads = HeadRules(ctx)
+            return Desk(
+                each_service,
+                each_notifier,
+                heads,
+                StaffRules(ctx, heads),
+                OnboardingRules(ctx, heads),
+                ChatRules(ctx),
+            )
+
+        orders = Orders(repos.campaigns, make_desk)
+        await orders.refresh()
+        home = orders.get(campaign.id) or make_desk(campaign)
+        service, notifier = home.service, home.notifier
+        flow = Flow(orders, home)
         if max_side is not None:
             max_side.handlers = MaxHandlers(
                 flow,
@@ -287,7 +313,7 @@ async def build_app(
                 username=max_side.config.username,
             )
         scheduler = Scheduler(
-            campaign,
+            orders,
             config.reminders,
             repos.schedule,
             notifier,
@@ -325,6 +351,7 @@ async def build_app(
         repos,
         campaign,
         service,
+        orders,
         flow,
         messenger,
         outbox,

@@ -6,14 +6,16 @@ Payloads are small JSON objects (VK allows 255 characters); every one is validat
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from bot.domain import Campaign, Role, StepKind, StepState
+from bot.domain import Campaign, Role, School, StepKind, StepState
 from bot.payloads import (
     AcknowledgePayload,
     AnswerPayload,
     KeptAnswerPayload,
+    KeptOrderPayload,
     OpenCardPayload,
     OpenStepPayload,
     Payload,
@@ -25,6 +27,7 @@ from bot.texts import (
     BUTTON_REPORT,
     BUTTON_ROLE,
     STATE_BUTTON,
+    order_button,
     step_button_label,
 )
 
@@ -86,6 +89,39 @@ def role_keyboard(campaign: Campaign) -> Keyboard:
 def reminder_keyboard(campaign: Campaign) -> Keyboard:
     """«Отчитаться» opening the card of the person's school (the same for everybody)."""
     return Keyboard(((Button(BUTTON_REPORT, OpenCardPayload(c=campaign.id), Color.PRIMARY),),))
+
+
+def order_choice_keyboard(campaigns: Sequence[Campaign]) -> Keyboard:
+    """Which order a kept typed answer is for (its step is in each of these)."""
+    return _column(
+        [
+            Button(order_button(c), KeptOrderPayload(c=c.id), Color.PRIMARY)
+            for c in campaigns[:MAX_INLINE_BUTTONS]
+        ]
+    )
+
+
+def orders_card_keyboard(
+    items: Sequence[tuple[Campaign, School]], *, name_school: bool
+) -> Keyboard:
+    """The card of several open orders: one button per order (and school) opening its card."""
+    return _column(
+        [
+            Button(
+                order_button(c, school if name_school else None),
+                OpenCardPayload(c=c.id, sc=school.id),
+                Color.PRIMARY,
+            )
+            for c, school in items[:MAX_INLINE_BUTTONS]
+        ]
+    )
+
+
+def _column(buttons: list[Button]) -> Keyboard:
+    per_row = 1 if len(buttons) <= MAX_ROWS else 2
+    return Keyboard(
+        tuple(tuple(buttons[i : i + per_row]) for i in range(0, len(buttons), per_row))
+    )
 
 
 def card_keyboard(campaign: Campaign, school_id: str) -> Keyboard:

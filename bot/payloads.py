@@ -59,6 +59,13 @@ class KeptAnswerPayload(_Payload):
     sc: Annotated[str, Field(min_length=1, max_length=64)]
 
 
+class KeptOrderPayload(_Payload):
+    """The order (`c`) a typed answer is for, when its step is in several open orders; the
+    answer waits in storage until this is pressed."""
+
+    a: Literal["korder"] = "korder"
+
+
 Payload = (
     OpenCardPayload
     | AcknowledgePayload
@@ -66,6 +73,7 @@ Payload = (
     | AnswerPayload
     | RolePayload
     | KeptAnswerPayload
+    | KeptOrderPayload
 )
 
 _ADAPTER: TypeAdapter[Payload] = TypeAdapter(Annotated[Payload, Field(discriminator="a")])

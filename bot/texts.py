@@ -8,14 +8,14 @@ mechanical ones. Numbers, percents and quotes go through `bot/russian.py`.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from bot import mentions
 from bot.domain import Answer, AnswerSource, Campaign, Role, School, Step, StepKind
 from bot.domain import StepState as S
-from bot.parsing import AnswerError, AnswerProblem
+from bot.parsing import AdminCommand, AnswerError, AnswerProblem
 from bot.russian import counted, number, percent_of, plural, quoted
 from bot.status import Changes, DistrictStatus, PendingSchool, PersonState, SchoolStatus
 
@@ -188,6 +188,9 @@ def help_admin(department: DepartmentConfig) -> str:
         "требуется 009 3.2 — отменить\n"
         "• продлить 009 25.10 (extend) — свой срок школе; продлить 009 3.2 25.10 — по одному "
         "пункту; продлить 009 отменить — вернуть срок приказа\n"
+        "• приказы (orders) — открытые приказы и ход их исполнения; когда открыто несколько, "
+        "номер приказа пишется первым: статус 47, статус 47 009, должники 47, отчёт 47, "
+        "объявить 48\n"
         "• помощь (help) — эта справка"
     )
 
@@ -979,6 +982,15 @@ CLI_HELP = {
     "report.bom": "только CSV: начать файл с BOM UTF-8, для Excel",
     "config": "файл конфигурации (config.toml)",
     "output": "куда записать файл",
+    "report.campaign": "id или номер приказа (можно не указывать, если приказ один)",
+    "campaign": "приказы: добавить, список, закрыть, объявить",
+    "campaign.add": "добавить приказ из файла кампании (.toml); работающий бот подхватит его сам",
+    "campaign.add.file": "файл кампании, как bot/campaigns/order_47.toml",
+    "campaign.add.update": "обновить приказ с тем же id (тексты, срок, новые пункты)",
+    "campaign.list": "все приказы: открытые и закрытые, с ходом исполнения",
+    "campaign.close": "закрыть приказ: напоминания по нему прекращаются, ответы и отчёты остаются",
+    "campaign.announce": "опубликовать приказ в беседах руководителей",
+    "campaign.id": "id или номер приказа",
 }
 # argparse's own complaints, in the same words (see bot/__main__.py `_Parser`).
 CLI_ARGPARSE = (
@@ -1059,6 +1071,27 @@ CLI_ANNOUNCE_NOWHERE = (
     "heads_chats или напишите в беседе руководителей «/привязать руководители»"
 )
 CLI_ANNOUNCED = "приказ опубликован в беседах руководителей: {count}"
+CLI_CAMPAIGN_ADDED = (
+    "приказ № {number} ({id}) добавлен: пунктов {steps}, срок {deadline}. Работающий бот "
+    "начнёт по нему работу в течение минуты; объявить: confirmbot campaign announce {id} "
+    "--config …"
+)
+CLI_CAMPAIGN_UPDATED = "приказ № {number} ({id}) обновлён: пунктов {steps}, срок {deadline}"
+CLI_CAMPAIGN_EXISTS = (
+    "приказ с id {id} уже есть; чтобы заменить его тексты и срок, добавьте --update"
+)
+CLI_CAMPAIGN_CLOSED_ALREADY = "приказ {id} закрыт {when}; закрытый приказ не меняется"
+CLI_CAMPAIGN_UNKNOWN = "приказа {ref} нет; есть: {known}"
+CLI_CAMPAIGN_WHICH = "в базе несколько приказов — укажите --campaign (есть: {known})"
+CLI_CAMPAIGN_CLOSED = "приказ № {number} ({id}) закрыт; его ответы и отчёты остаются"
+CLI_CAMPAIGN_NOT_OPEN = "приказ {id} уже закрыт {when}"
+CLI_CAMPAIGN_NONE = "в базе нет ни одного приказа"
+CLI_CAMPAIGN_ROW = (
+    "{id}  № {number} от {date}  срок {deadline}  {state}  "
+    "выполнили все пункты: {finished} из {schools}  {title}"
+)
+CLI_CAMPAIGN_OPEN = "открыт"
+CLI_CAMPAIGN_CLOSED_AT = "закрыт {when}"
 
 CLI_REPORT_NO_DATABASE = (
     "базы данных {path} ещё нет: сначала загрузите список школ (roster import) или запустите бота"
@@ -1549,4 +1582,123 @@ def school_people(school: School, people: list[PersonState], timezone: str) -> s
             "В списке школы никого нет: добавьте людей (confirmbot roster add-person) или "
             "дайте школе код регистрации."
         )
+    return "\n".join(lines)
+
+
+# --- several orders at once (issue 14) -----------------------------------------------------
+
+
+def order_name(campaign: Campaign) -> str:
+    return f"Приказ № {campaign.number} от {campaign.date:%d.%m.%Y}"
+
+
+def order_overview(status: DistrictStatus, closed_at: dt.datetime | None = None) -> str:
+    """One order in a few lines: what it is, how many schools finished, each step's count."""
+    campaign = status.campaign
+    when = (
+        f"закрыт {fmt_moment(closed_at, campaign.timezone)}"
+        if closed_at is not None
+        else time_left(campaign, status.now)
+    )
+    steps = ", ".join(
+        f"{s.step.id} — {number(s.done)}"
+        + (f" (не требуется {number(s.not_required)})" if s.not_required else "")
+        for s in status.steps
+    )
+    return "\n".join(
+        [
+            f"📋 {order_name(campaign)} {quoted(campaign.title)}",
+            f"Выполнили все пункты: {number(status.finished)} из {of_schools(status.schools)} "
+            f"({percent_of(status.finished, status.schools)}); {when}",
+            f"Выполнено по пунктам, школ: {steps}",
+        ]
+    )
+
+
+def orders_overview(items: Sequence[tuple[DistrictStatus, dt.datetime | None]]) -> str:
+    """`приказы` and `статус` when several orders are open."""
+    if not items:
+        return NO_OPEN_ORDERS_STAFF
+    opened = [order_overview(status) for status, closed in items if closed is None]
+    closed = [order_overview(status, closed) for status, closed in items if closed is not None]
+    parts = [f"Открытые приказы: {number(len(opened))}"] if opened else [NO_OPEN_ORDERS_STAFF]
+    parts += opened
+    if closed:
+        parts.append(f"Закрытые (последние {number(len(closed))}):")
+        parts += closed
+    parts.append("Один приказ подробно: «статус 47»; школа по приказу: «статус 47 009».")
+    return "\n\n".join(parts)
+
+
+NO_OPEN_ORDERS_STAFF = (
+    "Открытых приказов нет. Новый приказ добавляется командой сервера "
+    "«confirmbot campaign add файл.toml»."
+)
+NO_OPEN_ORDERS = "Сейчас нет открытых приказов, по которым нужно отчитываться. Спасибо!"
+
+
+def order_closed(campaign: Campaign) -> str:
+    return f"{order_name(campaign)} закрыт: ответы по нему больше не принимаются."
+
+
+def order_closed_short(campaign: Campaign) -> str:
+    """For a pop-up (90 characters)."""
+    return f"Приказ № {campaign.number} закрыт, ответы не принимаются."
+
+
+# How a command is written, for «name the order» examples.
+COMMAND_WORD = {
+    AdminCommand.STATUS: "статус",
+    AdminCommand.PENDING: "должники",
+    AdminCommand.REPORT: "отчёт",
+    AdminCommand.ANNOUNCE: "объявить",
+    AdminCommand.MARK: "отметить",
+    AdminCommand.NOT_REQUIRED: "не требуется",
+    AdminCommand.REQUIRED: "требуется",
+    AdminCommand.EXTEND: "продлить",
+}
+
+
+def name_the_order(command: str, numbers: Sequence[str]) -> str:
+    shown = ", ".join(numbers)
+    example = numbers[-1] if numbers else "47"
+    return (
+        f"Сейчас открыто несколько приказов ({shown}). Напишите номер приказа после команды, "
+        f"например: «{command} {example}»."
+    )
+
+
+def no_such_order(ref: str) -> str:
+    return f"Приказа {quoted(ref)} нет. Список приказов — «приказы»."
+
+
+def choose_order_for_answer(text: str) -> str:
+    return (
+        f"Такой пункт есть в нескольких открытых приказах. К какому приказу относится ответ "
+        f"{quoted(_shortened(text))}? Выберите кнопкой."
+    )
+
+
+def answer_for_order(text: str, campaign: Campaign) -> str:
+    return f"Ответ {quoted(_shortened(text))} — по приказу № {campaign.number}."
+
+
+def order_button(campaign: Campaign, school: School | None = None) -> str:
+    label = f"Приказ № {campaign.number}"
+    if school is not None:
+        label = f"№ {campaign.number} — {school.name}"
+    return label[:40]
+
+
+def orders_card(items: Sequence[tuple[Campaign, School, int]], now: dt.datetime) -> str:
+    """The card when several orders are open: what each still needs from the school."""
+    lines = ["По каким приказам нужны ответы:"]
+    for campaign, school, owed in items:
+        left = (
+            f"осталось {counted(owed, 'пункт', 'пункта', 'пунктов')}" if owed else "всё выполнено"
+        )
+        lines.append(
+            f"• {order_name(campaign)} — {school.name}: {left}; {time_left(campaign, now)}"
+        )
+    lines.append("Выберите приказ кнопкой ниже.")
     return "\n".join(lines)

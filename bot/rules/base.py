@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from bot import texts
 from bot.actions import Action, Edit, Incoming, Reply, Snackbar
@@ -17,6 +18,9 @@ from bot.onboarding import Onboarding
 from bot.ports import Messenger
 from bot.service import CampaignService
 from storage.repositories import Membership
+
+if TYPE_CHECKING:
+    from bot.orders import Orders
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,9 @@ class Context:
     reminders: RemindersConfig
     onboarding: Onboarding
     messenger: Messenger
+    # Every campaign of the database (issue 14): the card lists the open orders, a prompt of
+    # another order is that order's. None where one campaign is all there is (a test's rules).
+    orders: Orders | None = None
 
 
 class Rules:

@@ -29,6 +29,7 @@ from bot.keyboards import (
     Keyboard,
     card_keyboard,
     kept_answer_keyboard,
+    orders_card_keyboard,
     school_choice_keyboard,
     step_keyboard,
 )
@@ -49,6 +50,7 @@ from bot.payloads import (
     AcknowledgePayload,
     AnswerPayload,
     KeptAnswerPayload,
+    KeptOrderPayload,
     OpenCardPayload,
     OpenStepPayload,
     Payload,
@@ -89,8 +91,13 @@ class HeadRules(Rules):
         answering = (payload.sc, payload.s) if isinstance(payload, AnswerPayload) else None
         out.add(*await self.cancel_prompt(msg, speaker, answering))
         if isinstance(payload, OpenCardPayload):
-            return out.add(*await self.show_card(msg, memberships, payload.sc or None))
-        if isinstance(payload, (RolePayload, AcknowledgePayload)):  # the router's
+            # This order's card (a button of its announcement, reminder or of the orders' list).
+            return out.add(
+                *await self.show_card(msg, memberships, payload.sc or None, overview=False)
+            )
+        if isinstance(
+            payload, (RolePayload, AcknowledgePayload, KeptOrderPayload)
+        ):  # the router's
             return out.add(self._notice(msg, texts.BAD_BUTTON))
         school = school_of(memberships, payload.sc)
         step = self.campaign.step(payload.s)
@@ -146,7 +153,7 @@ class HeadRules(Rules):
             # Nothing kept any more (chosen already, or replaced): the school's card; like any
             # other button, it ends a prompt waiting here.
             ended = await self.cancel_prompt(msg, speaker, None)
-            return ended + await self.show_card(msg, memberships, school.id)
+            return ended + await self.show_card(msg, memberships, school.id, overview=False)
         await self.service.repos.conversations.clear_input(msg.user_id, msg.peer_id)
         out = _Outcome()
         out.add(Edit(texts.answer_for_school(pending.text, school)))
@@ -196,9 +203,15 @@ class HeadRules(Rules):
     async def _unanswered(
         self, memberships: list[Membership], pending: PendingInput, user_id: int
     ) -> list[Action]:
+        if pending.campaign_id != self.campaign.id:
+            # A prompt of another open order: that order's rules tell its staff.
+            other = self.ctx.orders.get(pending.campaign_id) if self.ctx.orders else None
+            if other is None:
+                return []
+            return await other.heads._unanswered(memberships, pending, user_id)
         school = school_of(memberships, pending.school_id)
         step = self.campaign.step(pending.step_id)
-        if school is None or step is None or pending.campaign_id != self.campaign.id:
+        if school is None or step is None:
             return []
         return await self._problem_notices(
             school, step, texts.NO_REASON_AFTER_ASKING, memberships, user_id
@@ -474,8 +487,19 @@ class HeadRules(Rules):
         return [self._notice(msg, text)]
 
     async def show_card(
-        self, msg: Incoming, memberships: list[Membership], school_id: str | None
+        self,
+        msg: Incoming,
+        memberships: list[Membership],
+        school_id: str | None,
+        *,
+        overview: bool = True,
     ) -> list[Action]:
+        """The school's card of this order; with `overview` and several open orders, the list
+        of the orders with what each still needs, a button for each order's card."""
+        if overview:
+            several = await self._orders_card(msg, memberships, school_id)
+            if several is not None:
+                return several
         if school_id is None and len(memberships) > 1:
             choice = school_choice_keyboard(
                 self.campaign, [(m.school.id, m.school.name) for m in memberships]
@@ -490,6 +514,27 @@ class HeadRules(Rules):
             texts.card(status, self.service.now()),
             self.card_keyboard(status.finished, school),
         )
+
+    async def _orders_card(
+        self, msg: Incoming, memberships: list[Membership], school_id: str | None
+    ) -> list[Action] | None:
+        opened = self.ctx.orders.open() if self.ctx.orders is not None else []
+        if len(opened) < 2:
+            return None
+        schools = [m.school for m in memberships if school_id in (None, m.school.id)]
+        if not schools:
+            return [self._notice(msg, texts.NOT_YOUR_SCHOOL)]
+        items = []
+        for desk in opened:
+            for school in schools:
+                status = await desk.service.school_status(school)
+                items.append((desk.campaign, school, len(status.owed())))
+        # What is owed first, then the orders already done (their answers can still change).
+        items.sort(key=lambda item: item[2] == 0)
+        keyboard = orders_card_keyboard(
+            [(campaign, school) for campaign, school, _ in items], name_school=len(schools) > 1
+        )
+        return self.deliver_card(msg, texts.orders_card(items, self.service.now()), keyboard)
 
     def deliver_card(self, msg: Incoming, text: str, keyboard: Keyboard | None) -> list[Action]:
         """In private the card replaces the pressed message; from a chat it goes privately."""

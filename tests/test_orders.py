@@ -1,0 +1,239 @@
+"""Several orders at once (issue 14): each message is fed through the real rules on a real
+SQLite file (`tests.test_understanding.world`) with a second order added to the database as
+`confirmbot campaign add` adds it; the checks are on the actions and on what is stored."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from bot import texts
+from bot.actions import Action
+from bot.domain import Campaign, Step, StepKind, StepState
+from bot.keyboards import Keyboard
+from bot.payloads import KeptOrderPayload, OpenCardPayload, Payload
+from bot.sandbox import ADMIN_CHAT
+from tests.conftest import ADMIN, head_of
+from tests.test_understanding import CAMPAIGN, World, keyboard_of, replies, world
+
+SECOND = Campaign(
+    id="order_48",
+    title="О проведении родительских собраний",
+    number="48",
+    date=dt.date(2023, 10, 17),
+    deadline=CAMPAIGN.deadline + dt.timedelta(days=2),
+    timezone=CAMPAIGN.timezone,
+    steps=(
+        Step(id="1", title="провести собрание", short_title="Собрание"),
+        Step(id="3.1", title="разместить протокол", short_title="Протокол"),
+    ),
+)
+
+
+def add_second(w: World) -> None:
+    """As `confirmbot campaign add` does from another process; the bot's tick sees it."""
+    w.run(w.app.repos.campaigns.save(SECOND, w.clock.now() + dt.timedelta(seconds=1)))
+    w.run(w.app.scheduler.tick())
+
+
+def stored(w: World, campaign: Campaign, school: str) -> dict[str, StepState]:
+    current = w.run(w.app.repos.answers.current_for_school(campaign.id, school))
+    return {step: answer.state for step, answer in current.items()}
+
+
+def tap(w: World, user: int, payload: Payload) -> list[Action]:
+    return w.click(user, payload.model_dump())
+
+
+def payloads(keyboard: Keyboard | None) -> list[object]:
+    assert keyboard is not None
+    return [button.payload for button in keyboard.buttons()]
+
+
+def test_a_campaign_added_to_the_database_is_picked_up_by_the_running_bot(
+    tmp_path: Path,
+) -> None:
+    with world(tmp_path) as w:
+        assert [d.campaign.id for d in w.app.orders.open()] == [CAMPAIGN.id]
+        w.run(w.app.repos.campaigns.save(SECOND, w.clock.now() + dt.timedelta(seconds=1)))
+        assert [d.campaign.id for d in w.app.orders.open()] == [CAMPAIGN.id]
+        w.run(w.app.scheduler.tick())
+        assert [d.campaign.id for d in w.app.orders.open()] == [CAMPAIGN.id, SECOND.id]
+
+
+def test_an_answer_goes_to_the_one_open_order_that_has_its_step(tmp_path: Path) -> None:
+    with world(tmp_path) as w:
+        add_second(w)
+        said = replies(w.say(head_of(1), "1 выполнено"))
+        assert stored(w, SECOND, "s1") == {"1": StepState.DONE}
+        assert stored(w, CAMPAIGN, "s1") == {}
+        assert said
+        assert said[0].startswith("Принято")
+        w.say(head_of(1), "3.4 в работе")
+        assert stored(w, CAMPAIGN, "s1") == {"3.4": StepState.IN_PROGRESS}
+
+
+def test_a_step_of_two_orders_is_kept_until_the_head_chooses_the_order(tmp_path: Path) -> None:
+    with world(tmp_path) as w:
+        add_second(w)
+        actions = w.say(head_of(1), "3.1 выполнено")
+        asked = texts.choose_order_for_answer("3.1 выполнено")
+        assert replies(actions) == [asked]
+        assert payloads(keyboard_of(actions, asked)) == [
+            KeptOrderPayload(c=CAMPAIGN.id),
+            KeptOrderPayload(c=SECOND.id),
+        ]
+        assert stored(w, CAMPAIGN, "s1") == stored(w, SECOND, "s1") == {}
+        chosen = tap(w, head_of(1), KeptOrderPayload(c=SECOND.id))
+        assert replies(chosen)[0] == texts.answer_for_order("3.1 выполнено", SECOND)
+        assert stored(w, SECOND, "s1") == {"3.1": StepState.DONE}
+        assert stored(w, CAMPAIGN, "s1") == {}
+        # Pressed again: nothing is kept any more, so nothing is stored twice.
+        again = tap(w, head_of(1), KeptOrderPayload(c=CAMPAIGN.id))
+        assert stored(w, CAMPAIGN, "s1") == {}
+        assert replies(again)
+        assert "Приказ № 47" in replies(again)[0]
+
+
+def test_a_new_message_replaces_an_answer_kept_for_its_order(tmp_path: Path) -> None:
+    with world(tmp_path) as w:
+        add_second(w)
+        w.say(head_of(1), "3.1 выполнено")
+        w.say(head_of(1), "3.4 выполнено")
+        tap(w, head_of(1), KeptOrderPayload(c=SECOND.id))
+        assert stored(w, SECOND, "s1") == {}
+        assert stored(w, CAMPAIGN, "s1") == {"3.4": StepState.DONE}
+
+
+def test_an_answer_may_name_its_order_outright(tmp_path: Path) -> None:
+    with world(tmp_path) as w:
+        add_second(w)
+        w.say(head_of(1), "48: 3.1 выполнено")
+        w.say(head_of(2), "приказ 47 3.1 в работе")
+        w.say(head_of(3), "№48 3.1 проблема нет протокола")
+        assert stored(w, SECOND, "s1") == {"3.1": StepState.DONE}
+        assert stored(w, CAMPAIGN, "s2") == {"3.1": StepState.IN_PROGRESS}
+        assert stored(w, SECOND, "s3") == {"3.1": StepState.PROBLEM}
+        assert stored(w, CAMPAIGN, "s1") == stored(w, SECOND, "s2") == {}
+
+
+def test_the_card_lists_the_open_orders_with_what_each_still_needs(tmp_path: Path) -> None:
+    with world(tmp_path) as w:
+        add_second(w)
+        w.say(head_of(1), "1 выполнено")
+        actions = w.say(head_of(1), "привет")
+        card = next(t for t in replies(actions) if t.startswith("По каким приказам"))
+        assert "Приказ № 47" in card
+        assert "Приказ № 48" in card
+        assert "осталось 5 пунктов" in card
+        assert "осталось 1 пункт" in card
+        assert payloads(keyboard_of(actions, card)) == [
+            OpenCardPayload(c=CAMPAIGN.id, sc="s1"),
+            OpenCardPayload(c=SECOND.id, sc="s1"),
+        ]
+        # Its button opens that order's own card.
+        one = replies(tap(w, head_of(1), OpenCardPayload(c=SECOND.id, sc="s1")))
+        assert one[0].startswith("🏫")
+        assert "Приказ № 48" in one[0]
+
+
+def test_staff_see_every_open_order_and_name_one_for_details(tmp_path: Path) -> None:
+    with world(tmp_path) as w:
+        add_second(w)
+        w.say(head_of(1), "1 выполнено")
+        overview = replies(w.say(ADMIN, "статус", peer=ADMIN_CHAT))
+        assert len(overview) == 1
+        assert "Открытые приказы: 2" in overview[0]
+        assert "Приказ № 47" in overview[0]
+        assert "Приказ № 48" in overview[0]
+        assert replies(w.say(ADMIN, "приказы", peer=ADMIN_CHAT))[0].startswith("Открытые")
+        one = replies(w.say(ADMIN, "статус 48", peer=ADMIN_CHAT))
+        second = w.app.orders.named("48")
+        assert second is not None
+        status = w.run(second.service.district_status())
+        assert one == [texts.district_status(status)]
+        school = replies(w.say(ADMIN, "статус 48 s1", peer=ADMIN_CHAT))
+        assert "s1" in school[0]
+        assert "Собрание" in school[0]
+        ask = replies(w.say(ADMIN, "должники", peer=ADMIN_CHAT))
+        assert ask == [texts.name_the_order("должники", ["47", "48"])]
+        debtors = replies(w.say(ADMIN, "должники 48", peer=ADMIN_CHAT))
+        pending = w.run(second.service.pending_schools(texts.PENDING_LIST_LIMIT))
+        assert debtors == [texts.pending(SECOND, pending.schools, pending.total, pending.owing)]
+        assert "3.1 (нет ответа)" in debtors[0]
+        assert "1 (нет ответа)" in debtors[0]
+
+
+def test_staff_mark_goes_to_the_order_whose_step_it_names(tmp_path: Path) -> None:
+    with world(tmp_path) as w:
+        add_second(w)
+        w.say(ADMIN, "отметить s2 1 выполнено", peer=ADMIN_CHAT)
+        assert stored(w, SECOND, "s2") == {"1": StepState.DONE}
+        ambiguous = replies(w.say(ADMIN, "отметить s2 3.1 выполнено", peer=ADMIN_CHAT))
+        assert ambiguous == [texts.name_the_order("отметить", ["47", "48"])]
+        w.say(ADMIN, "отметить 47 s2 3.1 выполнено", peer=ADMIN_CHAT)
+        assert stored(w, CAMPAIGN, "s2") == {"3.1": StepState.DONE}
+        assert stored(w, SECOND, "s2") == {"1": StepState.DONE}
+
+
+def test_a_closed_order_stops_its_reminders_and_refuses_its_buttons(tmp_path: Path) -> None:
+    with world(tmp_path) as w:
+        add_second(w)
+        w.run(w.app.repos.campaigns.close(SECOND.id, w.clock.now()))
+        w.run(w.app.scheduler.tick())
+        assert [d.campaign.id for d in w.app.orders.open()] == [CAMPAIGN.id]
+        pressed = tap(w, head_of(1), OpenCardPayload(c=SECOND.id, sc="s1"))
+        assert texts.order_closed_short(SECOND) in [getattr(a, "text", "") for a in pressed]
+        # Past the closed order's deadline: no slot of it is written.
+        w.clock.advance(dt.timedelta(days=6).total_seconds())
+        assert w.run(w.app.scheduler.tick()), "the open order's slots are written"
+        finished = w.run(w.app.repos.schedule.finished_slots(SECOND.id))
+        assert finished == set()
+        # Its data and status stay: staff may still ask for it by number.
+        w.say(ADMIN, "статус 48", peer=ADMIN_CHAT)
+
+
+def test_each_open_order_is_reminded_on_its_own_deadline(tmp_path: Path) -> None:
+    with world(tmp_path) as w:
+        add_second(w)
+        w.clock.advance(dt.timedelta(days=2, hours=12).total_seconds())
+        w.run(w.app.scheduler.tick())
+        first = w.run(w.app.repos.schedule.finished_slots(CAMPAIGN.id))
+        second = w.run(w.app.repos.schedule.finished_slots(SECOND.id))
+        assert first
+        assert second
+
+
+def test_with_no_open_order_heads_are_told_so(tmp_path: Path) -> None:
+    with world(tmp_path) as w:
+        w.run(w.app.repos.campaigns.close(CAMPAIGN.id, w.clock.now()))
+        w.run(w.app.scheduler.tick())
+        assert replies(w.say(head_of(1), "3.1 выполнено")) == [texts.NO_OPEN_ORDERS]
+        assert stored(w, CAMPAIGN, "s1") == {}
+        overview = replies(w.say(ADMIN, "приказы", peer=ADMIN_CHAT))
+        assert "Открытых приказов нет" in overview[0]
+        assert "закрыт" in overview[0]
+
+
+def test_a_step_kind_count_of_the_second_order_still_asks_for_numbers(tmp_path: Path) -> None:
+    counted = SECOND.model_copy(
+        update={
+            "steps": (
+                *SECOND.steps,
+                Step(
+                    id="5",
+                    title="охват родителей",
+                    short_title="Охват родителей",
+                    kind=StepKind.COUNT,
+                    parts=CAMPAIGN.steps[1].parts,
+                ),
+            )
+        }
+    )
+    with world(tmp_path) as w:
+        w.run(w.app.repos.campaigns.save(counted, w.clock.now() + dt.timedelta(seconds=1)))
+        w.run(w.app.scheduler.tick())
+        w.say(head_of(1), "5 выполнено")
+        w.say(head_of(1), "педагоги 4 из 5 ученики 10 из 20")
+        current = w.run(w.app.repos.answers.current_for_school(counted.id, "s1"))
+        assert current["5"].counts["teachers"].done == 4
