@@ -330,10 +330,12 @@ async def _roster_codes(config: Config, out: Path, regenerate: bool, revoke: lis
     if problem:
         _error(texts.CLI_CANNOT_WRITE.format(path=out, reason=problem))
         return EXIT_REFUSED
-    campaign = load_campaign(config.campaign.file)
     db = await Database.open(config.storage.path)
     try:
         now = SystemClock().now()
+        # Codes follow the newest open order (issue 14), else the config's.
+        records = [r for r in await CampaignRepository(db).listing() if r.closed_at is None]
+        campaign = records[0].campaign if records else load_campaign(config.campaign.file)
         registrations = RegistrationRepository(db)
         onboarding = Onboarding(campaign, registrations, ChatRepository(db))
         schools = [s.id for s in await RosterRepository(db).schools()]
@@ -667,6 +669,8 @@ async def _report(
             if found is None:
                 return EXIT_USAGE
             campaign = found.campaign
+        # One row per school and item: the schools' items (the staff's are not a school's).
+        campaign = campaign.for_heads()
         repo = ReportRepository(db)
         members = await _heads_chat_members(config, db)
         if fmt == "csv":

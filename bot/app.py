@@ -43,6 +43,7 @@ from bot.rules.base import Context
 from bot.rules.chats import ChatRules
 from bot.rules.heads import HeadRules
 from bot.rules.onboarding import OnboardingRules
+from bot.rules.own_steps import StaffStepRules
 from bot.rules.staff import StaffRules
 from bot.scheduler import Scheduler
 from bot.service import CampaignService, Repositories
@@ -277,7 +278,7 @@ async def build_app(
 
         def make_desk(each: Campaign) -> Desk:
             """One order's services and rules; every order shares the rest of the bot."""
-            each_service = CampaignService(each, repos, clock)
+            each_service = CampaignService(each, repos, clock, staff=settings.admins)
             each_notifier = Notifier(each_service, outbox, audience)
             ctx = Context(
                 each_service,
@@ -296,6 +297,7 @@ async def build_app(
                 StaffRules(ctx, heads),
                 OnboardingRules(ctx, heads),
                 ChatRules(ctx),
+                StaffStepRules(ctx),
             )
 
         orders = Orders(repos.campaigns, make_desk)
@@ -349,7 +351,7 @@ async def build_app(
         clock,
         db,
         repos,
-        campaign,
+        home.campaign,  # as heads see it: the staff's items are the order's own (issue 14)
         service,
         orders,
         flow,

@@ -28,7 +28,16 @@ from bot.parsing import (
     read,
     step_token,
 )
-from bot.payloads import AcknowledgePayload, KeptOrderPayload, Payload, RolePayload, decode
+from bot.payloads import (
+    AcknowledgePayload,
+    KeptOrderPayload,
+    MyAnswerPayload,
+    MyCardPayload,
+    MyStepPayload,
+    Payload,
+    RolePayload,
+    decode,
+)
 from bot.rules.base import Rules, Settings, as_message, valid_unicode
 from bot.rules.heads import REASON
 from storage.repositories import PendingInput, Speaker
@@ -105,6 +114,10 @@ class Flow(Rules):
             command.command not in STAFF_ONLY or self.is_staff(msg.user_id)
         ):
             return await self.on_command(msg, command)
+        if not msg.in_chat and self.is_staff(msg.user_id):
+            own = await self._own_steps(msg)
+            if own is not None:
+                return own
         # Who writes and what the bot waits for from them here: one query.
         speaker = await self.service.speaker(msg.user_id, msg.peer_id)
         if speaker.memberships:
@@ -117,6 +130,35 @@ class Flow(Rules):
         if self.is_staff(msg.user_id):
             return [Reply(texts.help_admin(self.settings.department))]
         return await self._stranger(msg)
+
+    def _owing(self, user_id: int) -> list[Desk]:
+        """The open orders with items for this staff member."""
+        return [d for d in self.orders.open() if d.own.owes_here(user_id)]
+
+    async def _own_steps(self, msg: Incoming) -> list[Action] | None:
+        """A staff member's answer to their own item of an order; None when it is not one."""
+        desks = self._owing(msg.user_id)
+        if not desks:
+            return None
+        if clean(msg.text).casefold().rstrip(".!") in texts.MY_ITEMS_WORDS:
+            cards: list[Action] = []
+            for each in desks:
+                cards += await each.own.card(msg)
+            return cards
+        named = order_prefix(msg.text)
+        if named is not None:
+            ref, rest = named
+            named_desk = self.orders.named(ref)
+            said = replace(msg, text=rest)
+            if named_desk in desks and named_desk is not None and named_desk.own.reads(said):
+                return await named_desk.own.on_text(said)
+        fits = [d for d in desks if d.own.reads(msg)]
+        if len(fits) == 1:
+            return await fits[0].own.on_text(msg)
+        if len(fits) > 1:
+            numbers = [d.campaign.number for d in fits]
+            return [Reply(texts.name_the_order_for_own_step(numbers))]
+        return None
 
     async def on_callback(self, msg: Incoming) -> list[Action]:
         payload = decode(msg.payload)
@@ -136,6 +178,8 @@ class Flow(Rules):
             ]
         if isinstance(payload, KeptOrderPayload):
             return await self._kept_order(msg, desk)
+        if isinstance(payload, (MyCardPayload, MyStepPayload, MyAnswerPayload)):
+            return await desk.own.on_payload(msg, payload)
         if isinstance(payload, AcknowledgePayload):
             ended = await self._end_prompt(msg)
             return ended + await desk.heads.acknowledge(msg)

@@ -16,6 +16,9 @@ from bot.payloads import (
     AnswerPayload,
     KeptAnswerPayload,
     KeptOrderPayload,
+    MyAnswerPayload,
+    MyCardPayload,
+    MyStepPayload,
     OpenCardPayload,
     OpenStepPayload,
     Payload,
@@ -89,6 +92,38 @@ def role_keyboard(campaign: Campaign) -> Keyboard:
 def reminder_keyboard(campaign: Campaign) -> Keyboard:
     """«Отчитаться» opening the card of the person's school (the same for everybody)."""
     return Keyboard(((Button(BUTTON_REPORT, OpenCardPayload(c=campaign.id), Color.PRIMARY),),))
+
+
+def staff_card_keyboard(campaign: Campaign) -> Keyboard:
+    """A staff member's own items: one button each, opening its answers."""
+    return _column(
+        [
+            Button(step_button_label(step), MyStepPayload(c=campaign.id, s=step.id), Color.PRIMARY)
+            for step in campaign.staff_steps[:MAX_INLINE_BUTTONS]
+        ]
+    )
+
+
+def staff_step_keyboard(campaign: Campaign, step_id: str) -> Keyboard:
+    answers = tuple(
+        Button(
+            STATE_BUTTON[state],
+            MyAnswerPayload(c=campaign.id, s=step_id, st=state),
+            _STATE_COLORS[state],
+        )
+        for state in (StepState.DONE, StepState.IN_PROGRESS, StepState.PROBLEM)
+    )
+    return Keyboard((answers, (Button(BUTTON_BACK, MyCardPayload(c=campaign.id)),)))
+
+
+def reminders_keyboard(campaigns: Sequence[Campaign]) -> Keyboard:
+    """A reminder of several orders: «Отчитаться» for each, opening its card."""
+    return _column(
+        [
+            Button(f"{BUTTON_REPORT}: № {c.number}"[:MAX_LABEL], OpenCardPayload(c=c.id))
+            for c in campaigns[:MAX_INLINE_BUTTONS]
+        ]
+    )
 
 
 def order_choice_keyboard(campaigns: Sequence[Campaign]) -> Keyboard:

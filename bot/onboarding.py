@@ -171,7 +171,8 @@ class Onboarding:
                 result = CodeResult(CodeCheck.UNKNOWN)
             elif found.revoked_at is not None:
                 result = CodeResult(CodeCheck.REVOKED)
-            elif now > found.expires_at:
+            # A code lasts while any order is open: `campaign` is the newest open one.
+            elif now > max(found.expires_at, self.campaign.deadline):
                 result = CodeResult(CodeCheck.EXPIRED)
             else:
                 result = CodeResult(CodeCheck.OK, found.school)

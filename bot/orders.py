@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from bot.rules.chats import ChatRules
     from bot.rules.heads import HeadRules
     from bot.rules.onboarding import OnboardingRules
+    from bot.rules.own_steps import StaffStepRules
     from bot.rules.staff import StaffRules
     from bot.service import CampaignService
 
@@ -37,10 +38,16 @@ class Desk:
     staff: StaffRules
     joining: OnboardingRules
     chats: ChatRules
+    own: StaffStepRules  # the staff's own items of the order
 
     @property
     def campaign(self) -> Campaign:
+        """The order as heads see it (bot/domain.py `Campaign.for_heads`)."""
         return self.service.campaign
+
+    @property
+    def order(self) -> Campaign:
+        return self.service.order
 
 
 class Orders:
@@ -57,7 +64,7 @@ class Orders:
         records = await self._repo.listing()
         for record in records:
             desk = self._desks.get(record.campaign.id)
-            if desk is None or desk.campaign != record.campaign:
+            if desk is None or desk.service.order != record.campaign:
                 self._desks[record.campaign.id] = self._make_desk(record.campaign)
         self._records = records
 
@@ -125,7 +132,3 @@ def order_prefix(text: str) -> tuple[str, str] | None:
     ref = match.group("a") or match.group("b") or ""
     rest = cleaned[match.end() :].strip()
     return (ref.rstrip(".:,"), rest) if rest else None
-
-
-def open_campaigns(desks: Sequence[Desk]) -> list[Campaign]:
-    return [desk.campaign for desk in desks]

@@ -66,6 +66,25 @@ class KeptOrderPayload(_Payload):
     a: Literal["korder"] = "korder"
 
 
+class MyCardPayload(_Payload):
+    """A staff member's own items of the order (its staff steps)."""
+
+    a: Literal["mycard"] = "mycard"
+
+
+class MyStepPayload(_Payload):
+    a: Literal["mystep"] = "mystep"
+    s: Annotated[str, Field(min_length=1, max_length=16)]
+
+
+class MyAnswerPayload(_Payload):
+    """A staff member's answer to one of their own items."""
+
+    a: Literal["myans"] = "myans"
+    s: Annotated[str, Field(min_length=1, max_length=16)]
+    st: Literal[StepState.DONE, StepState.IN_PROGRESS, StepState.PROBLEM]
+
+
 Payload = (
     OpenCardPayload
     | AcknowledgePayload
@@ -74,6 +93,9 @@ Payload = (
     | RolePayload
     | KeptAnswerPayload
     | KeptOrderPayload
+    | MyCardPayload
+    | MyStepPayload
+    | MyAnswerPayload
 )
 
 _ADAPTER: TypeAdapter[Payload] = TypeAdapter(Annotated[Payload, Field(discriminator="a")])

@@ -11,7 +11,7 @@ import logging
 
 from bot.clock import Clock
 from bot.config import RemindersConfig
-from bot.notify import Notifier
+from bot.notify import Notifier, write_reminders, write_summaries
 from bot.orders import Desk, Orders
 from bot.outbox import FileJob, Sender
 from bot.schedule import Slot, SlotKind, due_slots, extended_slots
@@ -66,26 +66,73 @@ class Scheduler:
             told += await self.notifier.removals()
         if told:
             self.sender.wake()
-        handled: list[Slot] = []
+        due: list[tuple[Desk, list[Slot], set[str]]] = []
         for desk in opened:
-            handled += await self._tick_order(desk, now)
+            campaign = desk.campaign
+            if await self.schedule.paused_at(campaign.id) is not None:
+                continue
+            finished = await self.schedule.finished_slots(campaign.id)
+            since = await self.schedule.since(campaign.id)
+            due.append((desk, due_slots(campaign, self.reminders, now, finished, since), finished))
+        # Several orders' reminders (or summaries) due now go out as one message (issue 14).
+        together = await self._together(due, now)
+        handled = [slot for _, slot in together]
+        for desk, slots, finished in due:
+            for slot in slots:
+                if (desk.campaign.id, slot) in together:
+                    continue
+                async with self.db.transaction():
+                    jobs = await self._fire(desk.notifier, slot)
+                    await self.schedule.finish_slot(desk.campaign.id, slot.key, now)
+                self.sender.wake()
+                # Pictures are uploaded after the commit; their messages go through the outbox.
+                await self.sender.send_files(jobs)
+                handled.append(slot)
+            handled += await self._extended_reminders(desk.notifier, now, finished)
         return handled
 
-    async def _tick_order(self, desk: Desk, now: dt.datetime) -> list[Slot]:
-        campaign = desk.campaign
-        if await self.schedule.paused_at(campaign.id) is not None:
-            return []
-        finished = await self.schedule.finished_slots(campaign.id)
-        since = await self.schedule.since(campaign.id)
-        slots = due_slots(campaign, self.reminders, now, finished, since)
-        for slot in slots:
+    async def _together(
+        self, due: list[tuple[Desk, list[Slot], set[str]]], now: dt.datetime
+    ) -> list[tuple[str, Slot]]:
+        """A person owing in several orders gets one reminder per slot time listing each, and
+        staff one summary listing every order. An order with several such slots due at once
+        (the bot was down) is told once, with its latest."""
+        handled: list[tuple[str, Slot]] = []
+        reminding = [
+            (desk, kept)
+            for desk, slots, _ in due
+            if (kept := [s for s in slots if s.kind is SlotKind.REMINDER])
+        ]
+        if len(reminding) > 1:
             async with self.db.transaction():
-                jobs = await self._fire(desk.notifier, slot)
-                await self.schedule.finish_slot(campaign.id, slot.key, now)
+                plans = []
+                for desk, slots in reminding:
+                    waiting = await desk.service.waiting(desk.campaign.deadline)
+                    plans.append(await desk.notifier.plan(slots[-1].key, skip=frozenset(waiting)))
+                await write_reminders(reminding[0][0].notifier.outbox, plans, now)
+                for desk, slots in reminding:
+                    for slot in slots:
+                        await self.schedule.finish_slot(desk.campaign.id, slot.key, now)
+                        handled.append((desk.campaign.id, slot))
             self.sender.wake()
-            # Pictures are uploaded after the commit; their messages go through the outbox.
+        kinds = (SlotKind.SUMMARY, SlotKind.FINAL)
+        summing = [
+            (desk, kept)
+            for desk, slots, _ in due
+            if (kept := [s for s in slots if s.kind in kinds])
+        ]
+        if len(summing) > 1:
+            async with self.db.transaction():
+                jobs = await write_summaries(
+                    [(d.notifier, s[-1].key, s[-1].kind is SlotKind.FINAL) for d, s in summing]
+                )
+                for desk, slots in summing:
+                    for slot in slots:
+                        await self.schedule.finish_slot(desk.campaign.id, slot.key, now)
+                        handled.append((desk.campaign.id, slot))
+            self.sender.wake()
             await self.sender.send_files(jobs)
-        return slots + await self._extended_reminders(desk.notifier, now, finished)
+        return handled
 
     async def _extended_reminders(
         self, notifier: Notifier, now: dt.datetime, finished: set[str]

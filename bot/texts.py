@@ -17,7 +17,14 @@ from bot.domain import Answer, AnswerSource, Campaign, Role, School, Step, StepK
 from bot.domain import StepState as S
 from bot.parsing import AdminCommand, AnswerError, AnswerProblem
 from bot.russian import counted, number, percent_of, plural, quoted
-from bot.status import Changes, DistrictStatus, PendingSchool, PersonState, SchoolStatus
+from bot.status import (
+    Changes,
+    DistrictStatus,
+    PendingSchool,
+    PersonState,
+    SchoolStatus,
+    StaffProgress,
+)
 
 if TYPE_CHECKING:  # bot.config imports this module for the command line's messages
     from bot.config import DepartmentConfig
@@ -191,8 +198,14 @@ def help_admin(department: DepartmentConfig) -> str:
         "• приказы (orders) — открытые приказы и ход их исполнения; когда открыто несколько, "
         "номер приказа пишется первым: статус 47, статус 47 009, должники 47, отчёт 47, "
         "объявить 48\n"
+        "• мои пункты — ваши собственные пункты приказа (пункты сотрудникам): отмечаются "
+        "здесь, в личных сообщениях, например «2.1 выполнено»\n"
         "• помощь (help) — эта справка"
     )
+
+
+# A staff member asks for their own items of the open orders (issue 14).
+MY_ITEMS_WORDS = frozenset({"мои пункты", "пункты", "мои задачи"})
 
 
 def local(moment: dt.datetime, timezone: str) -> dt.datetime:
@@ -422,6 +435,54 @@ def district_status(status: DistrictStatus) -> str:
     if status.trend:
         days = [f"{day:%d.%m} — {number(finished)}" for day, finished in status.trend]
         lines.append(f"Выполнили все пункты, по сводкам: {', '.join(days)}")
+    if status.staff is not None:
+        lines += ["", *staff_progress(status.staff)]
+    return "\n".join(lines)
+
+
+def staff_progress(progress: StaffProgress) -> list[str]:
+    """The staff's own items, by person (issue 14)."""
+    ids = ", ".join(s.id for s in progress.steps)
+    lines = [
+        f"Пункты сотрудникам ({ids}): выполнили все — "
+        f"{number(progress.finished)} из {number(len(progress.members))}"
+    ]
+    for member in progress.members:
+        states = ", ".join(
+            f"{s.id} {STATE_NAME[member.states.get(s.id, S.NONE)]}" for s in progress.steps
+        )
+        lines.append(f"• {member.name}: {states}")
+    return lines
+
+
+def staff_card(campaign: Campaign, states: dict[str, S], now: dt.datetime) -> str:
+    """A staff member's own items of an order, with where each stands."""
+    lines = [f"👤 Ваши пункты приказа № {campaign.number}: {time_left(campaign, now)}"]
+    for step in campaign.staff_steps:
+        state = states.get(step.id, S.NONE)
+        lines.append(f"{STATE_MARK[state]} {step.id} {step.short_title} — {STATE_NAME[state]}")
+    owed = [s for s in campaign.staff_steps if states.get(s.id) is not S.DONE]
+    if owed:
+        lines += [
+            "",
+            f"Выберите пункт кнопкой ниже или напишите, например: «{owed[0].id} выполнено».",
+        ]
+    else:
+        lines += ["", "Все ваши пункты выполнены. Спасибо!"]
+    return "\n".join(lines)
+
+
+def staff_step_prompt(campaign: Campaign, step: Step) -> str:
+    return f"👤 Приказ № {campaign.number}, пункт {step.id}: {step.title}\nВыберите ответ:"
+
+
+def staff_receipt(campaign: Campaign, answers: Sequence[tuple[Step, S]], late: bool) -> str:
+    lines = [
+        f"Принято (приказ № {campaign.number}): {step.id} {step.short_title} — {STATE_NAME[state]}"
+        for step, state in answers
+    ]
+    if late:
+        lines.append(LATE_NOTE)
     return "\n".join(lines)
 
 
@@ -628,6 +689,30 @@ def reminder(campaign: Campaign, owed: list[tuple[str, S]], now: dt.datetime) ->
         f"«{_answer_example(campaign, owed_steps)}»."
     )
     return "\n".join(lines)
+
+
+def reminder_of_orders(
+    orders: Sequence[tuple[Campaign, list[tuple[str, S]]]], now: dt.datetime
+) -> str:
+    """One reminder for a person who owes in several open orders: each order in a few lines."""
+    lines = ["⏰ Напоминание: ещё не выполнено по приказам."]
+    for campaign, owed in orders:
+        items = _owed_titles(campaign, owed)
+        lines += ["", f"Приказ № {campaign.number}: {time_left(campaign, now)}."]
+        lines += [f"• {item}" for item in items]
+    campaign, owed = orders[0]
+    owed_steps = [s for sid, _ in owed if (s := campaign.step(sid)) is not None]
+    lines += [
+        "",
+        "Когда выполните, нажмите «Отчитаться» по нужному приказу или напишите, например: "
+        f"«{campaign.number}: {_answer_example(campaign, owed_steps)}».",
+    ]
+    return "\n".join(lines)
+
+
+def summaries_of_orders(parts: Sequence[str]) -> str:
+    """Several open orders' summaries due at the same time, in one message."""
+    return f"Открытых приказов: {number(len(parts))}\n\n" + "\n\n— — —\n\n".join(parts)
 
 
 def reminder_in_chat(
@@ -1168,6 +1253,7 @@ CLI_DESCRIBE_DEPARTMENT = (
 CLI_DESCRIBE_CAMPAIGN = "кампания {id}: приказ № {number} от {date:%d.%m.%Y} {title}"
 CLI_DESCRIBE_ISSUER = "издал: {issuer}"
 CLI_DESCRIBE_DEADLINE = "срок: {deadline:%d.%m.%Y %H:%M} {timezone} (UTC{deadline:%z})"
+CLI_DESCRIBE_STAFF_STEP = ", staff: сотрудники отмечают каждый за себя"
 CLI_DESCRIBE_STEP = "пункт {id} [{kind}]: {title}"
 
 
@@ -1665,6 +1751,14 @@ def name_the_order(command: str, numbers: Sequence[str]) -> str:
     return (
         f"Сейчас открыто несколько приказов ({shown}). Напишите номер приказа после команды, "
         f"например: «{command} {example}»."
+    )
+
+
+def name_the_order_for_own_step(numbers: Sequence[str]) -> str:
+    example = numbers[-1] if numbers else "47"
+    return (
+        f"Такой пункт есть в нескольких открытых приказах ({', '.join(numbers)}). Напишите "
+        f"номер приказа перед ответом, например: «{example}: 2.1 выполнено»."
     )
 
 

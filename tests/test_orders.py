@@ -4,14 +4,25 @@ SQLite file (`tests.test_understanding.world`) with a second order added to the 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import Iterator
 from pathlib import Path
 
 from bot import texts
 from bot.actions import Action
+from bot.campaign import default_campaign_path, load_campaign
 from bot.domain import Campaign, Step, StepKind, StepState
 from bot.keyboards import Keyboard
-from bot.payloads import KeptOrderPayload, OpenCardPayload, Payload
+from bot.messages import Outgoing
+from bot.payloads import (
+    KeptOrderPayload,
+    MyAnswerPayload,
+    MyStepPayload,
+    OpenCardPayload,
+    Payload,
+    decode,
+)
 from bot.sandbox import ADMIN_CHAT
 from tests.conftest import ADMIN, head_of
 from tests.test_understanding import CAMPAIGN, World, keyboard_of, replies, world
@@ -32,6 +43,9 @@ SECOND = Campaign(
 
 def add_second(w: World) -> None:
     """As `confirmbot campaign add` does from another process; the bot's tick sees it."""
+    # Nothing listens at the world's VK address: a summary's picture fails at once, not after
+    # six retries.
+    w.app.api.attempts = 1
     w.run(w.app.repos.campaigns.save(SECOND, w.clock.now() + dt.timedelta(seconds=1)))
     w.run(w.app.scheduler.tick())
 
@@ -237,3 +251,156 @@ def test_a_step_kind_count_of_the_second_order_still_asks_for_numbers(tmp_path: 
         w.say(head_of(1), "педагоги 4 из 5 ученики 10 из 20")
         current = w.run(w.app.repos.answers.current_for_school(counted.id, "s1"))
         assert current["5"].counts["teachers"].done == 4
+
+
+def queued(w: World) -> list[Outgoing]:
+    return [r.message for r in w.run(w.app.outbox.repo.pending_messages(limit=10_000))]
+
+
+def test_a_person_owing_in_two_orders_gets_one_reminder_listing_both(tmp_path: Path) -> None:
+    with world(tmp_path) as w:
+        add_second(w)
+        # The next morning: 47's «three days before», alone (moved out of the quiet hours).
+        w.clock.advance(dt.timedelta(hours=9, minutes=30).total_seconds())
+        w.run(w.app.scheduler.tick())
+        before = {m.key for m in queued(w)}
+        # Two mornings on: 47's «a day before» and 48's «three days before» fall together.
+        w.clock.advance(dt.timedelta(days=2).total_seconds())
+        w.say(head_of(2), "1 выполнено")  # s2 owes nothing more in order 48's step 1
+        w.run(w.app.scheduler.tick())
+        new = [m for m in queued(w) if m.key not in before]
+        private = [m for m in new if ":private:" in m.key]
+        to_head_1 = [m for m in private if head_of(1) in {a.id for a in m.to}]
+        assert len(to_head_1) == 1, [m.key for m in private]
+        text = to_head_1[0].text
+        assert "Приказ № 47" in text
+        assert "Приказ № 48" in text
+        assert "3.1" in text
+        assert "Собрание" in text
+        rows = to_head_1[0].buttons or ()
+        assert [decode(b.payload) for row in rows for b in row] == [
+            OpenCardPayload(c=CAMPAIGN.id),
+            OpenCardPayload(c=SECOND.id),
+        ]
+        # s2 owes 48's 3.1 still, so it is reminded of both as well, with 48's 3.1 only.
+        to_head_2 = [m for m in private if head_of(2) in {a.id for a in m.to}]
+        assert len(to_head_2) == 1
+        assert "Собрание" not in to_head_2[0].text
+        # Both slots are taken: the next tick writes nothing again.
+        w.run(w.app.scheduler.tick())
+        assert len([m for m in queued(w) if ":private:" in m.key and m.key not in before]) == len(
+            private
+        )
+
+
+def test_summaries_due_together_list_every_open_order_in_one_message(tmp_path: Path) -> None:
+    with world(tmp_path) as w:
+        add_second(w)
+        before = {m.key for m in queued(w)}
+        w.clock.advance(dt.timedelta(days=1).total_seconds())
+        w.run(w.app.scheduler.tick())
+        summaries = [
+            m
+            for m in queued(w)
+            if m.key not in before and "summary" in m.key and ":chat:" in m.key
+        ]
+        assert len(summaries) == 1, [m.key for m in summaries]
+        assert "Приказ № 47" in summaries[0].text
+        assert "Приказ № 48" in summaries[0].text
+
+
+# --- the staff's own items (item 2 of order No. 47) ---------------------------------------
+
+WHOLE_ORDER = load_campaign(default_campaign_path())
+
+
+class Names:
+    """The messenger's names (nothing listens at the world's VK address)."""
+
+    async def user_name(self, user_id: int) -> str | None:
+        return f"Сотрудник {user_id}"
+
+    async def chat_members(self, peer_id: int) -> list[int] | None:
+        return None
+
+    async def resolve_screen_name(self, screen_name: str) -> int | None:
+        return None
+
+
+@contextlib.contextmanager
+def staff_world(tmp_path: Path) -> Iterator[World]:
+    with world(tmp_path, campaign=WHOLE_ORDER) as w:
+        w.app.flow.ctx.messenger = Names()
+        yield w
+
+
+def staff_states(w: World, person: int) -> dict[str, StepState]:
+    current = w.run(w.app.repos.staff_answers.current(WHOLE_ORDER.id))
+    return {step: a.state for step, a in current.get(person, {}).items()}
+
+
+def test_staff_confirm_their_own_items_by_text_and_buttons(tmp_path: Path) -> None:
+    with staff_world(tmp_path) as w:
+        said = replies(w.say(ADMIN, "2.1 выполнено, 2.2 в работе"))
+        assert staff_states(w, ADMIN) == {"2.1": StepState.DONE, "2.2": StepState.IN_PROGRESS}
+        assert said[0].startswith("Принято (приказ № 47)")
+        card = said[-1]
+        assert card.startswith("👤 Ваши пункты приказа № 47")
+        # The schools' items are untouched, and heads never see the staff's.
+        assert stored(w, CAMPAIGN, "s1") == {}
+        head_card = replies(w.say(head_of(1), "привет"))[-1]
+        assert "2.1" not in head_card
+        assert "3.1" in head_card
+        # The button way: open 2.3, press «Выполнено».
+        opened = tap(w, ADMIN, MyStepPayload(c=WHOLE_ORDER.id, s="2.3"))
+        assert "пункт 2.3" in replies(opened)[0]
+        tap(w, ADMIN, MyAnswerPayload(c=WHOLE_ORDER.id, s="2.3", st=StepState.DONE))
+        assert staff_states(w, ADMIN)["2.3"] is StepState.DONE
+
+
+def test_a_head_cannot_answer_for_staff_and_staff_items_are_not_a_schools(
+    tmp_path: Path,
+) -> None:
+    with staff_world(tmp_path) as w:
+        w.say(head_of(1), "2.1 выполнено")
+        assert staff_states(w, head_of(1)) == {}
+        assert stored(w, CAMPAIGN, "s1") == {}
+        pressed = tap(w, head_of(1), MyAnswerPayload(c=WHOLE_ORDER.id, s="2.1", st=StepState.DONE))
+        assert staff_states(w, head_of(1)) == {}
+        assert [getattr(a, "text", "") for a in pressed] == [texts.BAD_BUTTON]
+
+
+def test_status_shows_staff_progress_by_person(tmp_path: Path) -> None:
+    with staff_world(tmp_path) as w:
+        for step in ("2.1", "2.2", "2.3", "2.4"):
+            w.say(ADMIN, f"{step} выполнено")
+        text = replies(w.say(ADMIN, "статус", peer=ADMIN_CHAT))[0]
+        assert "Пункты сотрудникам (2.1, 2.2, 2.3, 2.4): выполнили все — 1 из 1" in text
+        assert f"• Сотрудник {ADMIN}: 2.1 выполнено, 2.2 выполнено, 2.3 выполнено" in text
+        # Item 2 is not in the schools' totals: no school has finished.
+        assert "Выполнили все пункты: 0 из 3" in text
+
+
+def test_registration_codes_last_while_the_newest_order_is_open(tmp_path: Path) -> None:
+    newcomer = 777_001
+    with world(tmp_path) as w:
+        w.run(w.app.flow.onboarding.issue_codes(["s1"], w.clock.now()))
+        code = w.run(w.app.repos.registrations.codes())[0].code
+        add_second(w)
+        # A day after order 47's deadline, order 48 (two days later) is still open.
+        w.clock.advance(dt.timedelta(days=4).total_seconds())
+        asked = replies(w.say(newcomer, f"регистрация {code}"))
+        assert asked == [texts.REG_CHOOSE_ROLE.format(school="МКОУ «СОШ №1»")]
+        w.run(w.app.repos.campaigns.close(SECOND.id, w.clock.now()))
+        w.run(w.app.orders.refresh())
+        expired = replies(w.say(newcomer + 1, f"регистрация {code}"))
+        assert expired == [texts.reg_expired(w.app.flow.settings.department)]
+
+
+def test_staff_ask_for_their_own_items(tmp_path: Path) -> None:
+    with staff_world(tmp_path) as w:
+        w.say(ADMIN, "2.1 выполнено")
+        card = replies(w.say(ADMIN, "мои пункты"))
+        assert len(card) == 1
+        assert card[0].startswith("👤 Ваши пункты приказа № 47")
+        assert "✅ 2.1 Регистрация в Сферуме — выполнено" in card[0]

@@ -40,7 +40,7 @@ from bot.status import DistrictStatus, PartProgress, PendingSchool, SchoolStatus
 ROOT = Path(__file__).resolve().parent.parent
 TEXTS_SOURCE = ROOT / "bot" / "texts.py"
 MSK = ZoneInfo("Europe/Moscow")
-ORDER_47 = load_campaign(default_campaign_path())
+ORDER_47 = load_campaign(default_campaign_path()).for_heads()
 # A department and an order that never say «Управление»: whatever does comes from the code.
 ELSEWHERE = DepartmentConfig(
     name="Комитета по образованию", short_name="Комитета", phone="+7 (87231) 5-12-34"

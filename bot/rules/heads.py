@@ -47,14 +47,11 @@ from bot.parsing import (
     read,
 )
 from bot.payloads import (
-    AcknowledgePayload,
     AnswerPayload,
     KeptAnswerPayload,
-    KeptOrderPayload,
     OpenCardPayload,
     OpenStepPayload,
     Payload,
-    RolePayload,
 )
 from bot.rules.base import Rules, as_message, school_of
 from storage.repositories import Membership, PendingInput, Speaker
@@ -95,9 +92,7 @@ class HeadRules(Rules):
             return out.add(
                 *await self.show_card(msg, memberships, payload.sc or None, overview=False)
             )
-        if isinstance(
-            payload, (RolePayload, AcknowledgePayload, KeptOrderPayload)
-        ):  # the router's
+        if not isinstance(payload, (OpenStepPayload, AnswerPayload)):  # the router's
             return out.add(self._notice(msg, texts.BAD_BUTTON))
         school = school_of(memberships, payload.sc)
         step = self.campaign.step(payload.s)
