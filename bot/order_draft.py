@@ -17,10 +17,18 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import zipfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Literal
 
+import docx
+from docx.document import Document as DocxDocument
+from docx.opc.exceptions import PackageNotFoundError
+from docx.oxml.ns import qn
+from docx.oxml.xmlchemy import BaseOxmlElement
+from docx.table import Table
+from docx.text.paragraph import Paragraph
 from pydantic import BaseModel, ConfigDict
 
 from bot import texts
@@ -143,13 +151,6 @@ def _text_blocks(text: str) -> Iterable[Block]:
 
 
 def _docx_blocks(path: Path) -> list[Block]:
-    import zipfile
-
-    import docx
-    from docx.opc.exceptions import PackageNotFoundError
-    from docx.table import Table
-    from docx.text.paragraph import Paragraph
-
     try:
         document = docx.Document(str(path))
     except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as error:
@@ -158,22 +159,136 @@ def _docx_blocks(path: Path) -> list[Block]:
         raise OrderReadError(
             texts.DRAFT_UNREADABLE.format(path=path, reason=error.strerror or error)
         ) from error
+    numbering = _Numbering(document)
     blocks: list[Block] = []
     for item in document.iter_inner_content():
         if isinstance(item, Paragraph):
-            blocks.extend(item.text.splitlines() or [""])
+            blocks.extend(_numbered(numbering, item).splitlines() or [""])
         elif isinstance(item, Table):
             blocks.append("")
             for row in item.rows:
                 cells: list[str] = []
                 for cell in row.cells:
-                    text = " ".join(cell.text.split())
+                    text = " ".join(
+                        " ".join(_numbered(numbering, p) for p in cell.paragraphs).split()
+                    )
                     # A merged cell is repeated once per grid column it spans.
                     if not cells or text != cells[-1]:
                         cells.append(text)
                 blocks.append(tuple(cells))
             blocks.append("")
     return blocks
+
+
+def _numbered(numbering: _Numbering, paragraph: Paragraph) -> str:
+    label = numbering.label(paragraph)
+    return f"{label} {paragraph.text}" if label else paragraph.text
+
+
+_RUSSIAN_LETTERS = "абвгдежзиклмнопрстуфхцчшщэюя"  # Word's «а, б, в…» skips ё, й, ъ, ы, ь
+_ROMAN = (
+    (1000, "m"),
+    (900, "cm"),
+    (500, "d"),
+    (400, "cd"),
+    (100, "c"),
+    (90, "xc"),
+    (50, "l"),
+    (40, "xl"),
+    (10, "x"),
+    (9, "ix"),
+    (5, "v"),
+    (4, "iv"),
+    (1, "i"),
+)
+
+
+def _format_number(number: int, form: str) -> str:
+    if form in ("russianLower", "russianUpper", "lowerLetter", "upperLetter"):
+        letters = _RUSSIAN_LETTERS if form.startswith("russian") else "abcdefghijklmnopqrstuvwxyz"
+        letter = letters[(number - 1) % len(letters)] * ((number - 1) // len(letters) + 1)
+        return letter.upper() if form.endswith("Upper") else letter
+    if form in ("lowerRoman", "upperRoman"):
+        roman = ""
+        for value, digits in _ROMAN:
+            while number >= value:
+                roman, number = roman + digits, number - value
+        return roman.upper() if form == "upperRoman" else roman
+    if form == "none":
+        return ""
+    return str(number)
+
+
+class _Numbering:
+    """The numbers Word draws before list paragraphs («1.», «3.1.», «а)»): they are not in a
+    paragraph's text, and an order's items are most often numbered so."""
+
+    def __init__(self, document: DocxDocument) -> None:
+        # abstract list -> level -> (number format, level text such as "%1.%2.", start)
+        self._levels: dict[str, dict[int, tuple[str, str, int]]] = {}
+        self._abstract_of: dict[str, str] = {}
+        self._counters: dict[str, dict[int, int]] = {}
+        try:
+            numbering = document.part.numbering_part.element
+        except (KeyError, NotImplementedError):
+            return  # a document without lists
+        for num in numbering.findall(qn("w:num")):
+            abstract = num.find(qn("w:abstractNumId"))
+            if abstract is not None:
+                self._abstract_of[str(num.get(qn("w:numId")))] = str(abstract.get(qn("w:val")))
+        for abstract in numbering.findall(qn("w:abstractNum")):
+            levels: dict[int, tuple[str, str, int]] = {}
+            for level in abstract.findall(qn("w:lvl")):
+                start = _value(level, "w:start", "1")
+                levels[int(str(level.get(qn("w:ilvl"), "0")))] = (
+                    _value(level, "w:numFmt", "decimal"),
+                    _value(level, "w:lvlText", ""),
+                    int(start) if start.isdigit() else 1,
+                )
+            self._levels[str(abstract.get(qn("w:abstractNumId")))] = levels
+
+    def label(self, paragraph: Paragraph) -> str:
+        """The paragraph's number as Word shows it, counting it; "" if it has none."""
+        num_id, level = _list_of(paragraph)
+        abstract = self._abstract_of.get(num_id or "")
+        levels = self._levels.get(abstract or "")
+        if abstract is None or not levels or level not in levels:
+            return ""
+        counters = self._counters.setdefault(abstract, {})
+        counters[level] = counters.get(level, levels[level][2] - 1) + 1
+        for deeper in [k for k in counters if k > level]:
+            del counters[deeper]
+        form, text, _ = levels[level]
+        if form == "bullet":
+            return "-"
+
+        def number(match: re.Match[str]) -> str:
+            index = int(match.group(1)) - 1
+            form_, _, start = levels.get(index, ("decimal", "", 1))
+            return _format_number(counters.get(index, start), form_)
+
+        return re.sub(r"%([1-9])", number, text)
+
+
+def _value(element: BaseOxmlElement, tag: str, default: str) -> str:
+    child = element.find(qn(tag))
+    return default if child is None else str(child.get(qn("w:val"), default))
+
+
+def _list_of(paragraph: Paragraph) -> tuple[str | None, int]:
+    """The list a paragraph is in and its level: its own, or its style's (List Number)."""
+    p_pr = paragraph._p.pPr
+    num_pr = p_pr.find(qn("w:numPr")) if p_pr is not None else None
+    style = paragraph.style
+    while num_pr is None and style is not None:
+        style_pr = style.element.pPr
+        num_pr = style_pr.find(qn("w:numPr")) if style_pr is not None else None
+        style = style.base_style
+    if num_pr is None:
+        return None, 0
+    num_id = _value(num_pr, "w:numId", "")
+    level = _value(num_pr, "w:ilvl", "0")
+    return num_id or None, int(level) if level.isdigit() else 0
 
 
 # --- words of an order ------------------------------------------------------------------------
@@ -755,6 +870,17 @@ def _read_items(blocks: Sequence[Block], problems: list[str]) -> list[_Item]:
             )
             items.append(current)
             last = current
+            continue
+        below = current.children[-1] if current is not None and current.children else None
+        if (
+            below is not None
+            and not below.numbered_as
+            and not _SUB.match(line)
+            and (_LETTER.match(line) or _BULLET.match(line))
+        ):
+            # «а)» under «3.2»: a part of item 3.2's words, not an item of its own.
+            below.text = f"{below.text} {line}"
+            last = below
             continue
         child = _child_of(line, current, problems)
         if child is not None:

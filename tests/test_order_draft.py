@@ -15,12 +15,14 @@ import zoneinfo
 from pathlib import Path
 
 import docx
+import docx.document
 import pytest
+from docx.oxml import parse_xml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.__main__ import main
-from bot.campaign import load_campaign, parse_campaign
+from bot.campaign import default_campaign_path, load_campaign, parse_campaign
 from bot.domain import Campaign, StepKind
 from bot.order_draft import (
     OrderDraft,
@@ -101,6 +103,24 @@ def test_the_seed_order_s_department_items_are_left_out_with_a_note() -> None:
     comments = [line for line in text.splitlines() if line.startswith("# 4.1 (Отделу")]
     assert len(comments) == 1
     assert "организовать мониторинг" in comments[0]
+
+
+def test_the_seed_order_s_items_read_as_the_hand_made_default_campaign_has_them() -> None:
+    _, _, campaign = draft_of(ORDERS / "order_47.txt")
+    default = load_campaign(default_campaign_path())
+
+    shared = [step.id for step in default.steps if campaign.step(step.id) is not None]
+    assert len(shared) >= 5
+    for step_id in shared:
+        drafted, made = campaign.step(step_id), default.step(step_id)
+        assert drafted is not None
+        assert made is not None
+        assert (drafted.title, drafted.kind, drafted.audience) == (
+            made.title,
+            made.kind,
+            made.audience,
+        )
+        assert [p.key for p in drafted.parts] == [p.key for p in made.parts]
 
 
 def test_the_seed_order_s_titles_are_the_order_s_and_short_titles_are_short() -> None:
@@ -251,6 +271,67 @@ def test_a_docx_with_its_items_in_a_table(tmp_path: Path) -> None:
     assert [p.key for p in campaign.steps[1].parts] == ["teachers"]
     # 1.3 (20.03) is the department's: the latest date of the items kept is 15.03.
     assert [e.id for e in draft.left_out] == ["1.3"]
+    assert campaign.deadline == dt.datetime(2024, 3, 15, 23, 59, tzinfo=MOSCOW)
+    assert_nothing_invented(path, draft)
+
+
+def numbered_list(document: docx.document.Document) -> str:
+    """A list «1.», «1.1.», «а)» in the document's numbering, as Word writes one; its numId."""
+    numbering = document.part.numbering_part.element
+    levels = "".join(
+        f'<w:lvl w:ilvl="{level}"><w:start w:val="1"/><w:numFmt w:val="{form}"/>'
+        f'<w:lvlText w:val="{text}"/></w:lvl>'
+        for level, form, text in (
+            (0, "decimal", "%1."),
+            (1, "decimal", "%1.%2."),
+            (2, "russianLower", "%3)"),
+        )
+    )
+    namespace = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+    numbering.insert(
+        0, parse_xml(f'<w:abstractNum {namespace} w:abstractNumId="90">{levels}</w:abstractNum>')
+    )
+    numbering.append(
+        parse_xml(f'<w:num {namespace} w:numId="90"><w:abstractNumId w:val="90"/></w:num>')
+    )
+    return "90"
+
+
+def add_item(document: docx.document.Document, num_id: str, level: int, text: str) -> None:
+    paragraph = document.add_paragraph(text)
+    num_pr = paragraph._p.get_or_add_pPr().get_or_add_numPr()
+    num_pr.get_or_add_ilvl().val = level
+    num_pr.get_or_add_numId().val = int(num_id)
+
+
+def test_a_docx_numbered_by_word_itself(tmp_path: Path) -> None:
+    """Word draws «1.», «1.1.», «а)» of a list itself: the numbers are not in the text."""
+    document = docx.Document()
+    for line in ("МКУ «УПРАВЛЕНИЕ ОБРАЗОВАНИЯ»", "", "ПРИКАЗ", "№ 9 от 01.03.2024", "О Сферуме"):
+        document.add_paragraph(line)
+    document.add_paragraph("ПРИКАЗЫВАЮ:")
+    num_id = numbered_list(document)
+    add_item(document, num_id, 0, "Руководителям общеобразовательных организаций до 15.03.2024:")
+    add_item(document, num_id, 1, "создать беседы классов в Сферуме;")
+    add_item(document, num_id, 1, "провести родительские собрания:")
+    add_item(document, num_id, 2, "в 1-х классах;")
+    add_item(document, num_id, 0, "Сотрудникам Управления образования до 10.03.2024:")
+    add_item(document, num_id, 1, "пройти регистрацию в Сферуме.")
+    path = tmp_path / "order_9.docx"
+    document.save(str(path))
+
+    blocks = read_blocks(path)
+    assert "2.1. пройти регистрацию в Сферуме." in blocks
+    assert "а) в 1-х классах;" in blocks
+    draft, problems, campaign = draft_of(path)
+    assert problems == []
+    assert [(s.id, s.audience) for s in campaign.steps] == [
+        ("1.1", "heads"),
+        ("1.2", "heads"),
+        ("2.1", "staff"),
+    ]
+    # «а)» under 1.2 is part of 1.2's words: a level below the steps is not a step of its own.
+    assert campaign.steps[1].title == "провести родительские собрания: а) в 1-х классах"
     assert campaign.deadline == dt.datetime(2024, 3, 15, 23, 59, tzinfo=MOSCOW)
     assert_nothing_invented(path, draft)
 
