@@ -490,6 +490,8 @@ def propose_short_title(title: str) -> str | None:
         text = shorter
     text = re.sub(r"\s*(?:[,—–-]\s*)?(?:в\s+)?(?:срок\s+)?(?:до|не позднее)\s+\d.*$", "", text)
     text = " ".join(text.split()).strip(" ;.,:—–-")
+    # «руководителям и заместителям руководителя подключиться …»: who is said by the audience.
+    text = re.sub(r"^\w+(?:ям|ам)\b[\w\s,]*?\s(?=\w+(?:ть|ться|йти|чь)\b)", "", text)
     for pattern, replacement in _SHORTER:
         text = pattern.sub(replacement, text)
     state = state_word_in(text)
@@ -680,9 +682,10 @@ def _read_header(lines: Sequence[str]) -> _Header:
     number: str | None = None
     date: dt.date | None = None
     end = title_at if title_at is not None else len(lines)
-    for line in lines[:end]:
-        if not line or len(line) > 80:
-            continue
+    short = [line for line in lines[:end] if line and len(line) <= 80]
+    # «от 16.10.2023 № 47» on one line is the order's own; a «№» of an address is not.
+    both = [line for line in short if _NUMBER.search(line) and _DATE_ONLY.search(line)]
+    for line in both + short:
         if number is None and (found := _NUMBER.search(line)):
             number = found.group("number")
         if date is None and (when := _DATE_ONLY.search(line)):
@@ -756,9 +759,11 @@ def draft_order(
             (i for i, b in enumerate(cleaned) if isinstance(b, str) and _TOP.match(b)), None
         )
         problems.append(texts.DRAFT_NO_ORDERS_WORD)
-        orders_at = len(cleaned) if first_item is None else first_item - 1
-    header = _read_header(lines[: max(orders_at, 0)])
-    items = _read_items(cleaned[orders_at + 1 :], problems)
+        header_end = body_start = len(cleaned) if first_item is None else first_item
+    else:
+        header_end, body_start = orders_at, orders_at + 1
+    header = _read_header(lines[:header_end])
+    items = _read_items(cleaned[body_start:], problems)
 
     steps: list[DraftStep] = []
     left_out: list[LeftOut] = []

@@ -336,6 +336,24 @@ def test_a_docx_numbered_by_word_itself(tmp_path: Path) -> None:
     assert_nothing_invented(path, draft)
 
 
+def test_the_order_s_own_line_of_date_and_number_wins_over_an_address() -> None:
+    draft, problems = draft_order(
+        [
+            "КОМИТЕТ ОБРАЗОВАНИЯ",
+            "ул. Ленина, 5, каб. № 3",
+            "ПРИКАЗ",
+            "от 02.02.2024 № 12",
+            "О сменной обуви",
+            "1. Руководителям общеобразовательных организаций до 01.03.2024 обеспечить "
+            "наличие сменной обуви",
+        ]
+    )
+    assert (draft.number, draft.date) == ("12", dt.date(2024, 2, 2))
+    assert [(s.id, s.title) for s in draft.steps] == [("1", "обеспечить наличие сменной обуви")]
+    # No «ПРИКАЗЫВАЮ:»: the items are looked for in the whole text, and that is said.
+    assert problems == ["нет строки «ПРИКАЗЫВАЮ:» — пункты искались во всём тексте"]
+
+
 # --- what it does not read ----------------------------------------------------------------------
 
 
