@@ -404,7 +404,8 @@ _DEPARTMENT = re.compile(
 )
 # Where an addressee's words end: a verb's infinitive, the deadline, a colon or a comma.
 _ADDRESSEE_END = re.compile(
-    r"\s+(?=\S+(?:ть|ться|йти|тись|чь)(?:\s|[:,;.]|$)|(?:про|при|пере|от|)вести\b|внести\b)|\s*(?=(?:в\s+)?срок\b|до\s+\d|не\s+позднее)"
+    r"\s+(?=\S+(?:ть|ться|йти|тись|чь)(?:\s|[:,;.]|$)|(?:про|при|пере|от|)вести\b|внести\b)"
+    r"|\s*(?=(?:в\s+)?срок\b|до\s+\d|не\s+позднее)"
     r"|\s*[:,]\s*",
     re.IGNORECASE,
 )
@@ -905,26 +906,31 @@ def _looks_like_end(line: str) -> bool:
 
 
 def _child_of(line: str, current: _Item | None, problems: list[str]) -> _Child | None:
+    """An item under the current numbered item: «3.1», «3.1.», «3.1)», «а)» or a bullet."""
     sub = _SUB.match(line)
-    letter = _LETTER.match(line) if sub is None else None
-    bullet = _BULLET.match(line) if sub is None and letter is None else None
-    if sub is None and letter is None and bullet is None:
-        return None
-    if current is None:
-        if sub is not None or letter is not None:
-            problems.append(texts.DRAFT_UNPLACED.format(line=_shorten(line)))
-        return None
     if sub is not None:
         step_id = sub.group("id")
-        if step_id.split(".")[0] != current.id:
+        if current is None or step_id.split(".")[0] != current.id:
             problems.append(texts.DRAFT_UNPLACED.format(line=_shorten(line)))
             return None
-        text, numbered_as = sub.group("text"), ""
-    else:
-        text = (letter or bullet or sub).group("text")  # type: ignore[union-attr]
-        numbered_as = f"{letter.group('id')})" if letter is not None else texts.DRAFT_BULLET
-        step_id = f"{current.id}.{len(current.children) + 1}"
-    return _Child(id=step_id, numbered_as=numbered_as, text=text, deadline=deadline_in(text))
+        text = sub.group("text")
+        return _Child(id=step_id, text=text, deadline=deadline_in(text))
+    letter = _LETTER.match(line)
+    found = letter or _BULLET.match(line)
+    if found is None:
+        return None
+    if current is None:
+        if letter is not None:
+            problems.append(texts.DRAFT_UNPLACED.format(line=_shorten(line)))
+        return None
+    text = found.group("text")
+    return _Child(
+        # Ids are what heads type: «а)» of item 3 becomes 3.1, and the file says so.
+        id=f"{current.id}.{len(current.children) + 1}",
+        numbered_as=f"{letter.group('id')})" if letter is not None else texts.DRAFT_BULLET,
+        text=text,
+        deadline=deadline_in(text),
+    )
 
 
 def _read_row(
