@@ -28,7 +28,14 @@ from bot import texts
 from bot.actions import Incoming
 from bot.campaign import describe_campaign, load_campaign
 from bot.clock import SystemClock
-from bot.config import Config, ConfigError, describe, load_config
+from bot.config import (
+    DEFAULT_TIMEZONE,
+    Config,
+    ConfigError,
+    check_timezone,
+    describe,
+    load_config,
+)
 from bot.domain import Campaign, Person, School
 from bot.roster import (
     RosterError,
@@ -204,6 +211,20 @@ def _add_campaign_parsers(commands: Any) -> None:
         command.add_argument("campaign_id", metavar="ID", help=h["campaign.id"])
     for command in (add, listing, close, announce):
         command.add_argument("--config", type=Path, required=True, help=h["config"])
+    _add_draft_parser(campaign_commands)
+
+
+def _add_draft_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
+    """`campaign draft ORDER -o FILE`: a campaign file drafted from the order's text."""
+    draft = commands.add_parser(
+        "draft", help=texts.CLI_HELP_DRAFT, description=texts.CLI_HELP_DRAFT
+    )
+    draft.add_argument("order", type=Path, help=texts.CLI_HELP_DRAFT_ORDER)
+    draft.add_argument(
+        "-o", "--output", type=Path, required=True, metavar="FILE", help=texts.CLI_HELP["output"]
+    )
+    draft.add_argument("--force", action="store_true", help=texts.CLI_HELP_DRAFT_FORCE)
+    draft.add_argument("--timezone", default=DEFAULT_TIMEZONE, help=texts.CLI_HELP_DRAFT_TIMEZONE)
 
 
 def _error(message: str) -> None:
@@ -249,6 +270,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(run_demo(schools=args.schools, messenger=args.messenger))
         if args.command == "check-config":
             return asyncio.run(_check_config(args.config))
+        if args.command == "campaign" and args.campaign_command == "draft":
+            return _campaign_draft(args.order, args.output, args.timezone, force=args.force)
         if args.command == "report":
             fmt = args.format or args.output.suffix.lower().lstrip(".")
             if fmt not in REPORT_FORMATS:
@@ -835,6 +858,68 @@ async def _heads_chat_members(config: Config, db: Database) -> frozenset[int] | 
     if not readable:
         return None
     return frozenset(await chats.repo.members_in(readable))
+
+
+def _campaign_draft(order: Path, out: Path, timezone: str, *, force: bool) -> int:
+    """Write a campaign file drafted from the order; say what was read and what was not."""
+    import tomllib
+
+    from bot.campaign import CampaignError, parse_campaign
+    from bot.order_draft import OrderReadError, draft_order, read_blocks, write_draft
+
+    try:
+        check_timezone(timezone)
+    except ValueError as error:
+        _error(f"--timezone: {error}")
+        return EXIT_USAGE
+    if out.exists() and not out.is_dir() and not force:
+        _error(texts.CLI_DRAFT_EXISTS.format(path=out))
+        return EXIT_REFUSED
+    problem = _unwritable(out)
+    if problem:
+        _error(texts.CLI_CANNOT_WRITE.format(path=out, reason=problem))
+        return EXIT_REFUSED
+    try:
+        blocks = read_blocks(order)
+    except OrderReadError as error:
+        _error(str(error))
+        return EXIT_REFUSED
+    draft, problems = draft_order(blocks, timezone=timezone)
+    if not draft.steps:
+        _error(texts.CLI_DRAFT_NOTHING.format(path=out))
+        for line in problems:
+            print(f"  - {line}", file=sys.stderr)
+        return EXIT_REFUSED
+    text = write_draft(draft, source=order.name)
+    # Written beside the target and moved over it: never a half-written campaign file.
+    partial = out.with_name(f".{out.name}.partial")
+    try:
+        partial.write_text(text, encoding="utf-8")
+        partial.replace(out)
+    except OSError as error:
+        partial.unlink(missing_ok=True)
+        _error(texts.CLI_CANNOT_WRITE.format(path=out, reason=error.strerror or error))
+        return EXIT_REFUSED
+    heads = sum(step.audience == "heads" for step in draft.steps)
+    print(
+        texts.CLI_DRAFT_WRITTEN.format(
+            path=out, count=len(draft.steps), heads=heads, staff=len(draft.steps) - heads
+        )
+    )
+    if draft.notes:
+        print(texts.CLI_DRAFT_NOTES)
+        print("\n".join(f"  - {note}" for note in draft.notes))
+    if problems:
+        print(texts.CLI_DRAFT_PROBLEMS)
+        print("\n".join(f"  - {line}" for line in problems))
+    try:
+        parse_campaign(tomllib.loads(text), source=out)
+    except CampaignError as error:
+        print(texts.CLI_DRAFT_DOES_NOT_LOAD)
+        print("\n".join(f"  - {line}" for line in error.problems))
+        return EXIT_REFUSED
+    print(texts.CLI_DRAFT_LOADS)
+    return 0
 
 
 def _unwritable(out: Path) -> str | None:

@@ -40,6 +40,7 @@ __all__ = [
     "describe_campaign",
     "load_campaign",
     "parse_campaign",
+    "state_word_in",
 ]
 
 DATE_FORM = "дата вида 2023-10-16"
@@ -219,6 +220,12 @@ _STATE_WORDS = re.compile(
     r"сделан[оаы]?|не выполнен[оаы]?)(?!\w)",
     re.IGNORECASE,
 )
+
+
+def state_word_in(text: str) -> str | None:
+    """The state word a short title would say itself («готово», «в работе»), if any."""
+    found = _STATE_WORDS.search(text)
+    return None if found is None else found.group(0)
 
 
 def _short_title_problem(where: str, short_title: str) -> str | None:

@@ -1068,7 +1068,7 @@ CLI_HELP = {
     "config": "файл конфигурации (config.toml)",
     "output": "куда записать файл",
     "report.campaign": "id или номер приказа (можно не указывать, если приказ один)",
-    "campaign": "приказы: добавить, список, закрыть, объявить",
+    "campaign": "приказы: черновик из текста приказа, добавить, список, закрыть, объявить",
     "campaign.add": "добавить приказ из файла кампании (.toml); работающий бот подхватит его сам",
     "campaign.add.file": "файл кампании, как bot/campaigns/order_47.toml",
     "campaign.add.update": "обновить приказ с тем же id (тексты, срок, новые пункты)",
@@ -1796,3 +1796,92 @@ def orders_card(items: Sequence[tuple[Campaign, School, int]], now: dt.datetime)
         )
     lines.append("Выберите приказ кнопкой ниже.")
     return "\n".join(lines)
+
+
+# --- a campaign drafted from an order's text (issue 14) ---
+# `confirmbot campaign draft`: what it prints and the comments of the file it writes. The order's
+# own words (addressees, items) come from the order, never from here.
+
+CLI_HELP_DRAFT = (
+    "черновик файла кампании из текста приказа (.txt или .docx): проверьте его и поправьте "
+    "короткие названия, прежде чем добавлять"
+)
+CLI_HELP_DRAFT_ORDER = "файл приказа: .txt (UTF-8 или Windows-1251) или .docx"
+CLI_HELP_DRAFT_FORCE = "перезаписать файл, если он уже есть"
+CLI_HELP_DRAFT_TIMEZONE = "часовой пояс срока (по умолчанию Europe/Moscow)"
+CLI_DRAFT_EXISTS = "{path} уже есть; чтобы перезаписать его, добавьте --force"
+CLI_DRAFT_WRITTEN = (
+    "черновик кампании записан в {path}: пунктов {count} (руководителям {heads}, "
+    "сотрудникам {staff})"
+)
+CLI_DRAFT_NOTES = "что сделано при чтении приказа:"
+CLI_DRAFT_PROBLEMS = "что не удалось прочитать (проверьте по приказу):"
+CLI_DRAFT_LOADS = "файл кампании в порядке: его можно добавлять после проверки"
+CLI_DRAFT_DOES_NOT_LOAD = "пока файл кампании не принимается — допишите в нём:"
+CLI_DRAFT_NOTHING = (
+    "в приказе не найдено ни одного пункта руководителям или сотрудникам: {path} не записан"
+)
+
+DRAFT_SUFFIX = "{path}: приказ читается из файла .txt или .docx"
+DRAFT_NO_FILE = "нет файла {path}"
+DRAFT_IS_A_DIRECTORY = "{path} — это папка, а не файл приказа"
+DRAFT_UNREADABLE = "не удаётся прочитать {path}: {reason}"
+DRAFT_NOT_TEXT = "{path} — не текстовый файл; сохраните приказ как .txt (UTF-8) или .docx"
+DRAFT_BAD_DOCX = (
+    "{path} не читается как документ Word .docx (может быть, это .doc или повреждённый "
+    "файл); сохраните приказ в Word как .docx или как текст .txt"
+)
+DRAFT_NO_ORDERS_WORD = "нет строки «ПРИКАЗЫВАЮ:» — пункты искались во всём тексте"
+DRAFT_UNPLACED = "похоже на пункт, но не понятно, к какому пункту и кому он относится: {line}"
+DRAFT_EMPTY_ITEM = "пункт {id} ({text}): нет текста пункта"
+DRAFT_REPEATED_ID = "пункт {id} встречается дважды: в черновике только первый"
+DRAFT_TOO_LONG = "пункт {id}: текст длиннее 1000 знаков — не включён, разделите его на подпункты"
+DRAFT_PERCENT_OF_WHAT = (
+    "пункт {id}: процент не людей, которых бот умеет считать (педагоги, ученики, родители, "
+    "сотрудники) — оставлен пунктом confirm"
+)
+DRAFT_NO_SHORT_TITLE = "пункт {id}: короткое название не подобрать из слов пункта — впишите своё"
+DRAFT_SHORT_TITLE_FALLBACK = "Пункт {id}"
+DRAFT_LEFT_OUT = "пункт {id} не включён: адресован не руководителям и не сотрудникам ({addressee})"
+DRAFT_NO_ADDRESSEE = "адресат не назван"
+DRAFT_BULLET = "без номера"
+DRAFT_RENUMBERED = "у пунктов нет номеров вида 3.1 — даны номера, которые пишут в ответах: {ids}"
+DRAFT_DEADLINES_DIFFER = (
+    "у пунктов разные сроки: срок кампании — самый поздний, {deadline:%d.%m.%Y %H:%M}; срок "
+    "каждого пункта — в комментарии над ним"
+)
+DRAFT_UNDATED = "у пунктов {ids} своего срока нет — для них действует срок кампании"
+DRAFT_DEADLINE_ELSEWHERE = "у пунктов своих сроков нет; срок кампании взят из слов: {words}"
+DRAFT_SPELLED = "Сферум и VK Мессенджер написаны так, как их пишет бот: {where}"
+DRAFT_RECASED = (
+    "издатель взят из шапки бланка, написанной прописными буквами, и записан строчными — "
+    "проверьте заглавные буквы в issuer"
+)
+DRAFT_THE_TITLE = "название приказа"
+DRAFT_NOT_FOUND = "не найден {what}"
+DRAFT_NO_STEPS = "нет ни одного пункта руководителям или сотрудникам"
+DRAFT_WHAT_NUMBER = "номер приказа (№ …)"
+DRAFT_WHAT_DATE = "дата приказа"
+DRAFT_WHAT_TITLE = "заголовок приказа (строка «О …» после слова ПРИКАЗ)"
+DRAFT_WHAT_ISSUER = "издатель приказа (шапка бланка)"
+DRAFT_WHAT_DEADLINE = "срок исполнения («в срок до ДД.ММ.ГГГГ»)"
+DRAFT_AUDIENCE = {
+    "heads": "руководители школ",
+    "staff": 'сотрудники, audience = "staff"',
+}
+
+DRAFT_TOML_HEAD = "Черновик кампании из приказа {source} (confirmbot campaign draft)."
+DRAFT_TOML_REVIEW = (
+    "Тексты пунктов (title) — слова приказа; short_title, виды пунктов и части (parts)",
+    "предложены — проверьте их по приказу, прежде чем добавлять кампанию.",
+)
+DRAFT_TOML_MISSING = "{key} = …  — не найден {what}: впишите"
+DRAFT_TOML_DEADLINE_WORDS = "{words} — до конца дня по местному времени, если время не названо."
+DRAFT_TOML_LATEST = "У пунктов разные сроки: здесь самый поздний; срок каждого — над пунктом."
+DRAFT_TOML_ADDRESSEE = "{addressee} — {audience}"
+DRAFT_TOML_STEP_DEADLINE = "срок пункта в приказе: {deadline:%d.%m.%Y %H:%M}"
+DRAFT_TOML_NUMBERED_AS = "в приказе: {numbered_as}"
+DRAFT_TOML_SHORT_TITLE = "предложено, до 60 знаков: что это за пункт, а не его состояние"
+DRAFT_TOML_LEFT_OUT = (
+    "Не включены — адресованы не руководителям и не сотрудникам (отделу, должностному лицу):"
+)
