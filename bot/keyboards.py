@@ -27,6 +27,7 @@ from bot.payloads import (
 from bot.texts import (
     BUTTON_ACKNOWLEDGE,
     BUTTON_BACK,
+    BUTTON_MY_ITEMS,
     BUTTON_REPORT,
     BUTTON_ROLE,
     STATE_BUTTON,
@@ -116,14 +117,21 @@ def staff_step_keyboard(campaign: Campaign, step_id: str) -> Keyboard:
     return Keyboard((answers, (Button(BUTTON_BACK, MyCardPayload(c=campaign.id)),)))
 
 
-def reminders_keyboard(campaigns: Sequence[Campaign]) -> Keyboard:
-    """A reminder of several orders: «Отчитаться» for each, opening its card."""
-    return _column(
-        [
-            Button(f"{BUTTON_REPORT}: № {c.number}"[:MAX_LABEL], OpenCardPayload(c=c.id))
-            for c in campaigns[:MAX_INLINE_BUTTONS]
-        ]
-    )
+def own_reminder_keyboard(campaign: Campaign) -> Keyboard:
+    """«Отчитаться» in a staff member's reminder: their own items of the order."""
+    return Keyboard(((Button(BUTTON_REPORT, MyCardPayload(c=campaign.id), Color.PRIMARY),),))
+
+
+def reminders_keyboard(campaigns: Sequence[Campaign], *, own: Sequence[Campaign] = ()) -> Keyboard:
+    """A reminder of several orders: «Отчитаться» for each, opening its card (the school's, or
+    the staff member's own items)."""
+    buttons = [
+        Button(f"{BUTTON_REPORT}: № {c.number}"[:MAX_LABEL], OpenCardPayload(c=c.id))
+        for c in campaigns
+    ] + [
+        Button(f"{BUTTON_MY_ITEMS}: № {c.number}"[:MAX_LABEL], MyCardPayload(c=c.id)) for c in own
+    ]
+    return _column(buttons[:MAX_INLINE_BUTTONS])
 
 
 def order_choice_keyboard(campaigns: Sequence[Campaign]) -> Keyboard:

@@ -19,7 +19,7 @@ from bot.actions import FileKind
 from bot.chart import render_progress
 from bot.chats import ChatDirectory
 from bot.domain import Campaign, StepState
-from bot.keyboards import reminder_keyboard, reminders_keyboard
+from bot.keyboards import Keyboard, own_reminder_keyboard, reminder_keyboard, reminders_keyboard
 from bot.messages import Address, Outgoing, buttons_of
 from bot.outbox import FileJob, Outbox
 from bot.service import CampaignService
@@ -116,6 +116,25 @@ class Notifier:
             unreached=[(pending[i], people) for i, people in sorted(missed.items()) if people],
             schools=len(pending),
         )
+
+    async def staff_plan(self, slot_key: str | None) -> ReminderPlan | None:
+        """The staff who still owe their own items of the order; None when it has none."""
+        progress = await self.service.staff_progress()
+        if progress is None:
+            return None
+        owed: dict[int, Owed] = {}
+        for member in progress.members:
+            if member.person_id not in self.service.staff:
+                continue
+            steps = tuple(
+                (step.id, member.states.get(step.id, StepState.NONE))
+                for step in progress.steps
+                if member.states.get(step.id) is not StepState.DONE
+            )
+            if steps:
+                owed[member.person_id] = steps
+        order = self.service.order
+        return ReminderPlan(self, slot_key, order.for_staff(), owed, [], 0, staff=True)
 
     def _person(self, person_id: int) -> Address:
         # A person's id names their private conversation, on whichever messenger they are.
@@ -318,6 +337,13 @@ class ReminderPlan:
     owed: dict[int, Owed]  # person -> what they owe
     unreached: list[tuple[PendingSchool, list[int]]]  # mentioned in the heads chats instead
     schools: int
+    # The staff's own items (issue 14): their buttons open the staff member's own card.
+    staff: bool = False
+
+    def keyboard(self) -> Keyboard:
+        if self.staff:
+            return own_reminder_keyboard(self.notifier.service.order)
+        return reminder_keyboard(self.notifier.campaign)
 
 
 async def write_reminders(
@@ -341,14 +367,16 @@ async def write_reminders(
         if len(items) == 1:
             plan = plans[items[0][0]]
             text = texts.reminder(plan.campaign, list(items[0][1]), now)
-            buttons = buttons_of(reminder_keyboard(plan.notifier.campaign))
+            buttons = buttons_of(plan.keyboard())
             key_of = plan.notifier.key
             slot_key = plan.slot_key
         else:
             orders = [(plans[i].campaign, list(owed)) for i, owed in items]
             text = texts.reminder_of_orders(orders, now)
-            campaigns = [plans[i].notifier.campaign for i, _ in items]
-            buttons = buttons_of(reminders_keyboard(campaigns))
+            campaigns = [plans[i].notifier.campaign for i, _ in items if not plans[i].staff]
+            own = [plans[i] for i, _ in items if plans[i].staff]
+            keyboard = reminders_keyboard(campaigns, own=[p.notifier.service.order for p in own])
+            buttons = buttons_of(keyboard)
             key_of = _joint_key([plans[i] for i, _ in items])
             slot_key = first.slot_key
         ordered = sorted(people)

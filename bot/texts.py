@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # bot.config imports this module for the command line's messa
 # VK cuts a message at 4096 characters; we split a little below that.
 MESSAGE_LIMIT = 4000
 
+BUTTON_MY_ITEMS = "Мои пункты"
 BUTTON_REPORT = "Отчитаться"
 BUTTON_ACKNOWLEDGE = "Ознакомлен"
 BUTTON_BACK = "← Все пункты"

@@ -18,6 +18,7 @@ from bot.messages import Outgoing
 from bot.payloads import (
     KeptOrderPayload,
     MyAnswerPayload,
+    MyCardPayload,
     MyStepPayload,
     OpenCardPayload,
     Payload,
@@ -404,3 +405,24 @@ def test_staff_ask_for_their_own_items(tmp_path: Path) -> None:
         assert len(card) == 1
         assert card[0].startswith("👤 Ваши пункты приказа № 47")
         assert "✅ 2.1 Регистрация в Сферуме — выполнено" in card[0]
+
+
+def test_staff_who_owe_their_own_items_are_reminded_with_the_schools(tmp_path: Path) -> None:
+    with staff_world(tmp_path) as w:
+        w.app.api.attempts = 1
+        w.say(ADMIN, "2.1 выполнено, 2.2 выполнено")
+        w.clock.advance(dt.timedelta(hours=9, minutes=30).total_seconds())
+        w.run(w.app.scheduler.tick())
+        private = [m for m in queued(w) if ":reminder:" in m.key and ":private:" in m.key]
+        to_admin = [m for m in private if ADMIN in {a.id for a in m.to}]
+        assert len(to_admin) == 1
+        assert "2.3" in to_admin[0].text
+        assert "2.1" not in to_admin[0].text
+        rows = to_admin[0].buttons or ()
+        assert [decode(b.payload) for row in rows for b in row] == [
+            MyCardPayload(c=WHOLE_ORDER.id)
+        ]
+        to_head = [m for m in private if head_of(1) in {a.id for a in m.to}]
+        assert len(to_head) == 1
+        assert "2.3" not in to_head[0].text
+        assert "3.1" in to_head[0].text
