@@ -985,8 +985,12 @@ class ExtensionRepository:
         )
 
     async def of_campaign(self, campaign_id: str, school_id: str | None = None) -> list[Extension]:
-        """The campaign's extensions (of one school), by school and step: a handful of rows."""
-        where, params = "campaign_id = ?", [campaign_id]
+        """The campaign's extensions (of one school), by school and step: a handful of rows.
+        Without `school_id`, those of open schools: a closed one is reminded of nothing."""
+        where, params = (
+            "campaign_id = ? AND school_id IN (SELECT id FROM open_schools)",
+            [campaign_id],
+        )
         if school_id is not None:
             where, params = "campaign_id = ? AND school_id = ?", [campaign_id, school_id]
         rows = await self._db.fetchall(
@@ -1213,7 +1217,7 @@ class ConversationRepository:
                 SELECT i.person_id, COALESCE(p.full_name, ''), s.id, s.name, i.step_id,
                        i.created_at
                 FROM pending_inputs i
-                JOIN schools s ON s.id = i.school_id
+                JOIN open_schools s ON s.id = i.school_id
                 JOIN current_answers c ON c.campaign_id = i.campaign_id
                     AND c.school_id = i.school_id AND c.step_id = i.step_id
                     AND c.state = 'problem'
