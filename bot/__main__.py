@@ -110,6 +110,9 @@ def _parser() -> argparse.ArgumentParser:
         "--mode", choices=("replace", "merge"), default="replace", help=h["roster.import.mode"]
     )
     roster_import.add_argument("--dry-run", action="store_true", help=h["roster.import.dry-run"])
+    roster_import.add_argument(
+        "--close-missing", action="store_true", help=h["roster.import.close-missing"]
+    )
     add_school = roster_commands.add_parser(
         "add-school", help=h["roster.add-school"], description=h["roster.add-school"]
     )
@@ -235,8 +238,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "roster" and args.roster_command == "codes":
             return asyncio.run(_roster_codes(config, args.output, args.regenerate, args.revoke))
         if args.command == "roster" and args.roster_command == "import":
+            if args.close_missing and args.mode == "merge":
+                _error(texts.CLI_CLOSE_MISSING_MERGE)
+                return EXIT_USAGE
             return asyncio.run(
-                _roster_import(config, args.file, merge=args.mode == "merge", dry=args.dry_run)
+                _roster_import(
+                    config,
+                    args.file,
+                    merge=args.mode == "merge",
+                    dry=args.dry_run,
+                    close_missing=args.close_missing,
+                )
             )
         if args.command == "roster" and args.roster_command in ("close-school", "reopen-school"):
             return asyncio.run(_roster_closing(config, args))
@@ -347,14 +359,20 @@ class _Preview(Exception):
 
 
 async def _roster_import(
-    config: Config, file: Path, *, merge: bool = False, dry: bool = False
+    config: Config,
+    file: Path,
+    *,
+    merge: bool = False,
+    dry: bool = False,
+    close_missing: bool = False,
 ) -> int:
     try:
         data: bytes | None = await asyncio.to_thread(file.read_bytes)
     except OSError:
         data = None  # read_roster says why, in the operator's words
     digest = roster_digest(data) if data is not None else ""
-    if digest and not merge and config.storage.path.is_file():
+    # With --close-missing the schools to close are looked for even if the file is the same.
+    if digest and not merge and not close_missing and config.storage.path.is_file():
         # The same file again, with nothing changed since: nothing to read or write.
         db = await Database.open(config.storage.path)
         try:
@@ -375,16 +393,19 @@ async def _roster_import(
         if clashes:
             return _roster_rejected(file, RosterError(clashes))
         ignored = ", ".join(roster.ignored_columns)
+        now = SystemClock().now()
+        reason = texts.close_missing_reason(file.name, now, config.bot.timezone)
         try:
             async with db.transaction():
                 changes = await repo.apply(
                     roster.schools,
                     roster.people,
-                    SystemClock().now(),
+                    now,
                     roster.unresolved,
                     digest="" if merge else digest,
                     ignored=ignored,
                     merge=merge,
+                    close_missing=reason if close_missing else None,
                 )
                 if dry:
                     raise _Preview(changes)
@@ -539,6 +560,12 @@ def _roster_imported(file: Path, changes: RosterChanges, ignored: str) -> None:
         print(texts.CLI_ROSTER_UNRESOLVED.format(count=changes.people_unresolved))
     if changes.schools_not_in_file:
         print(texts.CLI_ROSTER_KEPT.format(count=changes.schools_not_in_file))
+    if changes.closed_missing:
+        print(
+            texts.CLI_ROSTER_CLOSED_MISSING.format(
+                count=len(changes.closed_missing), ids=texts.cli_ids(changes.closed_missing)
+            )
+        )
     if changes.closed_in_file:
         print(
             texts.CLI_ROSTER_CLOSED_IN_FILE.format(

@@ -979,6 +979,10 @@ CLI_HELP = {
         "merge: люди из файла добавляются и обновляются, никто не удаляется"
     ),
     "roster.import.dry-run": "только показать, что изменится, ничего не записывая",
+    "roster.import.close-missing": (
+        "только с --mode replace: закрыть школы, которых нет в файле (люди, ответы и история "
+        "остаются; открыть снова: roster reopen-school)"
+    ),
     "roster.add-school": "добавить школу",
     "roster.rename-school": "переименовать школу (ответы и история остаются)",
     "roster.add-person": "добавить человека в школу или изменить его ФИО и роль",
@@ -1072,6 +1076,21 @@ CLI_ROSTER_KEPT = (
     "школ в базе, которых нет в файле: {count}; они оставлены вместе с людьми и ответами "
     "(если школы больше нет: confirmbot roster close-school ID)"
 )
+CLI_ROSTER_CLOSED_MISSING = (
+    "закрыты школы, которых нет в файле: {count} ({ids}); их люди, ответы и история "
+    "сохранены (открыть снова: confirmbot roster reopen-school ID)"
+)
+CLI_CLOSE_MISSING_MERGE = (
+    "--close-missing закрывает школы, которых нет в полном списке, и работает только с "
+    "--mode replace: файл для --mode merge — лишь изменения недели"
+)
+
+
+def close_missing_reason(file_name: str, moment: dt.datetime, timezone: str) -> str:
+    """Why an import closed a school: the reason `школа ID` shows."""
+    return f"нет в списке {file_name}, загруженном {fmt_moment(moment, timezone)}"
+
+
 CLI_ROSTER_CLOSED_IN_FILE = (
     "закрытые школы в файле: {count} ({ids}); они остаются закрытыми и не входят в итоги "
     "(открыть снова: confirmbot roster reopen-school ID)"

@@ -45,6 +45,7 @@ class RosterChanges(_Row):
     schools_unchanged: int = 0
     schools_not_in_file: int = 0  # open schools in the database the file did not list
     closed_in_file: tuple[str, ...] = ()  # schools of the file that are closed: stay closed
+    closed_missing: tuple[str, ...] = ()  # open schools the file lacked, closed by the import
     people_added: int = 0
     people_updated: int = 0
     people_removed: int = 0
@@ -265,10 +266,13 @@ class RosterRepository:
         digest: str = "",
         ignored: str = "",
         merge: bool = False,
+        close_missing: str | None = None,
     ) -> RosterChanges:
         """Make the roster match the file, all or nothing; answers are never touched.
 
-        Schools missing from the file are kept (they may hold answers); the people of every
+        Schools missing from the file are kept (they may hold answers), or, given
+        `close_missing` (the reason to record), closed: out of every total, their people,
+        answers and history kept (`close_school`). The people of every
         school in the file become exactly the file's people, except those who registered
         themselves with a code; with `merge`, the file's people are added or updated and
         nobody is removed. Screen names wait in `unresolved_people` for the bot.
@@ -287,8 +291,22 @@ class RosterRepository:
             file_ids = {school.id for school in schools}
             # A closed school stays closed whether the file lists it or not: closing and
             # reopening are `roster close-school` and `reopen-school`, never an import.
-            counts["schools_not_in_file"] = len(set(existing) - file_ids - closed)
+            missing = tuple(sorted(set(existing) - file_ids - closed))
             closed_in_file = tuple(sorted(file_ids & closed))
+            closed_missing = missing if close_missing is not None else ()
+            counts["schools_not_in_file"] = len(missing) - len(closed_missing)
+            if closed_missing:
+                ids = json.dumps(closed_missing)
+                await self._db.execute(
+                    "UPDATE schools SET closed_at = ?, closed_reason = ?, updated_at = ? "
+                    "WHERE id IN (SELECT value FROM json_each(?))",
+                    (stamp, close_missing, stamp, ids),
+                )
+                await self._db.execute(
+                    "DELETE FROM pending_registrations "
+                    "WHERE school_id IN (SELECT value FROM json_each(?))",
+                    (ids,),
+                )
             # New and changed rows are collected and written with one `executemany` each:
             # a region's 40,000 rows are a few statements, not 60,000 round trips.
             added_schools: list[tuple[str, str, str, str]] = []
@@ -370,7 +388,9 @@ class RosterRepository:
                         json.dumps(closed_in_file),
                     ),
                 )
-        return RosterChanges(**counts, closed_in_file=closed_in_file)
+        return RosterChanges(
+            **counts, closed_in_file=closed_in_file, closed_missing=closed_missing
+        )
 
     async def school_people(self, school_id: str, campaign_id: str) -> list[PersonState]:
         """A school's people with how each came into the roster, whether they acknowledged the

@@ -241,6 +241,8 @@ def test_close_and_reopen_a_school_from_the_command_line(
     everyone = write(tmp_path / "all.csv", FIRST_ROSTER)
     assert cli(capsys, caplog, "roster", "import", everyone, "--config", config)[0] == 0
     record_answer(db_path, "s1", "3.1", 123)
+    codes = tmp_path / "codes.csv"
+    assert cli(capsys, caplog, "roster", "codes", "--config", config, "-o", codes)[0] == 0
 
     def run(*args: str) -> tuple[int, str, str]:
         return cli(capsys, caplog, *args, "--config", config)
@@ -257,6 +259,11 @@ def test_close_and_reopen_a_school_from_the_command_line(
     code, _, err = run("roster", "close-school", "s9")
     assert (code, "нет школы с id s9" in err) == (1, True)
     assert run("doctor", "--check")[0] == 0
+    # Its code stops working: the codes file says so.
+    assert run("roster", "codes", "-o", str(codes))[0] == 0
+    with codes.open(encoding="utf-8-sig") as f:
+        revoked = {r["school_id"]: r["revoked"] for r in csv.DictReader(f)}
+    assert revoked == {"s1": "yes", "s2": ""}
     # Its answer and people stay; the CSV report has s2 alone.
     assert db_rows(db_path, "SELECT school_id, step_id FROM answers") == [("s1", "3.1")]
     assert len(db_rows(db_path, "SELECT * FROM people WHERE school_id = 's1'")) == 2
@@ -282,6 +289,21 @@ def test_close_and_reopen_a_school_from_the_command_line(
     assert "close-school" in out
     assert set(schools(db_path)) == {"s2"}
     assert len(people(db_path)) == 2
+    # Asked to, replace mode closes them instead (a preview first); merge refuses to.
+    code, _, err = run("roster", "import", str(only_s1), "--mode", "merge", "--close-missing")
+    assert (code, "--close-missing" in err) == (2, True)
+    closing = "закрыты школы, которых нет в файле: 1 (s2)"
+    code, out, _ = run("roster", "import", str(only_s1), "--close-missing", "--dry-run")
+    assert (code, closing in out, "ничего не изменено" in out) == (0, True, True)
+    assert set(schools(db_path)) == {"s2"}
+    code, out, _ = run("roster", "import", str(only_s1), "--close-missing")
+    assert (code, closing in out) == (0, True)
+    assert schools(db_path) == {}
+    [(reason,)] = db_rows(db_path, "SELECT closed_reason FROM schools WHERE id = 's2'")
+    assert reason.startswith("нет в списке s1.csv, загруженном ")
+    assert len(db_rows(db_path, "SELECT * FROM people WHERE school_id = 's2'")) == 2
+    assert run("doctor", "--check")[0] == 0
+    assert run("roster", "reopen-school", "s2")[0] == 0
     # An added person of a closed school is warned about.
     code, _, err = run("roster", "add-person", "s1", "130", "Новый Зам", "--role", "deputy")
     assert (code, "школа s1 закрыта" in err) == (0, True)
@@ -293,7 +315,9 @@ def test_close_and_reopen_a_school_from_the_command_line(
     assert (code, "школа s1 не закрыта; ничего не изменено" in err) == (1, True)
     assert run("roster", "reopen-school", "s9")[0] == 1
     assert run("doctor", "--check")[0] == 0
-    closures = db_rows(db_path, "SELECT school_id, action, reason FROM school_closures")
+    closures = db_rows(
+        db_path, "SELECT school_id, action, reason FROM school_closures WHERE school_id = 's1'"
+    )
     assert closures == [("s1", "closed", "реорганизация"), ("s1", "reopened", "")]
     with pytest.raises(SystemExit) as usage:
         main(["roster", "close-school", "--config", str(config)])

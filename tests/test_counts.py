@@ -116,6 +116,7 @@ roster_change = st.tuples(
     st.just("roster"),
     st.sets(st.sampled_from(SCHOOLS), min_size=1),
     st.dictionaries(st.sampled_from(SCHOOLS), st.sets(st.sampled_from(PEOPLE), max_size=3)),
+    st.booleans(),  # close the schools the file lacks (`roster import --close-missing`)
 )
 answer_given = st.tuples(
     st.just("answer"),
@@ -143,9 +144,10 @@ operations = st.lists(
 async def apply(db: Database, model: Model, operation: tuple[object, ...]) -> None:
     kind = operation[0]
     if kind == "roster":
-        _, schools, people = operation
+        _, schools, people, *closing = operation
         assert isinstance(schools, set)
         assert isinstance(people, dict)
+        close_missing = bool(closing and closing[0])
         in_file = {s: people.get(s, set()) for s in schools}
         await RosterRepository(db).apply(
             [School(id=s, name=f"Школа {s}") for s in sorted(in_file)],
@@ -155,7 +157,10 @@ async def apply(db: Database, model: Model, operation: tuple[object, ...]) -> No
                 for vk in sorted(ids)
             ],
             NOW,
+            close_missing="нет в списке" if close_missing else None,
         )
+        if close_missing:
+            model.closed |= model.schools - set(in_file)
         model.schools |= set(in_file)
         model.people.update(in_file)
     elif kind == "answer":
@@ -282,6 +287,8 @@ async def check(steps: list[tuple[object, ...]]) -> None:
         ("close", "s1"),
         ("roster", {"s1"}, {"s1": {10, 11, 12}}),
         ("reopen", "s1"),
+        ("roster", {"s1"}, {"s1": {10}}, True),
+        ("reopen", "s2"),
         ("close", "s2"),
         ("reopen", "s2"),
         ("reopen", "s3"),
