@@ -122,6 +122,9 @@ def _parser() -> argparse.ArgumentParser:
         "--mode", choices=("replace", "merge"), default="replace", help=h["roster.import.mode"]
     )
     roster_import.add_argument("--dry-run", action="store_true", help=h["roster.import.dry-run"])
+    roster_import.add_argument(
+        "--close-missing", action="store_true", help=h["roster.import.close-missing"]
+    )
     add_school = roster_commands.add_parser(
         "add-school", help=h["roster.add-school"], description=h["roster.add-school"]
     )
@@ -146,6 +149,16 @@ def _parser() -> argparse.ArgumentParser:
     remove_person.add_argument("vk_id", help=h["roster.vk_id"])
     remove_person.add_argument("--school", metavar="SCHOOL_ID", help=h["roster.school"])
     remove_person.add_argument("--config", type=Path, required=True, help=h["config"])
+    close_school = roster_commands.add_parser(
+        "close-school", help=h["roster.close-school"], description=h["roster.close-school"]
+    )
+    reopen_school = roster_commands.add_parser(
+        "reopen-school", help=h["roster.reopen-school"], description=h["roster.reopen-school"]
+    )
+    for command in (close_school, reopen_school):
+        command.add_argument("school_id", help=h["roster.school_id"])
+        command.add_argument("--config", type=Path, required=True, help=h["config"])
+    close_school.add_argument("--reason", default="", metavar="TEXT", help=h["roster.reason"])
     roster_codes = roster_commands.add_parser(
         "codes", help=h["roster.codes"], description=h["roster.codes"]
     )
@@ -287,9 +300,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "roster" and args.roster_command == "codes":
             return asyncio.run(_roster_codes(config, args.output, args.regenerate, args.revoke))
         if args.command == "roster" and args.roster_command == "import":
+            if args.close_missing and args.mode == "merge":
+                _error(texts.CLI_CLOSE_MISSING_MERGE)
+                return EXIT_USAGE
             return asyncio.run(
-                _roster_import(config, args.file, merge=args.mode == "merge", dry=args.dry_run)
+                _roster_import(
+                    config,
+                    args.file,
+                    merge=args.mode == "merge",
+                    dry=args.dry_run,
+                    close_missing=args.close_missing,
+                )
             )
+        if args.command == "roster" and args.roster_command in ("close-school", "reopen-school"):
+            return asyncio.run(_roster_closing(config, args))
         if args.command == "roster":
             return asyncio.run(_roster_edit(config, args))
         if args.command == "announce":
@@ -401,14 +425,20 @@ class _Preview(Exception):
 
 
 async def _roster_import(
-    config: Config, file: Path, *, merge: bool = False, dry: bool = False
+    config: Config,
+    file: Path,
+    *,
+    merge: bool = False,
+    dry: bool = False,
+    close_missing: bool = False,
 ) -> int:
     try:
         data: bytes | None = await asyncio.to_thread(file.read_bytes)
     except OSError:
         data = None  # read_roster says why, in the operator's words
     digest = roster_digest(data) if data is not None else ""
-    if digest and not merge and config.storage.path.is_file():
+    # With --close-missing the schools to close are looked for even if the file is the same.
+    if digest and not merge and not close_missing and config.storage.path.is_file():
         # The same file again, with nothing changed since: nothing to read or write.
         db = await Database.open(config.storage.path)
         try:
@@ -429,16 +459,19 @@ async def _roster_import(
         if clashes:
             return _roster_rejected(file, RosterError(clashes))
         ignored = ", ".join(roster.ignored_columns)
+        now = SystemClock().now()
+        reason = texts.close_missing_reason(file.name, now, config.bot.timezone)
         try:
             async with db.transaction():
                 changes = await repo.apply(
                     roster.schools,
                     roster.people,
-                    SystemClock().now(),
+                    now,
                     roster.unresolved,
                     digest="" if merge else digest,
                     ignored=ignored,
                     merge=merge,
+                    close_missing=reason if close_missing else None,
                 )
                 if dry:
                     raise _Preview(changes)
@@ -514,12 +547,54 @@ async def _roster_edit(config: Config, args: argparse.Namespace) -> int:
         if not await repo.add_person(person):
             _error(texts.CLI_NO_SCHOOL.format(id=person.school_id))
             return EXIT_REFUSED
+        if await repo.closure(person.school_id) is not None:
+            print(texts.CLI_PERSON_IN_CLOSED.format(school=person.school_id), file=sys.stderr)
         print(
             texts.CLI_PERSON_ADDED.format(
                 id=person.person_id,
                 name=person.full_name,
                 role=texts.ROLE_NAME[person.role],
                 school=person.school_id,
+            )
+        )
+        return 0
+    finally:
+        await db.close()
+
+
+async def _roster_closing(config: Config, args: argparse.Namespace) -> int:
+    """close-school, reopen-school: the school leaves every total, or comes back to them."""
+    now = SystemClock().now()
+    school_id = args.school_id.strip()
+    db = await Database.open(config.storage.path)
+    try:
+        repo = RosterRepository(db)
+        school = await repo.school(school_id)
+        if school is None:
+            _error(texts.CLI_NO_SCHOOL.format(id=school_id))
+            return EXIT_REFUSED
+        name = quoted(school.name)
+        if args.roster_command == "reopen-school":
+            if await repo.reopen_school(school.id, now) != "reopened":
+                _error(texts.CLI_SCHOOL_NOT_CLOSED.format(id=school.id))
+                return EXIT_REFUSED
+            print(texts.CLI_SCHOOL_REOPENED.format(id=school.id, name=name))
+            return 0
+        reason = " ".join(args.reason.split())[:500]
+        if await repo.close_school(school.id, reason, now) != "closed":
+            closure = await repo.closure(school.id)
+            when = texts.fmt_moment(closure.closed_at, config.bot.timezone) if closure else ""
+            _error(
+                texts.CLI_SCHOOL_ALREADY_CLOSED.format(
+                    id=school.id,
+                    when=when,
+                    reason=texts.cli_reason(closure.reason if closure else ""),
+                )
+            )
+            return EXIT_REFUSED
+        print(
+            texts.CLI_SCHOOL_CLOSED.format(
+                id=school.id, name=name, reason=texts.cli_reason(reason)
             )
         )
         return 0
@@ -551,6 +626,18 @@ def _roster_imported(file: Path, changes: RosterChanges, ignored: str) -> None:
         print(texts.CLI_ROSTER_UNRESOLVED.format(count=changes.people_unresolved))
     if changes.schools_not_in_file:
         print(texts.CLI_ROSTER_KEPT.format(count=changes.schools_not_in_file))
+    if changes.closed_missing:
+        print(
+            texts.CLI_ROSTER_CLOSED_MISSING.format(
+                count=len(changes.closed_missing), ids=texts.cli_ids(changes.closed_missing)
+            )
+        )
+    if changes.closed_in_file:
+        print(
+            texts.CLI_ROSTER_CLOSED_IN_FILE.format(
+                count=len(changes.closed_in_file), ids=texts.cli_ids(changes.closed_in_file)
+            )
+        )
 
 
 async def _doctor(config: Config, *, repair: bool) -> int:
@@ -696,6 +783,7 @@ async def _report(
         campaign = campaign.for_heads()
         repo = ReportRepository(db)
         members = await _heads_chat_members(config, db)
+        closed = tuple(c.school.id for c in await RosterRepository(db).closed_schools())
         if fmt == "csv":
             summary = await write_csv(
                 repo, campaign, campaign.timezone, out, bom=bom, members=members
@@ -715,6 +803,8 @@ async def _report(
     )
     if fmt == "xlsx":
         line += texts.CLI_REPORT_HISTORY.format(answers=summary.answers)
+    if closed:
+        line += texts.CLI_REPORT_CLOSED.format(ids=texts.cli_ids(closed))
     print(line)
     return 0
 

@@ -249,7 +249,7 @@ class Flow(Rules):
         conversations = self.service.repos.conversations
         speaker = await self.service.speaker(msg.user_id, msg.peer_id)
         if not speaker.memberships:
-            return [self._notice(msg, self._not_a_head(msg))]
+            return [self._notice(msg, await self._not_a_head(msg))]
         pending = speaker.pending
         if pending is None or pending.kind != ORDER:
             # Chosen already, or replaced by a newer message: this order's card.

@@ -85,6 +85,23 @@ def stranger_short(department: DepartmentConfig) -> str:
     return f"Вас нет в списке руководителей. Обратитесь к сотрудникам {department.short_name}."
 
 
+def school_closed(department: DepartmentConfig, names: list[str]) -> str:
+    """To a person of a closed school (of closed schools only), instead of a card."""
+    if len(names) == 1:
+        closed = f"Ваша школа {names[0]} закрыта: отчитываться за неё"
+    else:
+        closed = "Ваши школы закрыты (" + "; ".join(names) + "): отчитываться за них"
+    return (
+        f"{closed} в боте больше не нужно, напоминаний не будет. Если это ошибка или вы "
+        f"теперь работаете в другой школе, обратитесь {_contact(department)}."
+    )
+
+
+def school_closed_short(department: DepartmentConfig) -> str:
+    """For a pop-up (VK shows at most 90 characters): `short_name` is at most 30."""
+    return f"Ваша школа закрыта. Обратитесь к сотрудникам {department.short_name}."
+
+
 STAFF_NOT_A_HEAD = "Эти кнопки — для руководителей школ. Для вас — «статус» и «помощь»."
 NOT_YOUR_SCHOOL = (
     "Вы не можете отвечать за эту школу. Карточка вашей школы — по кнопке «Отчитаться»."
@@ -1051,10 +1068,20 @@ CLI_HELP = {
         "merge: люди из файла добавляются и обновляются, никто не удаляется"
     ),
     "roster.import.dry-run": "только показать, что изменится, ничего не записывая",
+    "roster.import.close-missing": (
+        "только с --mode replace: закрыть школы, которых нет в файле (люди, ответы и история "
+        "остаются; открыть снова: roster reopen-school)"
+    ),
     "roster.add-school": "добавить школу",
     "roster.rename-school": "переименовать школу (ответы и история остаются)",
     "roster.add-person": "добавить человека в школу или изменить его ФИО и роль",
     "roster.remove-person": "убрать человека из списка (его ответы остаются в истории)",
+    "roster.close-school": (
+        "закрыть школу: она уходит из итогов, должников, напоминаний и отчётов; её люди, "
+        "ответы и история остаются"
+    ),
+    "roster.reopen-school": "снова открыть закрытую школу: она в итогах со своими ответами",
+    "roster.reason": "почему школа закрыта (сотрудники увидят это в «школа ID»)",
     "roster.school_id": "id школы, как в списке, например 009",
     "roster.school_name": "название школы",
     "roster.vk_id": "id ВКонтакте: 123, id123 или https://vk.com/id123",
@@ -1144,7 +1171,27 @@ CLI_ROSTER_UNRESOLVED = (
     "ВКонтакте не найдёт, покажет команда «регистрации» в беседе сотрудников"
 )
 CLI_ROSTER_KEPT = (
-    "школ в базе, которых нет в файле: {count}; они оставлены вместе с людьми и ответами"
+    "школ в базе, которых нет в файле: {count}; они оставлены вместе с людьми и ответами "
+    "(если школы больше нет: confirmbot roster close-school ID)"
+)
+CLI_ROSTER_CLOSED_MISSING = (
+    "закрыты школы, которых нет в файле: {count} ({ids}); их люди, ответы и история "
+    "сохранены (открыть снова: confirmbot roster reopen-school ID)"
+)
+CLI_CLOSE_MISSING_MERGE = (
+    "--close-missing закрывает школы, которых нет в полном списке, и работает только с "
+    "--mode replace: файл для --mode merge — лишь изменения недели"
+)
+
+
+def close_missing_reason(file_name: str, moment: dt.datetime, timezone: str) -> str:
+    """Why an import closed a school: the reason `школа ID` shows."""
+    return f"нет в списке {file_name}, загруженном {fmt_moment(moment, timezone)}"
+
+
+CLI_ROSTER_CLOSED_IN_FILE = (
+    "закрытые школы в файле: {count} ({ids}); они остаются закрытыми и не входят в итоги "
+    "(открыть снова: confirmbot roster reopen-school ID)"
 )
 
 CLI_CODES_SUFFIX = "{path}: имя файла должно оканчиваться на .csv или .xlsx"
@@ -1186,6 +1233,7 @@ CLI_REPORT_WRITTEN = (
     "отчёт записан в {path}: школ {schools}, пунктов {steps}, выполнили все пункты: {finished}"
 )
 CLI_REPORT_HISTORY = "; ответов в истории: {answers}"
+CLI_REPORT_CLOSED = "; закрытые школы в отчёт не вошли: {ids}"
 
 CLI_CHECK_NOT_OK = "{path}: НЕ OK — исправьте и проверьте снова:"
 CLI_CHECK_OK = "OK — конфигурация {path} в порядке"
@@ -1415,6 +1463,29 @@ CLI_BAD_PERSON = "человек не подходит: {problem}"
 CLI_PERSON_ADDED = "id{id} ({name}, {role}) — в списке школы {school}"
 CLI_PERSON_REMOVED = "id{id} убран из списка ({count})"
 CLI_PERSON_NOT_FOUND = "id{id} нет в списке{where}; ничего не изменено"
+CLI_SCHOOL_CLOSED = (
+    "школа {id} {name} закрыта{reason}: её нет в итогах, должниках, напоминаниях и отчётах; "
+    "люди, ответы и история сохранены (открыть снова: confirmbot roster reopen-school {id})"
+)
+CLI_SCHOOL_ALREADY_CLOSED = "школа {id} уже закрыта {when}{reason}; ничего не изменено"
+CLI_SCHOOL_REOPENED = "школа {id} {name} снова открыта: она в итогах со своими прежними ответами"
+CLI_SCHOOL_NOT_CLOSED = "школа {id} не закрыта; ничего не изменено"
+
+
+def cli_reason(reason: str) -> str:
+    """` (причина: …)` after a closed school, or nothing when no reason was given."""
+    return f" (причина: {reason})" if reason else ""
+
+
+def cli_ids(ids: tuple[str, ...], limit: int = 10) -> str:
+    """The first `limit` ids, and how many more."""
+    more = len(ids) - limit
+    return ", ".join(ids[:limit]) + (f" и ещё {more}" if more > 0 else "")
+
+
+CLI_PERSON_IN_CLOSED = (
+    "предупреждение: школа {school} закрыта — бот ответит этому человеку, что школа закрыта"
+)
 
 
 # --- staff operations (issue 17) ---
@@ -1456,6 +1527,25 @@ def marked_notice(
     lines += [_step_line(step, answer) for step, answer in items]
     lines.append("Если это ошибка, ответьте заново: «статус» покажет карточку школы.")
     return "\n".join(lines)
+
+
+def school_closed_line(closed_at: dt.datetime, reason: str, timezone: str) -> str:
+    """What staff see of a closed school in «школа» and «статус»."""
+    because = f" (причина: {reason})" if reason else ""
+    return (
+        f"⛔ Школа закрыта {fmt_moment(closed_at, timezone)}{because}: её нет в итогах, "
+        "должниках и напоминаниях; люди, ответы и история сохранены."
+    )
+
+
+def school_is_closed(school: School, closed_at: dt.datetime, reason: str, timezone: str) -> str:
+    """Staff tried to answer for a closed school, mark it or extend its deadline."""
+    because = f" (причина: {reason})" if reason else ""
+    return (
+        f"🏫 {school.name} (№ {school.id}): школа закрыта {fmt_moment(closed_at, timezone)}"
+        f"{because}, за неё не отмечают ответы и не продлевают сроки. Если школу нужно "
+        f"вернуть в итоги, откройте её: «confirmbot roster reopen-school {school.id}»."
+    )
 
 
 def no_such_school(query: str) -> str:
@@ -1635,10 +1725,13 @@ def extended_reminder_name(school_id: str) -> str:
 SCHOOL_USAGE = "Напишите номер школы: «школа 009»."
 
 
-def school_people(school: School, people: list[PersonState], timezone: str) -> str:
+def school_people(
+    school: School, people: list[PersonState], timezone: str, closed: str = ""
+) -> str:
     """A school's people and where each stands: on the list, registered by code, acknowledged
-    the order, refusing private messages, or a screen name VK has not resolved yet."""
-    lines = [f"🏫 {school.name} (№ {school.id})"]
+    the order, refusing private messages, or a screen name VK has not resolved yet; `closed`:
+    the line that says the school is closed (`school_closed_line`)."""
+    lines = [f"🏫 {school.name} (№ {school.id})", *([closed] if closed else [])]
     for item in people:
         if item.person is None:
             role = ROLE_NAME[item.role] if item.role is not None else ""
@@ -1664,7 +1757,7 @@ def school_people(school: School, people: list[PersonState], timezone: str) -> s
             f"• {mention(person.person_id, person.full_name)}, {ROLE_NAME[person.role]} — "
             + "; ".join(states)
         )
-    if len(lines) == 1:
+    if not people:
         lines.append(
             "В списке школы никого нет: добавьте людей (confirmbot roster add-person) или "
             "дайте школе код регистрации."

@@ -91,22 +91,36 @@ class Rules:
     def is_staff(self, user_id: int) -> bool:
         return user_id in self.settings.admins or user_id == self.settings.controller
 
-    def _not_a_head(self, msg: Incoming) -> str:
+    async def _not_a_head(self, msg: Incoming) -> str:
         """Why a school's button does nothing for this person (a pop-up holds 90 characters)."""
         if self.is_staff(msg.user_id):
             return texts.STAFF_NOT_A_HEAD
+        closed = await self._closed_schools(msg)
+        if closed:
+            if msg.is_callback:
+                return texts.school_closed_short(self.settings.department)
+            return texts.school_closed(self.settings.department, closed)
         if msg.is_callback:
             return texts.stranger_short(self.settings.department)
         return texts.stranger(self.settings.department)
 
     async def _stranger(self, msg: Incoming) -> list[Action]:
-        """Someone the bot does not know: who it is and whom to ask, once a day here."""
+        """Someone the bot does not know: who it is and whom to ask, once a day here. A person
+        of a closed school is told so, every time, as a known person is always answered."""
         if not msg.addressed:
             return []
+        closed = await self._closed_schools(msg)
+        if closed:
+            return [Reply(texts.school_closed(self.settings.department, closed))]
         told = await self.service.repos.conversations.tell_stranger(
             msg.user_id, msg.peer_id, self.service.now(), STRANGER_NOTE_EVERY
         )
         return [Reply(texts.stranger(self.settings.department))] if told else []
+
+    async def _closed_schools(self, msg: Incoming) -> list[str]:
+        """The names of the closed schools whose list has the writer (who is in no open one)."""
+        closures = await self.service.repos.roster.closed_memberships(msg.user_id)
+        return [closure.school.name for closure in closures]
 
     def _notice(self, msg: Incoming, text: str) -> Action:
         return Snackbar(text) if msg.is_callback else Reply(text)

@@ -80,7 +80,7 @@ class HeadRules(Rules):
         speaker = await self.service.speaker(msg.user_id, msg.peer_id)
         memberships = speaker.memberships
         if not memberships:
-            return [self._notice(msg, self._not_a_head(msg))]
+            return [self._notice(msg, await self._not_a_head(msg))]
         if isinstance(payload, KeptAnswerPayload):
             return await self.kept_answer(msg, speaker, payload.sc)
         out = _Outcome()
@@ -474,7 +474,7 @@ class HeadRules(Rules):
     async def acknowledge(self, msg: Incoming) -> list[Action]:
         memberships = await self.service.memberships(msg.user_id)
         if not memberships and not self.is_staff(msg.user_id):
-            return [self._notice(msg, self._not_a_head(msg))]
+            return [self._notice(msg, await self._not_a_head(msg))]
         fresh = await self.service.acknowledge(msg.user_id)
         if fresh:
             log.info("acknowledged: user=%s", msg.user_id)
