@@ -1880,14 +1880,16 @@ def order_button(campaign: Campaign, school: School | None = None) -> str:
 
 def orders_card(items: Sequence[tuple[Campaign, School, int]], now: dt.datetime) -> str:
     """The card when several orders are open: what each still needs from the school."""
+    schools = {school.id: school for _, school, _ in items}
     lines = ["По каким приказам нужны ответы:"]
+    if len(schools) == 1:
+        lines.insert(0, f"🏫 {next(iter(schools.values())).name}")
     for campaign, school, owed in items:
         left = (
             f"осталось {counted(owed, 'пункт', 'пункта', 'пунктов')}" if owed else "всё выполнено"
         )
-        lines.append(
-            f"• {order_name(campaign)} — {school.name}: {left}; {time_left(campaign, now)}"
-        )
+        where = f" — {school.name}" if len(schools) > 1 else ""
+        lines.append(f"• {order_name(campaign)}{where}: {left}; {time_left(campaign, now)}")
     lines.append("Выберите приказ кнопкой ниже.")
     return "\n".join(lines)
 

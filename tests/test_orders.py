@@ -137,7 +137,8 @@ def test_the_card_lists_the_open_orders_with_what_each_still_needs(tmp_path: Pat
         add_second(w)
         w.say(head_of(1), "1 выполнено")
         actions = w.say(head_of(1), "привет")
-        card = next(t for t in replies(actions) if t.startswith("По каким приказам"))
+        card = next(t for t in replies(actions) if "По каким приказам" in t)
+        assert card.startswith("🏫 МКОУ «СОШ №1»")
         assert "Приказ № 47" in card
         assert "Приказ № 48" in card
         assert "осталось 5 пунктов" in card
