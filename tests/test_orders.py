@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from bot import texts
-from bot.actions import Action
+from bot.actions import Action, SendFile, SendTo
 from bot.campaign import default_campaign_path, load_campaign
 from bot.domain import Campaign, Step, StepKind, StepState
 from bot.keyboards import Keyboard
@@ -427,3 +427,17 @@ def test_staff_who_owe_their_own_items_are_reminded_with_the_schools(tmp_path: P
         assert len(to_head) == 1
         assert "2.3" not in to_head[0].text
         assert "3.1" in to_head[0].text
+
+
+def test_announce_and_report_name_their_order(tmp_path: Path) -> None:
+    with world(tmp_path) as w:
+        add_second(w)
+        ask = replies(w.say(ADMIN, "объявить", peer=ADMIN_CHAT))
+        assert ask == [texts.name_the_order("объявить", ["47", "48"])]
+        actions = w.say(ADMIN, "объявить 48", peer=ADMIN_CHAT)
+        posted = [a for a in actions if isinstance(a, SendTo)]
+        assert posted
+        assert all(a.text == texts.announcement(SECOND) for a in posted)
+        files = [a for a in w.say(ADMIN, "отчёт 48", peer=ADMIN_CHAT) if isinstance(a, SendFile)]
+        assert len(files) == 1
+        assert "48" in files[0].filename
