@@ -737,26 +737,6 @@ def _exists(path: Path) -> bool:
     return path.exists()
 
 
-async def _announce(config: Config) -> int:
-    from bot.app import build_app
-
-    app = await build_app(config)
-    try:
-        # The chats of the config and those bound with «привязать» since.
-        heads_chats = await app.flow.settings.chats.heads_chats()
-        if not heads_chats:
-            _error(texts.CLI_ANNOUNCE_NOWHERE)
-            return EXIT_REFUSED
-        # Not an answer to anybody: every action of an announcement names its own chat.
-        async with app.db.transaction():
-            await app.pipeline.respond(Incoming(user_id=0, peer_id=0), await app.flow.announce())
-        await app.sender.drain()
-        print(texts.CLI_ANNOUNCED.format(count=len(heads_chats)))
-    finally:
-        await app.close()
-    return 0
-
-
 async def _report(
     config: Config, fmt: str, out: Path, *, bom: bool = False, campaign_ref: str | None = None
 ) -> int:
@@ -830,7 +810,7 @@ async def _campaign(config: Config, args: argparse.Namespace) -> int:
     if args.campaign_command == "add":
         return await _campaign_add(config, args.file, update=args.update)
     if args.campaign_command == "announce":
-        return await _campaign_announce(config, args.campaign_id)
+        return await _announce(config, args.campaign_id)
     db = await Database.open(config.storage.path)
     try:
         repo = CampaignRepository(db)
@@ -877,6 +857,8 @@ async def _campaign_add(config: Config, file: Path, *, update: bool) -> int:
             deadline=texts.fmt_deadline(campaign),
         )
     )
+    if campaign.deadline <= SystemClock().now():
+        print(texts.CLI_CAMPAIGN_PAST_DEADLINE.format(deadline=texts.fmt_deadline(campaign)))
     return 0
 
 
@@ -910,23 +892,29 @@ async def _campaign_list(db: Database, records: Sequence[CampaignRecord]) -> int
     return 0
 
 
-async def _campaign_announce(config: Config, ref: str) -> int:
+async def _announce(config: Config, ref: str | None = None) -> int:
+    """Post an order (the one named, or the config's) to the heads chats and send it now."""
     from bot.app import build_app
 
     app = await build_app(config)
     try:
-        found = _campaign_named(app.orders.records(), ref)
-        desk = None if found is None else app.orders.get(found.campaign.id)
-        if found is None or desk is None:
-            return EXIT_REFUSED
-        if found.closed_at is not None:
-            when = texts.fmt_moment(found.closed_at, found.campaign.timezone)
-            _error(texts.CLI_CAMPAIGN_NOT_OPEN.format(id=found.campaign.id, when=when))
-            return EXIT_REFUSED
+        desk = app.flow.home
+        if ref is not None:
+            found = _campaign_named(app.orders.records(), ref)
+            named = None if found is None else app.orders.get(found.campaign.id)
+            if found is None or named is None:
+                return EXIT_REFUSED
+            if found.closed_at is not None:
+                when = texts.fmt_moment(found.closed_at, found.campaign.timezone)
+                _error(texts.CLI_CAMPAIGN_NOT_OPEN.format(id=found.campaign.id, when=when))
+                return EXIT_REFUSED
+            desk = named
+        # The chats of the config and those bound with «привязать» since.
         heads_chats = await app.flow.settings.chats.heads_chats()
         if not heads_chats:
             _error(texts.CLI_ANNOUNCE_NOWHERE)
             return EXIT_REFUSED
+        # Not an answer to anybody: every action of an announcement names its own chat.
         async with app.db.transaction():
             await app.pipeline.respond(Incoming(user_id=0, peer_id=0), await desk.staff.announce())
         await app.sender.drain()

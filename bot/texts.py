@@ -1209,6 +1209,10 @@ CLI_CAMPAIGN_ADDED = (
     "начнёт по нему работу в течение минуты; объявить: confirmbot campaign announce {id} "
     "--config …"
 )
+CLI_CAMPAIGN_PAST_DEADLINE = (
+    "предупреждение: срок приказа {deadline} уже прошёл — бот не пошлёт по нему ни напоминаний, "
+    "ни итоговой сводки, ни эскалаций; проверьте deadline в файле"
+)
 CLI_CAMPAIGN_UPDATED = "приказ № {number} ({id}) обновлён: пунктов {steps}, срок {deadline}"
 CLI_CAMPAIGN_EXISTS = (
     "приказ с id {id} уже есть; чтобы заменить его тексты и срок, добавьте --update"

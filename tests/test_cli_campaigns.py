@@ -50,6 +50,7 @@ def test_add_list_close(
     code, out, err = cli(capsys, caplog, "campaign", "add", order, "--config", config)
     assert code == 0, err
     assert "приказ № 48 (order_48) добавлен: пунктов 2, срок 25.10.2023 18:00" in out
+    assert "срок приказа 25.10.2023 18:00 уже прошёл" in out  # said, not refused
 
     code, out, _ = cli(capsys, caplog, "campaign", "list", "--config", config)
     assert code == 0
