@@ -202,8 +202,21 @@ class Flow(Rules):
             speaker = speaker.model_copy(update={"pending": None})
         elif pending is not None:
             desk = self.orders.get(pending.campaign_id)
-            if desk is not None:
+            elsewhere = [
+                d
+                for d in self.orders.open()
+                if d is not desk and _names_own_steps(read(msg.text, d.campaign))
+            ]
+            if desk is not None and (
+                not elsewhere or _names_own_steps(read(msg.text, desk.campaign))
+            ):
                 return await desk.heads.on_text(msg, speaker)
+            if desk is not None:
+                # An answer for another order: it ends this order's prompt (a reason never
+                # given goes to staff now) and is read there.
+                ended = await desk.heads.cancel_prompt(msg, speaker, None)
+                fresh = speaker.model_copy(update={"pending": None})
+                return ended + await self._head_text(msg, fresh)
         named = order_prefix(msg.text)
         if named is not None:
             ref, rest = named

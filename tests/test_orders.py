@@ -441,3 +441,18 @@ def test_announce_and_report_name_their_order(tmp_path: Path) -> None:
         files = [a for a in w.say(ADMIN, "отчёт 48", peer=ADMIN_CHAT) if isinstance(a, SendFile)]
         assert len(files) == 1
         assert "48" in files[0].filename
+
+
+def test_an_answer_for_another_order_ends_a_prompt_of_this_one(tmp_path: Path) -> None:
+    with world(tmp_path) as w:
+        add_second(w)
+        w.say(head_of(1), "3.4 проблема")  # the bot asks why
+        said = w.say(head_of(1), "1 выполнено")
+        assert stored(w, SECOND, "s1") == {"1": StepState.DONE}
+        assert stored(w, CAMPAIGN, "s1") == {"3.4": StepState.PROBLEM}
+        told = [a for a in said if isinstance(a, SendTo) and a.peer_id == ADMIN_CHAT]
+        assert len(told) == 1  # the problem without its reason, to staff now
+        # A reason is still taken as the reason while no other order's step is named.
+        w.say(head_of(2), "3.4 проблема")
+        w.say(head_of(2), "нет интернета в кабинетах")
+        assert w.current("s2")["3.4"].reason == "нет интернета в кабинетах"
