@@ -15,6 +15,7 @@ from vkbottle import API, Bot, ErrorHandler, VKAPIError
 from vkbottle.http import AiohttpClient
 from vkbottle.polling import BotPolling
 
+from bot.actions import Action, Incoming
 from bot.campaign import load_campaign
 from bot.chats import ChatDirectory
 from bot.clock import Clock, SystemClock
@@ -57,6 +58,7 @@ from storage.accounts import FIRST_OTHER_PERSON, AccountRepository
 from storage.db import Database
 from storage.onboarding import ChatRepository, RegistrationRepository
 from storage.outbox import OutboxRepository
+from storage.repositories import Membership
 
 log = logging.getLogger(__name__)
 
@@ -276,6 +278,11 @@ async def build_app(
         )
         audience = Audience(chats=chats, controller=config.bot.controller)
 
+        async def orders_card(
+            msg: Incoming, memberships: list[Membership], school_id: str | None
+        ) -> list[Action] | None:
+            return await flow.orders_card(msg, memberships, school_id)
+
         def make_desk(each: Campaign) -> Desk:
             """One order's services and rules; every order shares the rest of the bot."""
             each_service = CampaignService(each, repos, clock, staff=settings.admins)
@@ -287,7 +294,7 @@ async def build_app(
                 config.reminders,
                 Onboarding(each, RegistrationRepository(db), chats.repo),
                 rules_messenger,
-                orders,
+                orders_card,
             )
             heads = HeadRules(ctx)
             return Desk(

@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from bot import texts
 from bot.actions import Action, Edit, Incoming, Reply, Snackbar
-from bot.keyboards import order_choice_keyboard
+from bot.keyboards import order_choice_keyboard, orders_card_keyboard
 from bot.onboarding import bare_code, registration_code
 from bot.orders import Desk, Orders, order_prefix
 from bot.parsing import (
@@ -40,7 +40,7 @@ from bot.payloads import (
 )
 from bot.rules.base import Rules, Settings, as_message, valid_unicode
 from bot.rules.heads import REASON
-from storage.repositories import PendingInput, Speaker
+from storage.repositories import Membership, PendingInput, Speaker
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +176,18 @@ class Flow(Rules):
             return [
                 Snackbar(short) if msg.is_callback else Reply(texts.order_closed(desk.campaign))
             ]
+        ended: list[Action] = []
+        if len(self.orders.open()) > 1:
+            # A prompt of another order ends with that order's rules, as any button ends one.
+            pending = await self.service.repos.conversations.pending_input(
+                msg.user_id, msg.peer_id
+            )
+            other = pending is not None and pending.campaign_id != desk.campaign.id
+            if other and pending is not None and pending.kind != ORDER:
+                ended = await self._end_prompt(msg)
+        return ended + await self._on_order_payload(msg, desk, payload)
+
+    async def _on_order_payload(self, msg: Incoming, desk: Desk, payload: Payload) -> list[Action]:
         if isinstance(payload, KeptOrderPayload):
             return await self._kept_order(msg, desk)
         if isinstance(payload, (MyCardPayload, MyStepPayload, MyAnswerPayload)):
@@ -239,6 +251,30 @@ class Flow(Rules):
         # No order's step named: the newest order's rules answer (help, a question, the card,
         # which then lists every open order).
         return await opened[-1].heads.on_text(msg, speaker)
+
+    async def orders_card(
+        self, msg: Incoming, memberships: list[Membership], school_id: str | None
+    ) -> list[Action] | None:
+        """With several orders open, the card lists them with what each still needs from the
+        school and a button to each order's card; None with one order (its own card)."""
+        opened = self.orders.open()
+        if len(opened) < 2:
+            return None
+        schools = [m.school for m in memberships if school_id in (None, m.school.id)]
+        if not schools:
+            return [self._notice(msg, texts.NOT_YOUR_SCHOOL)]
+        items = []
+        for desk in opened:
+            for school in schools:
+                status = await desk.service.school_status(school)
+                items.append((desk.campaign, school, len(status.owed())))
+        # What is owed first, then the orders already done (their answers can still change).
+        items.sort(key=lambda item: item[2] == 0)
+        keyboard = orders_card_keyboard(
+            [(campaign, school) for campaign, school, _ in items], name_school=len(schools) > 1
+        )
+        text = texts.orders_card(items, self.service.now())
+        return self.home.heads.deliver_card(msg, text, keyboard)
 
     async def _which_order(self, msg: Incoming, fits: list[Desk]) -> list[Action]:
         """The answer's step is in several open orders: keep it and ask which order."""

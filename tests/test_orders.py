@@ -456,3 +456,13 @@ def test_an_answer_for_another_order_ends_a_prompt_of_this_one(tmp_path: Path) -
         w.say(head_of(2), "3.4 проблема")
         w.say(head_of(2), "нет интернета в кабинетах")
         assert w.current("s2")["3.4"].reason == "нет интернета в кабинетах"
+
+
+def test_a_button_of_another_order_ends_this_orders_prompt(tmp_path: Path) -> None:
+    with world(tmp_path) as w:
+        add_second(w)
+        w.say(head_of(1), "3.4 проблема")  # a reason is awaited in order 47
+        pressed = tap(w, head_of(1), OpenCardPayload(c=SECOND.id, sc="s1"))
+        told = [a for a in pressed if isinstance(a, SendTo) and a.peer_id == ADMIN_CHAT]
+        assert len(told) == 1  # the problem goes to staff now, without its reason
+        assert w.run(w.app.repos.conversations.pending_input(head_of(1), head_of(1))) is None

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
 
 from bot import texts
 from bot.actions import Action, Edit, Incoming, Reply, Snackbar
@@ -19,8 +19,8 @@ from bot.ports import Messenger
 from bot.service import CampaignService
 from storage.repositories import Membership
 
-if TYPE_CHECKING:
-    from bot.orders import Orders
+# The card when several orders are open (the router's: it knows the orders); None: one order.
+OrdersCard = Callable[[Incoming, list[Membership], str | None], Awaitable[list[Action] | None]]
 
 
 @dataclass(frozen=True)
@@ -49,9 +49,8 @@ class Context:
     reminders: RemindersConfig
     onboarding: Onboarding
     messenger: Messenger
-    # Every campaign of the database (issue 14): the card lists the open orders, a prompt of
-    # another order is that order's. None where one campaign is all there is (a test's rules).
-    orders: Orders | None = None
+    # Several orders open (issue 14): the card lists them, with what each still needs.
+    orders_card: OrdersCard | None = None
 
 
 class Rules:

@@ -29,7 +29,6 @@ from bot.keyboards import (
     Keyboard,
     card_keyboard,
     kept_answer_keyboard,
-    orders_card_keyboard,
     school_choice_keyboard,
     step_keyboard,
 )
@@ -198,15 +197,10 @@ class HeadRules(Rules):
     async def _unanswered(
         self, memberships: list[Membership], pending: PendingInput, user_id: int
     ) -> list[Action]:
-        if pending.campaign_id != self.campaign.id:
-            # A prompt of another open order: that order's rules tell its staff.
-            other = self.ctx.orders.get(pending.campaign_id) if self.ctx.orders else None
-            if other is None:
-                return []
-            return await other.heads._unanswered(memberships, pending, user_id)
         school = school_of(memberships, pending.school_id)
         step = self.campaign.step(pending.step_id)
-        if school is None or step is None:
+        # A prompt of another order is ended by that order's rules (the router sees to it).
+        if school is None or step is None or pending.campaign_id != self.campaign.id:
             return []
         return await self._problem_notices(
             school, step, texts.NO_REASON_AFTER_ASKING, memberships, user_id
@@ -491,8 +485,8 @@ class HeadRules(Rules):
     ) -> list[Action]:
         """The school's card of this order; with `overview` and several open orders, the list
         of the orders with what each still needs, a button for each order's card."""
-        if overview:
-            several = await self._orders_card(msg, memberships, school_id)
+        if overview and self.ctx.orders_card is not None:
+            several = await self.ctx.orders_card(msg, memberships, school_id)
             if several is not None:
                 return several
         if school_id is None and len(memberships) > 1:
@@ -509,27 +503,6 @@ class HeadRules(Rules):
             texts.card(status, self.service.now()),
             self.card_keyboard(status.finished, school),
         )
-
-    async def _orders_card(
-        self, msg: Incoming, memberships: list[Membership], school_id: str | None
-    ) -> list[Action] | None:
-        opened = self.ctx.orders.open() if self.ctx.orders is not None else []
-        if len(opened) < 2:
-            return None
-        schools = [m.school for m in memberships if school_id in (None, m.school.id)]
-        if not schools:
-            return [self._notice(msg, texts.NOT_YOUR_SCHOOL)]
-        items = []
-        for desk in opened:
-            for school in schools:
-                status = await desk.service.school_status(school)
-                items.append((desk.campaign, school, len(status.owed())))
-        # What is owed first, then the orders already done (their answers can still change).
-        items.sort(key=lambda item: item[2] == 0)
-        keyboard = orders_card_keyboard(
-            [(campaign, school) for campaign, school, _ in items], name_school=len(schools) > 1
-        )
-        return self.deliver_card(msg, texts.orders_card(items, self.service.now()), keyboard)
 
     def deliver_card(self, msg: Incoming, text: str, keyboard: Keyboard | None) -> list[Action]:
         """In private the card replaces the pressed message; from a chat it goes privately."""
