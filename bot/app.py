@@ -42,6 +42,7 @@ from bot.scheduler import Scheduler
 from bot.service import CampaignService, Repositories
 from bot.vk import CURRENT_UPDATE, VKMessenger, VKTransport, update_author, vk_address
 from bot.vk_api import AUTH_FAILED, DEFAULT_TIMEOUT, ResilientAPI, TransientError
+from bot.weblogin import WebLogin
 from handlers.admins import admins_labeler
 from handlers.chat_events import chat_events_labeler
 from handlers.heads import heads_labeler
@@ -50,6 +51,7 @@ from storage.accounts import FIRST_OTHER_PERSON, AccountRepository
 from storage.db import Database
 from storage.onboarding import ChatRepository, RegistrationRepository
 from storage.outbox import OutboxRepository
+from storage.web import WebAuthRepository
 
 log = logging.getLogger(__name__)
 
@@ -271,6 +273,9 @@ async def build_app(
                 timezone=config.bot.timezone,
                 prompt_expires_after=config.bot.prompt_expires_after,
                 department=config.department,
+                web=None
+                if config.web is None
+                else WebLogin(WebAuthRepository(db), config.web.public_url, config.web.session),
             ),
             notifier,
             config.reminders,

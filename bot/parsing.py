@@ -57,6 +57,8 @@ class AdminCommand(StrEnum):
     REQUIRED = "required"  # «требуется 009 3.2»: «не требуется» undone
     EXTEND = "extend"  # «продлить 009 25.10», «продлить 009 3.2 25.10», «продлить 009 отменить»
     SCHOOL = "school"  # «школа 009»: its people and how far each got with registering
+    LOGIN = "login"  # «войти»: a one-time link to the department's web page (issue 18)
+    LOGOUT = "logout"  # «выйти»: end every session of the page
 
 
 _ADMIN_WORDS: dict[str, AdminCommand] = {
@@ -95,6 +97,10 @@ _ADMIN_WORDS: dict[str, AdminCommand] = {
     "extend": AdminCommand.EXTEND,
     "школа": AdminCommand.SCHOOL,
     "school": AdminCommand.SCHOOL,
+    "войти": AdminCommand.LOGIN,
+    "login": AdminCommand.LOGIN,
+    "выйти": AdminCommand.LOGOUT,
+    "logout": AdminCommand.LOGOUT,
 }
 # «продлить 009 отменить»: the school's extension (or one step's) is taken back.
 CANCEL_WORDS = frozenset({"отменить", "отмена", "отменить продление", "cancel"})
@@ -132,7 +138,15 @@ def parse_new_deadline(text: str, campaign: Campaign) -> dt.datetime | None:
 # («Требуется помощь по 3.2» is a head's message).
 # Words a head may well begin an ordinary message with («Школа выполнила…», «Требуется
 # помощь…»): a command only from staff.
-STAFF_ONLY = frozenset({AdminCommand.REQUIRED, AdminCommand.NOT_REQUIRED, AdminCommand.SCHOOL})
+STAFF_ONLY = frozenset(
+    {
+        AdminCommand.REQUIRED,
+        AdminCommand.NOT_REQUIRED,
+        AdminCommand.SCHOOL,
+        AdminCommand.LOGIN,
+        AdminCommand.LOGOUT,
+    }
+)
 _NOT = ("не", "not")
 
 
