@@ -52,6 +52,7 @@ from storage.db import Database
 from storage.onboarding import ChatRepository, RegistrationRepository
 from storage.outbox import OutboxRepository
 from storage.web import WebAuthRepository
+from web.server import serve_page
 
 log = logging.getLogger(__name__)
 
@@ -494,6 +495,8 @@ async def serve(app: App, stop: asyncio.Event, *, scheduler: bool = True) -> Non
         tasks.add(asyncio.create_task(MaxRunner(app, app.max).run()))
     if scheduler:
         tasks.add(asyncio.create_task(app.scheduler.run()))
+    if app.config.web is not None:
+        tasks.add(asyncio.create_task(serve_page(app)))
     housekeeping = asyncio.create_task(_refresh(app))
     stopper = asyncio.create_task(stop.wait())
     rejected = asyncio.create_task(app.api.token_rejected.wait())
