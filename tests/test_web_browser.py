@@ -52,6 +52,7 @@ def _missing() -> str | None:
 
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[Any]:
+    """Headless Chromium; asked for first, so a machine without it skips before the bot starts."""
     why = _missing()
     if why is not None:
         if REQUIRED:
@@ -143,7 +144,7 @@ def _rows(driver: Any) -> list[str]:
 
 
 async def test_staff_log_in_by_the_bots_link_and_work_the_table(
-    box: Sandbox, browser: Any
+    browser: Any, box: Sandbox
 ) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
