@@ -245,6 +245,37 @@ ORDER BY c.step_id, n.position
 """
 
 
+# Schools per statement when only some are read again (SQLite allows 32,766 parameters).
+_CHUNK = 500
+
+_SOME_SCHOOLS = """
+SELECT s.id, s.name, c.step_id, a.state, a.late, a.reason, a.answered_at, a.source,
+       n.part, n.done, n.total
+FROM schools s
+LEFT JOIN current_answers c ON c.campaign_id = ? AND c.school_id = s.id
+LEFT JOIN answers a ON a.id = c.answer_id
+LEFT JOIN answer_counts n ON n.answer_id = a.id
+WHERE s.id IN ({marks})
+ORDER BY s.id, c.step_id, n.position
+"""
+
+
+class TableMarks(_Row):
+    answers: int  # the newest answer of the order
+    staff: int  # the newest staff action («требуется», extensions)
+    extensions: int
+    roster: str  # schools and their latest rename
+    closed: str
+
+    @property
+    def version(self) -> str:
+        return f"{self.answers}-{self.staff}-{self.extensions}-{self.roster}-{self.closed}"
+
+    def only_new_answers(self, newer: TableMarks) -> bool:
+        """Whether `newer` differs from this only by answers given since."""
+        return newer.model_copy(update={"answers": self.answers}) == self
+
+
 class WebQueries:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -314,8 +345,8 @@ class WebQueries:
             counted[StepState.NONE] = max(0, schools - sum(counted.values()))
         return OrderProgress(schools=schools, finished=int(finished_rows[0][0]), states=states)
 
-    async def version(self, campaign_id: str) -> str:
-        """Changes whenever anything the order's table shows changes: the page polls it."""
+    async def marks(self, campaign_id: str) -> TableMarks:
+        """Where the order's table stands: what changes whenever anything it shows does."""
         row = await self._db.fetchone(
             """
             SELECT (SELECT COALESCE(MAX(id), 0) FROM answers WHERE campaign_id = :c),
@@ -326,20 +357,51 @@ class WebQueries:
             """,
             {"c": campaign_id},
         )
-        return "-".join(str(v) for v in row) if row is not None else ""
-
-    async def table(self, campaign_id: str) -> list[SchoolRow]:
-        """Every school of the roster with its current answers, ordered by id."""
-        rows, extensions = await self._db.fetch_many(
-            [
-                (_TABLE, {"campaign": campaign_id}),
-                (
-                    "SELECT school_id, step_id, deadline FROM extensions WHERE campaign_id = ?",
-                    (campaign_id,),
-                ),
-            ]
+        assert row is not None  # noqa: S101 - a SELECT of scalars always gives one row
+        return TableMarks(
+            answers=int(row[0]),
+            staff=int(row[1]),
+            extensions=int(row[2]),
+            roster=str(row[3]),
+            closed=str(row[4]),
         )
-        return _school_rows(rows, extensions)
+
+    async def version(self, campaign_id: str) -> str:
+        """Changes whenever anything the order's table shows changes: the page polls it."""
+        return (await self.marks(campaign_id)).version
+
+    async def table(
+        self, campaign_id: str, school_ids: Sequence[str] | None = None
+    ) -> list[SchoolRow]:
+        """Every school of the roster (or only these) with its current answers, by id."""
+        extensions_sql = (
+            "SELECT school_id, step_id, deadline FROM extensions WHERE campaign_id = ?",
+            (campaign_id,),
+        )
+        if school_ids is None:
+            rows, extensions = await self._db.fetch_many(
+                [(_TABLE, {"campaign": campaign_id}), extensions_sql]
+            )
+            return _school_rows(rows, extensions)
+        result: list[SchoolRow] = []
+        wanted = list(dict.fromkeys(school_ids))
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            rows, extensions = await self._db.fetch_many(
+                [(_SOME_SCHOOLS.format(marks=marks), (campaign_id, *chunk)), extensions_sql]
+            )
+            result += _school_rows(rows, extensions)
+        return result
+
+    async def answered_after(self, campaign_id: str, answer_id: int) -> list[str]:
+        """Schools with an answer newer than `answer_id`: the rows a kept table must re-read.
+        The rowid range comes first (`+campaign_id` keeps SQLite off the campaign index)."""
+        rows = await self._db.fetchall(
+            "SELECT DISTINCT school_id FROM answers WHERE id > ? AND +campaign_id = ?",
+            (answer_id, campaign_id),
+        )
+        return [str(r[0]) for r in rows]
 
     async def school(self, campaign_id: str, school_id: str) -> SchoolDetail | None:
         """One school: its row of the table, its people, every answer and staff action."""

