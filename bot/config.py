@@ -871,6 +871,17 @@ def _describe_max(section: MaxConfig | None) -> list[str]:
     ]
 
 
+def _describe_web(section: WebConfig | None) -> str:
+    if section is None:
+        return texts.CLI_DESCRIBE_WEB_NONE
+    return texts.CLI_DESCRIBE_WEB.format(
+        url=section.public_url,
+        listen=section.listen,
+        session=format_duration(section.session),
+        https="" if section.secure else texts.CLI_DESCRIBE_WEB_PLAIN,
+    )
+
+
 def describe(config: Config) -> list[str]:
     """A few lines saying what the config means, for `confirmbot check-config` (Russian)."""
     bot = config.bot
@@ -898,6 +909,7 @@ def describe(config: Config) -> list[str]:
         + (texts.CLI_DESCRIBE_TIMEOUT.format(seconds=timeout) if timeout is not None else ""),
         key,
         *_describe_max(config.max),
+        _describe_web(config.web),
         texts.CLI_DESCRIBE_STORAGE.format(path=config.storage.path),
         texts.CLI_DESCRIBE_TIMEZONE.format(timezone=bot.timezone),
         texts.CLI_DESCRIBE_ADMINS.format(

@@ -1106,6 +1106,12 @@ CLI_DESCRIBE_KEY_PLACEHOLDER = (
 CLI_DESCRIBE_KEY_NONE = "ключ доступа: не задан (этой команде он не нужен)"
 CLI_DESCRIBE_STORAGE = "база данных: {path}"
 CLI_DESCRIBE_MAX_NONE = "MAX: не подключён (нет раздела [max])"
+CLI_DESCRIBE_WEB_NONE = "веб-страница: не включена (нет раздела [web])"
+CLI_DESCRIBE_WEB = (
+    "веб-страница: {url}, бот слушает {listen}; вход по ссылке от бота («войти»), "
+    "сеанс {session}{https}"
+)
+CLI_DESCRIBE_WEB_PLAIN = "; адрес не https: cookie сеанса пойдёт без шифрования, поставьте nginx"
 CLI_DESCRIBE_MAX = (
     "MAX: API {api_url}, ключ из CONFIRMBOT_MAX_TOKEN; сотрудники в MAX: {admins}; беседы: {chats}"
 )

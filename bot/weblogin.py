@@ -50,6 +50,12 @@ class WebLogin:
         await self.repo.add_link(token_hash(token), person_id, now, now + LINK_LIFETIME)
         return f"{self.public_url}/login/{token}"
 
+    async def check(self, link_token: str, now: dt.datetime) -> LinkRefusal | None:
+        """Whether a link would still open a session, without spending it."""
+        if TOKEN_SHAPE.fullmatch(link_token) is None:
+            return LinkRefusal.UNKNOWN
+        return await self.repo.check_link(token_hash(link_token), now)
+
     async def open(self, link_token: str, now: dt.datetime) -> Opened | LinkRefusal:
         """Spend a link: the new session, or why the link opens nothing."""
         if TOKEN_SHAPE.fullmatch(link_token) is None:

@@ -66,6 +66,19 @@ class WebAuthRepository:
             (token_hash, person_id, _ts(now), _ts(expires_at)),
         )
 
+    async def check_link(self, token_hash: str, now: dt.datetime) -> LinkRefusal | None:
+        """Why the link would open nothing, or None if it still would; nothing is spent."""
+        row = await self._db.fetchone(
+            "SELECT expires_at, used_at FROM web_links WHERE token_hash = ?", (token_hash,)
+        )
+        if row is None:
+            return LinkRefusal.UNKNOWN
+        if row[1] is not None:
+            return LinkRefusal.USED
+        if _parse_ts(row[0]) <= now:
+            return LinkRefusal.EXPIRED
+        return None
+
     async def open_session(
         self,
         link_hash: str,

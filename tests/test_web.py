@@ -73,7 +73,7 @@ class Site:
         return url.removeprefix("http://bot.test")
 
     async def enter(self, person: int = ADMIN) -> None:
-        response = await self.client.get(await self.link(person), allow_redirects=False)
+        response = await self.client.post(await self.link(person), allow_redirects=False)
         assert response.status == 303, await response.text()
 
     async def csrf(self) -> str:
@@ -192,7 +192,14 @@ async def test_no_page_or_download_without_a_session(site: Site) -> None:
 
 async def test_a_link_opens_a_session_once(site: Site) -> None:
     link = await site.link()
-    response = await site.client.get(link, allow_redirects=False)
+    # Opening the link shows a form that spends it (app.js sends it at once): a messenger's
+    # link preview, which fetches the address, spends nothing.
+    for _ in range(2):
+        shown = await site.client.get(link)
+        assert shown.status == 200
+        assert f'<form method="post" action="{link}" id="login-form">' in await shown.text()
+    assert (await site.client.get("/")).status == 401
+    response = await site.client.post(link, allow_redirects=False)
     assert response.status == 303
     assert response.headers["Location"] == "/"
     cookie = response.headers["Set-Cookie"]
@@ -203,9 +210,21 @@ async def test_a_link_opens_a_session_once(site: Site) -> None:
     page = await site.client.get("/")
     assert page.status == 200
     assert "Приказ № 47" in await page.text()
-    again = await site.client.get(link, allow_redirects=False)
-    assert again.status == 403
-    assert "уже использована" in await again.text()
+    for again in (
+        await site.client.post(link, allow_redirects=False),
+        await site.client.get(link, allow_redirects=False),
+    ):
+        assert again.status == 403
+        assert "уже использована" in await again.text()
+
+
+async def test_a_link_is_not_spent_from_another_site(site: Site) -> None:
+    link = await site.link()
+    foreign = await site.client.post(
+        link, headers={"Origin": "https://evil.example"}, allow_redirects=False
+    )
+    assert foreign.status == 403
+    assert (await site.client.post(link, allow_redirects=False)).status == 303
 
 
 async def test_an_expired_or_unknown_link_says_what_to_do(site: Site) -> None:
@@ -228,7 +247,8 @@ async def test_the_cookie_is_secure_behind_https(tmp_path: Path, site: Site) -> 
     deps = web_deps(site.db, login, site.clock, lambda person: True, secure=True)
     async with TestClient(TestServer(build_web_app(deps))) as client:
         url = await login.issue_link(ADMIN, site.clock.now())
-        response = await client.get(url.removeprefix("https://bot.test"), allow_redirects=False)
+        path = url.removeprefix("https://bot.test")
+        response = await client.post(path, allow_redirects=False)
         assert "Secure" in response.headers["Set-Cookie"]
 
 
@@ -277,8 +297,9 @@ async def test_a_burst_of_wrong_links_is_limited(site: Site) -> None:
     limited = await site.client.get(good)
     assert limited.status == 429
     assert "Слишком много неверных ссылок" in await limited.text()
+    assert (await site.client.post(good, allow_redirects=False)).status == 429
     site.clock.advance(5 * 60 + 1)
-    assert (await site.client.get(good, allow_redirects=False)).status == 303
+    assert (await site.client.post(good, allow_redirects=False)).status == 303
 
 
 async def test_every_answer_carries_the_security_headers(site: Site) -> None:
@@ -302,11 +323,13 @@ async def test_access_is_logged_without_tokens(
 ) -> None:
     caplog.set_level(logging.INFO, logger="web.access")
     link = await site.link()
-    await site.client.get(link, allow_redirects=False)
+    await site.client.get(link)
+    await site.client.post(link, allow_redirects=False)
     await site.client.get(ORDER_PAGE)
     lines = [r.getMessage() for r in caplog.records if r.name == "web.access"]
     assert any(f"GET {ORDER_PAGE} person={ADMIN} -> 200" in line for line in lines), lines
-    assert any("GET /login/… " in line for line in lines)
+    assert any("GET /login/… person=- -> 200" in line for line in lines), lines
+    assert any(f"POST /login/… person={ADMIN} -> 303" in line for line in lines), lines
     token = link.rsplit("/", 1)[1]
     assert not any(token in r.getMessage() for r in caplog.records)
 
@@ -318,7 +341,7 @@ async def test_the_orders_page_shows_progress(site: Site) -> None:
     await site.enter()
     page = await (await site.client.get("/")).text()
     assert "Выполнили все пункты: <strong>1 из 4</strong>" in page
-    assert "до срока 1 день" in page
+    assert "До срока 1 день" in page
     assert "Регистрация сотрудников" in page  # named apart, not among the schools' items
     await CampaignRepository(site.db).close(CAMPAIGN.id, site.clock.now())
     page = await (await site.client.get("/")).text()
@@ -432,6 +455,9 @@ async def test_one_school_shows_its_people_and_every_answer(site: Site) -> None:
     assert "нет интернета" in page
     assert "с опозданием" in page
     assert "кнопкой" in page
+    # The history names a count item's parts as the order does.
+    titles = [p.title for p in CAMPAIGN.steps[1].parts]
+    assert f"{titles[0]} 45 из 50, {titles[1]} 45 из 50" in page
     page = await (await site.client.get(f"{ORDER_PAGE}/schools/001")).text()
     assert "Иванова Анна" in page
     assert "Петров Пётр" in page

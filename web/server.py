@@ -45,6 +45,7 @@ from web.table import (
     STATE_FILTER_NAMES,
     TableQuery,
     cell_view,
+    counts_words,
     finished_items,
     page_of,
     school_steps,
@@ -135,18 +136,43 @@ _REFUSALS = {
 }
 
 
-async def login(request: web.Request) -> web.StreamResponse:
-    """GET /login/{token}: the link from the bot; a session, or a page that says what to do."""
+def _refused(request: web.Request, deps: WebDeps, client: str, why: LinkRefusal) -> web.Response:
+    deps.limiter.failed(client)
+    log.info("login link refused (%s) from %s", why.value, client)
+    return _page(request, "login_refused.html", {"why": _REFUSALS[why]}, status=403)
+
+
+def _limited(request: web.Request, client: str) -> web.Response:
+    log.warning("login links from %s refused: too many wrong ones", client)
+    return _page(request, "login_refused.html", {"why": "limited"}, status=429)
+
+
+async def login_page(request: web.Request) -> web.StreamResponse:
+    """GET /login/{token}: the link from the bot. Opening it spends nothing: messengers fetch
+    the links in messages to draw previews. The page's form (sent at once by app.js, or by
+    its button) spends it; a link that would open nothing says what to do instead."""
     deps = _deps(request)
     client = client_of(request)
     if deps.limiter.blocked(client):
-        log.warning("login links from %s refused: too many wrong ones", client)
-        return _page(request, "login_refused.html", {"why": "limited"}, status=429)
+        return _limited(request, client)
+    token = request.match_info["token"]
+    why = await deps.login.check(token, deps.clock.now())
+    if why is not None:
+        return _refused(request, deps, client, why)
+    return _page(request, "login.html", {"action": f"/login/{token}"})
+
+
+async def login(request: web.Request) -> web.StreamResponse:
+    """POST /login/{token}: spend the link and start the session."""
+    deps = _deps(request)
+    client = client_of(request)
+    if deps.limiter.blocked(client):
+        return _limited(request, client)
+    if not _same_origin(request):
+        return _page(request, "error.html", {"message": _STALE_FORM}, status=403)
     opened = await deps.login.open(request.match_info["token"], deps.clock.now())
     if isinstance(opened, LinkRefusal):
-        deps.limiter.failed(client)
-        log.info("login link refused (%s) from %s", opened.value, client)
-        return _page(request, "login_refused.html", {"why": _REFUSALS[opened]}, status=403)
+        return _refused(request, deps, client, opened)
     request[PERSON] = opened.person_id
     if not deps.is_staff(opened.person_id):
         await deps.login.end(opened.token, deps.clock.now())
@@ -163,6 +189,9 @@ async def login(request: web.Request) -> web.StreamResponse:
         samesite="Lax",
     )
     return response
+
+
+_STALE_FORM = "Форма устарела или открыта с другого сайта: обновите страницу и попробуйте ещё раз."
 
 
 def _same_origin(request: web.Request) -> bool:
@@ -187,12 +216,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
         or not _same_origin(request)
     ):
         log.warning("logout without a valid CSRF token for %s", session.person_id)
-        return _page(
-            request,
-            "error.html",
-            {"message": "Форма устарела: обновите страницу и нажмите «Выйти» ещё раз."},
-            status=403,
-        )
+        return _page(request, "error.html", {"message": _STALE_FORM}, status=403)
     await deps.login.end(request.cookies.get(SESSION_COOKIE, ""), deps.clock.now())
     log.info("web session closed by %s", session.person_id)
     response = web.HTTPSeeOther("/bye")
@@ -388,6 +412,11 @@ async def school(request: web.Request) -> web.StreamResponse:
             "source_name": texts.SOURCE_NAME,
             "role_name": texts.ROLE_NAME,
             "actions": [_action_words(a, campaign) for a in detail.actions],
+            "history_counts": {
+                h.id: counts_words(step, h.counts)
+                for h in detail.history
+                if h.counts and (step := titles.get(h.step_id)) is not None
+            },
             "tz": _tz,
         },
     )
@@ -441,7 +470,8 @@ def build_web_app(deps: WebDeps) -> web.Application:
         lstrip_blocks=True,
     )
     environment.globals["state_class"] = lambda state: f"state-{state.value}"
-    app.router.add_get("/login/{token}", login)
+    app.router.add_get("/login/{token}", login_page)
+    app.router.add_post("/login/{token}", login)
     app.router.add_post("/logout", logout)
     app.router.add_get("/bye", bye)
     app.router.add_get("/", orders)

@@ -16,9 +16,9 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from bot import texts
-from bot.domain import Campaign, Step, StepKind, StepState
+from bot.domain import Campaign, Count, Step, StepKind, StepState
 from bot.russian import number, percent_of
-from storage.web import Cell, SchoolRow
+from storage.web import SchoolRow
 
 PAGE_SIZE = 500
 
@@ -214,12 +214,12 @@ class CellView:
     reason: str
 
 
-def counts_words(step: Step, cell: Cell) -> str:
+def counts_words(step: Step, counts: dict[str, Count]) -> str:
     """«45 из 50»; with several parts, each titled: «педагоги 45 из 50, ученики 380 из 412»."""
     titles = {p.key: p.title for p in step.parts}
-    keys = [p.key for p in step.parts if p.key in cell.counts]
-    keys += [k for k in cell.counts if k not in titles]
-    words = [f"{number(cell.counts[k].done)} из {number(cell.counts[k].total)}" for k in keys]
+    keys = [p.key for p in step.parts if p.key in counts]
+    keys += [k for k in counts if k not in titles]
+    words = [f"{number(counts[k].done)} из {number(counts[k].total)}" for k in keys]
     if len(keys) > 1:
         words = [f"{titles.get(k, k)} {w}" for k, w in zip(keys, words, strict=True)]
     return ", ".join(words)
@@ -230,7 +230,7 @@ def cell_view(campaign: Campaign, row: SchoolRow, step: Step, now: dt.datetime) 
     current = StepState.NONE if cell is None else cell.state
     text = texts.STATE_NAME[current]
     if cell is not None and step.kind is StepKind.COUNT and cell.counts:
-        text = f"{counts_words(step, cell)} · {text}"
+        text = f"{counts_words(step, cell.counts)} · {text}"
     notes: list[str] = []
     if cell is not None and cell.late:
         notes.append("с опозданием")

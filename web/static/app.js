@@ -3,6 +3,14 @@
 "use strict";
 
 (function () {
+  // The login link's page: spend the link at once (a messenger's link preview, which runs no
+  // script, only loads the page and leaves the link unspent).
+  const login = document.getElementById("login-form");
+  if (login) {
+    login.submit();
+    return;
+  }
+
   const filters = document.getElementById("filters");
   if (filters) {
     filters.addEventListener("change", function (event) {
