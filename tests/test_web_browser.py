@@ -76,6 +76,8 @@ def browser(tmp_path: Path) -> Iterator[Any]:
         f"--user-data-dir={tmp_path / 'chromium-profile'}",
     ):
         options.add_argument(flag)
+    # The console, to see that nothing the page needs is blocked by its own CSP.
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
     driver.set_page_load_timeout(15)
     try:
@@ -207,6 +209,11 @@ async def test_staff_log_in_by_the_bots_link_and_work_the_table(
     page = driver.page_source
     assert "Директор 2" in page
     assert "нет интернета" in page
+
+    # Everything ran under the page's Content-Security-Policy, with nothing refused.
+    console = await _in_thread(lambda: driver.get_log("browser"))
+    refused = [e["message"] for e in console if "Content Security Policy" in e["message"]]
+    assert refused == []
 
     # Logging out ends the session: the page asks to log in again.
     await _in_thread(lambda: driver.find_element(By.ID, "logout").click())
