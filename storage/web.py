@@ -236,15 +236,19 @@ class DayCount(_Row):
     finished: int
 
 
+# A page of the table: the next `limit` schools by id, with their current answers. The whole
+# order is read page by page, so a large district's read leaves the one connection free for
+# the heads' answers between pages (as storage/reports.py does).
 _TABLE = """
 SELECT s.id, s.name, c.step_id, a.state, a.late, a.reason, a.answered_at, a.source,
        n.part, n.done, n.total
-FROM schools s
+FROM (SELECT id, name FROM schools WHERE id > :after ORDER BY id LIMIT :limit) s
 LEFT JOIN current_answers c ON c.campaign_id = :campaign AND c.school_id = s.id
 LEFT JOIN answers a ON a.id = c.answer_id
 LEFT JOIN answer_counts n ON n.answer_id = a.id
 ORDER BY s.id, c.step_id, n.position
 """
+TABLE_PAGE = 2000
 
 _ONE_SCHOOL = """
 SELECT s.id, s.name, c.step_id, a.state, a.late, a.reason, a.answered_at, a.source,
@@ -391,12 +395,19 @@ class WebQueries:
             "SELECT school_id, step_id, deadline FROM extensions WHERE campaign_id = ?",
             (campaign_id,),
         )
-        if school_ids is None:
-            rows, extensions = await self._db.fetch_many(
-                [(_TABLE, {"campaign": campaign_id}), extensions_sql]
-            )
-            return _school_rows(rows, extensions)
         result: list[SchoolRow] = []
+        if school_ids is None:
+            extensions = await self._db.fetchall(*extensions_sql)
+            after = ""
+            while True:
+                rows = await self._db.fetchall(
+                    _TABLE, {"campaign": campaign_id, "after": after, "limit": TABLE_PAGE}
+                )
+                page = _school_rows(rows, extensions)
+                result += page
+                if len(page) < TABLE_PAGE:
+                    return result
+                after = page[-1].id
         wanted = list(dict.fromkeys(school_ids))
         for start in range(0, len(wanted), _CHUNK):
             chunk = wanted[start : start + _CHUNK]

@@ -502,3 +502,14 @@ async def test_the_kept_table_rereads_only_the_schools_that_answered(site: Site)
     third, _ = await tables.rows(CAMPAIGN.id)
     assert {r.id: r for r in third}["001"].extensions.keys() == {"3.2"}
     assert not any(r is s for r, s in zip(third, second, strict=True))
+
+
+@pytest.mark.parametrize("page", [1, 3, 4, 1000])
+async def test_the_order_is_read_in_pages_with_nothing_lost(
+    site: Site, page: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    queries = WebQueries(site.db)
+    whole = await queries.table(CAMPAIGN.id)
+    monkeypatch.setattr("storage.web.TABLE_PAGE", page)
+    assert await queries.table(CAMPAIGN.id) == whole
+    assert [r.id for r in whole] == sorted(s.id for s in SCHOOLS)
