@@ -8,6 +8,7 @@ import datetime as dt
 import io
 import logging
 import re
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from openpyxl import load_workbook
 
 from bot.campaign import default_campaign_path, load_campaign
 from bot.clock import FakeClock
+from bot.config import ConfigError
 from bot.domain import Answer, AnswerSource, Count, Person, Role, School, Step, StepState
 from bot.weblogin import WebLogin
 from storage.db import Database
@@ -31,7 +33,7 @@ from storage.repositories import (
 from storage.web import WebAuthRepository, WebQueries
 from web.cache import TableCache
 from web.security import CONTENT_SECURITY_POLICY, SESSION_COOKIE
-from web.server import build_web_app, web_deps
+from web.server import build_web_app, run_web, web_deps
 
 ADMIN = 900_001
 OTHER_ADMIN = 900_003
@@ -513,3 +515,14 @@ async def test_the_order_is_read_in_pages_with_nothing_lost(
     monkeypatch.setattr("storage.web.TABLE_PAGE", page)
     assert await queries.table(CAMPAIGN.id) == whole
     assert [r.id for r in whole] == sorted(s.id for s in SCHOOLS)
+
+
+async def test_a_taken_port_is_a_config_problem_said_plainly(site: Site) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        deps = web_deps(site.db, site.login, site.clock, lambda person: True, secure=False)
+        with pytest.raises(ConfigError) as caught:
+            await run_web(deps, "127.0.0.1", port)
+    assert caught.value.problems[0].startswith(f"web.listen: 127.0.0.1:{port} не удаётся занять")

@@ -23,6 +23,7 @@ from aiohttp import web
 
 from bot import texts
 from bot.clock import Clock
+from bot.config import ConfigError
 from bot.domain import Campaign, StepState
 from bot.russian import percent_of
 from bot.weblogin import WebLogin
@@ -510,7 +511,17 @@ async def run_web(deps: WebDeps, host: str, port: int) -> None:
     runner = web.AppRunner(build_web_app(deps), access_log=None)
     await runner.setup()
     try:
-        await web.TCPSite(runner, host, port).start()
+        try:
+            await web.TCPSite(runner, host, port).start()
+        except OSError as error:
+            # Taken by another program, or an address this machine does not have: the config
+            # must change, and the bot says so as it says any config problem (exit status 2).
+            raise ConfigError(
+                [
+                    f"web.listen: {host}:{port} не удаётся занять ({error.strerror or error}); "
+                    'укажите свободный порт этой машины, например "127.0.0.1:8080"'
+                ]
+            ) from None
         log.info("the web page is served on %s:%s", host, port)
         await asyncio.Event().wait()
     finally:
