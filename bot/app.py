@@ -50,6 +50,7 @@ from bot.scheduler import Scheduler
 from bot.service import CampaignService, Repositories
 from bot.vk import CURRENT_UPDATE, VKMessenger, VKTransport, update_author, vk_address
 from bot.vk_api import AUTH_FAILED, DEFAULT_TIMEOUT, ResilientAPI, TransientError
+from bot.weblogin import WebLogin
 from handlers.admins import admins_labeler
 from handlers.chat_events import chat_events_labeler
 from handlers.heads import heads_labeler
@@ -59,6 +60,8 @@ from storage.db import Database
 from storage.onboarding import ChatRepository, RegistrationRepository
 from storage.outbox import OutboxRepository
 from storage.repositories import Membership
+from storage.web import WebAuthRepository
+from web.server import serve_page
 
 log = logging.getLogger(__name__)
 
@@ -275,6 +278,9 @@ async def build_app(
             timezone=config.bot.timezone,
             prompt_expires_after=config.bot.prompt_expires_after,
             department=config.department,
+            web=None
+            if config.web is None
+            else WebLogin(WebAuthRepository(db), config.web.public_url, config.web.session),
         )
         audience = Audience(chats=chats, controller=config.bot.controller)
 
@@ -525,6 +531,8 @@ async def serve(app: App, stop: asyncio.Event, *, scheduler: bool = True) -> Non
         tasks.add(asyncio.create_task(MaxRunner(app, app.max).run()))
     if scheduler:
         tasks.add(asyncio.create_task(app.scheduler.run()))
+    if app.config.web is not None:
+        tasks.add(asyncio.create_task(serve_page(app)))
     housekeeping = asyncio.create_task(_refresh(app))
     stopper = asyncio.create_task(stop.wait())
     rejected = asyncio.create_task(app.api.token_rejected.wait())

@@ -435,6 +435,49 @@ class DepartmentConfig(_Frozen):
     phone: Annotated[str, Field(max_length=40), AfterValidator(_phone)] | None = None
 
 
+WEB_LISTEN_FORM = '"адрес:порт", например "127.0.0.1:8080"'
+WEB_URL_FORM = 'адрес страницы, как его открывают сотрудники, например "https://bot.example.ru"'
+
+
+class WebConfig(_Frozen):
+    """The department's web page (web/): served by `confirmbot run` when this is configured."""
+
+    # Where the bot listens, behind the reverse proxy that holds the HTTPS address.
+    listen: str = "127.0.0.1:8080"
+    # The address staff open: login links the bot sends start with it.
+    public_url: str
+    # How long a session lasts once a link is opened: a working day.
+    session: Duration = dt.timedelta(hours=10)
+    # How often an open table asks whether new answers came (and then redraws itself).
+    refresh: Duration = dt.timedelta(seconds=10)
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, listen: str) -> str:
+        host, _, port = listen.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{show_value(listen)} — не адрес; ожидается {WEB_LISTEN_FORM}")
+        return listen
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, url: str) -> str:
+        url = url.strip()
+        if re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", url) is None:
+            raise ValueError(f"{show_value(url)} — не адрес http(s); ожидается {WEB_URL_FORM}")
+        return url.rstrip("/")
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]"), int(port)
+
+    @property
+    def secure(self) -> bool:
+        """Cookies only over HTTPS when staff reach the page over HTTPS."""
+        return self.public_url.startswith("https://")
+
+
 class Config(_Frozen):
     vk: VkConfig
     # MAX beside VK (bot/max.py); absent: VK only.
@@ -444,6 +487,8 @@ class Config(_Frozen):
     department: DepartmentConfig = Field(default_factory=DepartmentConfig)
     campaign: CampaignFileConfig = Field(default_factory=CampaignFileConfig)
     reminders: RemindersConfig = Field(default_factory=RemindersConfig)
+    # The department's web page; absent: not served.
+    web: WebConfig | None = None
 
 
 # --- loading -----------------------------------------------------------------------------------
@@ -503,6 +548,11 @@ _FORMS: dict[str, str] = {
     "reminders.calendar.working_days[]": 'дата "ГГГГ-ММ-ДД" или без кавычек 2025-03-31',
     "reminders.escalate_every": 'длительность вида "24h" или "1d"',
     "department": "таблица [department] с name, short_name и phone",
+    "web": "таблица [web] с listen и public_url",
+    "web.listen": WEB_LISTEN_FORM,
+    "web.public_url": WEB_URL_FORM,
+    "web.session": 'длительность, например "10h"',
+    "web.refresh": 'длительность, например "10s"',
     "department.name": DEPARTMENT_NAME_FORM,
     "department.short_name": DEPARTMENT_SHORT_FORM,
     "department.phone": PHONE_FORM,
@@ -821,6 +871,17 @@ def _describe_max(section: MaxConfig | None) -> list[str]:
     ]
 
 
+def _describe_web(section: WebConfig | None) -> str:
+    if section is None:
+        return texts.CLI_DESCRIBE_WEB_NONE
+    return texts.CLI_DESCRIBE_WEB.format(
+        url=section.public_url,
+        listen=section.listen,
+        session=format_duration(section.session),
+        https="" if section.secure else texts.CLI_DESCRIBE_WEB_PLAIN,
+    )
+
+
 def describe(config: Config) -> list[str]:
     """A few lines saying what the config means, for `confirmbot check-config` (Russian)."""
     bot = config.bot
@@ -848,6 +909,7 @@ def describe(config: Config) -> list[str]:
         + (texts.CLI_DESCRIBE_TIMEOUT.format(seconds=timeout) if timeout is not None else ""),
         key,
         *_describe_max(config.max),
+        _describe_web(config.web),
         texts.CLI_DESCRIBE_STORAGE.format(path=config.storage.path),
         texts.CLI_DESCRIBE_TIMEZONE.format(timezone=bot.timezone),
         texts.CLI_DESCRIBE_ADMINS.format(

@@ -58,6 +58,8 @@ class AdminCommand(StrEnum):
     EXTEND = "extend"  # «продлить 009 25.10», «продлить 009 3.2 25.10», «продлить 009 отменить»
     SCHOOL = "school"  # «школа 009»: its people and how far each got with registering
     ORDERS = "orders"  # «приказы»: the open orders with their progress (issue 14)
+    LOGIN = "login"  # «войти»: a one-time link to the department's web page (issue 18)
+    LOGOUT = "logout"  # «выйти»: end every session of the page
 
 
 _ADMIN_WORDS: dict[str, AdminCommand] = {
@@ -98,6 +100,10 @@ _ADMIN_WORDS: dict[str, AdminCommand] = {
     "school": AdminCommand.SCHOOL,
     "приказы": AdminCommand.ORDERS,
     "orders": AdminCommand.ORDERS,
+    "войти": AdminCommand.LOGIN,
+    "login": AdminCommand.LOGIN,
+    "выйти": AdminCommand.LOGOUT,
+    "logout": AdminCommand.LOGOUT,
 }
 # «продлить 009 отменить»: the school's extension (or one step's) is taken back.
 CANCEL_WORDS = frozenset({"отменить", "отмена", "отменить продление", "cancel"})
@@ -136,7 +142,14 @@ def parse_new_deadline(text: str, campaign: Campaign) -> dt.datetime | None:
 # Words a head may well begin an ordinary message with («Школа выполнила…», «Требуется
 # помощь…»): a command only from staff.
 STAFF_ONLY = frozenset(
-    {AdminCommand.REQUIRED, AdminCommand.NOT_REQUIRED, AdminCommand.SCHOOL, AdminCommand.ORDERS}
+    {
+        AdminCommand.REQUIRED,
+        AdminCommand.NOT_REQUIRED,
+        AdminCommand.SCHOOL,
+        AdminCommand.ORDERS,
+        AdminCommand.LOGIN,
+        AdminCommand.LOGOUT,
+    }
 )
 _NOT = ("не", "not")
 

@@ -77,8 +77,12 @@ def sandbox_config(
     admins: Sequence[int],
     controller: int | None = None,
     max_url: str | None = None,
+    web_listen: str | None = None,
 ) -> Config:
     more: dict[str, Any] = {}
+    if web_listen is not None:
+        # The department's web page, reached without a proxy; the table refreshes each second.
+        more["web"] = {"listen": web_listen, "public_url": f"http://{web_listen}", "refresh": "1s"}
     if max_url is not None:
         more["max"] = {
             "token": MAX_TOKEN,
@@ -123,6 +127,7 @@ async def start_sandbox(
     scheduler: bool = False,
     max_people: bool = False,
     vk_people: bool = True,
+    web_listen: str | None = None,
 ) -> Sandbox:
     """Start the emulator, load the roster, build the app and start long polling.
 
@@ -155,6 +160,7 @@ async def start_sandbox(
             admins=admins,
             controller=controller,
             max_url=None if max_emulator is None else max_emulator.api_url,
+            web_listen=web_listen,
         )
         app = await build_app(config, clock=clock, campaign=campaign)
     except BaseException:

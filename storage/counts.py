@@ -5,7 +5,7 @@ triggers keep per-step state counts, per-part sums, per-school done steps (and h
 schools have each number) and the roster's sizes in the same transaction as the change they
 count. `recount` checks them against the base tables and repairs them (`confirmbot doctor`).
 An item «не требуется» for a school (migration 0010) counts as done for that school. A closed
-school (migration 0017) counts nowhere: the recounts read the views of open schools, their
+school (migration 0019) counts nowhere: the recounts read the views of open schools, their
 people and their current answers (`open_schools`, `counted_people`, `counted_answers`).
 """
 

@@ -60,7 +60,7 @@ class CampaignRecord(_Row):
 
 
 class SchoolClosure(_Row):
-    """A closed school: when and why (migration 0017)."""
+    """A closed school: when and why (migration 0019)."""
 
     school: School
     closed_at: dt.datetime
@@ -484,7 +484,7 @@ class RosterRepository:
 
     async def close_school(self, school_id: str, reason: str, now: dt.datetime) -> str:
         """Close a school: "closed", or "unknown" / "already" when nothing changed. The
-        triggers of migration 0017 take it out of every kept count in the same statement."""
+        triggers of migration 0019 take it out of every kept count in the same statement."""
         async with self._db.atomic():
             row = await self._db.fetchone(
                 "SELECT closed_at FROM schools WHERE id = ?", (school_id,)

@@ -17,6 +17,7 @@ from bot.notify import Notifier
 from bot.onboarding import Onboarding
 from bot.ports import Messenger
 from bot.service import CampaignService
+from bot.weblogin import WebLogin
 from storage.repositories import Membership
 
 # The card when several orders are open (the router's: it knows the orders); None: one order.
@@ -33,6 +34,8 @@ class Settings:
     department: DepartmentConfig = field(default_factory=DepartmentConfig)
     # How long a question of the bot (a problem's reason, a step's numbers) waits.
     prompt_expires_after: dt.timedelta = dt.timedelta(hours=1)
+    # Links to the department's web page ([web] in the config); None: no page.
+    web: WebLogin | None = None
 
 
 # A stranger is told who the bot is and whom to ask once a day per conversation.

@@ -28,6 +28,7 @@ from bot.report import ReportSummary, write_xlsx
 from bot.roster import parse_vk_id
 from bot.rules.base import Context, Rules
 from bot.rules.heads import HeadRules
+from bot.rules.web import WEB_COMMANDS, WebRules
 from bot.schedule import extended_slots, upcoming
 from bot.status import DistrictStatus
 from storage.reports import ReportRepository
@@ -39,6 +40,7 @@ class StaffRules(Rules):
     def __init__(self, ctx: Context, heads: HeadRules) -> None:
         super().__init__(ctx)
         self.heads = heads
+        self.web = WebRules(ctx)
 
     async def on_command(self, msg: Incoming, parsed: ParsedAdminCommand) -> list[Action]:
         """A staff command; others get a polite refusal and no data.
@@ -59,6 +61,8 @@ class StaffRules(Rules):
             if not memberships:
                 return await self._stranger(msg)
             return [Reply(texts.admin_only(self.settings.department))]
+        if command in WEB_COMMANDS:
+            return await self.web.on_command(msg, command)
         if command is AdminCommand.BIND:
             return [await self._bind(msg, parsed.argument)]
         if msg.in_chat and msg.peer_id not in await self.settings.chats.admin_chats():
