@@ -288,7 +288,7 @@ class MaxTransport:
         client: MaxClient,
         directory: MaxDirectory,
         *,
-        bot_id: int,
+        bot_id: int | None,
         chat_rate: float = CHAT_RATE,
         check_depth: int = CHECK_DEPTH,
         sleep: Callable[[float], Awaitable[None]] | None = None,
@@ -296,6 +296,8 @@ class MaxTransport:
     ) -> None:
         self.client = client
         self.directory = directory
+        # None until MAX has answered GET /me (bot/app.py's MaxRunner): until then nothing is
+        # sent, as a message could not be told from the bot's own when read back.
         self.bot_id = bot_id
         # A person's MAX user id (the core addresses people by their person id).
         self.user_of = user_of
@@ -310,6 +312,12 @@ class MaxTransport:
         self.checks = 0  # how many conversations were read back, for logs and tests
         self.found = 0  # how many messages were found already sent
 
+    @property
+    def _me(self) -> int:
+        if self.bot_id is None:
+            raise RuntimeError("MAX has not been reached yet")
+        return self.bot_id
+
     def suspect(self, keys: Iterable[str]) -> None:
         """Messages that may have been sent by a process that died before recording it: the
         rows pending when this process starts. Each is looked for before it is sent."""
@@ -319,6 +327,10 @@ class MaxTransport:
         return list(await asyncio.gather(*(self._one(m) for m in messages)))
 
     async def _one(self, message: Outgoing) -> Result:
+        if self.client.token_rejected.is_set():
+            return Result(Outcome.RETRY, error="MAX rejected the token")
+        if self.bot_id is None:
+            return Result(Outcome.RETRY, error="MAX has not been reached yet")
         try:
             if message.kind is OutKind.ANSWER:
                 return await self._answer(message)
@@ -398,15 +410,16 @@ class MaxTransport:
             log.warning("MAX answered POST /messages with an unreadable body")
             self._delivered.add(done)
             return _Delivery(address, sent=True)
-        self.directory.learn(sent, bot_id=self.bot_id, person=wire if person else None)
+        self.directory.learn(sent, bot_id=self._me, person=wire if person else None)
         self._delivered.add(done)
         return _Delivery(address, sent=True)
 
     @staticmethod
     def _refusal(address: Address, error: MaxAPIError) -> _Delivery:
         reason = f"MAX {error.status} {error.code}: {error.message}"[:300]
-        if error.transient or error.code == NOT_READY:
-            # Too many requests, MAX's failure, or a file MAX is still processing.
+        if error.transient or error.code == NOT_READY or error.token_rejected:
+            # Too many requests, MAX's failure, a file MAX is still processing, or a token
+            # refused (kept for the start with a new one).
             return _Delivery(address, retry=reason)
         if address.kind is AddressKind.PERSON and _is_refusal_of_person(error):
             return _Delivery(address, refused=True)
@@ -438,14 +451,14 @@ class MaxTransport:
             sender = item.sender
             if (
                 sender is not None
-                and sender.user_id == self.bot_id
+                and sender.user_id == self._me
                 and marker in (item.body.text or "")
             ):
                 log.info(
                     "message %s was already sent (%s): not sent again", message.key, item.body.mid
                 )
                 person = wire if address.kind is AddressKind.PERSON else None
-                self.directory.learn(item, bot_id=self.bot_id, person=person)
+                self.directory.learn(item, bot_id=self._me, person=person)
                 self.found += 1
                 return True
         return False
@@ -464,7 +477,7 @@ class MaxTransport:
         except MaxUnreachable as error:
             return Result(Outcome.RETRY, error=str(error))  # an edit twice is the same edit
         except MaxAPIError as error:
-            if error.transient:
+            if error.transient or error.token_rejected:
                 return Result(Outcome.RETRY, error=f"MAX {error.status} {error.code}")
             if where.kind is AddressKind.CHAT and _is_chat_lost(error):
                 return Result(Outcome.SKIPPED, lost=(where.id,), error=error.code)
@@ -481,7 +494,8 @@ class MaxTransport:
         except MaxUnreachable as error:
             return Result(Outcome.RETRY, error=str(error))
         except MaxAPIError as error:
-            outcome = Outcome.RETRY if error.transient else Outcome.FAILED
+            passing = error.transient or error.token_rejected
+            outcome = Outcome.RETRY if passing else Outcome.FAILED
             return Result(outcome, error=f"MAX {error.status} {error.code}")
         return Result(Outcome.SENT)
 

@@ -52,7 +52,7 @@ class MaxHandlers:
         accounts: MaxAccounts,
         directory: MaxDirectory,
         *,
-        bot_id: int,
+        bot_id: int = 0,  # set when MAX first answers (bot/app.py's MaxRunner)
         username: str | None = None,
     ) -> None:
         self.flow = flow
