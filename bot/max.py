@@ -387,9 +387,13 @@ class MaxTransport:
         wire = self._wire_id(address)
         if wire is None:
             return _Delivery(address, failed=f"person {address.id} has no MAX account")
-        if message.key in self._suspects and await self._already_sent(message, address, wire):
-            self._delivered.add(done)
-            return _Delivery(address, sent=True)
+        if message.key in self._suspects:
+            found = await self._already_sent(message, address, wire)
+            if found is None:
+                return _Delivery(address, retry="cannot read the conversation back yet")
+            if found:
+                self._delivered.add(done)
+                return _Delivery(address, sent=True)
         person = address.kind is AddressKind.PERSON
         await self._pace(address)
         try:
@@ -427,8 +431,10 @@ class MaxTransport:
             return _Delivery(address, lost=True)
         return _Delivery(address, failed=reason)
 
-    async def _already_sent(self, message: Outgoing, address: Address, wire: int) -> bool:
-        """Is a message with this key's marker among the conversation's latest messages?"""
+    async def _already_sent(self, message: Outgoing, address: Address, wire: int) -> bool | None:
+        """Is a message with this key's marker among the conversation's latest messages? None
+        when MAX cannot tell us now (a time-out, a 5xx, 429): sending blindly then could be
+        the second copy, so the message waits for the next try instead."""
         if address.kind is AddressKind.CHAT:
             chat_id: int | None = wire
         else:
@@ -441,10 +447,16 @@ class MaxTransport:
         self.checks += 1
         try:
             latest = await self.client.messages(chat_id, count=self.check_depth)
-        except (MaxAPIError, MaxUnreachable, ValidationError) as error:
+        except (MaxAPIError, MaxUnreachable) as error:
+            if isinstance(error, MaxUnreachable) or error.transient or error.token_rejected:
+                log.info("reading back chat %s failed (%s): tried later", chat_id, error)
+                return None
             log.info(
-                "reading back chat %s failed (%s): %s is sent again", chat_id, error, message.key
+                "reading back chat %s refused (%s): %s is sent again", chat_id, error, message.key
             )
+            return False
+        except ValidationError:
+            log.info("chat %s read back unreadable: %s is sent again", chat_id, message.key)
             return False
         marker = key_marker(message.key)
         for item in latest:

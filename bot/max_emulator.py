@@ -430,6 +430,10 @@ class MaxEmulator:
         queue = self._injected.setdefault(path, deque())
         queue.extend(_Refusal(status, code, message or code) for _ in range(times))
 
+    def clear_failures(self, path: str) -> None:
+        """Forget what `fail_next` left unused for `path`."""
+        self._injected.pop(path, None)
+
     def not_ready_times(self, token: str, times: int) -> None:
         """A message with this uploaded file is refused `times` times: MAX still processes it."""
         self._not_ready[token] = times
