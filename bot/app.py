@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ from bot.max import (
 from bot.max_api import MaxAPIError, MaxClient, MaxConfig, MaxUnreachable, Update
 from bot.messages import Address
 from bot.notify import Audience, Notifier
-from bot.onboarding import Onboarding, refresh
+from bot.onboarding import PER_PERSON_LIMIT, WINDOW, Onboarding, normalise_code, refresh
 from bot.outbox import Outbox, Sender, Transport, Transports, Uploader
 from bot.pipeline import Pipeline
 from bot.ports import Messenger
@@ -46,7 +47,7 @@ from handlers.admins import admins_labeler
 from handlers.chat_events import chat_events_labeler
 from handlers.heads import heads_labeler
 from handlers.max import MaxHandlers, author, users_of, wrap
-from storage.accounts import FIRST_OTHER_PERSON, AccountRepository
+from storage.accounts import FIRST_OTHER_PERSON, AccountRepository, Linked
 from storage.db import Database
 from storage.onboarding import ChatRepository, RegistrationRepository
 from storage.outbox import OutboxRepository
@@ -120,10 +121,15 @@ class StatePolling(BotPolling):
         return super().restore_server_ts(server)
 
 
-def both_address(peer_id: int) -> Address:
+def both_address(peer_id: int, accounts: MaxAccounts | None = None) -> Address:
     """A conversation on VK or MAX, told apart by its number: MAX group chats are negative,
-    MAX people's person ids start at 2^40; everything else is VK's (bot/vk.py)."""
+    MAX people's person ids start at 2^40; everything else is VK's (bot/vk.py), except a
+    VK-born person who linked a MAX account (migration 0017): they moved to MAX, so the bot
+    writes to them there first. An answer to an update goes back where the update came from
+    whatever this says (Outbox._on)."""
     if peer_id < 0 or peer_id >= FIRST_OTHER_PERSON:
+        return max_address(peer_id)
+    if accounts is not None and accounts.user(peer_id) is not None:
         return max_address(peer_id)
     return vk_address(peer_id)
 
@@ -259,7 +265,9 @@ async def build_app(
             repos.roster,
             clock,
             platform=VKTransport.platform,
-            address=vk_address if max_side is None else both_address,
+            address=vk_address
+            if max_side is None
+            else partial(both_address, accounts=max_side.accounts),
         )
         transport: Transport = VKTransport(api)
         uploader: Uploader = messenger
@@ -290,10 +298,11 @@ async def build_app(
                 timezone=config.bot.timezone,
                 prompt_expires_after=config.bot.prompt_expires_after,
                 department=config.department,
+                max_bot=None if config.max is None else config.max.username,
             ),
             notifier,
             config.reminders,
-            Onboarding(campaign, RegistrationRepository(db), chats.repo),
+            Onboarding(campaign, RegistrationRepository(db), chats.repo, AccountRepository(db)),
             rules_messenger,
         )
         if max_side is not None:
@@ -450,9 +459,30 @@ class MaxRunner:
             async with self.app.db.transaction():
                 await self.side.accounts.learn(u for update in updates for u in users_of(update))
                 await self.side.accounts.keep_dialogs(updates)
+                for update in updates:
+                    if update.update_type == "bot_started" and update.user and update.payload:
+                        await self._link(update.user.user_id, update.payload)
             await self.app.pipeline.handle_batch(
                 [wrap(update) for update in updates], handlers.dispatch, author=author
             )
+
+    async def _link(self, user_id: int, payload: str) -> None:
+        """A deep link's start code that is a person's own link code (bot/onboarding.py
+        new_link) makes this MAX account theirs, before the rules see the update; what is
+        not such a code goes on to the rules as a school's registration code. Someone who used
+        up their wrong codes for the hour is not tried (the rules say so)."""
+        person = self.side.accounts.person(user_id)
+        now = self.app.clock.now()
+        registrations = self.app.flow.onboarding.registrations
+        if person is None:
+            return
+        spent, _ = await registrations.wrong_codes(person, now - WINDOW)
+        if spent >= PER_PERSON_LIMIT:
+            return
+        code = normalise_code(payload)[:16]
+        outcome = await self.side.accounts.link(user_id, code, now)
+        if outcome is not Linked.UNKNOWN:
+            log.info("MAX user %s and a link code: %s", user_id, outcome.value)
 
     async def run(self) -> None:
         """Reach MAX, then take its updates; VK's side runs meanwhile whatever MAX does.

@@ -14,7 +14,7 @@ from bot import texts
 from bot.actions import Action, Incoming, Reply, Snackbar
 from bot.config import RemindersConfig
 from bot.notify import Notifier
-from bot.onboarding import Onboarding, bare_code, registration_code
+from bot.onboarding import Onboarding, bare_code, registration_code, wants_max_link
 from bot.parsing import STAFF_ONLY, ParsedAdminCommand, clean, parse_admin_command
 from bot.payloads import AcknowledgePayload, Payload, RolePayload, decode
 from bot.ports import Messenger
@@ -65,6 +65,13 @@ class Flow(Rules):
         code = registration_code(cleaned) or msg.ref
         if code:
             return await self.joining.register(msg, code)
+        if (
+            not msg.in_chat
+            and msg.platform != "max"
+            and self.settings.max_bot
+            and wants_max_link(cleaned)
+        ):
+            return await self.joining.max_link(msg)
         command = parse_admin_command(msg.text)
         if command is not None and (
             command.command not in STAFF_ONLY or self.is_staff(msg.user_id)

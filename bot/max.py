@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import hashlib
 import hmac
 import html
@@ -41,7 +42,7 @@ from bot.max_api import (
 from bot.messages import Address, AddressKind, Button, Outcome, Outgoing, OutKind, Result
 from bot.outbox import UploadFailed
 from bot.vk_api import RateLimiter
-from storage.accounts import AccountRepository
+from storage.accounts import AccountRepository, Linked
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +144,16 @@ class MaxAccounts:
             found = await self.repo.persons_of(PLATFORM, (str(u) for u in unknown))
             for external, person in found.items():
                 self._remember(int(external), person)
+
+    async def link(self, user_id: int, code: str, now: dt.datetime) -> Linked:
+        """Give this account to the person whose link code it presents (migration 0017)."""
+        outcome, person = await self.repo.link(PLATFORM, str(user_id), code, now)
+        if outcome is Linked.LINKED and person is not None:
+            old = self._persons.get(user_id)
+            if old is not None:
+                self._users.pop(old, None)
+            self._remember(user_id, person)
+        return outcome
 
     def person(self, user_id: int) -> int | None:
         return self._persons.get(user_id)
@@ -627,6 +638,7 @@ def incoming(
             or (bot_username is not None and f"@{bot_username}" in text)
         )
         return Incoming(
+            platform=PLATFORM,
             user_id=sender.user_id,
             peer_id=peer,
             text=text,
@@ -644,6 +656,7 @@ def incoming(
             else callback.user.user_id
         )
         return Incoming(
+            platform=PLATFORM,
             user_id=callback.user.user_id,
             peer_id=peer,
             payload=_payload(callback.payload),
@@ -655,6 +668,7 @@ def incoming(
     if update.update_type == "bot_started" and update.user is not None:
         code = (update.payload or "").strip()[:START_CODE_LIMIT] or None
         return Incoming(
+            platform=PLATFORM,
             user_id=update.user.user_id,
             peer_id=update.user.user_id,
             event_id=event_id(update),

@@ -96,7 +96,11 @@ class MaxHandlers:
             # The chat id is what [max] admin_chats / heads_chats need; say it where IT looks.
             log.info("added to MAX chat %s by %s", event.chat_id, event.user_id)
             where = Incoming(
-                user_id=person or 0, peer_id=event.chat_id, in_chat=True, event_id=key
+                user_id=person or 0,
+                peer_id=event.chat_id,
+                in_chat=True,
+                event_id=key,
+                platform="max",
             )
             await self.pipeline.respond(where, self.flow.on_bot_added())
         elif event.kind in _MEMBER_ACTIONS and person is not None:

@@ -29,6 +29,8 @@ class Settings:
     department: DepartmentConfig = field(default_factory=DepartmentConfig)
     # How long a question of the bot (a problem's reason, a step's numbers) waits.
     prompt_expires_after: dt.timedelta = dt.timedelta(hours=1)
+    # The bot's name on MAX ([max] username), for a person's own link max.ru/<name>?start=CODE.
+    max_bot: str | None = None
 
 
 # A stranger is told who the bot is and whom to ask once a day per conversation.
