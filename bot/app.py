@@ -191,7 +191,7 @@ async def _build_max(config: MaxConfig, db: Database) -> MaxSide:
         directory = MaxDirectory()
         accounts = MaxAccounts(AccountRepository(db))
         await accounts.load()
-        await accounts.learn(config.admins)
+        await accounts.learn((*config.admins, *filter(None, [config.controller])))
         await accounts.load_dialogs(directory)
         transport = MaxTransport(
             client, directory, bot_id=None, chat_rate=config.chat_rate, user_of=accounts.user
@@ -273,6 +273,7 @@ async def build_app(
         uploader: Uploader = messenger
         rules_messenger: Messenger = messenger
         admins = set(config.bot.admins)
+        controller = config.bot.controller
         admin_chats, heads_chats = config.bot.admin_chats, config.bot.heads_chats
         if max_side is not None:
             # One outbox and one sender: each message goes by its address's platform.
@@ -281,19 +282,20 @@ async def build_app(
             )
             rules_messenger = BothMessengers(messenger, max_side.messenger)
             admins |= {p for a in max_side.config.admins if (p := max_side.accounts.person(a))}
+            if max_side.config.controller is not None:
+                # The district moved its controller to MAX: escalations go there.
+                controller = max_side.accounts.person(max_side.config.controller)
             admin_chats += max_side.config.admin_chats
             heads_chats += max_side.config.heads_chats
         sender = Sender(db, outbox, transport, uploader=uploader)
         pipeline = Pipeline(db, repos.events, outbox, sender, clock, author=update_author)
         chats = ChatDirectory(tuple(admin_chats), tuple(heads_chats), ChatRepository(db))
-        notifier = Notifier(
-            service, outbox, Audience(chats=chats, controller=config.bot.controller)
-        )
+        notifier = Notifier(service, outbox, Audience(chats=chats, controller=controller))
         flow = Flow(
             service,
             Settings(
                 admins=frozenset(admins),
-                controller=config.bot.controller,
+                controller=controller,
                 chats=chats,
                 timezone=config.bot.timezone,
                 prompt_expires_after=config.bot.prompt_expires_after,

@@ -57,6 +57,8 @@ class MaxConfig(BaseModel):
     api_url: str = DEFAULT_API_URL
     # Staff by their MAX user ids (each gets a person id of the product's own at start).
     admins: tuple[Annotated[int, Field(gt=0)], ...] = ()
+    # The controller by MAX user id: escalations go there (instead of [bot] controller's).
+    controller: Annotated[int, Field(gt=0)] | None = None
     # Group chats have negative ids on MAX.
     admin_chats: tuple[Annotated[int, Field(lt=0)], ...] = ()
     heads_chats: tuple[Annotated[int, Field(lt=0)], ...] = ()

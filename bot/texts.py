@@ -1124,6 +1124,7 @@ CLI_DESCRIBE_MAX_NONE = "MAX: не подключён (нет раздела [ma
 CLI_DESCRIBE_MAX = (
     "MAX: API {api_url}, ключ из CONFIRMBOT_MAX_TOKEN; сотрудники в MAX: {admins}; беседы: {chats}"
 )
+CLI_DESCRIBE_MAX_CONTROLLER = "MAX: контролёр {controller} (вместо [bot] controller)"
 CLI_DESCRIBE_MAX_POLLING = "MAX: обновления длинным опросом (для проверки и демонстрации)"
 CLI_DESCRIBE_MAX_WEBHOOK = "MAX: обновления на {url}, бот слушает {listen}{path}"
 CLI_DESCRIBE_TIMEZONE = "часовой пояс: {timezone}"
