@@ -510,6 +510,9 @@ class MaxTransport:
         return Result(Outcome.SENT)
 
     async def _answer(self, message: Outgoing) -> Result:
+        # Two answers a second to one dialog or chat (POST /answers, dev.max.ru), paced with
+        # the messages to it.
+        await self._pace(message.where or message.to[0])
         try:
             await self.client.answer_callback(
                 message.event or "", notification=message.text or None

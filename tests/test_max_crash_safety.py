@@ -192,10 +192,10 @@ async def test_sigkill_on_max_under_faults_loses_and_doubles_nothing(
     async def kill_at(moment: str, chunk: int) -> None:
         nonlocal resends_caught
         if moment == "resend":
-            # Every call's answer is lost from now on, until the bot has sent a message it
-            # does not know it sent; then it dies with that row pending.
+            # The next message MAX takes (one of this chunk's receipts, at the latest) is sent
+            # but its answer is lost; the bot dies with that row pending.
             before = dropped_sends(mx)
-            mx.faults = Faults(drop_after_rate=1.0)
+            mx.drop_after_next("POST", "/messages")
             await until(lambda: dropped_sends(mx) > before, "a send whose answer was lost", bot)
             resends_caught += 1
         elif moment == "outbox":
