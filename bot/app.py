@@ -35,7 +35,7 @@ from bot.max import (
 from bot.max_api import MaxAPIError, MaxClient, MaxConfig, MaxUnreachable, Update
 from bot.messages import Address
 from bot.notify import Audience, Notifier
-from bot.onboarding import PER_PERSON_LIMIT, WINDOW, Onboarding, normalise_code, refresh
+from bot.onboarding import Onboarding, refresh
 from bot.outbox import Outbox, Sender, Transport, Transports, Uploader
 from bot.pipeline import Pipeline
 from bot.ports import Messenger
@@ -47,7 +47,7 @@ from handlers.admins import admins_labeler
 from handlers.chat_events import chat_events_labeler
 from handlers.heads import heads_labeler
 from handlers.max import MaxHandlers, author, users_of, wrap
-from storage.accounts import FIRST_OTHER_PERSON, AccountRepository, Linked
+from storage.accounts import FIRST_OTHER_PERSON, AccountRepository
 from storage.db import Database
 from storage.onboarding import ChatRepository, RegistrationRepository
 from storage.outbox import OutboxRepository
@@ -461,30 +461,10 @@ class MaxRunner:
             async with self.app.db.transaction():
                 await self.side.accounts.learn(u for update in updates for u in users_of(update))
                 await self.side.accounts.keep_dialogs(updates)
-                for update in updates:
-                    if update.update_type == "bot_started" and update.user and update.payload:
-                        await self._link(update.user.user_id, update.payload)
+                await handlers.link_accounts(updates)
             await self.app.pipeline.handle_batch(
                 [wrap(update) for update in updates], handlers.dispatch, author=author
             )
-
-    async def _link(self, user_id: int, payload: str) -> None:
-        """A deep link's start code that is a person's own link code (bot/onboarding.py
-        new_link) makes this MAX account theirs, before the rules see the update; what is
-        not such a code goes on to the rules as a school's registration code. Someone who used
-        up their wrong codes for the hour is not tried (the rules say so)."""
-        person = self.side.accounts.person(user_id)
-        now = self.app.clock.now()
-        registrations = self.app.flow.onboarding.registrations
-        if person is None:
-            return
-        spent, _ = await registrations.wrong_codes(person, now - WINDOW)
-        if spent >= PER_PERSON_LIMIT:
-            return
-        code = normalise_code(payload)[:16]
-        outcome = await self.side.accounts.link(user_id, code, now)
-        if outcome is not Linked.UNKNOWN:
-            log.info("MAX user %s and a link code: %s", user_id, outcome.value)
 
     async def run(self) -> None:
         """Reach MAX, then take its updates; VK's side runs meanwhile whatever MAX does.

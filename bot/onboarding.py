@@ -170,6 +170,19 @@ class Onboarding:
         await self.accounts.create_link(code, person_id, now, now + LINK_FOR)
         return code
 
+    async def may_try_code(self, person_id: int, now: dt.datetime) -> bool:
+        """Has this person wrong codes left this hour (a link code is checked only then)?"""
+        spent, _ = await self.registrations.wrong_codes(person_id, now - WINDOW)
+        return spent < PER_PERSON_LIMIT
+
+    async def link_refused(self, person_id: int, typed: str, now: dt.datetime) -> bool:
+        """Is this someone else's link code, still usable, that the adapter did not use for this
+        account (it is a person of a school of its own)?"""
+        if self.accounts is None:
+            return False
+        owner = await self.accounts.link_owner(normalise_code(typed)[:16], now)
+        return owner is not None and owner != person_id
+
     async def linked(self, person_id: int, typed: str) -> bool:
         """Did this code of the person's just link the account it came from (the adapter links
         it before the rules see the update: bot/app.py MaxRunner)?"""

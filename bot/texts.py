@@ -734,6 +734,17 @@ MAX_LINK_UNREGISTERED = (
     "Ссылку для MAX получают те, кто уже записан за школу. Сначала напишите «регистрация КОД» "
     "с кодом вашей школы."
 )
+
+
+def max_link_refused(department: DepartmentConfig) -> str:
+    """A person's link code that came from an account already recorded for a school of its own:
+    the two are not merged by the bot."""
+    return (
+        "Ссылка не сработала: этот аккаунт MAX уже записан за школу отдельно. Чтобы объединить "
+        f"записи, обратитесь {_contact(department)}."
+    )
+
+
 MAX_LINKED = (
     "Готово: теперь бот знает вас и в MAX. Школа и история ответов прежние; бот будет писать "
     "вам сюда."

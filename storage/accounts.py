@@ -147,6 +147,15 @@ class AccountRepository:
         async with self._db.atomic():
             return await self._db.run(work)
 
+    async def link_owner(self, code: str, now: dt.datetime) -> int | None:
+        """Whose link code this is, while it can still be used (not linked, not expired)."""
+        row = await self._db.fetchone(
+            "SELECT person_id FROM account_links WHERE code = ? AND linked_at IS NULL "
+            "AND expires_at >= ?",
+            (code, _ts(now)),
+        )
+        return None if row is None else int(row[0])
+
     async def linked_by(self, person_id: int, code: str) -> bool:
         """Did this person's code link an account (the rules greet the account so)?"""
         row = await self._db.fetchone(

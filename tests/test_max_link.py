@@ -115,3 +115,30 @@ async def test_a_link_code_is_used_once_and_only_by_a_registered_person(box: San
     box.say(STRANGER, "max")
     await box.emulator.wait_for_message(STRANGER, contains=texts.MAX_LINK_UNREGISTERED[:40])
     assert await AccountRepository(app.db).link_codes_taken() == {code}
+
+
+async def test_a_link_code_typed_on_max_links_too(box: Sandbox) -> None:
+    app, mx = box.app, box.max_emulator
+    assert mx is not None
+    assert app.max is not None
+    code = await link_code(box, head_of(3))
+    mx.write(ON_MAX, f"регистрация {code.lower()}")  # as people type it
+    await max_message(mx, ON_MAX, texts.MAX_LINKED)
+    assert app.max.accounts.person(ON_MAX) == head_of(3)
+
+
+async def test_a_max_account_of_a_school_is_not_merged_and_is_told_why(box: Sandbox) -> None:
+    app, mx = box.app, box.max_emulator
+    assert mx is not None
+    assert app.max is not None
+    # In the sandbox every head is also on MAX as a person of their own, of the same school.
+    on_max_already = head_of(1)
+    separate = app.max.accounts.person(on_max_already)
+    code = await link_code(box, head_of(2))
+    mx.start_bot(on_max_already, payload=code)
+    refused = await max_message(mx, on_max_already, "Ссылка не сработала")
+    assert refused == texts.max_link_refused(app.flow.settings.department)
+    assert app.max.accounts.person(on_max_already) == separate
+    # The code is still the head's to use.
+    mx.start_bot(ON_MAX, payload=code)
+    await max_message(mx, ON_MAX, texts.MAX_LINKED)

@@ -29,6 +29,8 @@ class OnboardingRules(Rules):
             memberships = await self.service.memberships(msg.user_id)
             card = await self.heads.show_card(as_message(msg), memberships, None)
             return [Reply(texts.MAX_LINKED), *card]
+        if await self.onboarding.link_refused(msg.user_id, code, self.service.now()):
+            return [Reply(texts.max_link_refused(self.settings.department))]
         result = await self.onboarding.check_code(msg.user_id, code, self.service.now())
         log.info("registration code from %s: %s", msg.user_id, result.check.value)
         if result.check is CodeCheck.OK and result.school is not None:
