@@ -389,6 +389,10 @@ class MaxEmulator:
             }
         )
 
+    def set_bot_is_admin(self, chat_id: int, is_admin: bool) -> None:
+        """Without admin rights the bot does not see the chat's members (403 chat.denied)."""
+        self._chats[chat_id].bot_is_admin = is_admin
+
     def remove_bot(self, chat_id: int, by: int) -> dict[str, Any]:
         self._chats[chat_id].bot_in_chat = False
         return self.push(

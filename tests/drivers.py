@@ -71,6 +71,10 @@ class Driver(Protocol):
 
     def join_chat(self, chat: int, user: int, by: int) -> None: ...
 
+    def bot_is_admin(self, chat: int, is_admin: bool) -> None:
+        """Give the bot admin rights in the chat, or take them away."""
+        ...
+
     async def file_in_chat(self, chat: int, kind: str) -> tuple[str, bytes]:
         """The first file ("file") or picture ("image") the bot sent to the chat, as uploaded:
         its name and its bytes."""
@@ -145,6 +149,9 @@ class VKDriver:
 
     def join_chat(self, chat: int, user: int, by: int) -> None:
         self._member_action(chat, user, by, "chat_invite_user")
+
+    def bot_is_admin(self, chat: int, is_admin: bool) -> None:
+        self.box.emulator.set_bot_is_admin(chat, is_admin)
 
     async def file_in_chat(self, chat: int, kind: str) -> tuple[str, bytes]:
         emu = self.box.emulator
@@ -267,6 +274,9 @@ class MaxDriver:
 
     def join_chat(self, chat: int, user: int, by: int) -> None:
         self.emulator.add_member(chat, user, by=by)
+
+    def bot_is_admin(self, chat: int, is_admin: bool) -> None:
+        self.emulator.set_bot_is_admin(chat, is_admin)
 
     async def file_in_chat(self, chat: int, kind: str) -> tuple[str, bytes]:
         def tokens() -> list[str]:
