@@ -149,3 +149,46 @@ async def test_a_token_max_refuses_stops_max_alone_and_says_so(
         await app.close()
         await vk.stop()
         await mx.stop()
+
+
+async def test_a_max_token_revoked_while_running_stops_max_alone(
+    tmp_path: Path,
+    clock: FakeClock,
+    campaign: Campaign,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    vk = VKEmulator(token=TOKEN, group_id=GROUP_ID)
+    mx = MaxEmulator(token=MAX_TOKEN)
+    await vk.start()
+    await mx.start()
+    app = await build(tmp_path, vk, mx.api_url, clock)
+    assert app.max is not None
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(app, stop, scheduler=False))
+    try:
+        head = head_of(3)
+        await mx.wait_for(lambda: mx.polls_started > 0, description="the first MAX poll")
+        mx.write(head, "3.1 выполнено")
+        await mx.wait_for(lambda: receipts(mx, head) == 1, description="a receipt on MAX")
+        mx.token = "revoked-by-the-organisation"  # MAX now refuses ours
+        mx.write(head, "3.4 выполнено")
+        await vk.wait_for(
+            lambda: "MAX rejected the bot's token" in caplog.text, description="the error line"
+        )
+        asked = len(mx.calls)
+        await vk.wait_for(lambda: bool(vk.poll_requests), description="the first VK poll")
+        vk.push_message_new(from_id=head, peer_id=head, text="3.1 выполнено")
+        await vk.wait_for_message(head, contains="Принято")
+        await app.sender.drain()
+        assert len(mx.calls) == asked  # MAX is not asked again with that token
+        assert receipts(mx, head) == 1
+        assert not task.done()
+    finally:
+        stop.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await app.close()
+        await vk.stop()
+        await mx.stop()
