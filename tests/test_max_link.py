@@ -79,6 +79,12 @@ async def test_a_head_on_vk_links_max_and_stays_one_person(box: Sandbox) -> None
     assert app.max.accounts.person(ON_MAX) == head
     assert (await AccountRepository(app.db).all("max"))[str(ON_MAX)] == head
 
+    # The card's buttons work on MAX for them, edited in place there.
+    [card] = [m for m in mx.messages_to_user(ON_MAX) if "СОШ №1" in m.text]
+    mx.press(ON_MAX, card, card.labels[0])
+    await mx.wait_for(lambda: "Выберите ответ" in card.text, description="the card is edited")
+    assert [m.text for m in vk.messages_to(head) if "Выберите ответ" in m.text] == []
+
     mx.write(ON_MAX, "3.1 выполнено")
     await max_message(mx, ON_MAX, "Принято")
     box.say(head, "3.4 выполнено")
