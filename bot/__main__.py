@@ -20,7 +20,7 @@ import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
@@ -28,7 +28,14 @@ from bot import texts
 from bot.actions import Incoming
 from bot.campaign import describe_campaign, load_campaign
 from bot.clock import SystemClock
-from bot.config import Config, ConfigError, describe, load_config
+from bot.config import (
+    DEFAULT_TIMEZONE,
+    Config,
+    ConfigError,
+    check_timezone,
+    describe,
+    load_config,
+)
 from bot.domain import Campaign, Person, School
 from bot.roster import (
     RosterError,
@@ -44,7 +51,12 @@ from bot.russian import counted, quoted
 from storage.counts import CountsRepository
 from storage.db import Database, DatabaseError, as_database_error
 from storage.reports import ReportRepository
-from storage.repositories import RosterChanges, RosterRepository
+from storage.repositories import (
+    CampaignRecord,
+    CampaignRepository,
+    RosterChanges,
+    RosterRepository,
+)
 
 log = logging.getLogger("confirmbot")
 
@@ -110,6 +122,9 @@ def _parser() -> argparse.ArgumentParser:
         "--mode", choices=("replace", "merge"), default="replace", help=h["roster.import.mode"]
     )
     roster_import.add_argument("--dry-run", action="store_true", help=h["roster.import.dry-run"])
+    roster_import.add_argument(
+        "--close-missing", action="store_true", help=h["roster.import.close-missing"]
+    )
     add_school = roster_commands.add_parser(
         "add-school", help=h["roster.add-school"], description=h["roster.add-school"]
     )
@@ -134,6 +149,16 @@ def _parser() -> argparse.ArgumentParser:
     remove_person.add_argument("vk_id", help=h["roster.vk_id"])
     remove_person.add_argument("--school", metavar="SCHOOL_ID", help=h["roster.school"])
     remove_person.add_argument("--config", type=Path, required=True, help=h["config"])
+    close_school = roster_commands.add_parser(
+        "close-school", help=h["roster.close-school"], description=h["roster.close-school"]
+    )
+    reopen_school = roster_commands.add_parser(
+        "reopen-school", help=h["roster.reopen-school"], description=h["roster.reopen-school"]
+    )
+    for command in (close_school, reopen_school):
+        command.add_argument("school_id", help=h["roster.school_id"])
+        command.add_argument("--config", type=Path, required=True, help=h["config"])
+    close_school.add_argument("--reason", default="", metavar="TEXT", help=h["roster.reason"])
     roster_codes = roster_commands.add_parser(
         "codes", help=h["roster.codes"], description=h["roster.codes"]
     )
@@ -169,7 +194,50 @@ def _parser() -> argparse.ArgumentParser:
         "-o", "--output", type=Path, required=True, metavar="FILE", help=h["output"]
     )
     report.add_argument("--bom", action="store_true", help=h["report.bom"])
+    report.add_argument("--campaign", metavar="ID", help=h["report.campaign"])
+    _add_campaign_parsers(commands)
     return parser
+
+
+def _add_campaign_parsers(commands: Any) -> None:
+    """`confirmbot campaign add|list|close|announce` (issue 14)."""
+    h = texts.CLI_HELP
+    campaign = commands.add_parser("campaign", help=h["campaign"], description=h["campaign"])
+    campaign_commands = campaign.add_subparsers(
+        dest="campaign_command", required=True, metavar="COMMAND", parser_class=_Parser
+    )
+    add = campaign_commands.add_parser(
+        "add", help=h["campaign.add"], description=h["campaign.add"]
+    )
+    add.add_argument("file", type=Path, help=h["campaign.add.file"])
+    add.add_argument("--update", action="store_true", help=h["campaign.add.update"])
+    listing = campaign_commands.add_parser(
+        "list", help=h["campaign.list"], description=h["campaign.list"]
+    )
+    close = campaign_commands.add_parser(
+        "close", help=h["campaign.close"], description=h["campaign.close"]
+    )
+    announce = campaign_commands.add_parser(
+        "announce", help=h["campaign.announce"], description=h["campaign.announce"]
+    )
+    for command in (close, announce):
+        command.add_argument("campaign_id", metavar="ID", help=h["campaign.id"])
+    for command in (add, listing, close, announce):
+        command.add_argument("--config", type=Path, required=True, help=h["config"])
+    _add_draft_parser(campaign_commands)
+
+
+def _add_draft_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
+    """`campaign draft ORDER -o FILE`: a campaign file drafted from the order's text."""
+    draft = commands.add_parser(
+        "draft", help=texts.CLI_HELP_DRAFT, description=texts.CLI_HELP_DRAFT
+    )
+    draft.add_argument("order", type=Path, help=texts.CLI_HELP_DRAFT_ORDER)
+    draft.add_argument(
+        "-o", "--output", type=Path, required=True, metavar="FILE", help=texts.CLI_HELP["output"]
+    )
+    draft.add_argument("--force", action="store_true", help=texts.CLI_HELP_DRAFT_FORCE)
+    draft.add_argument("--timezone", default=DEFAULT_TIMEZONE, help=texts.CLI_HELP_DRAFT_TIMEZONE)
 
 
 def _error(message: str) -> None:
@@ -215,19 +283,37 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(run_demo(schools=args.schools, messenger=args.messenger))
         if args.command == "check-config":
             return asyncio.run(_check_config(args.config))
+        if args.command == "campaign" and args.campaign_command == "draft":
+            return _campaign_draft(args.order, args.output, args.timezone, force=args.force)
         if args.command == "report":
             fmt = args.format or args.output.suffix.lower().lstrip(".")
             if fmt not in REPORT_FORMATS:
                 _error(texts.CLI_REPORT_FORMAT)
                 return EXIT_USAGE
-        # Only `announce` (and `run`) talk to VK: the others need no token.
-        config = load_config(args.config, need_token=args.command == "announce")
+        # Only announcing (and `run`) talks to VK: the others need no token.
+        announcing = args.command == "announce" or (
+            args.command == "campaign" and args.campaign_command == "announce"
+        )
+        config = load_config(args.config, need_token=announcing)
+        if args.command == "campaign":
+            return asyncio.run(_campaign(config, args))
         if args.command == "roster" and args.roster_command == "codes":
             return asyncio.run(_roster_codes(config, args.output, args.regenerate, args.revoke))
         if args.command == "roster" and args.roster_command == "import":
+            if args.close_missing and args.mode == "merge":
+                _error(texts.CLI_CLOSE_MISSING_MERGE)
+                return EXIT_USAGE
             return asyncio.run(
-                _roster_import(config, args.file, merge=args.mode == "merge", dry=args.dry_run)
+                _roster_import(
+                    config,
+                    args.file,
+                    merge=args.mode == "merge",
+                    dry=args.dry_run,
+                    close_missing=args.close_missing,
+                )
             )
+        if args.command == "roster" and args.roster_command in ("close-school", "reopen-school"):
+            return asyncio.run(_roster_closing(config, args))
         if args.command == "roster":
             return asyncio.run(_roster_edit(config, args))
         if args.command == "announce":
@@ -235,7 +321,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "doctor":
             return asyncio.run(_doctor(config, repair=not args.check))
         if args.command == "report":
-            return asyncio.run(_report(config, fmt, args.output, bom=args.bom))
+            return asyncio.run(
+                _report(config, fmt, args.output, bom=args.bom, campaign_ref=args.campaign)
+            )
     except ConfigError as error:
         _config_error(error)
         return EXIT_USAGE
@@ -289,10 +377,12 @@ async def _roster_codes(config: Config, out: Path, regenerate: bool, revoke: lis
     if problem:
         _error(texts.CLI_CANNOT_WRITE.format(path=out, reason=problem))
         return EXIT_REFUSED
-    campaign = load_campaign(config.campaign.file)
     db = await Database.open(config.storage.path)
     try:
         now = SystemClock().now()
+        # Codes follow the newest open order (issue 14), else the config's.
+        records = [r for r in await CampaignRepository(db).listing() if r.closed_at is None]
+        campaign = records[0].campaign if records else load_campaign(config.campaign.file)
         registrations = RegistrationRepository(db)
         onboarding = Onboarding(campaign, registrations, ChatRepository(db))
         schools = [s.id for s in await RosterRepository(db).schools()]
@@ -335,14 +425,20 @@ class _Preview(Exception):
 
 
 async def _roster_import(
-    config: Config, file: Path, *, merge: bool = False, dry: bool = False
+    config: Config,
+    file: Path,
+    *,
+    merge: bool = False,
+    dry: bool = False,
+    close_missing: bool = False,
 ) -> int:
     try:
         data: bytes | None = await asyncio.to_thread(file.read_bytes)
     except OSError:
         data = None  # read_roster says why, in the operator's words
     digest = roster_digest(data) if data is not None else ""
-    if digest and not merge and config.storage.path.is_file():
+    # With --close-missing the schools to close are looked for even if the file is the same.
+    if digest and not merge and not close_missing and config.storage.path.is_file():
         # The same file again, with nothing changed since: nothing to read or write.
         db = await Database.open(config.storage.path)
         try:
@@ -363,16 +459,19 @@ async def _roster_import(
         if clashes:
             return _roster_rejected(file, RosterError(clashes))
         ignored = ", ".join(roster.ignored_columns)
+        now = SystemClock().now()
+        reason = texts.close_missing_reason(file.name, now, config.bot.timezone)
         try:
             async with db.transaction():
                 changes = await repo.apply(
                     roster.schools,
                     roster.people,
-                    SystemClock().now(),
+                    now,
                     roster.unresolved,
                     digest="" if merge else digest,
                     ignored=ignored,
                     merge=merge,
+                    close_missing=reason if close_missing else None,
                 )
                 if dry:
                     raise _Preview(changes)
@@ -448,12 +547,54 @@ async def _roster_edit(config: Config, args: argparse.Namespace) -> int:
         if not await repo.add_person(person):
             _error(texts.CLI_NO_SCHOOL.format(id=person.school_id))
             return EXIT_REFUSED
+        if await repo.closure(person.school_id) is not None:
+            print(texts.CLI_PERSON_IN_CLOSED.format(school=person.school_id), file=sys.stderr)
         print(
             texts.CLI_PERSON_ADDED.format(
                 id=person.person_id,
                 name=person.full_name,
                 role=texts.ROLE_NAME[person.role],
                 school=person.school_id,
+            )
+        )
+        return 0
+    finally:
+        await db.close()
+
+
+async def _roster_closing(config: Config, args: argparse.Namespace) -> int:
+    """close-school, reopen-school: the school leaves every total, or comes back to them."""
+    now = SystemClock().now()
+    school_id = args.school_id.strip()
+    db = await Database.open(config.storage.path)
+    try:
+        repo = RosterRepository(db)
+        school = await repo.school(school_id)
+        if school is None:
+            _error(texts.CLI_NO_SCHOOL.format(id=school_id))
+            return EXIT_REFUSED
+        name = quoted(school.name)
+        if args.roster_command == "reopen-school":
+            if await repo.reopen_school(school.id, now) != "reopened":
+                _error(texts.CLI_SCHOOL_NOT_CLOSED.format(id=school.id))
+                return EXIT_REFUSED
+            print(texts.CLI_SCHOOL_REOPENED.format(id=school.id, name=name))
+            return 0
+        reason = " ".join(args.reason.split())[:500]
+        if await repo.close_school(school.id, reason, now) != "closed":
+            closure = await repo.closure(school.id)
+            when = texts.fmt_moment(closure.closed_at, config.bot.timezone) if closure else ""
+            _error(
+                texts.CLI_SCHOOL_ALREADY_CLOSED.format(
+                    id=school.id,
+                    when=when,
+                    reason=texts.cli_reason(closure.reason if closure else ""),
+                )
+            )
+            return EXIT_REFUSED
+        print(
+            texts.CLI_SCHOOL_CLOSED.format(
+                id=school.id, name=name, reason=texts.cli_reason(reason)
             )
         )
         return 0
@@ -485,6 +626,18 @@ def _roster_imported(file: Path, changes: RosterChanges, ignored: str) -> None:
         print(texts.CLI_ROSTER_UNRESOLVED.format(count=changes.people_unresolved))
     if changes.schools_not_in_file:
         print(texts.CLI_ROSTER_KEPT.format(count=changes.schools_not_in_file))
+    if changes.closed_missing:
+        print(
+            texts.CLI_ROSTER_CLOSED_MISSING.format(
+                count=len(changes.closed_missing), ids=texts.cli_ids(changes.closed_missing)
+            )
+        )
+    if changes.closed_in_file:
+        print(
+            texts.CLI_ROSTER_CLOSED_IN_FILE.format(
+                count=len(changes.closed_in_file), ids=texts.cli_ids(changes.closed_in_file)
+            )
+        )
 
 
 async def _doctor(config: Config, *, repair: bool) -> int:
@@ -584,30 +737,11 @@ def _exists(path: Path) -> bool:
     return path.exists()
 
 
-async def _announce(config: Config) -> int:
-    from bot.app import build_app
-
-    app = await build_app(config)
-    try:
-        # The chats of the config and those bound with «привязать» since.
-        heads_chats = await app.flow.settings.chats.heads_chats()
-        if not heads_chats:
-            _error(texts.CLI_ANNOUNCE_NOWHERE)
-            return EXIT_REFUSED
-        # Not an answer to anybody: every action of an announcement names its own chat.
-        async with app.db.transaction():
-            await app.pipeline.respond(Incoming(user_id=0, peer_id=0), await app.flow.announce())
-        await app.sender.drain()
-        print(texts.CLI_ANNOUNCED.format(count=len(heads_chats)))
-    finally:
-        await app.close()
-    return 0
-
-
-async def _report(config: Config, fmt: str, out: Path, *, bom: bool = False) -> int:
+async def _report(
+    config: Config, fmt: str, out: Path, *, bom: bool = False, campaign_ref: str | None = None
+) -> int:
     from bot.report import write_csv, write_xlsx
 
-    campaign = load_campaign(config.campaign.file)
     if not _exists(config.storage.path):
         _error(texts.CLI_REPORT_NO_DATABASE.format(path=config.storage.path))
         return EXIT_REFUSED
@@ -617,8 +751,19 @@ async def _report(config: Config, fmt: str, out: Path, *, bom: bool = False) -> 
         return EXIT_REFUSED
     db = await Database.open(config.storage.path)
     try:
+        records = await CampaignRepository(db).listing()
+        if not records:  # a database the bot never ran on: the config's campaign, empty
+            campaign = load_campaign(config.campaign.file)
+        else:
+            found = _campaign_named(records, campaign_ref)
+            if found is None:
+                return EXIT_USAGE
+            campaign = found.campaign
+        # One row per school and item: the schools' items (the staff's are not a school's).
+        campaign = campaign.for_heads()
         repo = ReportRepository(db)
         members = await _heads_chat_members(config, db)
+        closed = tuple(c.school.id for c in await RosterRepository(db).closed_schools())
         if fmt == "csv":
             summary = await write_csv(
                 repo, campaign, campaign.timezone, out, bom=bom, members=members
@@ -638,7 +783,144 @@ async def _report(config: Config, fmt: str, out: Path, *, bom: bool = False) -> 
     )
     if fmt == "xlsx":
         line += texts.CLI_REPORT_HISTORY.format(answers=summary.answers)
+    if closed:
+        line += texts.CLI_REPORT_CLOSED.format(ids=texts.cli_ids(closed))
     print(line)
+    return 0
+
+
+def _campaign_named(records: Sequence[CampaignRecord], ref: str | None) -> CampaignRecord | None:
+    """The campaign a command names by id or number; none named: the only one there is. Says
+    what is wrong (and returns None) otherwise."""
+    known = ", ".join(f"{r.campaign.id} (№ {r.campaign.number})" for r in records)
+    if ref is None:
+        if len(records) == 1:
+            return records[0]
+        _error(texts.CLI_CAMPAIGN_WHICH.format(known=known))
+        return None
+    wanted = ref.strip().lstrip("№").strip()
+    for record in records:  # open first, newest first
+        if wanted in (record.campaign.id, record.campaign.number):
+            return record
+    _error(texts.CLI_CAMPAIGN_UNKNOWN.format(ref=ref, known=known or "—"))
+    return None
+
+
+async def _campaign(config: Config, args: argparse.Namespace) -> int:
+    if args.campaign_command == "add":
+        return await _campaign_add(config, args.file, update=args.update)
+    if args.campaign_command == "announce":
+        return await _announce(config, args.campaign_id)
+    db = await Database.open(config.storage.path)
+    try:
+        repo = CampaignRepository(db)
+        records = await repo.listing()
+        if args.campaign_command == "list":
+            return await _campaign_list(db, records)
+        found = _campaign_named(records, args.campaign_id)
+        if found is None:
+            return EXIT_REFUSED
+        campaign = found.campaign
+        if found.closed_at is not None:
+            when = texts.fmt_moment(found.closed_at, campaign.timezone)
+            _error(texts.CLI_CAMPAIGN_NOT_OPEN.format(id=campaign.id, when=when))
+            return EXIT_REFUSED
+        await repo.close(campaign.id, SystemClock().now())
+        print(texts.CLI_CAMPAIGN_CLOSED.format(number=campaign.number, id=campaign.id))
+        return 0
+    finally:
+        await db.close()
+
+
+async def _campaign_add(config: Config, file: Path, *, update: bool) -> int:
+    campaign = load_campaign(file)
+    db = await Database.open(config.storage.path)
+    try:
+        repo = CampaignRepository(db)
+        existing = next((r for r in await repo.listing() if r.campaign.id == campaign.id), None)
+        if existing is not None and existing.closed_at is not None:
+            when = texts.fmt_moment(existing.closed_at, campaign.timezone)
+            _error(texts.CLI_CAMPAIGN_CLOSED_ALREADY.format(id=campaign.id, when=when))
+            return EXIT_REFUSED
+        if existing is not None and not update:
+            _error(texts.CLI_CAMPAIGN_EXISTS.format(id=campaign.id))
+            return EXIT_REFUSED
+        await repo.save(campaign, SystemClock().now())
+    finally:
+        await db.close()
+    template = texts.CLI_CAMPAIGN_UPDATED if existing is not None else texts.CLI_CAMPAIGN_ADDED
+    print(
+        template.format(
+            number=campaign.number,
+            id=campaign.id,
+            steps=len(campaign.steps),
+            deadline=texts.fmt_deadline(campaign),
+        )
+    )
+    if campaign.deadline <= SystemClock().now():
+        print(texts.CLI_CAMPAIGN_PAST_DEADLINE.format(deadline=texts.fmt_deadline(campaign)))
+    return 0
+
+
+async def _campaign_list(db: Database, records: Sequence[CampaignRecord]) -> int:
+    if not records:
+        print(texts.CLI_CAMPAIGN_NONE)
+        return 0
+    counts = CountsRepository(db)
+    for record in records:
+        campaign = record.campaign
+        district = await counts.district(campaign.id, [s.id for s in campaign.steps])
+        state = (
+            texts.CLI_CAMPAIGN_OPEN
+            if record.closed_at is None
+            else texts.CLI_CAMPAIGN_CLOSED_AT.format(
+                when=texts.fmt_moment(record.closed_at, campaign.timezone)
+            )
+        )
+        print(
+            texts.CLI_CAMPAIGN_ROW.format(
+                id=campaign.id,
+                number=campaign.number,
+                date=f"{campaign.date:%d.%m.%Y}",
+                deadline=texts.fmt_deadline(campaign),
+                state=state,
+                finished=district.finished,
+                schools=district.schools,
+                title=campaign.title,
+            )
+        )
+    return 0
+
+
+async def _announce(config: Config, ref: str | None = None) -> int:
+    """Post an order (the one named, or the config's) to the heads chats and send it now."""
+    from bot.app import build_app
+
+    app = await build_app(config)
+    try:
+        desk = app.flow.home
+        if ref is not None:
+            found = _campaign_named(app.orders.records(), ref)
+            named = None if found is None else app.orders.get(found.campaign.id)
+            if found is None or named is None:
+                return EXIT_REFUSED
+            if found.closed_at is not None:
+                when = texts.fmt_moment(found.closed_at, found.campaign.timezone)
+                _error(texts.CLI_CAMPAIGN_NOT_OPEN.format(id=found.campaign.id, when=when))
+                return EXIT_REFUSED
+            desk = named
+        # The chats of the config and those bound with «привязать» since.
+        heads_chats = await app.flow.settings.chats.heads_chats()
+        if not heads_chats:
+            _error(texts.CLI_ANNOUNCE_NOWHERE)
+            return EXIT_REFUSED
+        # Not an answer to anybody: every action of an announcement names its own chat.
+        async with app.db.transaction():
+            await app.pipeline.respond(Incoming(user_id=0, peer_id=0), await desk.staff.announce())
+        await app.sender.drain()
+        print(texts.CLI_ANNOUNCED.format(count=len(heads_chats)))
+    finally:
+        await app.close()
     return 0
 
 
@@ -654,6 +936,68 @@ async def _heads_chat_members(config: Config, db: Database) -> frozenset[int] | 
     if not readable:
         return None
     return frozenset(await chats.repo.members_in(readable))
+
+
+def _campaign_draft(order: Path, out: Path, timezone: str, *, force: bool) -> int:
+    """Write a campaign file drafted from the order; say what was read and what was not."""
+    import tomllib
+
+    from bot.campaign import CampaignError, parse_campaign
+    from bot.order_draft import OrderReadError, draft_order, read_blocks, write_draft
+
+    try:
+        check_timezone(timezone)
+    except ValueError as error:
+        _error(f"--timezone: {error}")
+        return EXIT_USAGE
+    if out.exists() and not out.is_dir() and not force:
+        _error(texts.CLI_DRAFT_EXISTS.format(path=out))
+        return EXIT_REFUSED
+    problem = _unwritable(out)
+    if problem:
+        _error(texts.CLI_CANNOT_WRITE.format(path=out, reason=problem))
+        return EXIT_REFUSED
+    try:
+        blocks = read_blocks(order)
+    except OrderReadError as error:
+        _error(str(error))
+        return EXIT_REFUSED
+    draft, problems = draft_order(blocks, timezone=timezone)
+    if not draft.steps:
+        _error(texts.CLI_DRAFT_NOTHING.format(path=out))
+        for line in problems:
+            print(f"  - {line}", file=sys.stderr)
+        return EXIT_REFUSED
+    text = write_draft(draft, source=order.name)
+    # Written beside the target and moved over it: never a half-written campaign file.
+    partial = out.with_name(f".{out.name}.partial")
+    try:
+        partial.write_text(text, encoding="utf-8")
+        partial.replace(out)
+    except OSError as error:
+        partial.unlink(missing_ok=True)
+        _error(texts.CLI_CANNOT_WRITE.format(path=out, reason=error.strerror or error))
+        return EXIT_REFUSED
+    heads = sum(step.audience == "heads" for step in draft.steps)
+    print(
+        texts.CLI_DRAFT_WRITTEN.format(
+            path=out, count=len(draft.steps), heads=heads, staff=len(draft.steps) - heads
+        )
+    )
+    if draft.notes:
+        print(texts.CLI_DRAFT_NOTES)
+        print("\n".join(f"  - {note}" for note in draft.notes))
+    if problems:
+        print(texts.CLI_DRAFT_PROBLEMS)
+        print("\n".join(f"  - {line}" for line in problems))
+    try:
+        parse_campaign(tomllib.loads(text), source=out)
+    except CampaignError as error:
+        print(texts.CLI_DRAFT_DOES_NOT_LOAD)
+        print("\n".join(f"  - {line}" for line in error.problems))
+        return EXIT_REFUSED
+    print(texts.CLI_DRAFT_LOADS)
+    return 0
 
 
 def _unwritable(out: Path) -> str | None:

@@ -16,6 +16,7 @@ from vkbottle import API, Bot, ErrorHandler, VKAPIError
 from vkbottle.http import AiohttpClient
 from vkbottle.polling import BotPolling
 
+from bot.actions import Action, Incoming
 from bot.campaign import load_campaign
 from bot.chats import ChatDirectory
 from bot.clock import Clock, SystemClock
@@ -36,9 +37,16 @@ from bot.max_api import MaxAPIError, MaxClient, MaxConfig, MaxUnreachable, Updat
 from bot.messages import Address
 from bot.notify import Audience, Notifier
 from bot.onboarding import Onboarding, refresh
+from bot.orders import Desk, Orders
 from bot.outbox import Outbox, Sender, Transport, Transports, Uploader
 from bot.pipeline import Pipeline
 from bot.ports import Messenger
+from bot.rules.base import Context
+from bot.rules.chats import ChatRules
+from bot.rules.heads import HeadRules
+from bot.rules.onboarding import OnboardingRules
+from bot.rules.own_steps import StaffStepRules
+from bot.rules.staff import StaffRules
 from bot.scheduler import Scheduler
 from bot.service import CampaignService, Repositories
 from bot.vk import CURRENT_UPDATE, VKMessenger, VKTransport, update_author, vk_address
@@ -51,6 +59,7 @@ from storage.accounts import FIRST_OTHER_PERSON, AccountRepository
 from storage.db import Database
 from storage.onboarding import ChatRepository, RegistrationRepository
 from storage.outbox import OutboxRepository
+from storage.repositories import Membership
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +133,7 @@ class StatePolling(BotPolling):
 def both_address(peer_id: int, accounts: MaxAccounts | None = None) -> Address:
     """A conversation on VK or MAX, told apart by its number: MAX group chats are negative,
     MAX people's person ids start at 2^40; everything else is VK's (bot/vk.py), except a
-    VK-born person who linked a MAX account (migration 0017): they moved to MAX, so the bot
+    VK-born person who linked a MAX account (migration 0020): they moved to MAX, so the bot
     writes to them there first. An answer to an update goes back where the update came from
     whatever this says (Outbox._on)."""
     if peer_id < 0 or peer_id >= FIRST_OTHER_PERSON:
@@ -217,6 +226,7 @@ class App:
     repos: Repositories
     campaign: Campaign
     service: CampaignService
+    orders: Orders
     flow: Flow
     messenger: VKMessenger
     outbox: Outbox
@@ -247,7 +257,6 @@ async def build_app(
     try:
         repos = Repositories.on(db)
         await repos.campaigns.save(campaign, clock.now())
-        service = CampaignService(campaign, repos, clock)
         http = AiohttpClient()
         api = ResilientAPI(
             config.vk.secret(),
@@ -290,23 +299,51 @@ async def build_app(
         sender = Sender(db, outbox, transport, uploader=uploader)
         pipeline = Pipeline(db, repos.events, outbox, sender, clock, author=update_author)
         chats = ChatDirectory(tuple(admin_chats), tuple(heads_chats), ChatRepository(db))
-        notifier = Notifier(service, outbox, Audience(chats=chats, controller=controller))
-        flow = Flow(
-            service,
-            Settings(
-                admins=frozenset(admins),
-                controller=controller,
-                chats=chats,
-                timezone=config.bot.timezone,
-                prompt_expires_after=config.bot.prompt_expires_after,
-                department=config.department,
-                max_bot=None if config.max is None else config.max.username,
-            ),
-            notifier,
-            config.reminders,
-            Onboarding(campaign, RegistrationRepository(db), chats.repo, AccountRepository(db)),
-            rules_messenger,
+        settings = Settings(
+            admins=frozenset(admins),
+            controller=controller,
+            chats=chats,
+            timezone=config.bot.timezone,
+            prompt_expires_after=config.bot.prompt_expires_after,
+            department=config.department,
+            max_bot=None if config.max is None else config.max.username,
         )
+        audience = Audience(chats=chats, controller=controller)
+
+        async def orders_card(
+            msg: Incoming, memberships: list[Membership], school_id: str | None
+        ) -> list[Action] | None:
+            return await flow.orders_card(msg, memberships, school_id)
+
+        def make_desk(each: Campaign) -> Desk:
+            """One order's services and rules; every order shares the rest of the bot."""
+            each_service = CampaignService(each, repos, clock, staff=settings.admins)
+            each_notifier = Notifier(each_service, outbox, audience)
+            ctx = Context(
+                each_service,
+                settings,
+                each_notifier,
+                config.reminders,
+                Onboarding(each, RegistrationRepository(db), chats.repo, AccountRepository(db)),
+                rules_messenger,
+                orders_card,
+            )
+            heads = HeadRules(ctx)
+            return Desk(
+                each_service,
+                each_notifier,
+                heads,
+                StaffRules(ctx, heads),
+                OnboardingRules(ctx, heads),
+                ChatRules(ctx),
+                StaffStepRules(ctx),
+            )
+
+        orders = Orders(repos.campaigns, make_desk)
+        await orders.refresh()
+        home = orders.get(campaign.id) or make_desk(campaign)
+        service, notifier = home.service, home.notifier
+        flow = Flow(orders, home)
         if max_side is not None:
             max_side.handlers = MaxHandlers(
                 flow,
@@ -316,7 +353,7 @@ async def build_app(
                 username=max_side.config.username,
             )
         scheduler = Scheduler(
-            campaign,
+            orders,
             config.reminders,
             repos.schedule,
             notifier,
@@ -352,8 +389,9 @@ async def build_app(
         clock,
         db,
         repos,
-        campaign,
+        home.campaign,  # as heads see it: the staff's items are the order's own (issue 14)
         service,
+        orders,
         flow,
         messenger,
         outbox,

@@ -12,7 +12,14 @@ import zoneinfo
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+)
 
 from bot import texts
 from bot.config import (
@@ -33,6 +40,7 @@ __all__ = [
     "describe_campaign",
     "load_campaign",
     "parse_campaign",
+    "state_word_in",
 ]
 
 DATE_FORM = "дата вида 2023-10-16"
@@ -100,6 +108,8 @@ class _Header(BaseModel):
     issuer: Annotated[str, Campaign.model_fields["issuer"]]
     deadline: Annotated[dt.datetime, BeforeValidator(_datetime)]
     timezone: Annotated[str, AfterValidator(check_timezone)] = DEFAULT_TIMEZONE
+    # Person ids (VK ids) of the staff who confirm the "staff" steps; none: every admin.
+    staff: tuple[Annotated[int, Field(gt=0)], ...] = ()
 
     def zoned_deadline(self) -> dt.datetime:
         """The deadline as an aware datetime in the campaign's zone."""
@@ -154,6 +164,11 @@ _FORMS: dict[str, str] = {
     "campaign.issuer": "кто издал приказ, строка",
     "campaign.deadline": DEADLINE_FORM,
     "campaign.timezone": 'имя часового пояса IANA, например "Europe/Moscow"',
+    "campaign.staff": (
+        'список id ВКонтакте сотрудников, которые отмечают пункты audience = "staff", '
+        "например [123, 456]; без него — все admins конфигурации"
+    ),
+    "campaign.staff[]": "id ВКонтакте, целое число больше нуля",
     "steps": "одна или несколько таблиц [[steps]]",
     "steps[]": "таблица [[steps]] с id, title, short_title и kind",
     "steps[].id": 'короткий id в кавычках, например "3.1" (буквы, цифры, ".", "_", "-")',
@@ -165,6 +180,10 @@ _FORMS: dict[str, str] = {
     "steps[].kind": '"confirm" или "count"',
     "steps[].parts": "таблицы [[steps.parts]] с key, title и aliases (только у пунктов count)",
     "steps[].verified_by": '"chat_membership" (бот сам проверяет, что люди есть в беседе)',
+    "steps[].audience": (
+        '"heads" (руководители школ, по умолчанию) или "staff" (сотрудники Управления, '
+        "каждый за себя)"
+    ),
     "steps[].parts[]": "таблица [[steps.parts]] с key, title и aliases",
     "steps[].parts[].key": 'латинский ключ строчными, например "teachers"',
     "steps[].parts[].title": 'короткое название, например "педагоги", не больше 60 символов',
@@ -201,6 +220,12 @@ _STATE_WORDS = re.compile(
     r"сделан[оаы]?|не выполнен[оаы]?)(?!\w)",
     re.IGNORECASE,
 )
+
+
+def state_word_in(text: str) -> str | None:
+    """The state word a short title would say itself («готово», «в работе»), if any."""
+    found = _STATE_WORDS.search(text)
+    return None if found is None else found.group(0)
 
 
 def _short_title_problem(where: str, short_title: str) -> str | None:
@@ -339,5 +364,7 @@ def describe_campaign(campaign: Campaign) -> list[str]:
         kind = step.kind.value
         if step.kind is StepKind.COUNT:
             kind += ": " + ", ".join(part.key for part in step.parts)
+        if step.audience == "staff":
+            kind += texts.CLI_DESCRIBE_STAFF_STEP
         lines.append(texts.CLI_DESCRIBE_STEP.format(id=step.id, kind=kind, title=step.short_title))
     return lines

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from bot import texts
 from bot.campaign import default_campaign_path, load_campaign
 from bot.clock import FakeClock
-from bot.domain import Person, Role, School
+from bot.domain import Campaign, Person, Role, School, Step
 from bot.max import strip_marker
 from bot.max_emulator import MaxEmulator
 from bot.max_emulator import SentMessage as MaxSent
@@ -369,6 +369,7 @@ async def _story(
         print(f"\nWhat the silent head of {silent.school.name} received:")
         print(reminder.text)
         print(f"[кнопки: {' | '.join(reminder.labels)}]")
+    await _second_order(box, simulated[0])
     print(
         "\nOn its own the bot also reminds 3 days, 1 day and 3 hours before the deadline "
         "(never at night, and on working days only), posts a daily summary to the admin chat on "
@@ -383,6 +384,54 @@ async def _story(
         print(f"\n{len(failures)} simulated head(s) failed: {failures[0]!r}")
         return 1
     return 0
+
+
+# A second order, as `confirmbot campaign add order_48.toml` adds it while the bot runs.
+SECOND_ORDER = Campaign(
+    id="order_48",
+    title="О проведении родительских собраний по безопасности в сети",
+    number="48",
+    date=dt.date(2023, 10, 17),
+    issuer="МКУ «Управление образования» МО «Хасавюртовский район»",
+    deadline=dt.datetime(2023, 10, 27, 18, 0, tzinfo=ZoneInfo("Europe/Moscow")),
+    timezone="Europe/Moscow",
+    steps=(
+        Step(
+            id="1",
+            title="провести родительские собрания по безопасности детей в сети",
+            short_title="Родительские собрания",
+        ),
+        Step(
+            id="2",
+            title="разместить информацию о собраниях на сайте образовательной организации",
+            short_title="Информация на сайте",
+        ),
+    ),
+)
+
+
+async def _second_order(box: Sandbox, head: SimulatedHead) -> None:
+    """Several orders at once: one added from the command line, and the admin's own items."""
+    emu = box.emulator
+    _section(
+        "7. A second order arrives while the bot runs («confirmbot campaign add order_48.toml»);"
+        "\n   the admin writes «приказы»"
+    )
+    await box.app.repos.campaigns.save(SECOND_ORDER, box.app.clock.now())
+    await box.app.scheduler.tick()  # the running bot's next tick picks it up
+    print(await _ask_admin(box, "приказы", "Открытые приказы"))
+    _section("8. A head types «1 выполнено»: only order No. 48 has item 1, so it goes there")
+    before = len(emu.messages_to(head.person_id))
+    receipt = await head.say("1 выполнено", expect="Принято")
+    print(receipt.text)
+    await emu.wait_for(lambda: len(emu.messages_to(head.person_id)) > before, _WAIT)
+    card = await head.say("карточка", expect="По каким приказам")
+    print(f"\nThe head's card now lists the open orders:\n{card.text}")
+    print(f"[кнопки: {' | '.join(card.labels)}]")
+    _section("9. The admin confirms their own item 2.1 of order No. 47 in private")
+    box.say(ADMIN_ID, "2.1 выполнено")
+    own = await emu.wait_for_message(ADMIN_ID, contains="Ваши пункты", timeout=_WAIT)
+    print(own.text)
 
 
 _KIND_NAMES = {

@@ -260,7 +260,33 @@ class Campaign(_Frozen):
         ids = [s.id for s in self.steps]
         if len(set(ids)) != len(ids):
             raise ValueError("id пунктов повторяются")
+        if not any(s.audience == "heads" for s in self.steps):
+            raise ValueError('нет ни одного пункта руководителям школ (audience = "heads")')
+        for step in self.steps:
+            if step.audience == "staff" and (
+                step.kind is not StepKind.CONFIRM or step.verified_by
+            ):
+                raise ValueError(
+                    f"пункт {step.id}: пункты сотрудникам — только confirm, без verified_by"
+                )
         return self
+
+    @property
+    def staff_steps(self) -> tuple[Step, ...]:
+        """The steps the administration's own staff confirm, each for themselves."""
+        return tuple(s for s in self.steps if s.audience == "staff")
+
+    def for_heads(self) -> Campaign:
+        """The order as school heads see it: their steps only (cards, totals, reminders)."""
+        if not self.staff_steps:
+            return self
+        return self.model_copy(
+            update={"steps": tuple(s for s in self.steps if s.audience == "heads")}
+        )
+
+    def for_staff(self) -> Campaign:
+        """The staff's steps as a campaign of their own, for reading their answers."""
+        return self.model_copy(update={"steps": self.staff_steps})
 
     def step(self, step_id: str) -> Step | None:
         for step in self.steps:

@@ -146,7 +146,7 @@ class MaxAccounts:
                 self._remember(int(external), person)
 
     async def link(self, user_id: int, code: str, now: dt.datetime) -> Linked:
-        """Give this account to the person whose link code it presents (migration 0017)."""
+        """Give this account to the person whose link code it presents (migration 0020)."""
         outcome, person = await self.repo.link(PLATFORM, str(user_id), code, now)
         if outcome is Linked.LINKED and person is not None:
             old = self._persons.get(user_id)

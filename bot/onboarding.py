@@ -154,7 +154,7 @@ class Onboarding:
         self.campaign = campaign
         self.registrations = registrations
         self.chats = chats
-        # Linking a person's account on another messenger (migration 0017); None: no linking.
+        # Linking a person's account on another messenger (migration 0020); None: no linking.
         self.accounts = accounts
 
     async def new_link(self, person_id: int, now: dt.datetime) -> str | None:
@@ -221,7 +221,8 @@ class Onboarding:
                 result = CodeResult(CodeCheck.UNKNOWN)
             elif found.revoked_at is not None:
                 result = CodeResult(CodeCheck.REVOKED)
-            elif now > found.expires_at:
+            # A code lasts while any order is open: `campaign` is the newest open one.
+            elif now > max(found.expires_at, self.campaign.deadline):
                 result = CodeResult(CodeCheck.EXPIRED)
             else:
                 result = CodeResult(CodeCheck.OK, found.school)

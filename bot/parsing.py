@@ -57,6 +57,7 @@ class AdminCommand(StrEnum):
     REQUIRED = "required"  # «требуется 009 3.2»: «не требуется» undone
     EXTEND = "extend"  # «продлить 009 25.10», «продлить 009 3.2 25.10», «продлить 009 отменить»
     SCHOOL = "school"  # «школа 009»: its people and how far each got with registering
+    ORDERS = "orders"  # «приказы»: the open orders with their progress (issue 14)
 
 
 _ADMIN_WORDS: dict[str, AdminCommand] = {
@@ -95,6 +96,8 @@ _ADMIN_WORDS: dict[str, AdminCommand] = {
     "extend": AdminCommand.EXTEND,
     "школа": AdminCommand.SCHOOL,
     "school": AdminCommand.SCHOOL,
+    "приказы": AdminCommand.ORDERS,
+    "orders": AdminCommand.ORDERS,
 }
 # «продлить 009 отменить»: the school's extension (or one step's) is taken back.
 CANCEL_WORDS = frozenset({"отменить", "отмена", "отменить продление", "cancel"})
@@ -132,7 +135,9 @@ def parse_new_deadline(text: str, campaign: Campaign) -> dt.datetime | None:
 # («Требуется помощь по 3.2» is a head's message).
 # Words a head may well begin an ordinary message with («Школа выполнила…», «Требуется
 # помощь…»): a command only from staff.
-STAFF_ONLY = frozenset({AdminCommand.REQUIRED, AdminCommand.NOT_REQUIRED, AdminCommand.SCHOOL})
+STAFF_ONLY = frozenset(
+    {AdminCommand.REQUIRED, AdminCommand.NOT_REQUIRED, AdminCommand.SCHOOL, AdminCommand.ORDERS}
+)
 _NOT = ("не", "not")
 
 

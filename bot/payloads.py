@@ -59,6 +59,32 @@ class KeptAnswerPayload(_Payload):
     sc: Annotated[str, Field(min_length=1, max_length=64)]
 
 
+class KeptOrderPayload(_Payload):
+    """The order (`c`) a typed answer is for, when its step is in several open orders; the
+    answer waits in storage until this is pressed."""
+
+    a: Literal["korder"] = "korder"
+
+
+class MyCardPayload(_Payload):
+    """A staff member's own items of the order (its staff steps)."""
+
+    a: Literal["mycard"] = "mycard"
+
+
+class MyStepPayload(_Payload):
+    a: Literal["mystep"] = "mystep"
+    s: Annotated[str, Field(min_length=1, max_length=16)]
+
+
+class MyAnswerPayload(_Payload):
+    """A staff member's answer to one of their own items."""
+
+    a: Literal["myans"] = "myans"
+    s: Annotated[str, Field(min_length=1, max_length=16)]
+    st: Literal[StepState.DONE, StepState.IN_PROGRESS, StepState.PROBLEM]
+
+
 Payload = (
     OpenCardPayload
     | AcknowledgePayload
@@ -66,6 +92,10 @@ Payload = (
     | AnswerPayload
     | RolePayload
     | KeptAnswerPayload
+    | KeptOrderPayload
+    | MyCardPayload
+    | MyStepPayload
+    | MyAnswerPayload
 )
 
 _ADAPTER: TypeAdapter[Payload] = TypeAdapter(Annotated[Payload, Field(discriminator="a")])

@@ -17,6 +17,8 @@ from bot.status import (
     PartProgress,
     PendingSchool,
     SchoolStatus,
+    StaffMember,
+    StaffProgress,
     StepSummary,
     deadline_for,
     owed_steps,
@@ -40,6 +42,7 @@ from storage.repositories import (
     StaffAction,
     StaffActionRepository,
 )
+from storage.staff import StaffAnswer, StaffAnswerRepository
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +61,7 @@ class Repositories:
     staff: StaffActionRepository
     extensions: ExtensionRepository
     registrations: RegistrationRepository
+    staff_answers: StaffAnswerRepository
 
     @classmethod
     def on(cls, db: Database) -> Repositories:
@@ -74,6 +78,7 @@ class Repositories:
             StaffActionRepository(db),
             ExtensionRepository(db),
             RegistrationRepository(db),
+            StaffAnswerRepository(db),
         )
 
 
@@ -106,10 +111,63 @@ class Recorded:
 class CampaignService:
     """One campaign's operations; knows nothing about any messenger."""
 
-    def __init__(self, campaign: Campaign, repos: Repositories, clock: Clock) -> None:
-        self.campaign = campaign
+    def __init__(
+        self,
+        campaign: Campaign,
+        repos: Repositories,
+        clock: Clock,
+        *,
+        staff: frozenset[int] = frozenset(),
+    ) -> None:
+        # The whole order (its staff's steps too) and the heads' part of it, which every
+        # school's card, total and reminder is about.
+        self.order = campaign
+        self.campaign = campaign.for_heads()
         self.repos = repos
         self.clock = clock
+        # Who confirms the staff's steps: the order's own list, or every configured admin.
+        self.staff = frozenset(campaign.staff) or staff
+
+    async def record_staff(
+        self,
+        *,
+        by: int,
+        name: str,
+        step_id: str,
+        state: StepState,
+        reason: str,
+        source: AnswerSource,
+    ) -> StaffAnswer:
+        """A staff member's answer to one of their own steps of the order."""
+        now = self.clock.now()
+        answer = StaffAnswer(
+            campaign_id=self.order.id,
+            step_id=step_id,
+            person_id=by,
+            full_name=name,
+            state=state,
+            reason=reason,
+            answered_at=now,
+            source=source,
+            late=now > self.order.deadline,
+        )
+        await self.repos.staff_answers.record(answer)
+        log.info("staff answer stored: step=%s state=%s by=%s", step_id, state.value, by)
+        return answer
+
+    async def staff_progress(self) -> StaffProgress | None:
+        """Each staff member's state on each of their steps; None when the order has none."""
+        steps = self.order.staff_steps
+        if not steps:
+            return None
+        current = await self.repos.staff_answers.current(self.order.id)
+        members = []
+        for person in sorted(self.staff | set(current)):
+            answers = current.get(person, {})
+            name = next((a.full_name for a in answers.values() if a.full_name), f"id{person}")
+            states = {step_id: a.state for step_id, a in answers.items()}
+            members.append(StaffMember(person, name, states))
+        return StaffProgress(steps, tuple(members))
 
     async def memberships(self, person_id: int) -> list[Membership]:
         return await self.repos.roster.memberships(person_id)
@@ -390,6 +448,7 @@ class CampaignService:
             trend=tuple(
                 (day.day, day.finished) for day in await self.repos.progress.days(campaign.id)
             ),
+            staff=await self.staff_progress(),
         )
 
     async def progress_changes(self, limit: int) -> tuple[dt.datetime, Changes] | None:

@@ -40,6 +40,27 @@ class StepSummary:
 
 
 @dataclass(frozen=True)
+class StaffMember:
+    person_id: int
+    name: str
+    states: dict[str, StepState]  # step id -> the latest answer's state; none: no answer
+
+
+@dataclass(frozen=True)
+class StaffProgress:
+    """How the administration's own staff stand with their items of the order (issue 14)."""
+
+    steps: tuple[Step, ...]
+    members: tuple[StaffMember, ...]
+
+    @property
+    def finished(self) -> int:
+        return sum(
+            all(m.states.get(s.id) is StepState.DONE for s in self.steps) for m in self.members
+        )
+
+
+@dataclass(frozen=True)
 class DistrictStatus:
     campaign: Campaign
     now: dt.datetime
@@ -50,6 +71,8 @@ class DistrictStatus:
     people: int
     # Schools with every item done at each daily summary, oldest first (bot/notify.py).
     trend: tuple[tuple[dt.date, int], ...] = ()
+    # The staff's own items, when the order has any.
+    staff: StaffProgress | None = None
 
     @property
     def percent(self) -> float:

@@ -8,16 +8,23 @@ mechanical ones. Numbers, percents and quotes go through `bot/russian.py`.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from bot import mentions
 from bot.domain import Answer, AnswerSource, Campaign, Role, School, Step, StepKind
 from bot.domain import StepState as S
-from bot.parsing import AnswerError, AnswerProblem
+from bot.parsing import AdminCommand, AnswerError, AnswerProblem
 from bot.russian import counted, number, percent_of, plural, quoted
-from bot.status import Changes, DistrictStatus, PendingSchool, PersonState, SchoolStatus
+from bot.status import (
+    Changes,
+    DistrictStatus,
+    PendingSchool,
+    PersonState,
+    SchoolStatus,
+    StaffProgress,
+)
 
 if TYPE_CHECKING:  # bot.config imports this module for the command line's messages
     from bot.config import DepartmentConfig
@@ -25,6 +32,7 @@ if TYPE_CHECKING:  # bot.config imports this module for the command line's messa
 # VK cuts a message at 4096 characters; we split a little below that.
 MESSAGE_LIMIT = 4000
 
+BUTTON_MY_ITEMS = "Мои пункты"
 BUTTON_REPORT = "Отчитаться"
 BUTTON_ACKNOWLEDGE = "Ознакомлен"
 BUTTON_BACK = "← Все пункты"
@@ -75,6 +83,23 @@ def stranger(department: DepartmentConfig) -> str:
 def stranger_short(department: DepartmentConfig) -> str:
     """For a pop-up (VK shows at most 90 characters): `short_name` is at most 30."""
     return f"Вас нет в списке руководителей. Обратитесь к сотрудникам {department.short_name}."
+
+
+def school_closed(department: DepartmentConfig, names: list[str]) -> str:
+    """To a person of a closed school (of closed schools only), instead of a card."""
+    if len(names) == 1:
+        closed = f"Ваша школа {names[0]} закрыта: отчитываться за неё"
+    else:
+        closed = "Ваши школы закрыты (" + "; ".join(names) + "): отчитываться за них"
+    return (
+        f"{closed} в боте больше не нужно, напоминаний не будет. Если это ошибка или вы "
+        f"теперь работаете в другой школе, обратитесь {_contact(department)}."
+    )
+
+
+def school_closed_short(department: DepartmentConfig) -> str:
+    """For a pop-up (VK shows at most 90 characters): `short_name` is at most 30."""
+    return f"Ваша школа закрыта. Обратитесь к сотрудникам {department.short_name}."
 
 
 STAFF_NOT_A_HEAD = "Эти кнопки — для руководителей школ. Для вас — «статус» и «помощь»."
@@ -188,8 +213,17 @@ def help_admin(department: DepartmentConfig) -> str:
         "требуется 009 3.2 — отменить\n"
         "• продлить 009 25.10 (extend) — свой срок школе; продлить 009 3.2 25.10 — по одному "
         "пункту; продлить 009 отменить — вернуть срок приказа\n"
+        "• приказы (orders) — открытые приказы и ход их исполнения; когда открыто несколько, "
+        "номер приказа пишется первым: статус 47, статус 47 009, должники 47, отчёт 47, "
+        "объявить 48\n"
+        "• мои пункты — ваши собственные пункты приказа (пункты сотрудникам): отмечаются "
+        "здесь, в личных сообщениях, например «2.1 выполнено»\n"
         "• помощь (help) — эта справка"
     )
+
+
+# A staff member asks for their own items of the open orders (issue 14).
+MY_ITEMS_WORDS = frozenset({"мои пункты", "пункты", "мои задачи"})
 
 
 def local(moment: dt.datetime, timezone: str) -> dt.datetime:
@@ -419,6 +453,54 @@ def district_status(status: DistrictStatus) -> str:
     if status.trend:
         days = [f"{day:%d.%m} — {number(finished)}" for day, finished in status.trend]
         lines.append(f"Выполнили все пункты, по сводкам: {', '.join(days)}")
+    if status.staff is not None:
+        lines += ["", *staff_progress(status.staff)]
+    return "\n".join(lines)
+
+
+def staff_progress(progress: StaffProgress) -> list[str]:
+    """The staff's own items, by person (issue 14)."""
+    ids = ", ".join(s.id for s in progress.steps)
+    lines = [
+        f"Пункты сотрудникам ({ids}): выполнили все — "
+        f"{number(progress.finished)} из {number(len(progress.members))}"
+    ]
+    for member in progress.members:
+        states = ", ".join(
+            f"{s.id} {STATE_NAME[member.states.get(s.id, S.NONE)]}" for s in progress.steps
+        )
+        lines.append(f"• {member.name}: {states}")
+    return lines
+
+
+def staff_card(campaign: Campaign, states: dict[str, S], now: dt.datetime) -> str:
+    """A staff member's own items of an order, with where each stands."""
+    lines = [f"👤 Ваши пункты приказа № {campaign.number}: {time_left(campaign, now)}"]
+    for step in campaign.staff_steps:
+        state = states.get(step.id, S.NONE)
+        lines.append(f"{STATE_MARK[state]} {step.id} {step.short_title} — {STATE_NAME[state]}")
+    owed = [s for s in campaign.staff_steps if states.get(s.id) is not S.DONE]
+    if owed:
+        lines += [
+            "",
+            f"Выберите пункт кнопкой ниже или напишите, например: «{owed[0].id} выполнено».",
+        ]
+    else:
+        lines += ["", "Все ваши пункты выполнены. Спасибо!"]
+    return "\n".join(lines)
+
+
+def staff_step_prompt(campaign: Campaign, step: Step) -> str:
+    return f"👤 Приказ № {campaign.number}, пункт {step.id}: {step.title}\nВыберите ответ:"
+
+
+def staff_receipt(campaign: Campaign, answers: Sequence[tuple[Step, S]], late: bool) -> str:
+    lines = [
+        f"Принято (приказ № {campaign.number}): {step.id} {step.short_title} — {STATE_NAME[state]}"
+        for step, state in answers
+    ]
+    if late:
+        lines.append(LATE_NOTE)
     return "\n".join(lines)
 
 
@@ -627,6 +709,30 @@ def reminder(campaign: Campaign, owed: list[tuple[str, S]], now: dt.datetime) ->
     return "\n".join(lines)
 
 
+def reminder_of_orders(
+    orders: Sequence[tuple[Campaign, list[tuple[str, S]]]], now: dt.datetime
+) -> str:
+    """One reminder for a person who owes in several open orders: each order in a few lines."""
+    lines = ["⏰ Напоминание: ещё не выполнено по приказам."]
+    for campaign, owed in orders:
+        items = _owed_titles(campaign, owed)
+        lines += ["", f"Приказ № {campaign.number}: {time_left(campaign, now)}."]
+        lines += [f"• {item}" for item in items]
+    campaign, owed = orders[0]
+    owed_steps = [s for sid, _ in owed if (s := campaign.step(sid)) is not None]
+    lines += [
+        "",
+        "Когда выполните, нажмите «Отчитаться» по нужному приказу или напишите, например: "
+        f"«{campaign.number}: {_answer_example(campaign, owed_steps)}».",
+    ]
+    return "\n".join(lines)
+
+
+def summaries_of_orders(parts: Sequence[str]) -> str:
+    """Several open orders' summaries due at the same time, in one message."""
+    return f"Открытых приказов: {number(len(parts))}\n\n" + "\n\n— — —\n\n".join(parts)
+
+
 def reminder_in_chat(
     campaign: Campaign, items: list[tuple[PendingSchool, list[int]]], now: dt.datetime
 ) -> str:
@@ -722,7 +828,7 @@ def reg_too_many(department: DepartmentConfig) -> str:
 
 
 def max_link(link: str) -> str:
-    """A registered person's own link to the bot on MAX (issue 16, migration 0017)."""
+    """A registered person's own link to the bot on MAX (issue 16, migration 0020)."""
     return (
         "Чтобы отвечать за школу из MAX, в течение часа откройте эту ссылку на телефоне, где "
         f"установлен MAX, и нажмите «Начать»:\n{link}\nСсылка только для вас: школа и история "
@@ -990,10 +1096,20 @@ CLI_HELP = {
         "merge: люди из файла добавляются и обновляются, никто не удаляется"
     ),
     "roster.import.dry-run": "только показать, что изменится, ничего не записывая",
+    "roster.import.close-missing": (
+        "только с --mode replace: закрыть школы, которых нет в файле (люди, ответы и история "
+        "остаются; открыть снова: roster reopen-school)"
+    ),
     "roster.add-school": "добавить школу",
     "roster.rename-school": "переименовать школу (ответы и история остаются)",
     "roster.add-person": "добавить человека в школу или изменить его ФИО и роль",
     "roster.remove-person": "убрать человека из списка (его ответы остаются в истории)",
+    "roster.close-school": (
+        "закрыть школу: она уходит из итогов, должников, напоминаний и отчётов; её люди, "
+        "ответы и история остаются"
+    ),
+    "roster.reopen-school": "снова открыть закрытую школу: она в итогах со своими ответами",
+    "roster.reason": "почему школа закрыта (сотрудники увидят это в «школа ID»)",
     "roster.school_id": "id школы, как в списке, например 009",
     "roster.school_name": "название школы",
     "roster.vk_id": "id ВКонтакте: 123, id123 или https://vk.com/id123",
@@ -1007,6 +1123,15 @@ CLI_HELP = {
     "report.bom": "только CSV: начать файл с BOM UTF-8, для Excel",
     "config": "файл конфигурации (config.toml)",
     "output": "куда записать файл",
+    "report.campaign": "id или номер приказа (можно не указывать, если приказ один)",
+    "campaign": "приказы: черновик из текста приказа, добавить, список, закрыть, объявить",
+    "campaign.add": "добавить приказ из файла кампании (.toml); работающий бот подхватит его сам",
+    "campaign.add.file": "файл кампании, как bot/campaigns/order_47.toml",
+    "campaign.add.update": "обновить приказ с тем же id (тексты, срок, новые пункты)",
+    "campaign.list": "все приказы: открытые и закрытые, с ходом исполнения",
+    "campaign.close": "закрыть приказ: напоминания по нему прекращаются, ответы и отчёты остаются",
+    "campaign.announce": "опубликовать приказ в беседах руководителей",
+    "campaign.id": "id или номер приказа",
 }
 # argparse's own complaints, in the same words (see bot/__main__.py `_Parser`).
 CLI_ARGPARSE = (
@@ -1074,7 +1199,27 @@ CLI_ROSTER_UNRESOLVED = (
     "ВКонтакте не найдёт, покажет команда «регистрации» в беседе сотрудников"
 )
 CLI_ROSTER_KEPT = (
-    "школ в базе, которых нет в файле: {count}; они оставлены вместе с людьми и ответами"
+    "школ в базе, которых нет в файле: {count}; они оставлены вместе с людьми и ответами "
+    "(если школы больше нет: confirmbot roster close-school ID)"
+)
+CLI_ROSTER_CLOSED_MISSING = (
+    "закрыты школы, которых нет в файле: {count} ({ids}); их люди, ответы и история "
+    "сохранены (открыть снова: confirmbot roster reopen-school ID)"
+)
+CLI_CLOSE_MISSING_MERGE = (
+    "--close-missing закрывает школы, которых нет в полном списке, и работает только с "
+    "--mode replace: файл для --mode merge — лишь изменения недели"
+)
+
+
+def close_missing_reason(file_name: str, moment: dt.datetime, timezone: str) -> str:
+    """Why an import closed a school: the reason `школа ID` shows."""
+    return f"нет в списке {file_name}, загруженном {fmt_moment(moment, timezone)}"
+
+
+CLI_ROSTER_CLOSED_IN_FILE = (
+    "закрытые школы в файле: {count} ({ids}); они остаются закрытыми и не входят в итоги "
+    "(открыть снова: confirmbot roster reopen-school ID)"
 )
 
 CLI_CODES_SUFFIX = "{path}: имя файла должно оканчиваться на .csv или .xlsx"
@@ -1087,6 +1232,31 @@ CLI_ANNOUNCE_NOWHERE = (
     "heads_chats или напишите в беседе руководителей «/привязать руководители»"
 )
 CLI_ANNOUNCED = "приказ опубликован в беседах руководителей: {count}"
+CLI_CAMPAIGN_ADDED = (
+    "приказ № {number} ({id}) добавлен: пунктов {steps}, срок {deadline}. Работающий бот "
+    "начнёт по нему работу в течение минуты; объявить: confirmbot campaign announce {id} "
+    "--config …"
+)
+CLI_CAMPAIGN_PAST_DEADLINE = (
+    "предупреждение: срок приказа {deadline} уже прошёл — бот не пошлёт по нему ни напоминаний, "
+    "ни итоговой сводки, ни эскалаций; проверьте deadline в файле"
+)
+CLI_CAMPAIGN_UPDATED = "приказ № {number} ({id}) обновлён: пунктов {steps}, срок {deadline}"
+CLI_CAMPAIGN_EXISTS = (
+    "приказ с id {id} уже есть; чтобы заменить его тексты и срок, добавьте --update"
+)
+CLI_CAMPAIGN_CLOSED_ALREADY = "приказ {id} закрыт {when}; закрытый приказ не меняется"
+CLI_CAMPAIGN_UNKNOWN = "приказа {ref} нет; есть: {known}"
+CLI_CAMPAIGN_WHICH = "в базе несколько приказов — укажите --campaign (есть: {known})"
+CLI_CAMPAIGN_CLOSED = "приказ № {number} ({id}) закрыт; его ответы и отчёты остаются"
+CLI_CAMPAIGN_NOT_OPEN = "приказ {id} уже закрыт {when}"
+CLI_CAMPAIGN_NONE = "в базе нет ни одного приказа"
+CLI_CAMPAIGN_ROW = (
+    "{id}  № {number} от {date}  срок {deadline}  {state}  "
+    "выполнили все пункты: {finished} из {schools}  {title}"
+)
+CLI_CAMPAIGN_OPEN = "открыт"
+CLI_CAMPAIGN_CLOSED_AT = "закрыт {when}"
 
 CLI_REPORT_NO_DATABASE = (
     "базы данных {path} ещё нет: сначала загрузите список школ (roster import) или запустите бота"
@@ -1095,6 +1265,7 @@ CLI_REPORT_WRITTEN = (
     "отчёт записан в {path}: школ {schools}, пунктов {steps}, выполнили все пункты: {finished}"
 )
 CLI_REPORT_HISTORY = "; ответов в истории: {answers}"
+CLI_REPORT_CLOSED = "; закрытые школы в отчёт не вошли: {ids}"
 
 CLI_CHECK_NOT_OK = "{path}: НЕ OK — исправьте и проверьте снова:"
 CLI_CHECK_OK = "OK — конфигурация {path} в порядке"
@@ -1164,6 +1335,7 @@ CLI_DESCRIBE_DEPARTMENT = (
 CLI_DESCRIBE_CAMPAIGN = "кампания {id}: приказ № {number} от {date:%d.%m.%Y} {title}"
 CLI_DESCRIBE_ISSUER = "издал: {issuer}"
 CLI_DESCRIBE_DEADLINE = "срок: {deadline:%d.%m.%Y %H:%M} {timezone} (UTC{deadline:%z})"
+CLI_DESCRIBE_STAFF_STEP = ", staff: сотрудники отмечают каждый за себя"
 CLI_DESCRIBE_STEP = "пункт {id} [{kind}]: {title}"
 
 
@@ -1324,6 +1496,29 @@ CLI_BAD_PERSON = "человек не подходит: {problem}"
 CLI_PERSON_ADDED = "id{id} ({name}, {role}) — в списке школы {school}"
 CLI_PERSON_REMOVED = "id{id} убран из списка ({count})"
 CLI_PERSON_NOT_FOUND = "id{id} нет в списке{where}; ничего не изменено"
+CLI_SCHOOL_CLOSED = (
+    "школа {id} {name} закрыта{reason}: её нет в итогах, должниках, напоминаниях и отчётах; "
+    "люди, ответы и история сохранены (открыть снова: confirmbot roster reopen-school {id})"
+)
+CLI_SCHOOL_ALREADY_CLOSED = "школа {id} уже закрыта {when}{reason}; ничего не изменено"
+CLI_SCHOOL_REOPENED = "школа {id} {name} снова открыта: она в итогах со своими прежними ответами"
+CLI_SCHOOL_NOT_CLOSED = "школа {id} не закрыта; ничего не изменено"
+
+
+def cli_reason(reason: str) -> str:
+    """` (причина: …)` after a closed school, or nothing when no reason was given."""
+    return f" (причина: {reason})" if reason else ""
+
+
+def cli_ids(ids: tuple[str, ...], limit: int = 10) -> str:
+    """The first `limit` ids, and how many more."""
+    more = len(ids) - limit
+    return ", ".join(ids[:limit]) + (f" и ещё {more}" if more > 0 else "")
+
+
+CLI_PERSON_IN_CLOSED = (
+    "предупреждение: школа {school} закрыта — бот ответит этому человеку, что школа закрыта"
+)
 
 
 # --- staff operations (issue 17) ---
@@ -1365,6 +1560,25 @@ def marked_notice(
     lines += [_step_line(step, answer) for step, answer in items]
     lines.append("Если это ошибка, ответьте заново: «статус» покажет карточку школы.")
     return "\n".join(lines)
+
+
+def school_closed_line(closed_at: dt.datetime, reason: str, timezone: str) -> str:
+    """What staff see of a closed school in «школа» and «статус»."""
+    because = f" (причина: {reason})" if reason else ""
+    return (
+        f"⛔ Школа закрыта {fmt_moment(closed_at, timezone)}{because}: её нет в итогах, "
+        "должниках и напоминаниях; люди, ответы и история сохранены."
+    )
+
+
+def school_is_closed(school: School, closed_at: dt.datetime, reason: str, timezone: str) -> str:
+    """Staff tried to answer for a closed school, mark it or extend its deadline."""
+    because = f" (причина: {reason})" if reason else ""
+    return (
+        f"🏫 {school.name} (№ {school.id}): школа закрыта {fmt_moment(closed_at, timezone)}"
+        f"{because}, за неё не отмечают ответы и не продлевают сроки. Если школу нужно "
+        f"вернуть в итоги, откройте её: «confirmbot roster reopen-school {school.id}»."
+    )
 
 
 def no_such_school(query: str) -> str:
@@ -1544,10 +1758,13 @@ def extended_reminder_name(school_id: str) -> str:
 SCHOOL_USAGE = "Напишите номер школы: «школа 009»."
 
 
-def school_people(school: School, people: list[PersonState], timezone: str) -> str:
+def school_people(
+    school: School, people: list[PersonState], timezone: str, closed: str = ""
+) -> str:
     """A school's people and where each stands: on the list, registered by code, acknowledged
-    the order, refusing private messages, or a screen name VK has not resolved yet."""
-    lines = [f"🏫 {school.name} (№ {school.id})"]
+    the order, refusing private messages, or a screen name VK has not resolved yet; `closed`:
+    the line that says the school is closed (`school_closed_line`)."""
+    lines = [f"🏫 {school.name} (№ {school.id})", *([closed] if closed else [])]
     for item in people:
         if item.person is None:
             role = ROLE_NAME[item.role] if item.role is not None else ""
@@ -1573,9 +1790,227 @@ def school_people(school: School, people: list[PersonState], timezone: str) -> s
             f"• {mention(person.person_id, person.full_name)}, {ROLE_NAME[person.role]} — "
             + "; ".join(states)
         )
-    if len(lines) == 1:
+    if not people:
         lines.append(
             "В списке школы никого нет: добавьте людей (confirmbot roster add-person) или "
             "дайте школе код регистрации."
         )
     return "\n".join(lines)
+
+
+# --- several orders at once (issue 14) -----------------------------------------------------
+
+
+def order_name(campaign: Campaign) -> str:
+    return f"Приказ № {campaign.number} от {campaign.date:%d.%m.%Y}"
+
+
+def order_overview(status: DistrictStatus, closed_at: dt.datetime | None = None) -> str:
+    """One order in a few lines: what it is, how many schools finished, each step's count."""
+    campaign = status.campaign
+    when = (
+        f"закрыт {fmt_moment(closed_at, campaign.timezone)}"
+        if closed_at is not None
+        else time_left(campaign, status.now)
+    )
+    steps = ", ".join(
+        f"{s.step.id} — {number(s.done)}"
+        + (f" (не требуется {number(s.not_required)})" if s.not_required else "")
+        for s in status.steps
+    )
+    return "\n".join(
+        [
+            f"📋 {order_name(campaign)} {quoted(campaign.title)}",
+            f"Выполнили все пункты: {number(status.finished)} из {of_schools(status.schools)} "
+            f"({percent_of(status.finished, status.schools)}); {when}",
+            f"Выполнено по пунктам, школ: {steps}",
+        ]
+    )
+
+
+def orders_overview(items: Sequence[tuple[DistrictStatus, dt.datetime | None]]) -> str:
+    """`приказы` and `статус` when several orders are open."""
+    if not items:
+        return NO_OPEN_ORDERS_STAFF
+    opened = [order_overview(status) for status, closed in items if closed is None]
+    closed = [order_overview(status, closed) for status, closed in items if closed is not None]
+    parts = [f"Открытые приказы: {number(len(opened))}"] if opened else [NO_OPEN_ORDERS_STAFF]
+    parts += opened
+    if closed:
+        parts.append(f"Закрытые (последние {number(len(closed))}):")
+        parts += closed
+    parts.append("Один приказ подробно: «статус 47»; школа по приказу: «статус 47 009».")
+    return "\n\n".join(parts)
+
+
+NO_OPEN_ORDERS_STAFF = (
+    "Открытых приказов нет. Новый приказ добавляется командой сервера "
+    "«confirmbot campaign add файл.toml»."
+)
+NO_OPEN_ORDERS = "Сейчас нет открытых приказов, по которым нужно отчитываться. Спасибо!"
+
+
+def order_closed(campaign: Campaign) -> str:
+    return f"{order_name(campaign)} закрыт: ответы по нему больше не принимаются."
+
+
+def order_closed_short(campaign: Campaign) -> str:
+    """For a pop-up (90 characters)."""
+    return f"Приказ № {campaign.number} закрыт, ответы не принимаются."
+
+
+# How a command is written, for «name the order» examples.
+COMMAND_WORD = {
+    AdminCommand.STATUS: "статус",
+    AdminCommand.PENDING: "должники",
+    AdminCommand.REPORT: "отчёт",
+    AdminCommand.ANNOUNCE: "объявить",
+    AdminCommand.MARK: "отметить",
+    AdminCommand.NOT_REQUIRED: "не требуется",
+    AdminCommand.REQUIRED: "требуется",
+    AdminCommand.EXTEND: "продлить",
+}
+
+
+def name_the_order(command: str, numbers: Sequence[str]) -> str:
+    shown = ", ".join(numbers)
+    example = numbers[-1] if numbers else "47"
+    return (
+        f"Сейчас открыто несколько приказов ({shown}). Напишите номер приказа после команды, "
+        f"например: «{command} {example}»."
+    )
+
+
+def name_the_order_for_own_step(numbers: Sequence[str]) -> str:
+    example = numbers[-1] if numbers else "47"
+    return (
+        f"Такой пункт есть в нескольких открытых приказах ({', '.join(numbers)}). Напишите "
+        f"номер приказа перед ответом, например: «{example}: 2.1 выполнено»."
+    )
+
+
+def no_such_order(ref: str) -> str:
+    return f"Приказа {quoted(ref)} нет. Список приказов — «приказы»."
+
+
+def choose_order_for_answer(text: str) -> str:
+    return (
+        f"Такой пункт есть в нескольких открытых приказах. К какому приказу относится ответ "
+        f"{quoted(_shortened(text))}? Выберите кнопкой."
+    )
+
+
+def answer_for_order(text: str, campaign: Campaign) -> str:
+    return f"Ответ {quoted(_shortened(text))} — по приказу № {campaign.number}."
+
+
+def order_button(campaign: Campaign, school: School | None = None) -> str:
+    label = f"Приказ № {campaign.number}"
+    if school is not None:
+        label = f"№ {campaign.number} — {school.name}"
+    return label[:40]
+
+
+def orders_card(items: Sequence[tuple[Campaign, School, int]], now: dt.datetime) -> str:
+    """The card when several orders are open: what each still needs from the school."""
+    schools = {school.id: school for _, school, _ in items}
+    lines = ["По каким приказам нужны ответы:"]
+    if len(schools) == 1:
+        lines.insert(0, f"🏫 {next(iter(schools.values())).name}")
+    for campaign, school, owed in items:
+        left = (
+            f"осталось {counted(owed, 'пункт', 'пункта', 'пунктов')}" if owed else "всё выполнено"
+        )
+        where = f" — {school.name}" if len(schools) > 1 else ""
+        lines.append(f"• {order_name(campaign)}{where}: {left}; {time_left(campaign, now)}")
+    lines.append("Выберите приказ кнопкой ниже.")
+    return "\n".join(lines)
+
+
+# --- a campaign drafted from an order's text (issue 14) ---
+# `confirmbot campaign draft`: what it prints and the comments of the file it writes. The order's
+# own words (addressees, items) come from the order, never from here.
+
+CLI_HELP_DRAFT = (
+    "черновик файла кампании из текста приказа (.txt или .docx): проверьте его и поправьте "
+    "короткие названия, прежде чем добавлять"
+)
+CLI_HELP_DRAFT_ORDER = "файл приказа: .txt (UTF-8 или Windows-1251) или .docx"
+CLI_HELP_DRAFT_FORCE = "перезаписать файл, если он уже есть"
+CLI_HELP_DRAFT_TIMEZONE = "часовой пояс срока (по умолчанию Europe/Moscow)"
+CLI_DRAFT_EXISTS = "{path} уже есть; чтобы перезаписать его, добавьте --force"
+CLI_DRAFT_WRITTEN = (
+    "черновик кампании записан в {path}: пунктов {count} (руководителям {heads}, "
+    "сотрудникам {staff})"
+)
+CLI_DRAFT_NOTES = "что сделано при чтении приказа:"
+CLI_DRAFT_PROBLEMS = "что не удалось прочитать (проверьте по приказу):"
+CLI_DRAFT_LOADS = "файл кампании в порядке: его можно добавлять после проверки"
+CLI_DRAFT_DOES_NOT_LOAD = "пока файл кампании не принимается — допишите в нём:"
+CLI_DRAFT_NOTHING = (
+    "в приказе не найдено ни одного пункта руководителям или сотрудникам: {path} не записан"
+)
+
+DRAFT_SUFFIX = "{path}: приказ читается из файла .txt или .docx"
+DRAFT_NO_FILE = "нет файла {path}"
+DRAFT_IS_A_DIRECTORY = "{path} — это папка, а не файл приказа"
+DRAFT_UNREADABLE = "не удаётся прочитать {path}: {reason}"
+DRAFT_NOT_TEXT = "{path} — не текстовый файл; сохраните приказ как .txt (UTF-8) или .docx"
+DRAFT_BAD_DOCX = (
+    "{path} не читается как документ Word .docx (может быть, это .doc или повреждённый "
+    "файл); сохраните приказ в Word как .docx или как текст .txt"
+)
+DRAFT_NO_ORDERS_WORD = "нет строки «ПРИКАЗЫВАЮ:» — пункты искались во всём тексте"
+DRAFT_UNPLACED = "похоже на пункт, но не понятно, к какому пункту и кому он относится: {line}"
+DRAFT_EMPTY_ITEM = "пункт {id} ({text}): нет текста пункта"
+DRAFT_REPEATED_ID = "пункт {id} встречается дважды: в черновике только первый"
+DRAFT_TOO_LONG = "пункт {id}: текст длиннее 1000 знаков — не включён, разделите его на подпункты"
+DRAFT_PERCENT_OF_WHAT = (
+    "пункт {id}: процент не людей, которых бот умеет считать (педагоги, ученики, родители, "
+    "сотрудники) — оставлен пунктом confirm"
+)
+DRAFT_NO_SHORT_TITLE = "пункт {id}: короткое название не подобрать из слов пункта — впишите своё"
+DRAFT_SHORT_TITLE_FALLBACK = "Пункт {id}"
+DRAFT_LEFT_OUT = "пункт {id} не включён: адресован не руководителям и не сотрудникам ({addressee})"
+DRAFT_NO_ADDRESSEE = "адресат не назван"
+DRAFT_BULLET = "без номера"
+DRAFT_RENUMBERED = "у пунктов нет номеров вида 3.1 — даны номера, которые пишут в ответах: {ids}"
+DRAFT_DEADLINES_DIFFER = (
+    "у пунктов разные сроки: срок кампании — самый поздний, {deadline:%d.%m.%Y %H:%M}; срок "
+    "каждого пункта — в комментарии над ним"
+)
+DRAFT_UNDATED = "у пунктов {ids} своего срока нет — для них действует срок кампании"
+DRAFT_DEADLINE_ELSEWHERE = "у пунктов своих сроков нет; срок кампании взят из слов: {words}"
+DRAFT_SPELLED = "Сферум и VK Мессенджер написаны так, как их пишет бот: {where}"
+DRAFT_RECASED = (
+    "издатель взят из шапки бланка, написанной прописными буквами, и записан строчными — "
+    "проверьте заглавные буквы в issuer"
+)
+DRAFT_THE_TITLE = "название приказа"
+DRAFT_NOT_FOUND = "не найден {what}"
+DRAFT_NO_STEPS = "нет ни одного пункта руководителям или сотрудникам"
+DRAFT_WHAT_NUMBER = "номер приказа (№ …)"
+DRAFT_WHAT_DATE = "дата приказа"
+DRAFT_WHAT_TITLE = "заголовок приказа (строка «О …» после слова ПРИКАЗ)"
+DRAFT_WHAT_ISSUER = "издатель приказа (шапка бланка)"
+DRAFT_WHAT_DEADLINE = "срок исполнения («в срок до ДД.ММ.ГГГГ»)"
+DRAFT_AUDIENCE = {
+    "heads": "руководители школ",
+    "staff": 'сотрудники, audience = "staff"',
+}
+
+DRAFT_TOML_HEAD = "Черновик кампании из приказа {source} (confirmbot campaign draft)."
+DRAFT_TOML_REVIEW = (
+    "Тексты пунктов (title) — слова приказа; short_title, виды пунктов и части (parts)",
+    "предложены — проверьте их по приказу, прежде чем добавлять кампанию.",
+)
+DRAFT_TOML_MISSING = "{key} = …  — не найден {what}: впишите"
+DRAFT_TOML_DEADLINE_WORDS = "{words} — до конца дня по местному времени, если время не названо."
+DRAFT_TOML_LATEST = "У пунктов разные сроки: здесь самый поздний; срок каждого — над пунктом."
+DRAFT_TOML_ADDRESSEE = "{addressee} — {audience}"
+DRAFT_TOML_STEP_DEADLINE = "срок пункта в приказе: {deadline:%d.%m.%Y %H:%M}"
+DRAFT_TOML_NUMBERED_AS = "в приказе: {numbered_as}"
+DRAFT_TOML_SHORT_TITLE = "предложено, до 60 знаков: что это за пункт, а не его состояние"
+DRAFT_TOML_LEFT_OUT = (
+    "Не включены — адресованы не руководителям и не сотрудникам (отделу, должностному лицу):"
+)

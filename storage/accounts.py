@@ -25,7 +25,7 @@ _FIND = "SELECT person_id FROM accounts WHERE platform = ? AND external_id = ?"
 
 
 class Linked(StrEnum):
-    """What became of an account presented with a link code (migration 0017)."""
+    """What became of an account presented with a link code (migration 0020)."""
 
     LINKED = "linked"  # the account is now the code's person's
     ALREADY = "already"  # it was theirs already

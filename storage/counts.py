@@ -4,7 +4,9 @@
 triggers keep per-step state counts, per-part sums, per-school done steps (and how many
 schools have each number) and the roster's sizes in the same transaction as the change they
 count. `recount` checks them against the base tables and repairs them (`confirmbot doctor`).
-An item «не требуется» for a school (migration 0010) counts as done for that school.
+An item «не требуется» for a school (migration 0010) counts as done for that school. A closed
+school (migration 0020) counts nowhere: the recounts read the views of open schools, their
+people and their current answers (`open_schools`, `counted_people`, `counted_answers`).
 """
 
 from __future__ import annotations
@@ -45,25 +47,27 @@ class CountDrift(_Row):
 # Each kept table: how many key columns, the query that reads it, and the one that recounts
 # it from the base tables (the same columns, in the same order).
 _STATE_COUNTS = (
-    "SELECT campaign_id, step_id, state, COUNT(*) FROM current_answers "
+    "SELECT campaign_id, step_id, state, COUNT(*) FROM counted_answers "
     "GROUP BY campaign_id, step_id, state"
 )
 _PART_SUMS = (
     "SELECT c.campaign_id, c.step_id, n.part, SUM(n.done), SUM(n.total) "
-    "FROM current_answers c JOIN answer_counts n ON n.answer_id = c.answer_id "
+    "FROM counted_answers c JOIN answer_counts n ON n.answer_id = c.answer_id "
     "GROUP BY c.campaign_id, c.step_id, n.part"
 )
 _SCHOOL_DONE = (
-    "SELECT campaign_id, school_id, COUNT(*) FROM current_answers "
+    "SELECT campaign_id, school_id, COUNT(*) FROM counted_answers "
     "WHERE state IN ('done', 'not_required') "
     "GROUP BY campaign_id, school_id"
 )
 _ROSTER_COUNTS = (
-    "SELECT 1, (SELECT COUNT(*) FROM schools), (SELECT COUNT(DISTINCT person_id) FROM people)"
+    "SELECT 1, (SELECT COUNT(*) FROM open_schools), "
+    "(SELECT COUNT(DISTINCT person_id) FROM counted_people)"
 )
 _ACKNOWLEDGED_COUNTS = (
     "SELECT a.campaign_id, COUNT(*) FROM acknowledgements a "
-    "WHERE EXISTS (SELECT 1 FROM people p WHERE p.person_id = a.person_id) GROUP BY a.campaign_id"
+    "WHERE EXISTS (SELECT 1 FROM counted_people p WHERE p.person_id = a.person_id) "
+    "GROUP BY a.campaign_id"
 )
 _KEPT: dict[str, tuple[int, str, str]] = {
     "state_counts": (
@@ -81,7 +85,7 @@ _KEPT: dict[str, tuple[int, str, str]] = {
         2,
         "SELECT campaign_id, steps, schools FROM done_histogram",
         "SELECT campaign_id, steps, COUNT(*) FROM ("
-        "SELECT campaign_id, school_id, COUNT(*) AS steps FROM current_answers "
+        "SELECT campaign_id, school_id, COUNT(*) AS steps FROM counted_answers "
         "WHERE state IN ('done', 'not_required') GROUP BY campaign_id, school_id) "
         "GROUP BY campaign_id, steps",
     ),
@@ -99,25 +103,27 @@ _REWRITE = (
     "DELETE FROM school_done",
     "DELETE FROM done_histogram",
     "INSERT INTO school_done (campaign_id, school_id, steps) "
-    "SELECT campaign_id, school_id, COUNT(*) FROM current_answers "
+    "SELECT campaign_id, school_id, COUNT(*) FROM counted_answers "
     "WHERE state IN ('done', 'not_required') "
     "GROUP BY campaign_id, school_id",
     "DELETE FROM state_counts",
     "INSERT INTO state_counts (campaign_id, step_id, state, schools) "
-    "SELECT campaign_id, step_id, state, COUNT(*) FROM current_answers "
+    "SELECT campaign_id, step_id, state, COUNT(*) FROM counted_answers "
     "GROUP BY campaign_id, step_id, state",
     "DELETE FROM part_sums",
     "INSERT INTO part_sums (campaign_id, step_id, part, done, total, answers) "
     "SELECT c.campaign_id, c.step_id, n.part, SUM(n.done), SUM(n.total), COUNT(*) "
-    "FROM current_answers c JOIN answer_counts n ON n.answer_id = c.answer_id "
+    "FROM counted_answers c JOIN answer_counts n ON n.answer_id = c.answer_id "
     "GROUP BY c.campaign_id, c.step_id, n.part",
     "DELETE FROM roster_counts",
     "INSERT INTO roster_counts (id, schools, people) "
-    "SELECT 1, (SELECT COUNT(*) FROM schools), (SELECT COUNT(DISTINCT person_id) FROM people)",
+    "SELECT 1, (SELECT COUNT(*) FROM open_schools), "
+    "(SELECT COUNT(DISTINCT person_id) FROM counted_people)",
     "DELETE FROM acknowledged_counts",
     "INSERT INTO acknowledged_counts (campaign_id, people) "
     "SELECT a.campaign_id, COUNT(*) FROM acknowledgements a "
-    "WHERE EXISTS (SELECT 1 FROM people p WHERE p.person_id = a.person_id) GROUP BY a.campaign_id",
+    "WHERE EXISTS (SELECT 1 FROM counted_people p WHERE p.person_id = a.person_id) "
+    "GROUP BY a.campaign_id",
 )
 
 

@@ -88,7 +88,7 @@ class RegistrationRepository:
     async def codes(self) -> list[RegistrationCode]:
         rows = await self._db.fetchall(
             """
-            SELECT s.id, s.name, c.code, c.expires_at, c.revoked_at
+            SELECT s.id, s.name, c.code, c.expires_at, COALESCE(c.revoked_at, s.closed_at)
             FROM registration_codes c JOIN schools s ON s.id = c.school_id ORDER BY s.id
             """
         )
@@ -105,7 +105,7 @@ class RegistrationRepository:
     async def by_code(self, code: str) -> RegistrationCode | None:
         row = await self._db.fetchone(
             """
-            SELECT s.id, s.name, c.code, c.expires_at, c.revoked_at
+            SELECT s.id, s.name, c.code, c.expires_at, COALESCE(c.revoked_at, s.closed_at)
             FROM registration_codes c JOIN schools s ON s.id = c.school_id WHERE c.code = ?
             """,
             (code,),

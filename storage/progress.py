@@ -58,7 +58,7 @@ class ProgressRepository:
             [
                 (
                     f"""
-                    SELECT s.name FROM current_answers c
+                    SELECT s.name FROM counted_answers c
                     JOIN answers a ON a.id = c.answer_id
                     JOIN schools s ON s.id = c.school_id
                     WHERE c.campaign_id = ? AND c.state IN ('done', 'not_required')
@@ -70,7 +70,7 @@ class ProgressRepository:
                 ),
                 (
                     f"""
-                    SELECT s.name, c.step_id FROM current_answers c
+                    SELECT s.name, c.step_id FROM counted_answers c
                     JOIN answers a ON a.id = c.answer_id
                     JOIN schools s ON s.id = c.school_id
                     WHERE c.campaign_id = ? AND c.state = 'problem' AND c.step_id IN ({marks})

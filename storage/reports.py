@@ -33,7 +33,7 @@ SELECT s.id, s.name,
      FROM people p
      LEFT JOIN acknowledgements k ON k.campaign_id = :campaign AND k.person_id = p.person_id
      WHERE p.school_id = s.id)
-FROM schools s
+FROM open_schools s
 WHERE s.id > :after
 ORDER BY s.id
 LIMIT :limit
@@ -120,7 +120,8 @@ class ReportRepository:
         return result
 
     async def schools(self, campaign_id: str) -> AsyncGenerator[SchoolRecord, None]:
-        """Every school of the roster, ordered by id, with its current answers and people."""
+        """Every open school of the roster, ordered by id, with its current answers and people
+        (a closed school is in no total, so in no row; its answers stay in `history`)."""
         after = ""
         while True:
             seen = 0

@@ -43,7 +43,9 @@ class RosterChanges(_Row):
     schools_added: int = 0
     schools_updated: int = 0
     schools_unchanged: int = 0
-    schools_not_in_file: int = 0
+    schools_not_in_file: int = 0  # open schools in the database the file did not list
+    closed_in_file: tuple[str, ...] = ()  # schools of the file that are closed: stay closed
+    closed_missing: tuple[str, ...] = ()  # open schools the file lacked, closed by the import
     people_added: int = 0
     people_updated: int = 0
     people_removed: int = 0
@@ -55,6 +57,14 @@ class CampaignRecord(_Row):
     created_at: dt.datetime
     announced_at: dt.datetime | None
     closed_at: dt.datetime | None
+
+
+class SchoolClosure(_Row):
+    """A closed school: when and why (migration 0020)."""
+
+    school: School
+    closed_at: dt.datetime
+    reason: str
 
 
 class Membership(_Row):
@@ -256,10 +266,13 @@ class RosterRepository:
         digest: str = "",
         ignored: str = "",
         merge: bool = False,
+        close_missing: str | None = None,
     ) -> RosterChanges:
         """Make the roster match the file, all or nothing; answers are never touched.
 
-        Schools missing from the file are kept (they may hold answers); the people of every
+        Schools missing from the file are kept (they may hold answers), or, given
+        `close_missing` (the reason to record), closed: out of every total, their people,
+        answers and history kept (`close_school`). The people of every
         school in the file become exactly the file's people, except those who registered
         themselves with a code; with `merge`, the file's people are added or updated and
         nobody is removed. Screen names wait in `unresolved_people` for the bot.
@@ -269,11 +282,31 @@ class RosterRepository:
         stamp = _ts(now)
         counts: dict[str, int] = defaultdict(int)
         async with self._db.atomic():
-            existing = {
-                row[0]: row[1] for row in await self._db.fetchall("SELECT id, name FROM schools")
-            }
+            existing: dict[str, str] = {}
+            closed: set[str] = set()
+            for row in await self._db.fetchall("SELECT id, name, closed_at FROM schools"):
+                existing[row[0]] = row[1]
+                if row[2] is not None:
+                    closed.add(row[0])
             file_ids = {school.id for school in schools}
-            counts["schools_not_in_file"] = len(set(existing) - file_ids)
+            # A closed school stays closed whether the file lists it or not: closing and
+            # reopening are `roster close-school` and `reopen-school`, never an import.
+            missing = tuple(sorted(set(existing) - file_ids - closed))
+            closed_in_file = tuple(sorted(file_ids & closed))
+            closed_missing = missing if close_missing is not None else ()
+            counts["schools_not_in_file"] = len(missing) - len(closed_missing)
+            if closed_missing:
+                ids = json.dumps(closed_missing)
+                await self._db.execute(
+                    "UPDATE schools SET closed_at = ?, closed_reason = ?, updated_at = ? "
+                    "WHERE id IN (SELECT value FROM json_each(?))",
+                    (stamp, close_missing, stamp, ids),
+                )
+                await self._db.execute(
+                    "DELETE FROM pending_registrations "
+                    "WHERE school_id IN (SELECT value FROM json_each(?))",
+                    (ids,),
+                )
             # New and changed rows are collected and written with one `executemany` each:
             # a region's 40,000 rows are a few statements, not 60,000 round trips.
             added_schools: list[tuple[str, str, str, str]] = []
@@ -342,8 +375,9 @@ class RosterRepository:
                 await self._db.execute(
                     """
                     INSERT OR REPLACE INTO roster_imports
-                        (id, digest, version, schools, not_in_file, unresolved, ignored)
-                    SELECT 1, ?, version, ?, ?, ?, ? FROM roster_version WHERE id = 1
+                        (id, digest, version, schools, not_in_file, unresolved, ignored,
+                         closed_in_file)
+                    SELECT 1, ?, version, ?, ?, ?, ?, ? FROM roster_version WHERE id = 1
                     """,
                     (
                         digest,
@@ -351,9 +385,12 @@ class RosterRepository:
                         counts["schools_not_in_file"],
                         len(unresolved),
                         ignored,
+                        json.dumps(closed_in_file),
                     ),
                 )
-        return RosterChanges(**counts)
+        return RosterChanges(
+            **counts, closed_in_file=closed_in_file, closed_missing=closed_missing
+        )
 
     async def school_people(self, school_id: str, campaign_id: str) -> list[PersonState]:
         """A school's people with how each came into the roster, whether they acknowledged the
@@ -445,13 +482,85 @@ class RosterRepository:
             > 0
         )
 
+    async def close_school(self, school_id: str, reason: str, now: dt.datetime) -> str:
+        """Close a school: "closed", or "unknown" / "already" when nothing changed. The
+        triggers of migration 0020 take it out of every kept count in the same statement."""
+        async with self._db.atomic():
+            row = await self._db.fetchone(
+                "SELECT closed_at FROM schools WHERE id = ?", (school_id,)
+            )
+            if row is None:
+                return "unknown"
+            if row[0] is not None:
+                return "already"
+            stamp = _ts(now)
+            await self._db.execute(
+                "UPDATE schools SET closed_at = ?, closed_reason = ?, updated_at = ? WHERE id = ?",
+                (stamp, reason, stamp, school_id),
+            )
+            # Whoever gave its code and has not yet chosen a role joins nothing now.
+            await self._db.execute(
+                "DELETE FROM pending_registrations WHERE school_id = ?", (school_id,)
+            )
+        return "closed"
+
+    async def reopen_school(self, school_id: str, now: dt.datetime) -> str:
+        """Reopen a closed school: "reopened", or "unknown" / "open" when nothing changed.
+        Its answers, kept all along, count again."""
+        async with self._db.atomic():
+            row = await self._db.fetchone(
+                "SELECT closed_at FROM schools WHERE id = ?", (school_id,)
+            )
+            if row is None:
+                return "unknown"
+            if row[0] is None:
+                return "open"
+            await self._db.execute(
+                "UPDATE schools SET closed_at = NULL, closed_reason = '', updated_at = ? "
+                "WHERE id = ?",
+                (_ts(now), school_id),
+            )
+        return "reopened"
+
+    async def closure(self, school_id: str) -> SchoolClosure | None:
+        """When and why the school was closed; None if it is open (or unknown)."""
+        row = await self._db.fetchone(
+            "SELECT id, name, closed_at, closed_reason FROM schools "
+            "WHERE id = ? AND closed_at IS NOT NULL",
+            (school_id,),
+        )
+        return None if row is None else _closure(row)
+
+    async def closed_memberships(self, person_id: int) -> list[SchoolClosure]:
+        """The closed schools whose list has the person (they are in no open one's, or the
+        rules would have found them there)."""
+        rows = await self._db.fetchall(
+            """
+            SELECT s.id, s.name, s.closed_at, s.closed_reason FROM people p
+            JOIN schools s ON s.id = p.school_id
+            WHERE p.person_id = ? AND s.closed_at IS NOT NULL ORDER BY s.id
+            """,
+            (person_id,),
+        )
+        return [_closure(row) for row in rows]
+
+    async def closed_schools(self, school_ids: Iterable[str] | None = None) -> list[SchoolClosure]:
+        """The closed schools (of `school_ids`, if given), by id."""
+        rows = await self._db.fetchall(
+            "SELECT id, name, closed_at, closed_reason FROM schools "
+            "WHERE closed_at IS NOT NULL ORDER BY id"
+        )
+        wanted = None if school_ids is None else set(school_ids)
+        return [_closure(row) for row in rows if wanted is None or row[0] in wanted]
+
     async def unchanged_import(self, digest: str) -> tuple[RosterChanges, str] | None:
         """If the file of `digest` was the last one imported and nothing in the roster has
         changed since, what importing it again would report (and the columns it ignored):
         it would change nothing. None otherwise."""
         row = await self._db.fetchone(
             """
-            SELECT i.schools, i.not_in_file, i.unresolved, i.ignored FROM roster_imports i
+            SELECT i.schools, i.not_in_file, i.unresolved, i.ignored, i.closed_in_file
+            FROM roster_imports i
             JOIN roster_version v ON v.id = 1 AND v.version = i.version
             WHERE i.id = 1 AND i.digest = ?
             """,
@@ -459,22 +568,29 @@ class RosterRepository:
         )
         if row is None:
             return None
+        closed = tuple(json.loads(row[4]))
         changes = RosterChanges(
-            schools_unchanged=row[0], schools_not_in_file=row[1], people_unresolved=row[2]
+            schools_unchanged=row[0],
+            schools_not_in_file=row[1],
+            people_unresolved=row[2],
+            closed_in_file=closed,
         )
         return changes, row[3]
 
     async def count_schools(self) -> int:
-        return int(await self._db.fetchval("SELECT COUNT(*) FROM schools"))
+        """Open schools: a closed one is in no total."""
+        return int(await self._db.fetchval("SELECT COUNT(*) FROM open_schools"))
 
     async def count_people(self) -> int:
-        return int(await self._db.fetchval("SELECT COUNT(DISTINCT person_id) FROM people"))
+        return int(await self._db.fetchval("SELECT COUNT(DISTINCT person_id) FROM counted_people"))
 
     async def school_ids(self) -> list[str]:
+        """Every school's id, closed ones too (an id stays taken)."""
         return [row[0] for row in await self._db.fetchall("SELECT id FROM schools ORDER BY id")]
 
     async def schools(self) -> list[School]:
-        rows = await self._db.fetchall("SELECT id, name FROM schools ORDER BY id")
+        """The open schools: those reminded, counted and given codes."""
+        rows = await self._db.fetchall("SELECT id, name FROM open_schools ORDER BY id")
         return [School(id=row[0], name=row[1]) for row in rows]
 
     async def school(self, school_id: str) -> School | None:
@@ -529,7 +645,7 @@ class RosterRepository:
         rows = await self._db.fetchall(
             """
             SELECT s.id, s.name, p.role, p.full_name FROM people p
-            JOIN schools s ON s.id = p.school_id
+            JOIN open_schools s ON s.id = p.school_id
             WHERE p.person_id = ? ORDER BY s.id
             """,
             (person_id,),
@@ -538,6 +654,13 @@ class RosterRepository:
             Membership(school=School(id=r[0], name=r[1]), role=Role(r[2]), full_name=r[3])
             for r in rows
         ]
+
+
+def _closure(row: Sequence[Any]) -> SchoolClosure:
+    """From `id, name, closed_at, closed_reason` of `schools`."""
+    return SchoolClosure(
+        school=School(id=row[0], name=row[1]), closed_at=_parse_ts(row[2]), reason=row[3]
+    )
 
 
 def _answer(r: Sequence[Any], counts: dict[str, Count]) -> Answer:
@@ -692,7 +815,7 @@ class AnswerRepository:
         """school id -> step id -> current state, for every school that answered anything."""
         result: dict[str, dict[str, StepState]] = defaultdict(dict)
         async with self._db.iterate(
-            "SELECT school_id, step_id, state FROM current_answers WHERE campaign_id = ?",
+            "SELECT school_id, step_id, state FROM counted_answers WHERE campaign_id = ?",
             (campaign_id,),
         ) as cursor:
             async for row in cursor:
@@ -707,7 +830,7 @@ class AnswerRepository:
         marks = ",".join("?" * len(step_ids))
         rows = await self._db.fetchall(
             f"""
-            SELECT s.id, s.name FROM schools s
+            SELECT s.id, s.name FROM open_schools s
             WHERE (SELECT COUNT(*) FROM current_answers c
                    WHERE c.campaign_id = ? AND c.school_id = s.id
                      AND c.state IN ('done', 'not_required')
@@ -741,7 +864,7 @@ class AnswerRepository:
         per_step: dict[str, dict[str, int]] = defaultdict(dict)
         for step_id, state, n in await self._db.fetchall(
             """
-            SELECT c.step_id, c.state, COUNT(*) FROM current_answers c
+            SELECT c.step_id, c.state, COUNT(*) FROM counted_answers c
             WHERE c.campaign_id = ? GROUP BY c.step_id, c.state
             """,
             (campaign_id,),
@@ -757,7 +880,7 @@ class AnswerRepository:
         value = await self._db.fetchval(
             f"""
             SELECT COUNT(*) FROM (
-                SELECT c.school_id FROM current_answers c
+                SELECT c.school_id FROM counted_answers c
                 WHERE c.campaign_id = ? AND c.state IN ('done', 'not_required')
                   AND c.step_id IN ({marks})
                 GROUP BY c.school_id HAVING COUNT(*) = ?
@@ -771,7 +894,7 @@ class AnswerRepository:
         """District totals of a count step over the schools' current answers."""
         rows = await self._db.fetchall(
             """
-            SELECT n.part, SUM(n.done), SUM(n.total) FROM current_answers c
+            SELECT n.part, SUM(n.done), SUM(n.total) FROM counted_answers c
             JOIN answer_counts n ON n.answer_id = c.answer_id
             WHERE c.campaign_id = ? AND c.step_id = ?
             GROUP BY n.part
@@ -882,8 +1005,12 @@ class ExtensionRepository:
         )
 
     async def of_campaign(self, campaign_id: str, school_id: str | None = None) -> list[Extension]:
-        """The campaign's extensions (of one school), by school and step: a handful of rows."""
-        where, params = "campaign_id = ?", [campaign_id]
+        """The campaign's extensions (of one school), by school and step: a handful of rows.
+        Without `school_id`, those of open schools: a closed one is reminded of nothing."""
+        where, params = (
+            "campaign_id = ? AND school_id IN (SELECT id FROM open_schools)",
+            [campaign_id],
+        )
         if school_id is not None:
             where, params = "campaign_id = ? AND school_id = ?", [campaign_id, school_id]
         rows = await self._db.fetchall(
@@ -992,7 +1119,7 @@ class ConversationRepository:
         """People of the roster who have acknowledged the campaign's order."""
         value = await self._db.fetchval(
             "SELECT COUNT(*) FROM acknowledgements a WHERE a.campaign_id = ? "
-            "AND EXISTS (SELECT 1 FROM people p WHERE p.person_id = a.person_id)",
+            "AND EXISTS (SELECT 1 FROM counted_people p WHERE p.person_id = a.person_id)",
             (campaign_id,),
         )
         return int(value or 0)
@@ -1084,7 +1211,7 @@ class ConversationRepository:
             SELECT s.id, s.name, p.role, p.full_name,
                    i.campaign_id, i.school_id, i.step_id, i.kind, i.created_at, i.text
             FROM people p
-            JOIN schools s ON s.id = p.school_id
+            JOIN open_schools s ON s.id = p.school_id
             LEFT JOIN pending_inputs i ON i.person_id = p.person_id AND i.peer_id = ?
             WHERE p.person_id = ? ORDER BY s.id
             """,
@@ -1110,7 +1237,7 @@ class ConversationRepository:
                 SELECT i.person_id, COALESCE(p.full_name, ''), s.id, s.name, i.step_id,
                        i.created_at
                 FROM pending_inputs i
-                JOIN schools s ON s.id = i.school_id
+                JOIN open_schools s ON s.id = i.school_id
                 JOIN current_answers c ON c.campaign_id = i.campaign_id
                     AND c.school_id = i.school_id AND c.step_id = i.step_id
                     AND c.state = 'problem'

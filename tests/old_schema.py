@@ -32,3 +32,19 @@ async def save_in_version_1_shape(
         "INSERT INTO steps (campaign_id, step_id, position, title, kind) VALUES (?, ?, ?, ?, ?)",
         [(campaign.id, s.id, n, s.title, s.kind.value) for n, s in enumerate(campaign.steps)],
     )
+
+
+async def roster_in_version_1_shape(
+    db: Database, people: dict[str, set[int]], created_at: dt.datetime
+) -> None:
+    """Schools (`Школа <id>`) and their people (heads) as the first releases stored them (no
+    closing of a school)."""
+    stamp = created_at.isoformat()
+    await db.executemany(
+        "INSERT INTO schools (id, name, created_at, updated_at) VALUES (?, ?, ?, ?)",
+        [(school, f"Школа {school}", stamp, stamp) for school in sorted(people)],
+    )
+    await db.executemany(
+        "INSERT INTO people (person_id, school_id, full_name, role) VALUES (?, ?, ?, 'head')",
+        [(p, school, f"Человек {p}") for school, ids in people.items() for p in sorted(ids)],
+    )

@@ -70,7 +70,12 @@ def test_default_campaign_is_order_47() -> None:
     moscow = zoneinfo.ZoneInfo("Europe/Moscow")
     assert campaign.deadline == dt.datetime(2023, 10, 20, 23, 59, tzinfo=moscow)
     assert campaign.deadline.utcoffset() == dt.timedelta(hours=3)
+    # Item 2 for the administration's own staff, item 3 for school heads (issue 14).
+    assert [s.id for s in campaign.staff_steps] == ["2.1", "2.2", "2.3", "2.4"]
+    assert all(s.kind is StepKind.CONFIRM for s in campaign.staff_steps)
+    campaign = campaign.for_heads()
     assert [s.id for s in campaign.steps] == ["3.1", "3.2", "3.3", "3.4", "3.5"]
+    assert {s.audience for s in campaign.steps} == {"heads"}
     assert [s.short_title for s in campaign.steps] == [
         "Структура классов и бесед",
         "Педагоги и дети в Сферуме",
@@ -100,12 +105,14 @@ def test_default_campaign_steps_are_the_order_verbatim() -> None:
         assert f"\n{campaign.title}\n" in order
         for step in campaign.steps:
             assert re.search(rf"- {re.escape(step.id)} {re.escape(step.title)}[;.]?\n", order)
-    step_31 = campaign.steps[0].title
+    heads = campaign.for_heads().steps
+    step_31 = heads[0].title
     assert step_31.startswith("сформировать структуру классов (групп, отделов) и бесед (чатов)")
-    assert campaign.steps[1].title == (
+    assert heads[1].title == (
         "обеспечить подключение 100\u00a0% педагогических работников и детей к Сферуму"
     )
-    assert campaign.steps[4].title.endswith("Viber, WhatsApp, WeChat)")
+    assert heads[4].title.endswith("Viber, WhatsApp, WeChat)")
+    assert campaign.steps[0].title == "пройти регистрацию в Сферум (создать профиль для работы)"
 
 
 def test_default_campaign_count_parts() -> None:

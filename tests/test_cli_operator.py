@@ -18,10 +18,12 @@ import openpyxl
 import pytest
 
 from bot.__main__ import EXIT_DATABASE, _announce, main
+from bot.campaign import default_campaign_path, load_campaign
 from bot.config import load_config
 from bot.vk_emulator import VKEmulator
 from storage.db import Database
 from storage.onboarding import ChatRepository
+from storage.repositories import CampaignRepository
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "config.example.toml"
@@ -360,3 +362,45 @@ def test_help_is_russian(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "бот сообщества ВКонтакте" in out
     assert "проверить конфигурацию и объяснить её" in out
+
+
+def test_campaign_announce_posts_the_named_order_and_refuses_a_closed_one(
+    tmp_path: Path,
+) -> None:
+    """`confirmbot campaign announce 48` over the wire (issue 14)."""
+    order_48 = load_campaign(default_campaign_path()).model_copy(
+        update={"id": "order_48", "number": "48", "title": "О втором приказе"}
+    )
+
+    async def scenario() -> tuple[list[str], int]:
+        emulator = VKEmulator(token="vk1.a.emulated", group_id=4242)
+        await emulator.start()
+        try:
+            emulator.add_chat(2_000_000_007, [1001])
+            text = NO_TOKEN_CONFIG.replace(
+                "group_id = 4242",
+                f'group_id = 4242\ntoken = "vk1.a.emulated"\napi_url = "{emulator.api_url}"',
+            )
+            config = load_config(write(tmp_path / "config.toml", text), env={})
+            db = await Database.open(config.storage.path)
+            try:
+                now = dt.datetime.now(dt.UTC)
+                await ChatRepository(db).bind(2_000_000_007, "heads", 1001, now)
+                await CampaignRepository(db).save(order_48, now)
+            finally:
+                await db.close()
+            assert await _announce(config, "48") == 0
+            sent = [m.text for m in emulator.messages_to(2_000_000_007)]
+            db = await Database.open(config.storage.path)
+            try:
+                await CampaignRepository(db).close("order_48", dt.datetime.now(dt.UTC))
+            finally:
+                await db.close()
+            return sent, await _announce(config, "48")
+        finally:
+            await emulator.stop()
+
+    sent, refused = asyncio.run(scenario())
+    assert len(sent) == 1
+    assert sent[0].startswith("📋 Приказ № 48 от 16.10.2023 «О втором приказе»")
+    assert refused == 1

@@ -1,6 +1,7 @@
 """The counts `статус` reads (migration 0009_counts): kept by triggers in the writer's transaction,
 equal to a full recount after any sequence of answers (with «не требуется» and its undoing,
-migration 0010), roster changes and acknowledgements,
+migration 0010), roster changes, acknowledgements and schools closed and reopened (migration
+0017: a closed school is in no count, and comes back with its old answers when reopened),
 built from an existing database's rows by the migration, repaired by `confirmbot doctor`."""
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from storage.repositories import (
     ConversationRepository,
     RosterRepository,
 )
-from tests.old_schema import save_in_version_1_shape
+from tests.old_schema import roster_in_version_1_shape, save_in_version_1_shape
 from tests.test_cli import GOOD_CONFIG, cli, write
 
 NOW = dt.datetime(2023, 10, 17, 9, 0, tzinfo=dt.UTC)
@@ -77,6 +78,7 @@ class Model:
     """What the counts must say, kept in plain Python beside the database."""
 
     schools: set[str] = field(default_factory=set)
+    closed: set[str] = field(default_factory=set)
     people: dict[str, set[int]] = field(default_factory=dict)  # school -> vk ids
     acks: set[tuple[str, int]] = field(default_factory=set)
     current: dict[tuple[str, str, str], tuple[str, dict[str, Count]]] = field(default_factory=dict)
@@ -85,12 +87,13 @@ class Model:
     )
 
     def expected(self, campaign: Campaign) -> DistrictCounts:
-        everyone = set().union(*self.people.values()) if self.people else set()
+        open_people = [ids for school, ids in self.people.items() if school not in self.closed]
+        everyone = set().union(*open_people)
         states: dict[str, dict[str, int]] = {}
         parts: dict[str, dict[str, tuple[int, int]]] = {}
         done_steps: dict[str, int] = {}
         for (campaign_id, school, step), (state, counts) in self.current.items():
-            if campaign_id != campaign.id:
+            if campaign_id != campaign.id or school in self.closed:
                 continue
             per_state = states.setdefault(step, {})
             per_state[state] = per_state.get(state, 0) + 1
@@ -100,7 +103,7 @@ class Model:
             if state in ("done", "not_required"):
                 done_steps[school] = done_steps.get(school, 0) + 1
         return DistrictCounts(
-            schools=len(self.schools),
+            schools=len(self.schools - self.closed),
             people=len(everyone),
             acknowledged=len({vk for c, vk in self.acks if c == campaign.id} & everyone),
             finished=sum(1 for n in done_steps.values() if n == len(campaign.steps)),
@@ -113,6 +116,7 @@ roster_change = st.tuples(
     st.just("roster"),
     st.sets(st.sampled_from(SCHOOLS), min_size=1),
     st.dictionaries(st.sampled_from(SCHOOLS), st.sets(st.sampled_from(PEOPLE), max_size=3)),
+    st.booleans(),  # close the schools the file lacks (`roster import --close-missing`)
 )
 answer_given = st.tuples(
     st.just("answer"),
@@ -131,17 +135,19 @@ required_again = st.tuples(
 acknowledged = st.tuples(
     st.just("ack"), st.sampled_from(sorted(CAMPAIGNS)), st.sampled_from((*PEOPLE, 99))
 )
+closing = st.tuples(st.sampled_from(("close", "reopen")), st.sampled_from(SCHOOLS))
 operations = st.lists(
-    st.one_of(roster_change, answer_given, acknowledged, required_again), max_size=40
+    st.one_of(roster_change, answer_given, acknowledged, required_again, closing), max_size=40
 )
 
 
 async def apply(db: Database, model: Model, operation: tuple[object, ...]) -> None:
     kind = operation[0]
     if kind == "roster":
-        _, schools, people = operation
+        _, schools, people, *closing = operation
         assert isinstance(schools, set)
         assert isinstance(people, dict)
+        close_missing = bool(closing and closing[0])
         in_file = {s: people.get(s, set()) for s in schools}
         await RosterRepository(db).apply(
             [School(id=s, name=f"Школа {s}") for s in sorted(in_file)],
@@ -151,7 +157,10 @@ async def apply(db: Database, model: Model, operation: tuple[object, ...]) -> No
                 for vk in sorted(ids)
             ],
             NOW,
+            close_missing="нет в списке" if close_missing else None,
         )
+        if close_missing:
+            model.closed |= model.schools - set(in_file)
         model.schools |= set(in_file)
         model.people.update(in_file)
     elif kind == "answer":
@@ -195,6 +204,31 @@ async def apply(db: Database, model: Model, operation: tuple[object, ...]) -> No
                 model.current[key] = before[-1]
             else:
                 del model.current[key]
+    elif kind in ("close", "reopen"):
+        _, school = operation
+        assert isinstance(school, str)
+        roster = RosterRepository(db)
+        if kind == "close":
+            result = await roster.close_school(school, "реорганизация", NOW)
+            expected = (
+                "unknown"
+                if school not in model.schools
+                else "already"
+                if school in model.closed
+                else "closed"
+            )
+            model.closed |= {school} & model.schools
+        else:
+            result = await roster.reopen_school(school, NOW)
+            expected = (
+                "unknown"
+                if school not in model.schools
+                else "reopened"
+                if school in model.closed
+                else "open"
+            )
+            model.closed.discard(school)
+        assert result == expected
     else:
         _, campaign_id, vk = operation
         assert isinstance(campaign_id, str)
@@ -236,6 +270,30 @@ async def check(steps: list[tuple[object, ...]]) -> None:
     ]
 )
 @example([("roster", {"s1"}, {}), ("answer", "c1", "s1", "2", "done", 0)])
+# A closed school's answers and people leave every count, an answer written while it is closed
+# counts only once it reopens, and a person of two schools stays counted through the open one.
+@example(
+    [
+        ("roster", {"s1", "s2"}, {"s1": {10, 11}, "s2": {11}}),
+        ("ack", "c1", 10),
+        ("ack", "c1", 11),
+        ("answer", "c1", "s1", "1", "done", 0),
+        ("answer", "c1", "s1", "2", "done", 9),
+        ("answer", "c1", "s1", "3", "not_required", 0),
+        ("answer", "c1", "s2", "2", "in_progress", 4),
+        ("close", "s1"),
+        ("answer", "c1", "s1", "2", "in_progress", 5),
+        ("required", "c1", "s1", "3"),
+        ("close", "s1"),
+        ("roster", {"s1"}, {"s1": {10, 11, 12}}),
+        ("reopen", "s1"),
+        ("roster", {"s1"}, {"s1": {10}}, True),
+        ("reopen", "s2"),
+        ("close", "s2"),
+        ("reopen", "s2"),
+        ("reopen", "s3"),
+    ]
+)
 def test_kept_counts_equal_a_full_recount_after_any_changes(
     steps: list[tuple[object, ...]],
 ) -> None:
@@ -248,8 +306,11 @@ async def fill(db: Database) -> Model:
     model = Model()
     for campaign in CAMPAIGNS.values():
         await save_in_version_1_shape(db, campaign, NOW)
+    people = {"s1": {10, 11}, "s2": {11, 12}, "s3": {13}}
+    await roster_in_version_1_shape(db, people, NOW)
+    model.schools |= set(people)
+    model.people.update(people)
     for operation in [
-        ("roster", {"s1", "s2", "s3"}, {"s1": {10, 11}, "s2": {11, 12}, "s3": {13}}),
         ("answer", "c1", "s1", "1", "done", 0),
         ("answer", "c1", "s1", "2", "in_progress", 40),
         ("answer", "c1", "s1", "2", "done", 50),

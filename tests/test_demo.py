@@ -19,6 +19,11 @@ def test_demo_of_a_small_district_runs_to_the_end(
     assert f"District: {schools} schools" in out
     assert "VK API calls made by the bot" in out
     assert "simulated head(s) failed" not in out
+    # Several orders at once (issue 14): the second order, the head's card, the staff's item.
+    assert "Открытые приказы: 2" in out
+    assert "Принято: ✅ 1 Родительские собрания — выполнено" in out
+    assert "[кнопки: Приказ № 48 | Приказ № 47]" in out
+    assert "✅ 2.1 Регистрация в Сферуме — выполнено" in out
 
 
 @pytest.mark.parametrize("schools", [*range(3, 40), 200, 5000])

@@ -12,9 +12,11 @@ import pytest
 from bot import texts
 from bot.clock import FakeClock
 from bot.config import DepartmentConfig
-from bot.domain import AnswerSource, Campaign, Person, Role, School, StepState
+from bot.domain import AnswerSource, Campaign, Person, Role, School, Step, StepState
 from bot.sandbox import ADMIN_CHAT, HEADS_CHAT, Sandbox
 from bot.vk_emulator import VKEmulator
+from storage.db import Database
+from storage.repositories import CampaignRepository
 from tests.conftest import ADMIN, STRANGER, deputy_of, head_of
 
 # The department as the sandbox config names it: [department] left at its defaults.
@@ -526,3 +528,42 @@ async def test_a_broken_emoji_is_neither_a_jam_nor_a_crash(
         ("s1", "3.1", StepState.DONE, head),
     ]
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_an_order_added_from_the_command_line_reaches_heads_over_the_wire(
+    sandbox: Sandbox,
+) -> None:
+    """Issue 14: `confirmbot campaign add` writes from another process; the running bot's
+    next tick sees it, and a head's answer goes to the order that has its step, or is kept
+    until the head chooses the order by button."""
+    emu, head = sandbox.emulator, head_of(1)
+    second = Campaign(
+        id="order_48",
+        title="О проведении родительских собраний",
+        number="48",
+        date=dt.date(2023, 10, 17),
+        deadline=sandbox.app.campaign.deadline + dt.timedelta(days=2),
+        timezone=sandbox.app.campaign.timezone,
+        steps=(
+            Step(id="1", title="провести собрание", short_title="Собрание"),
+            Step(id="3.1", title="разместить протокол", short_title="Протокол"),
+        ),
+    )
+    other = await Database.open(sandbox.app.config.storage.path)  # as the CLI opens it
+    try:
+        await CampaignRepository(other).save(second, sandbox.app.clock.now())
+    finally:
+        await other.close()
+    await sandbox.app.scheduler.tick()
+    sandbox.say(head, "1 выполнено")
+    await emu.wait_for_message(head, contains="Принято")
+    mine = await sandbox.app.repos.answers.current_for_school("order_48", "s1")
+    assert mine["1"].state is StepState.DONE
+    sandbox.say(head, "3.1 выполнено")
+    asked = await emu.wait_for_message(head, contains="нескольких открытых приказах")
+    assert asked.labels == ["Приказ № 47", "Приказ № 48"]
+    emu.press(head, asked, "Приказ № 48")
+    await emu.wait_for_message(head, contains="Принято", count=2)
+    mine = await sandbox.app.repos.answers.current_for_school("order_48", "s1")
+    assert mine["3.1"].state is StepState.DONE
+    assert await history(sandbox) == []  # order No. 47 got nothing

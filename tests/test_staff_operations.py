@@ -13,14 +13,14 @@ from openpyxl import load_workbook
 
 from bot import texts
 from bot.actions import Private, Snackbar
-from bot.domain import AnswerSource, Person, Role, School, StepState
+from bot.domain import AnswerSource, Person, Role, StepState
 from bot.messages import Outgoing
 from bot.report import write_csv, write_xlsx
 from bot.sandbox import ADMIN_CHAT
 from storage.db import Database, bundled_migrations
 from storage.onboarding import RegistrationRepository
-from storage.repositories import RosterRepository
 from tests.conftest import ADMIN, deputy_of, head_of
+from tests.old_schema import roster_in_version_1_shape
 from tests.test_understanding import CAMPAIGN, World, replies, world
 
 
@@ -370,7 +370,7 @@ async def test_registrations_before_the_upgrade_are_not_news(tmp_path: Path) -> 
     )
     try:
         now = CAMPAIGN.deadline - dt.timedelta(days=3)
-        await RosterRepository(db).apply([School(id="s1", name="Школа")], [], now)
+        await roster_in_version_1_shape(db, {"s1": set()}, now)
         person = Person(person_id=700_001, school_id="s1", full_name="А Б", role=Role.HEAD)
         await RegistrationRepository(db).register(person, now)
     finally:

@@ -40,7 +40,7 @@ from bot.status import DistrictStatus, PartProgress, PendingSchool, SchoolStatus
 ROOT = Path(__file__).resolve().parent.parent
 TEXTS_SOURCE = ROOT / "bot" / "texts.py"
 MSK = ZoneInfo("Europe/Moscow")
-ORDER_47 = load_campaign(default_campaign_path())
+ORDER_47 = load_campaign(default_campaign_path()).for_heads()
 # A department and an order that never say «Управление»: whatever does comes from the code.
 ELSEWHERE = DepartmentConfig(
     name="Комитета по образованию", short_name="Комитета", phone="+7 (87231) 5-12-34"
@@ -304,7 +304,13 @@ def rendered(campaign: Campaign, department: DepartmentConfig) -> Iterator[tuple
         yield "not_required_notice", texts.not_required_notice(department, school, confirm)
         yield "required_again", texts.required_again(status, confirm)
         yield "required_already", texts.required_already(school, confirm)
+        for reason in ("", "реорганизация «по приказу»"):
+            yield "school_closed_line", texts.school_closed_line(at(16), reason, "Europe/Moscow")
+            yield "school_is_closed", texts.school_is_closed(school, at(16), reason, "Asia/Omsk")
     yield "no_such_school", texts.no_such_school("МКОУ «Лицей»")
+    yield "school_closed", texts.school_closed(department, [SCHOOLS[0].name])
+    yield "school_closed two", texts.school_closed(department, [s.name for s in SCHOOLS[:2]])
+    yield "school_closed_short", texts.school_closed_short(department)
 
 
 def done_status(campaign: Campaign, school: School) -> SchoolStatus:

@@ -37,7 +37,8 @@ from bot.sandbox import ADMIN_CHAT, HEADS_CHAT, Sandbox, sandbox_config
 from bot.vk import CHAT_PEER_START, is_addressed
 from tests.conftest import ADMIN, CONTROLLER, STRANGER, deputy_of, district, head_of
 
-CAMPAIGN = load_campaign(default_campaign_path())
+# The order as heads see it: item 3 (item 2 is the staff's own, tests/test_orders.py).
+CAMPAIGN = load_campaign(default_campaign_path()).for_heads()
 CORPUS = tomllib.loads(
     (Path(__file__).parent / "data" / "answers_corpus.toml").read_text(encoding="utf-8")
 )["case"]
@@ -116,7 +117,9 @@ class World:
 
 
 @contextmanager
-def world(tmp: Path, schools: int = 3, **bot: Any) -> Iterator[World]:
+def world(
+    tmp: Path, schools: int = 3, campaign: Campaign | None = None, **bot: Any
+) -> Iterator[World]:
     config = sandbox_config(
         tmp, "http://127.0.0.1:9/method/", admins=[ADMIN], controller=CONTROLLER
     )
@@ -124,7 +127,7 @@ def world(tmp: Path, schools: int = 3, **bot: Any) -> Iterator[World]:
         config = config.model_copy(update={"bot": config.bot.model_copy(update=bot)})
     clock = FakeClock(CAMPAIGN.deadline - dt.timedelta(days=3))
     with asyncio.Runner() as runner:
-        app = runner.run(build_app(config, clock=clock, campaign=CAMPAIGN))
+        app = runner.run(build_app(config, clock=clock, campaign=campaign or CAMPAIGN))
         try:
             found, people = district(schools)
             people += (

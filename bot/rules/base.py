@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 
 from bot import texts
@@ -17,6 +18,9 @@ from bot.onboarding import Onboarding
 from bot.ports import Messenger
 from bot.service import CampaignService
 from storage.repositories import Membership
+
+# The card when several orders are open (the router's: it knows the orders); None: one order.
+OrdersCard = Callable[[Incoming, list[Membership], str | None], Awaitable[list[Action] | None]]
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,8 @@ class Context:
     reminders: RemindersConfig
     onboarding: Onboarding
     messenger: Messenger
+    # Several orders open (issue 14): the card lists them, with what each still needs.
+    orders_card: OrdersCard | None = None
 
 
 class Rules:
@@ -86,22 +92,36 @@ class Rules:
     def is_staff(self, user_id: int) -> bool:
         return user_id in self.settings.admins or user_id == self.settings.controller
 
-    def _not_a_head(self, msg: Incoming) -> str:
+    async def _not_a_head(self, msg: Incoming) -> str:
         """Why a school's button does nothing for this person (a pop-up holds 90 characters)."""
         if self.is_staff(msg.user_id):
             return texts.STAFF_NOT_A_HEAD
+        closed = await self._closed_schools(msg)
+        if closed:
+            if msg.is_callback:
+                return texts.school_closed_short(self.settings.department)
+            return texts.school_closed(self.settings.department, closed)
         if msg.is_callback:
             return texts.stranger_short(self.settings.department)
         return texts.stranger(self.settings.department)
 
     async def _stranger(self, msg: Incoming) -> list[Action]:
-        """Someone the bot does not know: who it is and whom to ask, once a day here."""
+        """Someone the bot does not know: who it is and whom to ask, once a day here. A person
+        of a closed school is told so, every time, as a known person is always answered."""
         if not msg.addressed:
             return []
+        closed = await self._closed_schools(msg)
+        if closed:
+            return [Reply(texts.school_closed(self.settings.department, closed))]
         told = await self.service.repos.conversations.tell_stranger(
             msg.user_id, msg.peer_id, self.service.now(), STRANGER_NOTE_EVERY
         )
         return [Reply(texts.stranger(self.settings.department))] if told else []
+
+    async def _closed_schools(self, msg: Incoming) -> list[str]:
+        """The names of the closed schools whose list has the writer (who is in no open one)."""
+        closures = await self.service.repos.roster.closed_memberships(msg.user_id)
+        return [closure.school.name for closure in closures]
 
     def _notice(self, msg: Incoming, text: str) -> Action:
         return Snackbar(text) if msg.is_callback else Reply(text)

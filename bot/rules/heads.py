@@ -46,13 +46,11 @@ from bot.parsing import (
     read,
 )
 from bot.payloads import (
-    AcknowledgePayload,
     AnswerPayload,
     KeptAnswerPayload,
     OpenCardPayload,
     OpenStepPayload,
     Payload,
-    RolePayload,
 )
 from bot.rules.base import Rules, as_message, school_of
 from storage.repositories import Membership, PendingInput, Speaker
@@ -81,7 +79,7 @@ class HeadRules(Rules):
         speaker = await self.service.speaker(msg.user_id, msg.peer_id)
         memberships = speaker.memberships
         if not memberships:
-            return [self._notice(msg, self._not_a_head(msg))]
+            return [self._notice(msg, await self._not_a_head(msg))]
         if isinstance(payload, KeptAnswerPayload):
             return await self.kept_answer(msg, speaker, payload.sc)
         out = _Outcome()
@@ -89,8 +87,11 @@ class HeadRules(Rules):
         answering = (payload.sc, payload.s) if isinstance(payload, AnswerPayload) else None
         out.add(*await self.cancel_prompt(msg, speaker, answering))
         if isinstance(payload, OpenCardPayload):
-            return out.add(*await self.show_card(msg, memberships, payload.sc or None))
-        if isinstance(payload, (RolePayload, AcknowledgePayload)):  # the router's
+            # This order's card (a button of its announcement, reminder or of the orders' list).
+            return out.add(
+                *await self.show_card(msg, memberships, payload.sc or None, overview=False)
+            )
+        if not isinstance(payload, (OpenStepPayload, AnswerPayload)):  # the router's
             return out.add(self._notice(msg, texts.BAD_BUTTON))
         school = school_of(memberships, payload.sc)
         step = self.campaign.step(payload.s)
@@ -146,7 +147,7 @@ class HeadRules(Rules):
             # Nothing kept any more (chosen already, or replaced): the school's card; like any
             # other button, it ends a prompt waiting here.
             ended = await self.cancel_prompt(msg, speaker, None)
-            return ended + await self.show_card(msg, memberships, school.id)
+            return ended + await self.show_card(msg, memberships, school.id, overview=False)
         await self.service.repos.conversations.clear_input(msg.user_id, msg.peer_id)
         out = _Outcome()
         out.add(Edit(texts.answer_for_school(pending.text, school)))
@@ -198,6 +199,7 @@ class HeadRules(Rules):
     ) -> list[Action]:
         school = school_of(memberships, pending.school_id)
         step = self.campaign.step(pending.step_id)
+        # A prompt of another order is ended by that order's rules (the router sees to it).
         if school is None or step is None or pending.campaign_id != self.campaign.id:
             return []
         return await self._problem_notices(
@@ -466,7 +468,7 @@ class HeadRules(Rules):
     async def acknowledge(self, msg: Incoming) -> list[Action]:
         memberships = await self.service.memberships(msg.user_id)
         if not memberships and not self.is_staff(msg.user_id):
-            return [self._notice(msg, self._not_a_head(msg))]
+            return [self._notice(msg, await self._not_a_head(msg))]
         fresh = await self.service.acknowledge(msg.user_id)
         if fresh:
             log.info("acknowledged: user=%s", msg.user_id)
@@ -474,8 +476,19 @@ class HeadRules(Rules):
         return [self._notice(msg, text)]
 
     async def show_card(
-        self, msg: Incoming, memberships: list[Membership], school_id: str | None
+        self,
+        msg: Incoming,
+        memberships: list[Membership],
+        school_id: str | None,
+        *,
+        overview: bool = True,
     ) -> list[Action]:
+        """The school's card of this order; with `overview` and several open orders, the list
+        of the orders with what each still needs, a button for each order's card."""
+        if overview and self.ctx.orders_card is not None:
+            several = await self.ctx.orders_card(msg, memberships, school_id)
+            if several is not None:
+                return several
         if school_id is None and len(memberships) > 1:
             choice = school_choice_keyboard(
                 self.campaign, [(m.school.id, m.school.name) for m in memberships]

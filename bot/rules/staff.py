@@ -115,29 +115,44 @@ class StaffRules(Rules):
         if not isinstance(school, School):
             return school
         people = await self.service.repos.roster.school_people(school.id, self.campaign.id)
-        return [Reply(texts.school_people(school, people, self.settings.timezone))]
+        closed = await self._closed_line(school)
+        return [Reply(texts.school_people(school, people, self.settings.timezone, closed))]
 
-    async def _school_named(self, query: str) -> School | list[Action]:
+    async def _closed_line(self, school: School) -> str:
+        """The line that says the school is closed (when, why), or nothing if it is open."""
+        closure = await self.service.repos.roster.closure(school.id)
+        if closure is None:
+            return ""
+        return texts.school_closed_line(closure.closed_at, closure.reason, self.settings.timezone)
+
+    async def _school_named(self, query: str, *, open_only: bool = False) -> School | list[Action]:
         """The school a staff command names by its id (or, failing that, the one school whose
-        name holds the word); otherwise the reply that says why not."""
+        name holds the word); otherwise the reply that says why not. With `open_only` (a
+        command that changes the school's answers or deadline), a closed school is refused."""
         if not query:
             return [Reply(texts.mark_usage(self.campaign))]
         school = await self.service.repos.roster.school(query)
-        if school is not None:
-            return school
-        found = await self.service.find_schools(query)
-        if len(found) == 1:
-            return found[0]
-        if len(found) > 1:
-            return [Reply(texts.several_schools(found))]
-        return [Reply(texts.no_such_school(query[:100]))]
+        if school is None:
+            found = await self.service.find_schools(query)
+            if len(found) > 1:
+                return [Reply(texts.several_schools(found))]
+            if not found:
+                return [Reply(texts.no_such_school(query[:100]))]
+            school = found[0]
+        closure = await self.service.repos.roster.closure(school.id) if open_only else None
+        if closure is not None:
+            timezone = self.settings.timezone
+            return [
+                Reply(texts.school_is_closed(school, closure.closed_at, closure.reason, timezone))
+            ]
+        return school
 
     async def _mark(self, msg: Incoming, argument: str) -> list[Action]:
         """`отметить 009 3.1 выполнено`: an answer a head gave by phone, read as the head's
         own words would be, stored with the staff member as its author and source `admin`;
         `…, примечание: со слов директора` keeps a note with it (as a problem's reason is)."""
         query, _, said = argument.partition(" ")
-        school = await self._school_named(query)
+        school = await self._school_named(query, open_only=True)
         if not isinstance(school, School):
             return school
         said, note = split_note(said)
@@ -171,7 +186,7 @@ class StaffRules(Rules):
         parts = argument.split(maxsplit=2)
         if len(parts) < 2:
             return [Reply(usage)]
-        school = await self._school_named(parts[0])
+        school = await self._school_named(parts[0], open_only=True)
         if not isinstance(school, School):
             return school
         wanted = step_token(parts[1])
@@ -214,7 +229,7 @@ class StaffRules(Rules):
         query, _, rest = argument.strip().partition(" ")
         if not query or not rest.strip():
             return [Reply(usage)]
-        school = await self._school_named(query)
+        school = await self._school_named(query, open_only=True)
         if not isinstance(school, School):
             return school
         first, _, after = rest.strip().partition(" ")
@@ -351,11 +366,9 @@ class StaffRules(Rules):
         )
         verification = (checked.verified, [p.full_name for p in checked.missing])
         extended = await self.service.extended(school.id)
-        return [
-            Reply(
-                texts.school_status(status, names, self.settings.timezone, verification, extended)
-            )
-        ]
+        text = texts.school_status(status, names, self.settings.timezone, verification, extended)
+        closed = await self._closed_line(school)
+        return [Reply(f"{closed}\n\n{text}" if closed else text)]
 
     async def _picture(self, peer_id: int, status: DistrictStatus) -> Action:
         """The progress picture for a conversation; if it cannot be drawn, say so."""
