@@ -33,6 +33,9 @@ class Incoming:
     supports_callback: bool = True
     addressed: bool = True  # in a chat: mentions the bot or starts with "/"
     ref: str | None = None  # a vk.me link's `ref` on the first message (a registration code)
+    # The messenger it came on ("vk", "max"): replies go back there, whatever other messenger
+    # the person is known on too. None: by the peer's number (bot/app.py both_address).
+    platform: str | None = None
     attachments: bool = False  # a sticker, voice message, photo, file or forwarded message
     # When the person wrote it, by the messenger's clock (VK's `date`); None for a button
     # press, which VK does not date.

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ from bot.max import (
     poll,
     webhook_handler,
 )
-from bot.max_api import MaxClient, MaxConfig, Update
+from bot.max_api import MaxAPIError, MaxClient, MaxConfig, MaxUnreachable, Update
 from bot.messages import Address
 from bot.notify import Audience, Notifier
 from bot.onboarding import Onboarding, refresh
@@ -67,6 +68,19 @@ log = logging.getLogger(__name__)
 
 # How long a stopping bot keeps sending what is already in the outbox.
 SHUTDOWN_SEND_SECONDS = 5.0
+
+
+class MaxTokenRejected(Exception):
+    """MAX refused the bot's token (401). Only MAX's side stops (see MaxRunner.run)."""
+
+    def __str__(self) -> str:
+        return (
+            "MAX rejected the bot's token (HTTP 401): it was revoked or is wrong; VK goes on "
+            "and MAX's side stops (its messages are retried as when MAX is down, about 20 "
+            "minutes, then given up); put the bot's token in CONFIRMBOT_MAX_TOKEN and restart "
+            "the bot / MAX отклонил ключ бота: укажите верный ключ в CONFIRMBOT_MAX_TOKEN и "
+            "перезапустите бота"
+        )
 
 
 class TokenRejected(Exception):
@@ -119,10 +133,15 @@ class StatePolling(BotPolling):
         return super().restore_server_ts(server)
 
 
-def both_address(peer_id: int) -> Address:
+def both_address(peer_id: int, accounts: MaxAccounts | None = None) -> Address:
     """A conversation on VK or MAX, told apart by its number: MAX group chats are negative,
-    MAX people's person ids start at 2^40; everything else is VK's (bot/vk.py)."""
+    MAX people's person ids start at 2^40; everything else is VK's (bot/vk.py), except a
+    VK-born person who linked a MAX account (migration 0021): they moved to MAX, so the bot
+    writes to them there first. An answer to an update goes back where the update came from
+    whatever this says (Outbox._on)."""
     if peer_id < 0 or peer_id >= FIRST_OTHER_PERSON:
+        return max_address(peer_id)
+    if accounts is not None and accounts.user(peer_id) is not None:
         return max_address(peer_id)
     return vk_address(peer_id)
 
@@ -159,11 +178,19 @@ class MaxSide:
     accounts: MaxAccounts
     transport: MaxTransport
     messenger: MaxMessenger
-    bot_id: int
+    # None until MAX answers GET /me: the bot starts without MAX (MaxRunner.connect).
+    bot_id: int | None = None
     handlers: MaxHandlers | None = None
+
+    def connected(self, bot_id: int) -> None:
+        """MAX answered: its side may send and take updates from now on."""
+        self.bot_id = self.transport.bot_id = bot_id
+        if self.handlers is not None:
+            self.handlers.bot_id = bot_id
 
 
 async def _build_max(config: MaxConfig, db: Database) -> MaxSide:
+    """MAX's half, without a call to MAX: VK's must start even when MAX is unreachable."""
     session = aiohttp.ClientSession()
     try:
         client = MaxClient(
@@ -173,15 +200,13 @@ async def _build_max(config: MaxConfig, db: Database) -> MaxSide:
             rate=config.rate,
             timeout=config.timeout,
         )
-        me = await client.request("GET", "/me")
-        bot_id = int(me["user_id"])
         directory = MaxDirectory()
         accounts = MaxAccounts(AccountRepository(db))
         await accounts.load()
-        await accounts.learn(config.admins)
+        await accounts.learn((*config.admins, *filter(None, [config.controller])))
         await accounts.load_dialogs(directory)
         transport = MaxTransport(
-            client, directory, bot_id=bot_id, chat_rate=config.chat_rate, user_of=accounts.user
+            client, directory, bot_id=None, chat_rate=config.chat_rate, user_of=accounts.user
         )
         # No random_id on MAX: what a process that died left pending may have been sent
         # already; each is looked for in its conversation before it is sent again.
@@ -193,7 +218,7 @@ async def _build_max(config: MaxConfig, db: Database) -> MaxSide:
     except BaseException:
         await session.close()
         raise
-    return MaxSide(config, session, client, directory, accounts, transport, messenger, bot_id)
+    return MaxSide(config, session, client, directory, accounts, transport, messenger)
 
 
 @dataclass
@@ -252,12 +277,15 @@ async def build_app(
             repos.roster,
             clock,
             platform=VKTransport.platform,
-            address=vk_address if max_side is None else both_address,
+            address=vk_address
+            if max_side is None
+            else partial(both_address, accounts=max_side.accounts),
         )
         transport: Transport = VKTransport(api)
         uploader: Uploader = messenger
         rules_messenger: Messenger = messenger
         admins = set(config.bot.admins)
+        controller = config.bot.controller
         admin_chats, heads_chats = config.bot.admin_chats, config.bot.heads_chats
         if max_side is not None:
             # One outbox and one sender: each message goes by its address's platform.
@@ -266,6 +294,9 @@ async def build_app(
             )
             rules_messenger = BothMessengers(messenger, max_side.messenger)
             admins |= {p for a in max_side.config.admins if (p := max_side.accounts.person(a))}
+            if max_side.config.controller is not None:
+                # The district moved its controller to MAX: escalations go there.
+                controller = max_side.accounts.person(max_side.config.controller)
             admin_chats += max_side.config.admin_chats
             heads_chats += max_side.config.heads_chats
         sender = Sender(db, outbox, transport, uploader=uploader)
@@ -273,7 +304,7 @@ async def build_app(
         chats = ChatDirectory(tuple(admin_chats), tuple(heads_chats), ChatRepository(db))
         settings = Settings(
             admins=frozenset(admins),
-            controller=config.bot.controller,
+            controller=controller,
             chats=chats,
             timezone=config.bot.timezone,
             prompt_expires_after=config.bot.prompt_expires_after,
@@ -281,8 +312,9 @@ async def build_app(
             web=None
             if config.web is None
             else WebLogin(WebAuthRepository(db), config.web.public_url, config.web.session),
+            max_bot=None if config.max is None else config.max.username,
         )
-        audience = Audience(chats=chats, controller=config.bot.controller)
+        audience = Audience(chats=chats, controller=controller)
 
         async def orders_card(
             msg: Incoming, memberships: list[Membership], school_id: str | None
@@ -298,7 +330,7 @@ async def build_app(
                 settings,
                 each_notifier,
                 config.reminders,
-                Onboarding(each, RegistrationRepository(db), chats.repo),
+                Onboarding(each, RegistrationRepository(db), chats.repo, AccountRepository(db)),
                 rules_messenger,
                 orders_card,
             )
@@ -324,7 +356,6 @@ async def build_app(
                 pipeline,
                 max_side.accounts,
                 max_side.directory,
-                bot_id=max_side.bot_id,
                 username=max_side.config.username,
             )
         scheduler = Scheduler(
@@ -474,21 +505,90 @@ class MaxRunner:
             async with self.app.db.transaction():
                 await self.side.accounts.learn(u for update in updates for u in users_of(update))
                 await self.side.accounts.keep_dialogs(updates)
+                await handlers.link_accounts(updates)
             await self.app.pipeline.handle_batch(
                 [wrap(update) for update in updates], handlers.dispatch, author=author
             )
 
     async def run(self) -> None:
+        """Reach MAX, then take its updates; VK's side runs meanwhile whatever MAX does.
+
+        A token MAX refuses (401, at start or later) stops MAX's side alone, with one line in
+        the journal: VK's heads go on answering (a deployment that runs both is one moving
+        from VK to MAX, and a MAX setting must not silence the VK half). VK's own refused
+        token still stops the whole bot (exit 78): without VK's long poll nothing runs.
+        """
+        client = self.side.client
+        serving = asyncio.create_task(self._connect_and_serve())
+        rejected = asyncio.create_task(client.token_rejected.wait())
+        try:
+            done, _ = await asyncio.wait({serving, rejected}, return_when=asyncio.FIRST_COMPLETED)
+            if serving in done and not client.token_rejected.is_set():
+                serving.result()
+                return
+        finally:
+            for task in (serving, rejected):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        log.error("%s", MaxTokenRejected())
+        await asyncio.Event().wait()  # MAX's side stays down until a restart; VK's goes on
+
+    async def _connect_and_serve(self) -> None:
+        await self.connect()
+        await self._refresh_members()
         if self.side.config.webhook_url is not None:
             await self._serve_webhook()
         else:
             await self._poll()
+
+    async def connect(self, *, first_backoff: float = 1.0) -> None:
+        """GET /me until MAX answers, with back-off; a refused token ends it (see run)."""
+        backoff = first_backoff
+        while True:
+            try:
+                me = await self.side.client.request("GET", "/me")
+                bot_id = int(me["user_id"])
+            except MaxAPIError as error:
+                if error.token_rejected:
+                    return
+                log.warning(
+                    "MAX answered GET /me with %s at start-up: VK runs meanwhile, MAX is "
+                    "tried again in %.0f s",
+                    error,
+                    backoff,
+                )
+            except (MaxUnreachable, KeyError, TypeError, ValueError) as error:
+                log.warning(
+                    "MAX unreachable at start-up (%s): VK runs meanwhile, MAX is tried again "
+                    "in %.0f s",
+                    error,
+                    backoff,
+                )
+            else:
+                self.side.connected(bot_id)
+                log.info("MAX reached: bot %s; its updates are taken from now on", bot_id)
+                self.app.sender.wake()
+                return
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 60.0)
+
+    async def _refresh_members(self) -> None:
+        """Who is in our MAX chats (step 3.3): the start-up refresh ran before MAX was reached."""
+        chats = self.app.flow.settings.chats
+        for peer in await chats.all():
+            if peer < 0:
+                members = await self.side.messenger.chat_members(peer)
+                if members is not None:
+                    await chats.repo.replace_members(peer, members, self.app.clock.now())
 
     async def _poll(self) -> None:
         backoff = 1.0
 
         async def unreachable(error: Exception) -> None:
             nonlocal backoff
+            if isinstance(error, MaxAPIError) and error.token_rejected:
+                await asyncio.Event().wait()  # run() stops MAX's side and says why
             log.warning("MAX long poll failed (%s); retrying in %.0f s", error, backoff)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 60.0)

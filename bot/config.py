@@ -506,6 +506,7 @@ _FORMS: dict[str, str] = {
     "max.api_url": 'адрес http(s), например "https://platform-api2.max.ru"',
     "max.admins": "список id пользователей MAX, например [123456]",
     "max.admins[]": "id пользователя MAX, положительное целое число",
+    "max.controller": "id пользователя MAX, положительное целое число, например 123456",
     "max.admin_chats": "список id групповых чатов MAX (отрицательные), например [-70000000001]",
     "max.admin_chats[]": "id группового чата MAX, отрицательное целое число",
     "max.heads_chats": "список id групповых чатов MAX (отрицательные), например [-70000000002]",
@@ -868,6 +869,11 @@ def _describe_max(section: MaxConfig | None) -> list[str]:
             or texts.CLI_DESCRIBE_NONE,
         ),
         mode,
+        *(
+            [texts.CLI_DESCRIBE_MAX_CONTROLLER.format(controller=section.controller)]
+            if section.controller is not None
+            else []
+        ),
     ]
 
 

@@ -14,7 +14,7 @@ from dataclasses import replace
 from bot import texts
 from bot.actions import Action, Edit, Incoming, Reply, Snackbar
 from bot.keyboards import order_choice_keyboard, orders_card_keyboard
-from bot.onboarding import bare_code, registration_code
+from bot.onboarding import bare_code, registration_code, wants_max_link
 from bot.orders import Desk, Orders, order_prefix
 from bot.parsing import (
     MAX_INPUT_LENGTH,
@@ -109,6 +109,13 @@ class Flow(Rules):
         code = registration_code(cleaned) or msg.ref
         if code:
             return await self._current().joining.register(msg, code)
+        if (
+            not msg.in_chat
+            and msg.platform != "max"
+            and self.settings.max_bot
+            and wants_max_link(cleaned)
+        ):
+            return await self._current().joining.max_link(msg)
         command = parse_admin_command(msg.text)
         if command is not None and (
             command.command not in STAFF_ONLY or self.is_staff(msg.user_id)

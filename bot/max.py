@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import hashlib
 import hmac
 import html
@@ -41,7 +42,7 @@ from bot.max_api import (
 from bot.messages import Address, AddressKind, Button, Outcome, Outgoing, OutKind, Result
 from bot.outbox import UploadFailed
 from bot.vk_api import RateLimiter
-from storage.accounts import AccountRepository
+from storage.accounts import AccountRepository, Linked
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +144,16 @@ class MaxAccounts:
             found = await self.repo.persons_of(PLATFORM, (str(u) for u in unknown))
             for external, person in found.items():
                 self._remember(int(external), person)
+
+    async def link(self, user_id: int, code: str, now: dt.datetime) -> Linked:
+        """Give this account to the person whose link code it presents (migration 0021)."""
+        outcome, person = await self.repo.link(PLATFORM, str(user_id), code, now)
+        if outcome is Linked.LINKED and person is not None:
+            old = self._persons.get(user_id)
+            if old is not None:
+                self._users.pop(old, None)
+            self._remember(user_id, person)
+        return outcome
 
     def person(self, user_id: int) -> int | None:
         return self._persons.get(user_id)
@@ -288,7 +299,7 @@ class MaxTransport:
         client: MaxClient,
         directory: MaxDirectory,
         *,
-        bot_id: int,
+        bot_id: int | None,
         chat_rate: float = CHAT_RATE,
         check_depth: int = CHECK_DEPTH,
         sleep: Callable[[float], Awaitable[None]] | None = None,
@@ -296,6 +307,8 @@ class MaxTransport:
     ) -> None:
         self.client = client
         self.directory = directory
+        # None until MAX has answered GET /me (bot/app.py's MaxRunner): until then nothing is
+        # sent, as a message could not be told from the bot's own when read back.
         self.bot_id = bot_id
         # A person's MAX user id (the core addresses people by their person id).
         self.user_of = user_of
@@ -310,6 +323,12 @@ class MaxTransport:
         self.checks = 0  # how many conversations were read back, for logs and tests
         self.found = 0  # how many messages were found already sent
 
+    @property
+    def _me(self) -> int:
+        if self.bot_id is None:
+            raise RuntimeError("MAX has not been reached yet")
+        return self.bot_id
+
     def suspect(self, keys: Iterable[str]) -> None:
         """Messages that may have been sent by a process that died before recording it: the
         rows pending when this process starts. Each is looked for before it is sent."""
@@ -319,6 +338,10 @@ class MaxTransport:
         return list(await asyncio.gather(*(self._one(m) for m in messages)))
 
     async def _one(self, message: Outgoing) -> Result:
+        if self.client.token_rejected.is_set():
+            return Result(Outcome.RETRY, error="MAX rejected the token")
+        if self.bot_id is None:
+            return Result(Outcome.RETRY, error="MAX has not been reached yet")
         try:
             if message.kind is OutKind.ANSWER:
                 return await self._answer(message)
@@ -375,9 +398,13 @@ class MaxTransport:
         wire = self._wire_id(address)
         if wire is None:
             return _Delivery(address, failed=f"person {address.id} has no MAX account")
-        if message.key in self._suspects and await self._already_sent(message, address, wire):
-            self._delivered.add(done)
-            return _Delivery(address, sent=True)
+        if message.key in self._suspects:
+            found = await self._already_sent(message, address, wire)
+            if found is None:
+                return _Delivery(address, retry="cannot read the conversation back yet")
+            if found:
+                self._delivered.add(done)
+                return _Delivery(address, sent=True)
         person = address.kind is AddressKind.PERSON
         await self._pace(address)
         try:
@@ -398,15 +425,16 @@ class MaxTransport:
             log.warning("MAX answered POST /messages with an unreadable body")
             self._delivered.add(done)
             return _Delivery(address, sent=True)
-        self.directory.learn(sent, bot_id=self.bot_id, person=wire if person else None)
+        self.directory.learn(sent, bot_id=self._me, person=wire if person else None)
         self._delivered.add(done)
         return _Delivery(address, sent=True)
 
     @staticmethod
     def _refusal(address: Address, error: MaxAPIError) -> _Delivery:
         reason = f"MAX {error.status} {error.code}: {error.message}"[:300]
-        if error.transient or error.code == NOT_READY:
-            # Too many requests, MAX's failure, or a file MAX is still processing.
+        if error.transient or error.code == NOT_READY or error.token_rejected:
+            # Too many requests, MAX's failure, a file MAX is still processing, or a token
+            # refused (kept for the start with a new one).
             return _Delivery(address, retry=reason)
         if address.kind is AddressKind.PERSON and _is_refusal_of_person(error):
             return _Delivery(address, refused=True)
@@ -414,8 +442,10 @@ class MaxTransport:
             return _Delivery(address, lost=True)
         return _Delivery(address, failed=reason)
 
-    async def _already_sent(self, message: Outgoing, address: Address, wire: int) -> bool:
-        """Is a message with this key's marker among the conversation's latest messages?"""
+    async def _already_sent(self, message: Outgoing, address: Address, wire: int) -> bool | None:
+        """Is a message with this key's marker among the conversation's latest messages? None
+        when MAX cannot tell us now (a time-out, a 5xx, 429): sending blindly then could be
+        the second copy, so the message waits for the next try instead."""
         if address.kind is AddressKind.CHAT:
             chat_id: int | None = wire
         else:
@@ -428,24 +458,30 @@ class MaxTransport:
         self.checks += 1
         try:
             latest = await self.client.messages(chat_id, count=self.check_depth)
-        except (MaxAPIError, MaxUnreachable, ValidationError) as error:
+        except (MaxAPIError, MaxUnreachable) as error:
+            if isinstance(error, MaxUnreachable) or error.transient or error.token_rejected:
+                log.info("reading back chat %s failed (%s): tried later", chat_id, error)
+                return None
             log.info(
-                "reading back chat %s failed (%s): %s is sent again", chat_id, error, message.key
+                "reading back chat %s refused (%s): %s is sent again", chat_id, error, message.key
             )
+            return False
+        except ValidationError:
+            log.info("chat %s read back unreadable: %s is sent again", chat_id, message.key)
             return False
         marker = key_marker(message.key)
         for item in latest:
             sender = item.sender
             if (
                 sender is not None
-                and sender.user_id == self.bot_id
+                and sender.user_id == self._me
                 and marker in (item.body.text or "")
             ):
                 log.info(
                     "message %s was already sent (%s): not sent again", message.key, item.body.mid
                 )
                 person = wire if address.kind is AddressKind.PERSON else None
-                self.directory.learn(item, bot_id=self.bot_id, person=person)
+                self.directory.learn(item, bot_id=self._me, person=person)
                 self.found += 1
                 return True
         return False
@@ -464,7 +500,7 @@ class MaxTransport:
         except MaxUnreachable as error:
             return Result(Outcome.RETRY, error=str(error))  # an edit twice is the same edit
         except MaxAPIError as error:
-            if error.transient:
+            if error.transient or error.token_rejected:
                 return Result(Outcome.RETRY, error=f"MAX {error.status} {error.code}")
             if where.kind is AddressKind.CHAT and _is_chat_lost(error):
                 return Result(Outcome.SKIPPED, lost=(where.id,), error=error.code)
@@ -474,6 +510,9 @@ class MaxTransport:
         return Result(Outcome.SENT)
 
     async def _answer(self, message: Outgoing) -> Result:
+        # Two answers a second to one dialog or chat (POST /answers, dev.max.ru), paced with
+        # the messages to it.
+        await self._pace(message.where or message.to[0])
         try:
             await self.client.answer_callback(
                 message.event or "", notification=message.text or None
@@ -481,7 +520,8 @@ class MaxTransport:
         except MaxUnreachable as error:
             return Result(Outcome.RETRY, error=str(error))
         except MaxAPIError as error:
-            outcome = Outcome.RETRY if error.transient else Outcome.FAILED
+            passing = error.transient or error.token_rejected
+            outcome = Outcome.RETRY if passing else Outcome.FAILED
             return Result(outcome, error=f"MAX {error.status} {error.code}")
         return Result(Outcome.SENT)
 
@@ -601,6 +641,7 @@ def incoming(
             or (bot_username is not None and f"@{bot_username}" in text)
         )
         return Incoming(
+            platform=PLATFORM,
             user_id=sender.user_id,
             peer_id=peer,
             text=text,
@@ -618,6 +659,7 @@ def incoming(
             else callback.user.user_id
         )
         return Incoming(
+            platform=PLATFORM,
             user_id=callback.user.user_id,
             peer_id=peer,
             payload=_payload(callback.payload),
@@ -629,6 +671,7 @@ def incoming(
     if update.update_type == "bot_started" and update.user is not None:
         code = (update.payload or "").strip()[:START_CODE_LIMIT] or None
         return Incoming(
+            platform=PLATFORM,
             user_id=update.user.user_id,
             peer_id=update.user.user_id,
             event_id=event_id(update),

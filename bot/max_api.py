@@ -13,6 +13,7 @@ reason this client is ours (docs/MAX.md, "Library").
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -56,6 +57,8 @@ class MaxConfig(BaseModel):
     api_url: str = DEFAULT_API_URL
     # Staff by their MAX user ids (each gets a person id of the product's own at start).
     admins: tuple[Annotated[int, Field(gt=0)], ...] = ()
+    # The controller by MAX user id: escalations go there (instead of [bot] controller's).
+    controller: Annotated[int, Field(gt=0)] | None = None
     # Group chats have negative ids on MAX.
     admin_chats: tuple[Annotated[int, Field(lt=0)], ...] = ()
     heads_chats: tuple[Annotated[int, Field(lt=0)], ...] = ()
@@ -233,6 +236,11 @@ class MaxAPIError(Exception):
         super().__init__(f"HTTP {status} {code}: {message}")
 
     @property
+    def token_rejected(self) -> bool:
+        """401: MAX does not take the token; nothing goes until a new one is configured."""
+        return self.status == 401
+
+    @property
     def transient(self) -> bool:
         """Too many requests, or MAX's side failed: the same call may work later."""
         return self.status == 429 or self.status >= 500
@@ -269,6 +277,8 @@ class MaxClient:
         self.timeout = timeout
         self.limiter = RateLimiter(rate) if sleep is None else RateLimiter(rate, sleep=sleep)
         self.requests = 0  # how many requests this client made, for logs and tests
+        # Set by the first 401: the token was revoked or never right, and no retry mends it.
+        self.token_rejected = asyncio.Event()
 
     async def request(
         self,
@@ -314,6 +324,8 @@ class MaxClient:
                 refusal = ErrorBody.model_validate(answer)
             except ValidationError:
                 refusal = ErrorBody(code=f"http.{status}", message="the answer is not MAX's JSON")
+            if status == 401:
+                self.token_rejected.set()
             raise MaxAPIError(status, refusal.code, refusal.message)
         if answer is None:
             raise MaxAPIError(status, "unexpected.response", "the answer is not JSON")

@@ -9,7 +9,8 @@ message answered as `{"message": Message}` with a string `body.mid` and a number
 MAX's refusals, as the bot meets them:
 
 - over ``rate`` requests in any ``window`` seconds per bot (MAX: 30/s), or over ``chat_rate``
-  messages to one chat or person (MAX: 2/s): 429 ``too.many.requests``, nothing sent;
+  messages and button answers to one chat or person (MAX: 2/s, documented for POST /answers):
+  429 ``too.many.requests``, nothing sent;
 - a person who never started the bot (never opened the dialog): 404 ``chat.not.found`` with
   the message ``dialog.not.found``; a person who stopped the bot: 403 ``chat.denied``
   (``error.dialog.suspended``); a chat the bot was removed from: 403 ``chat.denied``; a chat
@@ -241,6 +242,7 @@ class MaxEmulator:
         self._callback_ids = itertools.count(1)
         self._injected: dict[str, deque[_Refusal]] = {}
         self._not_ready: dict[str, int] = {}
+        self._drop_after: dict[tuple[str, str], int] = {}
         self._uploads = itertools.count(1)
         self.uploads: dict[str, tuple[str, str, bytes]] = {}  # token -> (kind, name, data)
 
@@ -387,6 +389,10 @@ class MaxEmulator:
             }
         )
 
+    def set_bot_is_admin(self, chat_id: int, is_admin: bool) -> None:
+        """Without admin rights the bot does not see the chat's members (403 chat.denied)."""
+        self._chats[chat_id].bot_is_admin = is_admin
+
     def remove_bot(self, chat_id: int, by: int) -> dict[str, Any]:
         self._chats[chat_id].bot_in_chat = False
         return self.push(
@@ -429,6 +435,16 @@ class MaxEmulator:
         """Refuse the next `times` requests to `path` (e.g. "/messages") with this error."""
         queue = self._injected.setdefault(path, deque())
         queue.extend(_Refusal(status, code, message or code) for _ in range(times))
+
+    def drop_after_next(self, method: str, path: str, times: int = 1) -> None:
+        """Run the next `times` requests `method path`, then close the connection unanswered:
+        e.g. a message sent whose answer the bot never gets."""
+        key = (method.upper(), path)
+        self._drop_after[key] = self._drop_after.get(key, 0) + times
+
+    def clear_failures(self, path: str) -> None:
+        """Forget what `fail_next` left unused for `path`."""
+        self._injected.pop(path, None)
 
     def not_ready_times(self, token: str, times: int) -> None:
         """A message with this uploaded file is refused `times` times: MAX still processes it."""
@@ -641,7 +657,10 @@ class MaxEmulator:
                 self._record(call)
                 return web.json_response(call.answer, status=refusal.status)
             call.answer = answer
-            if self._roll(faults.drop_after_rate):
+            planned = self._drop_after.get((request.method, request.path), 0)
+            if planned:
+                self._drop_after[(request.method, request.path)] = planned - 1
+            if planned or self._roll(faults.drop_after_rate):
                 call.fault = "drop_after"
                 return self._drop(request, call)
             self._record(call)
@@ -838,6 +857,14 @@ class MaxEmulator:
             raise _Refusal(404, "not.found", "Callback not found")
         if not isinstance(body, dict):
             raise _proto("Can't deserialize body")
+        # "Не более двух ответов в секунду в один диалог, групповой чат или канал" (POST
+        # /answers on dev.max.ru): counted with the messages to that chat.
+        pressed = self._by_mid.get(str(press["mid"]))
+        if pressed is not None and self._over(
+            self._chat_windows.setdefault(pressed.chat_id, deque()), self.chat_rate
+        ):
+            self.refused_429 += 1
+            raise _Refusal(429, "too.many.requests", "Too many answers to this chat")
         self.answers.append({"callback_id": callback_id, **body, **press})
         self._notify()
         return {"success": True}

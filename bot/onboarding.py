@@ -35,6 +35,7 @@ from bot.chats import ChatDirectory
 from bot.domain import Campaign, Person, Role, School
 from bot.ports import Messenger
 from bot.report import csv_text
+from storage.accounts import AccountRepository
 from storage.onboarding import (
     ChatRepository,
     Registered,
@@ -51,6 +52,19 @@ PER_PERSON_LIMIT = 5  # wrong codes per person per window
 TOTAL_LIMIT = 50  # wrong codes by everybody per window
 WINDOW = dt.timedelta(hours=1)
 PENDING_FOR = dt.timedelta(hours=1)  # a valid code waits this long for «руководитель/заместитель»
+LINK_FOR = dt.timedelta(hours=1)  # a person's own code for their account on another messenger
+
+# «max», «макс», «мах» (Cyrillic), «перейти в max», «ссылка для макс»: a person's own link.
+_MAX_LINK = re.compile(
+    r"^(?:(?:перейти|переход)\s+(?:в|на)\s+|ссылка\s+(?:на\s+|для\s+|в\s+)?)?(?:max|макс|мах)[.!]?$",
+    re.IGNORECASE,
+)
+
+
+def wants_max_link(text: str) -> bool:
+    """Does a (cleaned) private message ask for the person's own link to the bot on MAX?"""
+    return _MAX_LINK.match(text.strip()) is not None
+
 
 # Cyrillic letters typed for the Latin ones they look like (a code copied by hand).
 _LOOKALIKES = str.maketrans("АСЕНКМРТХУЗ", "ACEHKMPTXY3")
@@ -135,10 +149,46 @@ class Onboarding:
         campaign: Campaign,
         registrations: RegistrationRepository,
         chats: ChatRepository,
+        accounts: AccountRepository | None = None,
     ) -> None:
         self.campaign = campaign
         self.registrations = registrations
         self.chats = chats
+        # Linking a person's account on another messenger (migration 0021); None: no linking.
+        self.accounts = accounts
+
+    async def new_link(self, person_id: int, now: dt.datetime) -> str | None:
+        """A person's own one-time code, an hour long, for their account on another messenger
+        (never one of the schools' codes, so the two are never mistaken)."""
+        if self.accounts is None:
+            return None
+        taken = await self.accounts.link_codes_taken()
+        taken |= {c.code for c in await self.registrations.codes()}
+        code = new_code()
+        while code in taken:
+            code = new_code()
+        await self.accounts.create_link(code, person_id, now, now + LINK_FOR)
+        return code
+
+    async def may_try_code(self, person_id: int, now: dt.datetime) -> bool:
+        """Has this person wrong codes left this hour (a link code is checked only then)?"""
+        spent, _ = await self.registrations.wrong_codes(person_id, now - WINDOW)
+        return spent < PER_PERSON_LIMIT
+
+    async def link_refused(self, person_id: int, typed: str, now: dt.datetime) -> bool:
+        """Is this someone else's link code, still usable, that the adapter did not use for this
+        account (it is a person of a school of its own)?"""
+        if self.accounts is None:
+            return False
+        owner = await self.accounts.link_owner(normalise_code(typed)[:16], now)
+        return owner is not None and owner != person_id
+
+    async def linked(self, person_id: int, typed: str) -> bool:
+        """Did this code of the person's just link the account it came from (the adapter links
+        it before the rules see the update: bot/app.py MaxRunner)?"""
+        if self.accounts is None:
+            return False
+        return await self.accounts.linked_by(person_id, normalise_code(typed)[:16])
 
     async def issue_codes(
         self, school_ids: list[str], now: dt.datetime, *, regenerate: bool = False

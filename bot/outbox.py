@@ -196,7 +196,7 @@ class Outbox:
     async def write(self, incoming: Incoming, actions: Sequence[Action]) -> list[FileJob]:
         """The rows for what the rules answered to `incoming`; files come back as jobs."""
         base = incoming.event_id or f"local-{uuid.uuid4().hex}"
-        here = self.address(incoming.peer_id)
+        here = self._on(incoming, incoming.peer_id)
         messages: list[Outgoing] = []
         jobs: list[FileJob] = []
         answered = False
@@ -272,11 +272,19 @@ class Outbox:
         return Outgoing(
             key=key,
             kind=OutKind.ANSWER,
-            to=(self.address(incoming.user_id),),
+            to=(self._on(incoming, incoming.user_id),),
             text=text,
             event=incoming.callback_id,
-            where=self.address(incoming.peer_id),
+            where=self._on(incoming, incoming.peer_id),
         )
+
+    def _on(self, incoming: Incoming, peer_id: int) -> Address:
+        """A conversation of the update, on the messenger it came on (a person known on two
+        messengers is answered where they wrote)."""
+        address = self.address(peer_id)
+        if incoming.platform is None or incoming.platform == address.platform:
+            return address
+        return address.model_copy(update={"platform": incoming.platform})
 
     async def private(
         self,

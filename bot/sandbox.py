@@ -25,6 +25,7 @@ MAX_TOKEN = "sandbox-max-token"  # noqa: S105 - the MAX emulator's own
 # MAX group chats have negative ids.
 MAX_ADMIN_CHAT = -70_000_000_001
 MAX_HEADS_CHAT = -70_000_000_002
+MAX_BOT_NAME = "confirm_bot"
 
 
 @dataclass
@@ -90,6 +91,7 @@ def sandbox_config(
             "admins": list(admins),
             "admin_chats": [MAX_ADMIN_CHAT],
             "heads_chats": [MAX_HEADS_CHAT],
+            "username": MAX_BOT_NAME,
             "rate": 30,
         }
     return Config.model_validate(

@@ -829,6 +829,34 @@ def reg_too_many(department: DepartmentConfig) -> str:
     )
 
 
+def max_link(link: str) -> str:
+    """A registered person's own link to the bot on MAX (issue 16, migration 0021)."""
+    return (
+        "Чтобы отвечать за школу из MAX, в течение часа откройте эту ссылку на телефоне, где "
+        f"установлен MAX, и нажмите «Начать»:\n{link}\nСсылка только для вас: школа и история "
+        "ответов останутся прежними."
+    )
+
+
+MAX_LINK_UNREGISTERED = (
+    "Ссылку для MAX получают те, кто уже записан за школу. Сначала напишите «регистрация КОД» "
+    "с кодом вашей школы."
+)
+
+
+def max_link_refused(department: DepartmentConfig) -> str:
+    """A person's link code that came from an account already recorded for a school of its own:
+    the two are not merged by the bot."""
+    return (
+        "Ссылка не сработала: этот аккаунт MAX уже записан за школу отдельно. Чтобы объединить "
+        f"записи, обратитесь {_contact(department)}."
+    )
+
+
+MAX_LINKED = (
+    "Готово: теперь бот знает вас и в MAX. Школа и история ответов прежние; бот будет писать "
+    "вам сюда."
+)
 REG_NO_PENDING = "Сначала напишите «регистрация КОД» с кодом вашей школы."
 REG_DONE = "Готово! {school}: вы записаны как {role}. Теперь вы можете отчитываться за эту школу."
 BIND_USAGE = "Напишите в нужной беседе: «/привязать админ» или «/привязать руководители»."
@@ -1286,6 +1314,7 @@ CLI_DESCRIBE_WEB_PLAIN = "; адрес не https: cookie сеанса пойд�
 CLI_DESCRIBE_MAX = (
     "MAX: API {api_url}, ключ из CONFIRMBOT_MAX_TOKEN; сотрудники в MAX: {admins}; беседы: {chats}"
 )
+CLI_DESCRIBE_MAX_CONTROLLER = "MAX: контролёр {controller} (вместо [bot] controller)"
 CLI_DESCRIBE_MAX_POLLING = "MAX: обновления длинным опросом (для проверки и демонстрации)"
 CLI_DESCRIBE_MAX_WEBHOOK = "MAX: обновления на {url}, бот слушает {listen}{path}"
 CLI_DESCRIBE_TIMEZONE = "часовой пояс: {timezone}"

@@ -530,6 +530,7 @@ def incoming_message(message: Any, group_id: int) -> Incoming:
         ref=update_ref(),
         attachments=has_attachments(message),
         sent_at=_update_date(),
+        platform="vk",
     )
 
 
@@ -550,4 +551,5 @@ def incoming_event(event: Any) -> Incoming:
         callback_id=obj.event_id,
         is_callback=True,
         conversation_message_id=_update_cmid(obj.conversation_message_id),
+        platform="vk",
     )

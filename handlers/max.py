@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Hashable, Iterator
+from collections.abc import Hashable, Iterable, Iterator
 from typing import Any
 
 from bot.actions import Incoming
@@ -13,7 +13,10 @@ from bot.flow import Flow
 from bot.max import ChatEvent, MaxAccounts, MaxDirectory, chat_event, event_id, incoming
 from bot.max import update_author as max_author
 from bot.max_api import Update
+from bot.onboarding import bare_code, normalise_code, registration_code
+from bot.parsing import clean
 from bot.pipeline import Pipeline
+from storage.accounts import Linked
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +34,18 @@ def author(wrapped: dict[str, Any]) -> Hashable | None:
     update = wrapped.get("max")
     found = max_author(update) if isinstance(update, Update) else None
     return None if found is None else ("max", found)
+
+
+def _typed_code(update: Update) -> str | None:
+    """A code typed into the dialog («регистрация КОД», or the code alone), read as the rules
+    read one."""
+    message = update.message
+    if update.update_type != "message_created" or message is None:
+        return None
+    if message.recipient.chat_type != "dialog":
+        return None
+    cleaned = clean(message.body.text or "")
+    return registration_code(cleaned) or bare_code(cleaned)
 
 
 def users_of(update: Update) -> Iterator[int]:
@@ -52,7 +67,7 @@ class MaxHandlers:
         accounts: MaxAccounts,
         directory: MaxDirectory,
         *,
-        bot_id: int,
+        bot_id: int = 0,  # set when MAX first answers (bot/app.py's MaxRunner)
         username: str | None = None,
     ) -> None:
         self.flow = flow
@@ -61,6 +76,31 @@ class MaxHandlers:
         self.directory = directory
         self.bot_id = bot_id
         self.username = username
+
+    async def link_accounts(self, updates: Iterable[Update]) -> None:
+        """A person's own link code (bot/onboarding.py new_link), by the deep link's start code
+        or typed into the dialog, makes this MAX account theirs before the rules see the
+        update; a code that is no such thing goes on to the rules as a school's registration
+        code. Someone who used up their wrong codes for the hour is not tried (the rules say
+        so). Runs in the accounts' transaction, before the batch's (bot/app.py MaxRunner)."""
+        for update in updates:
+            if update.update_type == "bot_started" and update.user and update.payload:
+                await self._link(update.user.user_id, update.payload)
+            elif (typed := _typed_code(update)) is not None and update.message is not None:
+                sender = update.message.sender
+                if sender is not None and not sender.is_bot:
+                    await self._link(sender.user_id, typed)
+
+    async def _link(self, user_id: int, typed: str) -> None:
+        person = self.accounts.person(user_id)
+        if person is None:
+            return
+        now = self.flow.service.now()
+        if not await self.flow.onboarding.may_try_code(person, now):
+            return
+        outcome = await self.accounts.link(user_id, normalise_code(typed)[:16], now)
+        if outcome is not Linked.UNKNOWN:
+            log.info("MAX user %s and a link code: %s", user_id, outcome.value)
 
     async def dispatch(self, wrapped: dict[str, Any]) -> None:
         update = wrapped["max"]
@@ -96,7 +136,11 @@ class MaxHandlers:
             # The chat id is what [max] admin_chats / heads_chats need; say it where IT looks.
             log.info("added to MAX chat %s by %s", event.chat_id, event.user_id)
             where = Incoming(
-                user_id=person or 0, peer_id=event.chat_id, in_chat=True, event_id=key
+                user_id=person or 0,
+                peer_id=event.chat_id,
+                in_chat=True,
+                event_id=key,
+                platform="max",
             )
             await self.pipeline.respond(where, self.flow.on_bot_added())
         elif event.kind in _MEMBER_ACTIONS and person is not None:

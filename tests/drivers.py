@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 from bot.max import strip_marker
 from bot.max_emulator import MaxEmulator
-from bot.sandbox import Sandbox
+from bot.sandbox import ADMIN_CHAT, HEADS_CHAT, MAX_ADMIN_CHAT, MAX_HEADS_CHAT, Sandbox
 
 
 class Shown(Protocol):
@@ -53,6 +53,31 @@ class Driver(Protocol):
 
     def answers(self) -> list[str]:
         """What the bot said in answer to button presses (VK's snackbar, MAX's notification)."""
+        ...
+
+    @property
+    def admin_chat(self) -> int:
+        """The configured admin chat on this messenger."""
+        ...
+
+    @property
+    def heads_chat(self) -> int:
+        """The configured heads chat on this messenger (every head and deputy in it)."""
+        ...
+
+    def leave_chat(self, chat: int, user: int, by: int) -> None:
+        """`by` removes `user` from the chat; the messenger tells the bot."""
+        ...
+
+    def join_chat(self, chat: int, user: int, by: int) -> None: ...
+
+    def bot_is_admin(self, chat: int, is_admin: bool) -> None:
+        """Give the bot admin rights in the chat, or take them away."""
+        ...
+
+    async def file_in_chat(self, chat: int, kind: str) -> tuple[str, bytes]:
+        """The first file ("file") or picture ("image") the bot sent to the chat, as uploaded:
+        its name and its bytes."""
         ...
 
     async def handled(self) -> None:
@@ -110,6 +135,39 @@ class VKDriver:
 
     def texts_to(self, user: int) -> list[str]:
         return [m.text for m in self.box.emulator.messages_to(user)]
+
+    admin_chat = ADMIN_CHAT
+    heads_chat = HEADS_CHAT
+
+    def _member_action(self, chat: int, user: int, by: int, kind: str) -> None:
+        self.box.emulator.push_message_new(
+            from_id=by, peer_id=chat, text="", action={"type": kind, "member_id": user}
+        )
+
+    def leave_chat(self, chat: int, user: int, by: int) -> None:
+        self._member_action(chat, user, by, "chat_kick_user")
+
+    def join_chat(self, chat: int, user: int, by: int) -> None:
+        self._member_action(chat, user, by, "chat_invite_user")
+
+    def bot_is_admin(self, chat: int, is_admin: bool) -> None:
+        self.box.emulator.set_bot_is_admin(chat, is_admin)
+
+    async def file_in_chat(self, chat: int, kind: str) -> tuple[str, bytes]:
+        emu = self.box.emulator
+        prefix = {"file": "doc", "image": "photo"}[kind]
+
+        def found() -> list[Any]:
+            return [
+                m
+                for m in emu.messages_to(chat)
+                if m.attachment is not None and m.attachment.startswith(prefix)
+            ]
+
+        await emu.wait_for(lambda: bool(found()), description=f"a {kind} in chat {chat}")
+        upload = emu.upload_of(found()[0])
+        assert upload is not None
+        return upload.filename, upload.data
 
     def answers(self) -> list[str]:
         calls = self.box.emulator.calls_to("messages.sendMessageEventAnswer")
@@ -207,6 +265,37 @@ class MaxDriver:
 
     def texts_to(self, user: int) -> list[str]:
         return [strip_marker(m.text) for m in self.emulator.messages_to_user(user)]
+
+    admin_chat = MAX_ADMIN_CHAT
+    heads_chat = MAX_HEADS_CHAT
+
+    def leave_chat(self, chat: int, user: int, by: int) -> None:
+        self.emulator.remove_member(chat, user, by=by)
+
+    def join_chat(self, chat: int, user: int, by: int) -> None:
+        self.emulator.add_member(chat, user, by=by)
+
+    def bot_is_admin(self, chat: int, is_admin: bool) -> None:
+        self.emulator.set_bot_is_admin(chat, is_admin)
+
+    async def file_in_chat(self, chat: int, kind: str) -> tuple[str, bytes]:
+        def tokens() -> list[str]:
+            found = []
+            for message in self.emulator.messages_in_chat(chat):
+                for attachment in message.attachments:
+                    if attachment.get("type") != kind:
+                        continue
+                    payload = attachment.get("payload", {})
+                    photos = payload.get("photos") or {}
+                    found += [p["token"] for p in photos.values()] or [payload.get("token")]
+            return [t for t in found if t]
+
+        await self.emulator.wait_for(
+            lambda: bool(tokens()), description=f"a {kind} in MAX chat {chat}"
+        )
+        uploaded_as, filename, data = self.emulator.uploads[tokens()[0]]
+        assert uploaded_as == kind
+        return filename, data
 
     def answers(self) -> list[str]:
         return [str(a.get("notification", "")) for a in self.emulator.answers]

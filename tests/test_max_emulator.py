@@ -234,6 +234,55 @@ async def test_thirty_requests_a_second_per_bot(
 # ---------------------------------------------------------------------- buttons and edits
 
 
+async def test_a_call_can_run_and_lose_its_answer(
+    emulator: MaxEmulator, http: aiohttp.ClientSession
+) -> None:
+    emulator.drop_after_next("POST", "/messages")
+    with pytest.raises(aiohttp.ClientError):
+        await call(
+            http, emulator, "POST", "/messages", query={"chat_id": CHAT}, body={"text": "a"}
+        )
+    status, _ = await call(
+        http, emulator, "POST", "/messages", query={"chat_id": CHAT}, body={"text": "b"}
+    )
+    assert status == 200
+    assert [m.text for m in emulator.sent] == ["a", "b"]  # the first ran all the same
+
+
+async def test_at_most_two_answers_a_second_to_one_chat(
+    emulator: MaxEmulator, http: aiohttp.ClientSession, clock: Clock
+) -> None:
+    """POST /answers on dev.max.ru: «не более двух ответов в секунду в один диалог, групповой
+    чат или канал»; the emulator counts them with the messages to that chat."""
+    body = {"text": "Карточка", "attachments": [keyboard([callback("Отчитаться")])]}
+    status, _ = await call(http, emulator, "POST", "/messages", query={"chat_id": CHAT}, body=body)
+    assert status == 200
+    clock.now += 1.0
+    presses = [emulator.press(HEAD, emulator.sent[0], "Отчитаться") for _ in range(3)]
+    statuses = []
+    for press in presses:
+        status, _ = await call(
+            http,
+            emulator,
+            "POST",
+            "/answers",
+            query={"callback_id": press["callback"]["callback_id"]},
+            body={},
+        )
+        statuses.append(status)
+    assert statuses == [200, 200, 429]
+    clock.now += 1.0
+    status, _ = await call(
+        http,
+        emulator,
+        "POST",
+        "/answers",
+        query={"callback_id": presses[2]["callback"]["callback_id"]},
+        body={},
+    )
+    assert status == 200
+
+
 async def test_a_press_is_a_message_callback_answered_by_post_answers(
     emulator: MaxEmulator, http: aiohttp.ClientSession
 ) -> None:

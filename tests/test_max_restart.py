@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import build_app, serve
+from bot.app import MaxRunner, build_app, serve
 from bot.clock import FakeClock
 from bot.domain import Campaign
 from bot.max import strip_marker
@@ -71,6 +71,7 @@ async def test_a_message_sent_just_before_a_crash_is_not_sent_again(
         raise RuntimeError("the process is killed between the send and its record")
 
     monkeypatch.setattr(dead.outbox.repo, "mark_sent", dies)
+    await MaxRunner(dead, dead.max).connect()  # as serve() does before MAX's side sends
     message = Outgoing.model_validate(
         {"key": "crash:1", "to": [dead.outbox.address(person)], "text": TEXT}
     )

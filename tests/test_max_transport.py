@@ -301,6 +301,22 @@ async def test_a_send_whose_answer_was_lost_is_found_not_sent_twice(
     assert len(emulator.calls_to("GET", "/messages")) == 1
 
 
+async def test_a_read_back_that_fails_for_now_is_tried_later_never_sent_blindly(
+    emulator: MaxEmulator, transport: MaxTransport
+) -> None:
+    emulator.faults = Faults(drop_after_rate=1.0)
+    await transport.send_batch([send("receipt", person(HEAD), text="Принято: 3.1")])
+    emulator.faults = Faults()
+    emulator.fail_next("/messages", 503, "service.unavailable")  # GET /messages, the read-back
+    [first] = await transport.send_batch([send("receipt", person(HEAD), text="Принято: 3.1")])
+    assert first.outcome is Outcome.RETRY
+    [second] = await transport.send_batch([send("receipt", person(HEAD), text="Принято: 3.1")])
+    assert second == Result(Outcome.SENT)
+    assert texts_to(emulator, HEAD) == ["Принято: 3.1"]
+    assert len(emulator.calls_to("POST", "/messages")) == 1
+    assert transport.found == 1
+
+
 async def test_a_dialog_the_bot_cannot_read_back_gets_the_message_again(
     emulator: MaxEmulator, client: MaxClient
 ) -> None:

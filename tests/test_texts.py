@@ -221,6 +221,10 @@ def rendered(campaign: Campaign, department: DepartmentConfig) -> Iterator[tuple
         yield reg.__name__, reg(department)
     for kind in ("admin", "heads"):
         yield f"bound {kind}", texts.bound(kind, department)
+    yield "max_link", texts.max_link("https://max.ru/confirm_bot?start=K7M4PQ")
+    yield "max_link_unregistered", texts.MAX_LINK_UNREGISTERED
+    yield "max_linked", texts.MAX_LINKED
+    yield "max_link_refused", texts.max_link_refused(department)
     registered = [("id1", "Алиева", Role.HEAD, SCHOOLS[0].name, at(16))]
     unresolved = [("001", "Омаров (vk.com/omarov)", texts.SCREEN_NAME_UNKNOWN)]
     yield "registrations", texts.registrations(registered, unresolved, "Europe/Moscow")

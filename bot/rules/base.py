@@ -36,6 +36,8 @@ class Settings:
     prompt_expires_after: dt.timedelta = dt.timedelta(hours=1)
     # Links to the department's web page ([web] in the config); None: no page.
     web: WebLogin | None = None
+    # The bot's name on MAX ([max] username), for a person's own link max.ru/<name>?start=CODE.
+    max_bot: str | None = None
 
 
 # A stranger is told who the bot is and whom to ask once a day per conversation.

@@ -24,12 +24,30 @@ class OnboardingRules(Rules):
         """`регистрация КОД`: a good code asks for the person's role by button."""
         if msg.in_chat:
             return [Reply(texts.REG_IN_PRIVATE)] if msg.addressed else []
+        if await self.onboarding.linked(msg.user_id, code):
+            log.info("account linked: person=%s on %s", msg.user_id, msg.platform)
+            memberships = await self.service.memberships(msg.user_id)
+            card = await self.heads.show_card(as_message(msg), memberships, None)
+            return [Reply(texts.MAX_LINKED), *card]
+        if await self.onboarding.link_refused(msg.user_id, code, self.service.now()):
+            return [Reply(texts.max_link_refused(self.settings.department))]
         result = await self.onboarding.check_code(msg.user_id, code, self.service.now())
         log.info("registration code from %s: %s", msg.user_id, result.check.value)
         if result.check is CodeCheck.OK and result.school is not None:
             text = texts.REG_CHOOSE_ROLE.format(school=result.school.name)
             return [Reply(text, role_keyboard(self.campaign))]
         return [Reply(_CODE_REPLIES[result.check](self.settings.department))]
+
+    async def max_link(self, msg: Incoming) -> list[Action]:
+        """«max»: a registered person's own link to the bot on MAX, so that they are the same
+        person there (one school, one history)."""
+        if not await self.service.memberships(msg.user_id):
+            return [Reply(texts.MAX_LINK_UNREGISTERED)]
+        code = await self.onboarding.new_link(msg.user_id, self.service.now())
+        if code is None or not self.settings.max_bot:
+            return [Reply(texts.MAX_LINK_UNREGISTERED)]
+        log.info("MAX link code issued to person %s", msg.user_id)
+        return [Reply(texts.max_link(f"https://max.ru/{self.settings.max_bot}?start={code}"))]
 
     async def choose_role(self, msg: Incoming, role: Role) -> list[Action]:
         name = await self.messenger.user_name(msg.user_id) or f"id{msg.user_id}"
