@@ -230,6 +230,60 @@ def main() -> int:
             header,
         )
 
+        # Several orders (the README's «Several orders at once»): a draft of an order's text,
+        # added beside the config's order; the report then names its order.
+        for shown in ("campaign draft", "campaign add", "campaign list", "campaign close"):
+            check(f"confirmbot {shown}" in text, f"the README shows `confirmbot {shown}`")
+        order_text = ROOT / "tests" / "data" / "orders" / "order_47.txt"
+        code, out, err, _ = run(
+            ["campaign", "draft", str(order_text), "-o", "order_48.toml"], env_with(None), var
+        )
+        check(
+            code == 0 and "файл кампании в порядке" in out,
+            "campaign draft of an order's text: a campaign file that loads",
+            f"exit {code}\n{out}{err}",
+        )
+        drafted = var / "order_48.toml"
+        if drafted.exists():
+            drafted.write_text(
+                drafted.read_text(encoding="utf-8")
+                .replace('id = "order_47"', 'id = "order_48"')
+                .replace('number = "47"', 'number = "48"'),
+                encoding="utf-8",
+            )
+        code, out, err, _ = run(
+            ["campaign", "add", "order_48.toml", "--config", str(config)], env_with(None), var
+        )
+        check(
+            code == 0 and "приказ № 48 (order_48) добавлен" in out,
+            "campaign add of the draft, no token",
+            f"exit {code}\n{out}{err}",
+        )
+        code, out, err, _ = run(["campaign", "list", "--config", str(config)], env_with(None), var)
+        check(
+            code == 0 and "order_48" in out and "order_47" in out,
+            "campaign list shows both orders",
+            f"exit {code}\n{out}{err}",
+        )
+        code, out, err, _ = run(
+            ["report", "--config", str(config), "-o", "two.csv"], env_with(None), var
+        )
+        check(
+            code == 2 and "--campaign" in err,
+            "report with two orders and no --campaign: exit 2 naming --campaign",
+            f"exit {code}\n{out}{err}",
+        )
+        code, out, err, _ = run(
+            ["report", "--campaign", "48", "--config", str(config), "-o", "two.csv"],
+            env_with(None),
+            var,
+        )
+        check(code == 0, "report --campaign 48", f"exit {code}\n{out}{err}")
+        code, out, err, _ = run(
+            ["campaign", "close", "48", "--config", str(config)], env_with(None), var
+        )
+        check(code == 0 and "закрыт" in out, "campaign close 48", f"exit {code}\n{out}{err}")
+
         # Two commands: the demo, "a few seconds".
         for command in ("demo", "demo --schools 3", "demo --schools 4"):
             code, out, err, seconds = run(command.split(), env_with(None), var)
