@@ -381,7 +381,8 @@ async def _roster_codes(config: Config, out: Path, regenerate: bool, revoke: lis
     try:
         now = SystemClock().now()
         # Codes follow the newest open order (issue 14), else the config's.
-        records = [r for r in await CampaignRepository(db).listing() if r.closed_at is None]
+        known = await _campaigns(config, db)
+        records = [r for r in known if r.closed_at is None]
         campaign = records[0].campaign if records else load_campaign(config.campaign.file)
         registrations = RegistrationRepository(db)
         onboarding = Onboarding(campaign, registrations, ChatRepository(db))
@@ -751,14 +752,10 @@ async def _report(
         return EXIT_REFUSED
     db = await Database.open(config.storage.path)
     try:
-        records = await CampaignRepository(db).listing()
-        if not records:  # a database the bot never ran on: the config's campaign, empty
-            campaign = load_campaign(config.campaign.file)
-        else:
-            found = _campaign_named(records, campaign_ref)
-            if found is None:
-                return EXIT_USAGE
-            campaign = found.campaign
+        found = _campaign_named(await _campaigns(config, db), campaign_ref)
+        if found is None:
+            return EXIT_USAGE
+        campaign = found.campaign
         # One row per school and item: the schools' items (the staff's are not a school's).
         campaign = campaign.for_heads()
         repo = ReportRepository(db)
@@ -789,6 +786,14 @@ async def _report(
     return 0
 
 
+async def _campaigns(config: Config, db: Database) -> list[CampaignRecord]:
+    """Every campaign of the database, the config's first one among them: stored here as the
+    bot stores it when it starts, so the command line knows it before the bot ever ran."""
+    repo = CampaignRepository(db)
+    await repo.save(load_campaign(config.campaign.file), SystemClock().now())
+    return await repo.listing()
+
+
 def _campaign_named(records: Sequence[CampaignRecord], ref: str | None) -> CampaignRecord | None:
     """The campaign a command names by id or number; none named: the only one there is. Says
     what is wrong (and returns None) otherwise."""
@@ -814,7 +819,7 @@ async def _campaign(config: Config, args: argparse.Namespace) -> int:
     db = await Database.open(config.storage.path)
     try:
         repo = CampaignRepository(db)
-        records = await repo.listing()
+        records = await _campaigns(config, db)
         if args.campaign_command == "list":
             return await _campaign_list(db, records)
         found = _campaign_named(records, args.campaign_id)
@@ -837,7 +842,8 @@ async def _campaign_add(config: Config, file: Path, *, update: bool) -> int:
     db = await Database.open(config.storage.path)
     try:
         repo = CampaignRepository(db)
-        existing = next((r for r in await repo.listing() if r.campaign.id == campaign.id), None)
+        known = await _campaigns(config, db)
+        existing = next((r for r in known if r.campaign.id == campaign.id), None)
         if existing is not None and existing.closed_at is not None:
             when = texts.fmt_moment(existing.closed_at, campaign.timezone)
             _error(texts.CLI_CAMPAIGN_CLOSED_ALREADY.format(id=campaign.id, when=when))

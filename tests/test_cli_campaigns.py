@@ -94,8 +94,9 @@ def test_add_refuses_a_duplicate_without_update_and_a_bad_file(
     code, _, err = cli(capsys, caplog, "campaign", "add", bad, "--config", config)
     assert code == 2
     assert "number" in err
-    rows = db_rows(config.parent / "bot.db", "SELECT COUNT(*) FROM campaigns")
-    assert rows == [(1,)]
+    # The bad file added nothing; the config's order is known as soon as a command runs.
+    rows = db_rows(config.parent / "bot.db", "SELECT id FROM campaigns ORDER BY id")
+    assert rows == [("order_47",), ("order_48",)]
 
 
 def test_unknown_campaign_is_named_with_the_known_ones(
@@ -144,3 +145,15 @@ def test_report_names_its_campaign_when_there_are_several(
     with out_file.open(encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     assert {r["step"] for r in rows} == {"3.1", "3.2", "3.3", "3.4", "3.5"}
+
+
+def test_the_configs_order_is_known_before_the_bot_ever_ran(
+    setup: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    config, order = setup
+    assert cli(capsys, caplog, "campaign", "add", order, "--config", config)[0] == 0
+    code, out, _ = cli(capsys, caplog, "campaign", "list", "--config", config)
+    assert code == 0
+    assert [line.split()[0] for line in out.splitlines()] == ["order_48", "order_47"]
