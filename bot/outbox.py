@@ -374,13 +374,17 @@ class Sender:
             while True:
                 self._wake.clear()
                 while len(tasks) < self.parallel:
-                    batch = await self._claim()
-                    if not batch:
-                        break
-                    task = asyncio.create_task(self._send(batch))
-                    tasks.add(task)
-                    task.add_done_callback(tasks.discard)
-                    task.add_done_callback(self._finished)
+                    wanted = self.parallel - len(tasks)
+                    # Every free batch in one trip: the database's one connection is often
+                    # held by a group of updates, and each trip waits for its commit.
+                    batches = await self._claim(wanted)
+                    for batch in batches:
+                        task = asyncio.create_task(self._send(batch))
+                        tasks.add(task)
+                        task.add_done_callback(tasks.discard)
+                        task.add_done_callback(self._finished)
+                    if len(batches) < wanted or len(batches[-1]) < self.transport.batch_size:
+                        break  # all that is due now is on its way
                 # Not asyncio.wait_for: on Python 3.11 it can swallow a cancel that arrives as
                 # the event is set (cpython gh-86296), and the bot would never stop.
                 with contextlib.suppress(TimeoutError):
@@ -398,8 +402,8 @@ class Sender:
         """Send everything due now, in rounds, until nothing is left to try; for the CLI and
         tests that run without the loop. Returns how many rows were handled."""
         handled = 0
-        while batch := await self._claim():
-            handled += await self._send(batch)
+        while batches := await self._claim(1):
+            handled += await self._send(batches[0])
         return handled
 
     async def _idle_wait(self) -> float:
@@ -407,31 +411,54 @@ class Sender:
         ends is tried within a second of it (a commit or a finished batch wakes us sooner)."""
         return 1.0
 
-    async def _claim(self) -> list[OutboxRow]:
-        """The next batch: due rows, one per lane, none to a chat the bot has lost."""
+    async def _claim(self, batches: int) -> list[list[OutboxRow]]:
+        """Up to `batches` next batches: due rows, one per lane, none to a chat the bot has
+        lost; button answers in the first."""
         while True:
-            rows, skipped = await self._choose()
+            rows, skipped = await self._choose(batches)
             if rows or not skipped:
-                return rows
+                size = self.transport.batch_size
+                return [rows[start : start + size] for start in range(0, len(rows), size)]
 
-    async def _choose(self) -> tuple[list[OutboxRow], int]:
+    async def _choose(self, batches: int) -> tuple[list[OutboxRow], int]:
         now = self._wall()
-        batch: list[OutboxSlot] = []
-        blocked = set(self._busy_lanes)
-        for slot in await self.repo.pending(now, limit=self.transport.batch_size * 8):
-            if slot.id in self._inflight or slot.lane in blocked:
-                continue
-            blocked.add(slot.lane)  # one message per lane per batch keeps them in order
-            if slot.attempts and slot.not_before > now:
-                continue
-            batch.append(slot)
-            if len(batch) >= self.transport.batch_size:
-                break
-        if not batch:
-            return [], 0
+        size = self.transport.batch_size
+        wanted = size * batches
+        # Copies: `pick` runs on the database's thread while batches finish here.
+        inflight = frozenset(self._inflight)
+        busy = frozenset(self._busy_lanes)
+
+        def pick(slots: list[OutboxSlot]) -> list[OutboxSlot]:
+            picked: list[OutboxSlot] = []
+            blocked = set(busy)
+            for slot in slots:
+                if slot.id in inflight or slot.lane in blocked:
+                    continue
+                blocked.add(slot.lane)  # one message per lane in flight keeps them in order
+                if slot.attempts and slot.not_before > now:
+                    continue
+                picked.append(slot)
+                if len(picked) >= wanted:
+                    break
+            return picked
+
         # Chat ids of different messengers never meet (VK's from 2e9 on, MAX's negative):
         # a transport for several asks for the lost chats of all (platform "").
-        rows, lost = await self.repo.chosen(batch, self.transport.platform or None)
+        found, lost = await self.repo.due(
+            now, size * (batches + 7), pick, self.transport.platform or None
+        )
+        if not found:
+            return [], 0
+        rows = [
+            OutboxRow(
+                id=slot.id,
+                lane=slot.lane,
+                attempts=slot.attempts,
+                not_before=slot.not_before,
+                message=Outgoing.model_validate_json(body),
+            )
+            for slot, body in found
+        ]
         skipped = [row for row in rows if _all_lost(row.message, lost)]
         if skipped:
             async with self.db.transaction():
@@ -452,9 +479,18 @@ class Sender:
                 results = [Result(Outcome.RETRY, error=type(error).__name__)] * len(batch)
             if len(results) != len(batch):
                 raise RuntimeError("the transport answered a different number of results")
-            async with self.db.transaction():
-                for row, result in zip(batch, results, strict=True):
-                    await self._apply(row, result)
+            pairs = list(zip(batch, results, strict=True))
+            sent = [row.id for row, result in pairs if _plainly_sent(result)]
+            others = [(row, result) for row, result in pairs if not _plainly_sent(result)]
+            if others:
+                async with self.db.transaction():
+                    if sent:
+                        await self.repo.mark_sent(sent, self._wall())
+                    for row, result in others:
+                        await self._apply(row, result)
+            else:
+                # The usual batch: one round trip closes it.
+                await self.repo.mark_sent(sent, self._wall())
         finally:
             for row in batch:
                 self._inflight.discard(row.id)
@@ -544,6 +580,11 @@ class Sender:
             async with self.db.transaction():
                 await self.outbox.add([message])
             self.wake()
+
+
+def _plainly_sent(result: Result) -> bool:
+    """Sent to everyone, and nothing learnt about chats or people on the way."""
+    return result.outcome is Outcome.SENT and not result.refused and not result.lost
 
 
 def _all_lost(message: Outgoing, lost: set[int]) -> bool:

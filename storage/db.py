@@ -257,6 +257,29 @@ class Database:
         async with self._statement_guard():
             return await self._in_thread(work)
 
+    async def write(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        """`work` as a transaction of its own in one round trip to the connection's thread
+        (BEGIN IMMEDIATE, `work`, COMMIT; ROLLBACK if either raises); inside a caller's
+        transaction, simply part of that one. The same rules for `work` as for `run`.
+
+        A cancelled caller does not cut it in half: the thread runs all of it or none."""
+        if self._depth.get() > 0:
+            return await self._in_thread(work)
+
+        def whole(conn: sqlite3.Connection) -> _T:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = work(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.OperationalError):
+                    conn.execute("ROLLBACK")
+                raise
+            return result
+
+        async with self._lock:
+            return await self._in_thread(whole)
+
     async def execute(self, sql: str, params: SqlParams = ()) -> int:
         """Run one statement; returns the number of changed rows."""
 

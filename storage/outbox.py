@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -17,6 +18,14 @@ ENQUEUE = (
     "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING"
 )
 LOST = "SELECT chat_id FROM lost_chats WHERE ?1 IS NULL OR platform = ?1"
+SENT = "UPDATE outbox SET state = 'sent', done_at = ?, attempts = attempts + 1 WHERE id = ?"
+# A lane's oldest pending row, if it may go now: ?1 now, ?2 the kind that goes first, ?3 limit.
+DUE = """
+    SELECT id, lane, attempts, not_before FROM outbox o
+    WHERE state = 'pending' AND (attempts = 0 OR not_before <= ?1)
+      AND id = (SELECT MIN(id) FROM outbox WHERE lane = o.lane AND state = 'pending')
+    ORDER BY kind != ?2, id LIMIT ?3
+"""
 
 
 def _ts(moment: dt.datetime) -> str:
@@ -32,6 +41,10 @@ class OutboxSlot:
     lane: str
     attempts: int
     not_before: dt.datetime
+
+
+def _slot(row: Sequence[Any]) -> OutboxSlot:
+    return OutboxSlot(row[0], row[1], row[2], dt.datetime.fromisoformat(row[3]))
 
 
 class OutboxRow(BaseModel):
@@ -98,21 +111,43 @@ class OutboxRepository:
 
     async def pending(self, now: dt.datetime, limit: int) -> list[OutboxSlot]:
         """The next message of each lane that may go now, oldest first, button answers first;
-        without their bodies, which only the chosen few need (`bodies`).
+        without their bodies, which only the chosen few need (`chosen`, or `due` for both).
 
         Only a lane's oldest pending message is a candidate, so a lane backing off (or one
         with thousands of messages) never hides the lanes queued after it.
         """
-        rows = await self._db.fetchall(
-            """
-            SELECT id, lane, attempts, not_before FROM outbox o
-            WHERE state = 'pending' AND (attempts = 0 OR not_before <= ?)
-              AND id = (SELECT MIN(id) FROM outbox WHERE lane = o.lane AND state = 'pending')
-            ORDER BY kind != ?, id LIMIT ?
-            """,
-            (_ts(now), OutKind.ANSWER.value, limit),
-        )
-        return [OutboxSlot(r[0], r[1], r[2], dt.datetime.fromisoformat(r[3])) for r in rows]
+        rows = await self._db.fetchall(DUE, (_ts(now), OutKind.ANSWER.value, limit))
+        return [_slot(row) for row in rows]
+
+    async def due(
+        self,
+        now: dt.datetime,
+        limit: int,
+        choose: Callable[[list[OutboxSlot]], list[OutboxSlot]],
+        platform: str | None,
+    ) -> tuple[list[tuple[OutboxSlot, str]], set[int]]:
+        """`pending`, the rows `choose` picks from them with their bodies, and the chats of
+        `platform` the bot is no longer in, all in one round trip: `choose` runs on the
+        database's thread, so it must only look at the slots it is given."""
+
+        def read(conn: sqlite3.Connection) -> tuple[list[tuple[OutboxSlot, str]], set[int]]:
+            slots = [
+                _slot(row) for row in conn.execute(DUE, (_ts(now), OutKind.ANSWER.value, limit))
+            ]
+            picked = choose(slots)
+            if not picked:
+                return [], set()
+            marks = ",".join("?" * len(picked))
+            bodies = dict(
+                conn.execute(
+                    f"SELECT id, body FROM outbox WHERE id IN ({marks})",  # noqa: S608
+                    [slot.id for slot in picked],
+                ).fetchall()
+            )
+            lost = {row[0] for row in conn.execute(LOST, (platform,))}
+            return [(slot, bodies[slot.id]) for slot in picked if slot.id in bodies], lost
+
+        return await self._db.run(read)
 
     async def chosen(
         self, slots: Sequence[OutboxSlot], platform: str | None
@@ -150,15 +185,19 @@ class OutboxRepository:
             "ORDER BY id LIMIT ?",
             (limit,),
         )
-        slots = [OutboxSlot(r[0], r[1], r[2], dt.datetime.fromisoformat(r[3])) for r in rows]
+        slots = [_slot(row) for row in rows]
         chosen, _ = await self.chosen(slots, None)
         return chosen
 
     async def mark_sent(self, ids: Sequence[int], now: dt.datetime) -> None:
-        await self._db.executemany(
-            "UPDATE outbox SET state = 'sent', done_at = ?, attempts = attempts + 1 WHERE id = ?",
-            [(_ts(now), row_id) for row_id in ids],
-        )
+        """Close rows as sent: a transaction of its own in one round trip, or part of the
+        caller's."""
+        rows = [(_ts(now), row_id) for row_id in ids]
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.executemany(SENT, rows).close()
+
+        await self._db.write(write)
 
     async def finish(self, row_id: int, state: str, error: str, now: dt.datetime) -> None:
         """Close a row as `failed` or `skipped`, with why."""
