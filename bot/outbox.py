@@ -15,7 +15,7 @@ import datetime as dt
 import logging
 import random
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -351,6 +351,8 @@ class Sender:
         self._wake = asyncio.Event()
         self._inflight: set[int] = set()
         self._busy_lanes: set[str] = set()
+        # Batches sent whose rows are not closed yet: the next claim closes them.
+        self._done: list[tuple[OutboxRow, Result]] = []
         outbox.on_commit(self.wake)
 
     def wake(self) -> None:
@@ -370,20 +372,22 @@ class Sender:
     async def run(self) -> None:
         """Send until cancelled; a failed round is logged and tried again."""
         tasks: set[asyncio.Task[int]] = set()
+        size = self.transport.batch_size
         try:
             while True:
                 self._wake.clear()
-                while len(tasks) < self.parallel:
+                while self._done or len(tasks) < self.parallel:
                     wanted = self.parallel - len(tasks)
-                    # Every free batch in one trip: the database's one connection is often
-                    # held by a group of updates, and each trip waits for its commit.
+                    # One trip closes the batches sent and claims every free one: the
+                    # database's one connection is often held by a group of updates, and
+                    # each trip waits for its commit.
                     batches = await self._claim(wanted)
                     for batch in batches:
                         task = asyncio.create_task(self._send(batch))
                         tasks.add(task)
                         task.add_done_callback(tasks.discard)
                         task.add_done_callback(self._finished)
-                    if len(batches) < wanted or len(batches[-1]) < self.transport.batch_size:
+                    if len(batches) < wanted or (batches and len(batches[-1]) < size):
                         break  # all that is due now is on its way
                 # Not asyncio.wait_for: on Python 3.11 it can swallow a cancel that arrives as
                 # the event is set (cpython gh-86296), and the bot would never stop.
@@ -412,8 +416,8 @@ class Sender:
         return 1.0
 
     async def _claim(self, batches: int) -> list[list[OutboxRow]]:
-        """Up to `batches` next batches: due rows, one per lane, none to a chat the bot has
-        lost; button answers in the first."""
+        """Close what was sent, then up to `batches` next batches: due rows, one per lane, none
+        to a chat the bot has lost; button answers in the first."""
         while True:
             rows, skipped = await self._choose(batches)
             if rows or not skipped:
@@ -422,11 +426,30 @@ class Sender:
 
     async def _choose(self, batches: int) -> tuple[list[OutboxRow], int]:
         now = self._wall()
+        done, self._done = self._done, []
+        others = [(row, result) for row, result in done if not _plainly_sent(result)]
+        if others:
+            # Rare: refusals, lost chats, retries, failures; each has its own writes.
+            try:
+                async with self.db.transaction():
+                    for row, result in others:
+                        await self._apply(row, result)
+            finally:
+                self._release(row for row, _ in others)
+        sent = [row for row, result in done if _plainly_sent(result)]
+        if batches < 1:
+            try:
+                if sent:
+                    await self.repo.mark_sent([row.id for row in sent], now)
+            finally:
+                self._release(sent)
+            return [], 0
         size = self.transport.batch_size
         wanted = size * batches
-        # Copies: `pick` runs on the database's thread while batches finish here.
-        inflight = frozenset(self._inflight)
-        busy = frozenset(self._busy_lanes)
+        # Copies: `pick` runs on the database's thread while batches finish here; the rows
+        # closed in the same trip no longer hold their lanes.
+        inflight = frozenset(self._inflight.difference(row.id for row in sent))
+        busy = frozenset(self._busy_lanes.difference(row.lane for row in sent))
 
         def pick(slots: list[OutboxSlot]) -> list[OutboxSlot]:
             picked: list[OutboxSlot] = []
@@ -444,9 +467,17 @@ class Sender:
 
         # Chat ids of different messengers never meet (VK's from 2e9 on, MAX's negative):
         # a transport for several asks for the lost chats of all (platform "").
-        found, lost = await self.repo.due(
-            now, size * (batches + 7), pick, self.transport.platform or None
-        )
+        try:
+            found, lost = await self.repo.due(
+                now,
+                size * (batches + 7),
+                pick,
+                self.transport.platform or None,
+                sent=[row.id for row in sent],
+            )
+        finally:
+            # Closed, or (if the trip failed) still pending and sent again: either way free.
+            self._release(sent)
         if not found:
             return [], 0
         rows = [
@@ -470,31 +501,26 @@ class Sender:
             self._busy_lanes.add(row.lane)
         return chosen, len(skipped)
 
+    def _release(self, rows: Iterable[OutboxRow]) -> None:
+        for row in rows:
+            self._inflight.discard(row.id)
+            self._busy_lanes.discard(row.lane)
+
     async def _send(self, batch: list[OutboxRow]) -> int:
+        """Send a batch; its results wait for the next claim, which closes them in its trip
+        (the batch's lanes stay held until then)."""
         try:
-            try:
-                results = await self.transport.send_batch([row.message for row in batch])
-            except Exception as error:  # the transport should not raise; if it does, retry
-                log.exception("sending a batch of %d failed", len(batch))
-                results = [Result(Outcome.RETRY, error=type(error).__name__)] * len(batch)
-            if len(results) != len(batch):
-                raise RuntimeError("the transport answered a different number of results")
-            pairs = list(zip(batch, results, strict=True))
-            sent = [row.id for row, result in pairs if _plainly_sent(result)]
-            others = [(row, result) for row, result in pairs if not _plainly_sent(result)]
-            if others:
-                async with self.db.transaction():
-                    if sent:
-                        await self.repo.mark_sent(sent, self._wall())
-                    for row, result in others:
-                        await self._apply(row, result)
-            else:
-                # The usual batch: one round trip closes it.
-                await self.repo.mark_sent(sent, self._wall())
-        finally:
-            for row in batch:
-                self._inflight.discard(row.id)
-                self._busy_lanes.discard(row.lane)
+            results = await self.transport.send_batch([row.message for row in batch])
+        except asyncio.CancelledError:
+            self._release(batch)  # still pending: sent again, deduplicated by its key
+            raise
+        except Exception as error:  # the transport should not raise; if it does, retry
+            log.exception("sending a batch of %d failed", len(batch))
+            results = [Result(Outcome.RETRY, error=type(error).__name__)] * len(batch)
+        if len(results) != len(batch):
+            self._release(batch)
+            raise RuntimeError("the transport answered a different number of results")
+        self._done.extend(zip(batch, results, strict=True))
         return len(batch)
 
     async def _apply(self, row: OutboxRow, result: Result) -> None:

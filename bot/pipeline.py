@@ -123,6 +123,9 @@ class Pipeline:
         finally:
             _FILES.reset(token)
         self.sender.wake()
+        # Let the sender take the connection first: it closes what it sent and claims what
+        # this commit made due in one trip, and the next group would hold it until its commit.
+        await asyncio.sleep(0)
         if files:
             task = asyncio.create_task(self.sender.send_files(files))
             self._uploads.add(task)

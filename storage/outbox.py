@@ -125,10 +125,14 @@ class OutboxRepository:
         limit: int,
         choose: Callable[[list[OutboxSlot]], list[OutboxSlot]],
         platform: str | None,
+        *,
+        sent: Sequence[int] = (),
     ) -> tuple[list[tuple[OutboxSlot, str]], set[int]]:
-        """`pending`, the rows `choose` picks from them with their bodies, and the chats of
-        `platform` the bot is no longer in, all in one round trip: `choose` runs on the
-        database's thread, so it must only look at the slots it is given."""
+        """In one round trip: close the rows `sent` (`mark_sent`, committed first), then
+        `pending`, the rows `choose` picks from them with their bodies, and the chats of
+        `platform` the bot is no longer in. `choose` runs on the database's thread, so it
+        must only look at the slots it is given."""
+        closed = [(_ts(now), row_id) for row_id in sent]
 
         def read(conn: sqlite3.Connection) -> tuple[list[tuple[OutboxSlot, str]], set[int]]:
             slots = [
@@ -147,7 +151,17 @@ class OutboxRepository:
             lost = {row[0] for row in conn.execute(LOST, (platform,))}
             return [(slot, bodies[slot.id]) for slot in picked if slot.id in bodies], lost
 
-        return await self._db.run(read)
+        if not closed:
+            return await self._db.run(read)
+
+        def close_then_read(
+            conn: sqlite3.Connection,
+        ) -> tuple[list[tuple[OutboxSlot, str]], set[int]]:
+            conn.executemany(SENT, closed).close()
+            return read(conn)
+
+        # The read inside the closing transaction sees the rows closed; one commit for both.
+        return await self._db.write(close_then_read)
 
     async def chosen(
         self, slots: Sequence[OutboxSlot], platform: str | None
