@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import datetime as dt
 import logging
 import random
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -154,6 +155,18 @@ def per_platform(message: Outgoing) -> list[Outgoing]:
     ]
 
 
+@dataclass
+class _Deferred:
+    rows: list[Outgoing] = field(default_factory=list)
+    open: bool = True  # a task outliving the block writes its rows itself
+
+
+# Rows added while a group of updates is handled: written together at its end (`deferred`).
+_DEFERRED: contextvars.ContextVar[_Deferred | None] = contextvars.ContextVar(
+    "confirmbot_outbox_deferred", default=None
+)
+
+
 class Outbox:
     """Turns the rules' actions into outbox rows, in the caller's transaction."""
 
@@ -191,7 +204,28 @@ class Outbox:
         parts = [
             part for message in messages for one in per_platform(message) for part in split(one)
         ]
+        deferred = _DEFERRED.get()
+        if deferred is not None and deferred.open:
+            deferred.rows.extend(parts)
+            return
         await self.repo.enqueue(parts, self.clock.now())
+
+    @contextlib.asynccontextmanager
+    async def deferred(self) -> AsyncIterator[None]:
+        """Collect the rows added in the block (and in the tasks it starts) and write them in
+        one trip as it ends, inside the caller's transaction; if the block raises, none.
+
+        A group of updates writes its messages this way: one trip for all, not one each.
+        Rows keep the order they were added in, so each lane's order is what the rules made.
+        """
+        deferred = _Deferred()
+        token = _DEFERRED.set(deferred)
+        try:
+            yield
+        finally:
+            deferred.open = False
+            _DEFERRED.reset(token)
+        await self.repo.enqueue(deferred.rows, self.clock.now())
 
     async def write(self, incoming: Incoming, actions: Sequence[Action]) -> list[FileJob]:
         """The rows for what the rules answered to `incoming`; files come back as jobs."""

@@ -111,7 +111,7 @@ class Pipeline:
         try:
             try:
                 # The usual case, no update fails: no savepoints, two round trips fewer each.
-                async with self.db.transaction():
+                async with self.db.transaction(), self.outbox.deferred():
                     await self._handle_all(updates, dispatch, author, isolated=False)
             except _UpdateFailed as failed:
                 # Rare: the batch is rolled back whole and handled again, each update in a

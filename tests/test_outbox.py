@@ -351,6 +351,45 @@ async def test_enqueue_is_idempotent_by_key(world: World) -> None:
     assert (await world.repo.counts()).pending == 2
 
 
+async def test_deferred_rows_are_written_as_the_block_ends_in_order_or_not_at_all(
+    world: World,
+) -> None:
+    async with world.db.transaction():
+        async with world.outbox.deferred():
+            await world.outbox.add([message("a1", person(HEAD)), message("b1", person(OTHER))])
+
+            async def another_update() -> None:
+                await world.outbox.add([message("a2", person(HEAD))])
+
+            await asyncio.create_task(another_update())  # a chain of the same group
+            assert await world.rows() == []  # nothing written yet
+        assert [r.key for r in await world.rows()] == ["a1", "b1", "a2"]
+    with pytest.raises(RuntimeError):
+        await _add_deferred_then_fail(world)
+    assert [r.key for r in await world.rows()] == ["a1", "b1", "a2"]
+
+
+async def test_a_task_outliving_the_deferred_block_writes_its_own_rows(world: World) -> None:
+    go = asyncio.Event()
+
+    async def late() -> None:
+        await go.wait()
+        async with world.db.transaction():
+            await world.outbox.add([message("late", person(HEAD))])
+
+    async with world.db.transaction(), world.outbox.deferred():
+        task = asyncio.create_task(late())
+    go.set()
+    await task
+    assert [r.key for r in await world.rows()] == ["late"]
+
+
+async def _add_deferred_then_fail(world: World) -> None:
+    async with world.db.transaction(), world.outbox.deferred():
+        await world.outbox.add([message("lost", person(HEAD))])
+        raise RuntimeError
+
+
 async def test_a_replayed_update_writes_no_second_message(world: World) -> None:
     incoming = a_press()
     actions = (Edit("карточка", card_keyboard()), Reply("ответ"), Private(DEPUTY, "лично"))

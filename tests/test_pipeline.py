@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Sequence
@@ -28,6 +29,10 @@ class FakeOutbox:
     async def write(self, incoming: Incoming, actions: Sequence[Action]) -> list[FileJob]:
         to = vk_address(incoming.peer_id)
         return [FileJob(str(incoming.event_id), to, "f", b"", "", FileKind.DOCUMENT, "")]
+
+    @contextlib.asynccontextmanager
+    async def deferred(self) -> AsyncIterator[None]:
+        yield
 
 
 class FakeSender:
