@@ -369,7 +369,7 @@ class Sender:
         transport: Transport,
         *,
         uploader: Uploader | None = None,
-        parallel: int = 4,
+        parallel: int = 8,
         wall: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
         jitter: Callable[[], float] = random.random,
     ) -> None:
@@ -385,6 +385,8 @@ class Sender:
         self._wake = asyncio.Event()
         self._inflight: set[int] = set()
         self._busy_lanes: set[str] = set()
+        # Batches on their way with fewer rows than the messenger takes at once.
+        self._short: set[asyncio.Task[int]] = set()
         # Batches sent whose rows are not closed yet: the next claim closes them.
         self._done: list[tuple[OutboxRow, Result]] = []
         outbox.on_commit(self.wake)
@@ -414,13 +416,18 @@ class Sender:
                     wanted = self.parallel - len(tasks)
                     # One trip closes the batches sent and claims every free one: the
                     # database's one connection is often held by a group of updates, and
-                    # each trip waits for its commit.
-                    batches = await self._claim(wanted)
+                    # each trip waits for its commit. A batch short of full goes only while
+                    # no other short one is on its way: under VK's limit, rows arriving one
+                    # by one then fill the next request instead of taking one each.
+                    batches = await self._claim(wanted, short=not self._short)
                     for batch in batches:
                         task = asyncio.create_task(self._send(batch))
                         tasks.add(task)
                         task.add_done_callback(tasks.discard)
                         task.add_done_callback(self._finished)
+                        if len(batch) < size:
+                            self._short.add(task)
+                            task.add_done_callback(self._short.discard)
                     if len(batches) < wanted or (batches and len(batches[-1]) < size):
                         break  # all that is due now is on its way
                 # Not asyncio.wait_for: on Python 3.11 it can swallow a cancel that arrives as
@@ -449,16 +456,17 @@ class Sender:
         ends is tried within a second of it (a commit or a finished batch wakes us sooner)."""
         return 1.0
 
-    async def _claim(self, batches: int) -> list[list[OutboxRow]]:
+    async def _claim(self, batches: int, *, short: bool = True) -> list[list[OutboxRow]]:
         """Close what was sent, then up to `batches` next batches: due rows, one per lane, none
-        to a chat the bot has lost; button answers in the first."""
+        to a chat the bot has lost; button answers in the first; the last short of the
+        messenger's batch size only if `short`."""
         while True:
-            rows, skipped = await self._choose(batches)
+            rows, skipped = await self._choose(batches, short=short)
             if rows or not skipped:
                 size = self.transport.batch_size
                 return [rows[start : start + size] for start in range(0, len(rows), size)]
 
-    async def _choose(self, batches: int) -> tuple[list[OutboxRow], int]:
+    async def _choose(self, batches: int, *, short: bool = True) -> tuple[list[OutboxRow], int]:
         now = self._wall()
         done, self._done = self._done, []
         others = [(row, result) for row, result in done if not _plainly_sent(result)]
@@ -497,7 +505,7 @@ class Sender:
                 picked.append(slot)
                 if len(picked) >= wanted:
                     break
-            return picked
+            return picked if short else picked[: len(picked) // size * size]
 
         # Chat ids of different messengers never meet (VK's from 2e9 on, MAX's negative):
         # a transport for several asks for the lost chats of all (platform "").
