@@ -528,9 +528,9 @@ class Sender:
                 lane=slot.lane,
                 attempts=slot.attempts,
                 not_before=slot.not_before,
-                message=Outgoing.model_validate_json(body),
+                message=message,
             )
-            for slot, body in found
+            for slot, message in found
         ]
         skipped = [row for row in rows if _all_lost(row.message, lost)]
         if skipped:

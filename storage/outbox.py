@@ -66,9 +66,16 @@ class OutboxCounts(BaseModel):
     skipped: int = 0
 
 
+# Messages this process wrote, kept until the sender claims them (`due`) so that it need not
+# parse their bodies back; a bound, since a rolled-back write never gets claimed.
+WRITTEN_KEPT = 20_000
+
+
 class OutboxRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
+        # By key; only rows that were new when written, so the row's body is this message.
+        self._written: dict[str, Outgoing] = {}
 
     async def enqueue(self, messages: Sequence[Outgoing], now: dt.datetime) -> int:
         """Write messages to send; a key already written is left as it is. Returns how many
@@ -89,16 +96,19 @@ class OutboxRepository:
             for message in messages
         ]
 
-        def write(conn: sqlite3.Connection) -> int:
-            # One round trip for all of an update's messages; counted row by row, since an
-            # executemany's rowcount does not say how many keys were new.
-            added = 0
-            for row in rows:
-                added += conn.execute(ENQUEUE, row).rowcount
-            return added
+        def write(conn: sqlite3.Connection) -> list[bool]:
+            # One round trip for all of an update's messages; row by row, since an
+            # executemany's rowcount does not say which keys were new.
+            return [conn.execute(ENQUEUE, row).rowcount > 0 for row in rows]
 
         async with self._db.atomic():
-            return await self._db.run(write)
+            new = await self._db.run(write)
+        if len(self._written) > WRITTEN_KEPT:
+            self._written.clear()
+        for message, added in zip(messages, new, strict=True):
+            if added:
+                self._written[message.key] = message
+        return sum(new)
 
     async def pending_keys(self, platform: str) -> list[str]:
         """The keys of a messenger's new messages still pending: at start, the ones a process
@@ -127,14 +137,16 @@ class OutboxRepository:
         platform: str | None,
         *,
         sent: Sequence[int] = (),
-    ) -> tuple[list[tuple[OutboxSlot, str]], set[int]]:
+    ) -> tuple[list[tuple[OutboxSlot, Outgoing]], set[int]]:
         """In one round trip: close the rows `sent` (`mark_sent`, committed first), then
         `pending`, the rows `choose` picks from them with their bodies, and the chats of
         `platform` the bot is no longer in. `choose` runs on the database's thread, so it
         must only look at the slots it is given."""
         closed = [(_ts(now), row_id) for row_id in sent]
 
-        def read(conn: sqlite3.Connection) -> tuple[list[tuple[OutboxSlot, str]], set[int]]:
+        def read(
+            conn: sqlite3.Connection,
+        ) -> tuple[list[tuple[OutboxSlot, str, str]], set[int]]:
             slots = [
                 _slot(row) for row in conn.execute(DUE, (_ts(now), OutKind.ANSWER.value, limit))
             ]
@@ -142,26 +154,32 @@ class OutboxRepository:
             if not picked:
                 return [], set()
             marks = ",".join("?" * len(picked))
-            bodies = dict(
-                conn.execute(
-                    f"SELECT id, body FROM outbox WHERE id IN ({marks})",  # noqa: S608
+            bodies = {
+                row[0]: (row[1], row[2])
+                for row in conn.execute(
+                    f"SELECT id, key, body FROM outbox WHERE id IN ({marks})",  # noqa: S608
                     [slot.id for slot in picked],
-                ).fetchall()
-            )
+                )
+            }
             lost = {row[0] for row in conn.execute(LOST, (platform,))}
-            return [(slot, bodies[slot.id]) for slot in picked if slot.id in bodies], lost
-
-        if not closed:
-            return await self._db.run(read)
+            return [(slot, *bodies[slot.id]) for slot in picked if slot.id in bodies], lost
 
         def close_then_read(
             conn: sqlite3.Connection,
-        ) -> tuple[list[tuple[OutboxSlot, str]], set[int]]:
+        ) -> tuple[list[tuple[OutboxSlot, str, str]], set[int]]:
             conn.executemany(SENT, closed).close()
             return read(conn)
 
-        # The read inside the closing transaction sees the rows closed; one commit for both.
-        return await self._db.write(close_then_read)
+        if closed:
+            # The read inside the closing transaction sees the rows closed; one commit.
+            found, lost = await self._db.write(close_then_read)
+        else:
+            found, lost = await self._db.run(read)
+        return [(slot, self._message(key, body)) for slot, key, body in found], lost
+
+    def _message(self, key: str, body: str) -> Outgoing:
+        kept: Outgoing | None = self._written.pop(key, None)
+        return kept if kept is not None else Outgoing.model_validate_json(body)
 
     async def chosen(
         self, slots: Sequence[OutboxSlot], platform: str | None
@@ -233,6 +251,7 @@ class OutboxRepository:
             "UPDATE outbox SET kind = ?, lane = ?, body = ? WHERE id = ?",
             (message.kind.value, message.lane, message.model_dump_json(), row_id),
         )
+        self._written.pop(message.key, None)
 
     async def counts(self) -> OutboxCounts:
         rows = await self._db.fetchall("SELECT state, COUNT(*) FROM outbox GROUP BY state")
