@@ -140,6 +140,8 @@ def split(message: Outgoing) -> list[Outgoing]:
 def per_platform(message: Outgoing) -> list[Outgoing]:
     """A message to people on several messengers as one message per messenger (a reminder to
     a school's heads on VK and on MAX), each with the fallback chats of its own messenger."""
+    if len(message.to) == 1 and not message.fallback:
+        return [message]  # nearly every message: a reply to one conversation
     platforms = list(dict.fromkeys(a.platform for a in message.to))
     if len(platforms) == 1 and all(a.platform == platforms[0] for a in message.fallback):
         return [message]
@@ -523,7 +525,8 @@ class Sender:
         if not found:
             return [], 0
         rows = [
-            OutboxRow(
+            # Built from our own rows and a validated message: no need to validate again.
+            OutboxRow.model_construct(
                 id=slot.id,
                 lane=slot.lane,
                 attempts=slot.attempts,
