@@ -16,7 +16,7 @@ import datetime as dt
 import logging
 import random
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -213,9 +213,10 @@ class Outbox:
         await self.repo.enqueue(parts, self.clock.now())
 
     @contextlib.asynccontextmanager
-    async def deferred(self) -> AsyncIterator[None]:
+    async def deferred(self, closing: Callable[[], Sequence[int]] = tuple) -> AsyncIterator[None]:
         """Collect the rows added in the block (and in the tasks it starts) and write them in
-        one trip as it ends, inside the caller's transaction; if the block raises, none.
+        one trip as it ends, inside the caller's transaction; if the block raises, none. The
+        rows `closing()` names as sent are closed in the same trip.
 
         A group of updates writes its messages this way: one trip for all, not one each.
         Rows keep the order they were added in, so each lane's order is what the rules made.
@@ -227,7 +228,7 @@ class Outbox:
         finally:
             deferred.open = False
             _DEFERRED.reset(token)
-        await self.repo.enqueue(deferred.rows, self.clock.now())
+        await self.repo.enqueue(deferred.rows, self.clock.now(), sent=closing())
 
     async def write(self, incoming: Incoming, actions: Sequence[Action]) -> list[FileJob]:
         """The rows for what the rules answered to `incoming`; files come back as jobs."""
@@ -389,6 +390,8 @@ class Sender:
         self._busy_lanes: set[str] = set()
         # Batches on their way with fewer rows than the messenger takes at once.
         self._short: set[asyncio.Task[int]] = set()
+        # Batches of updates being handled whose commits close our rows (`carried`).
+        self._carriers = 0
         # Batches sent whose rows are not closed yet: the next claim closes them.
         self._done: list[tuple[OutboxRow, Result]] = []
         outbox.on_commit(self.wake)
@@ -414,7 +417,7 @@ class Sender:
         try:
             while True:
                 self._wake.clear()
-                while self._done or len(tasks) < self.parallel:
+                while self._closing_due() or len(tasks) < self.parallel:
                     wanted = self.parallel - len(tasks)
                     # One trip closes the batches sent and claims every free one: the
                     # database's one connection is often held by a group of updates, and
@@ -481,6 +484,11 @@ class Sender:
             finally:
                 self._release(row for row, _ in others)
         sent = [row for row, result in done if _plainly_sent(result)]
+        if self._carriers:
+            # A group of updates is being handled: its commit closes these (`take_sent`),
+            # one commit and one fsync fewer than a transaction of our own.
+            self._done.extend((row, Result(Outcome.SENT)) for row in sent)
+            sent = []
         if batches < 1:
             try:
                 if sent:
@@ -545,6 +553,40 @@ class Sender:
             self._inflight.add(row.id)
             self._busy_lanes.add(row.lane)
         return chosen, len(skipped)
+
+    @contextlib.contextmanager
+    def carried(self) -> Iterator[None]:
+        """While the block runs, rows sent are left for its transactions to close
+        (`take_sent`); after it, the sender closes them itself again."""
+        self._carriers += 1
+        try:
+            yield
+        finally:
+            self._carriers -= 1
+            self.wake()
+
+    def _closing_due(self) -> bool:
+        """Rows sent wait to be closed, and no transaction will do it for us."""
+        if self._carriers:
+            return any(not _plainly_sent(result) for _, result in self._done)
+        return bool(self._done)
+
+    def take_sent(self) -> list[OutboxRow]:
+        """The rows sent plainly and not closed yet, for a transaction that commits anyway to
+        close (the pipeline's group: one commit, one fsync, fewer). Hand them back to `settle`
+        once it has committed or failed."""
+        sent = [row for row, result in self._done if _plainly_sent(result)]
+        if sent:
+            self._done = [(row, result) for row, result in self._done if not _plainly_sent(result)]
+        return sent
+
+    def settle(self, rows: Sequence[OutboxRow], *, closed: bool) -> None:
+        """Rows from `take_sent`: closed by a commit (their lanes are free), or not (closed by
+        the next claim)."""
+        if closed:
+            self._release(rows)
+        else:
+            self._done.extend((row, Result(Outcome.SENT)) for row in rows)
 
     def _release(self, rows: Iterable[OutboxRow]) -> None:
         for row in rows:

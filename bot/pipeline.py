@@ -25,6 +25,7 @@ from bot.actions import Action, Incoming
 from bot.clock import Clock
 from bot.outbox import FileJob, Outbox, Sender
 from storage.db import Database
+from storage.outbox import OutboxRow
 from storage.repositories import EventRepository
 
 log = logging.getLogger(__name__)
@@ -95,10 +96,11 @@ class Pipeline:
     ) -> None:
         """Handle a long-poll batch in arrival order, `group` updates per transaction;
         `author` says whose update it is for another messenger's batch."""
-        for start in range(0, len(updates), self.group):
-            await self._handle_group(
-                updates[start : start + self.group], dispatch, author or self.author
-            )
+        with self.sender.carried():  # each group's commit closes what the sender sent
+            for start in range(0, len(updates), self.group):
+                await self._handle_group(
+                    updates[start : start + self.group], dispatch, author or self.author
+                )
 
     async def _handle_group(
         self,
@@ -108,11 +110,20 @@ class Pipeline:
     ) -> None:
         files: list[FileJob] = []
         token = _FILES.set(files)
+        # What the sender has sent since: this commit closes it too, instead of one more.
+        closing: list[OutboxRow] = []
+        committed = False
+
+        def close() -> list[int]:
+            closing.extend(self.sender.take_sent())
+            return [row.id for row in closing]
+
         try:
             try:
                 # The usual case, no update fails: no savepoints, two round trips fewer each.
-                async with self.db.transaction(), self.outbox.deferred():
+                async with self.db.transaction(), self.outbox.deferred(close):
                     await self._handle_all(updates, dispatch, author, isolated=False)
+                committed = True
             except _UpdateFailed as failed:
                 # Rare: the batch is rolled back whole and handled again, each update in a
                 # savepoint of its own, so the failing one is rolled back alone.
@@ -122,6 +133,7 @@ class Pipeline:
                     await self._handle_all(updates, dispatch, author, isolated=True)
         finally:
             _FILES.reset(token)
+            self.sender.settle(closing, closed=committed)
         self.sender.wake()
         # Let the sender take the connection first: it closes what it sent and claims what
         # this commit made due in one trip, and the next group would hold it until its commit.

@@ -77,11 +77,14 @@ class OutboxRepository:
         # By key; only rows that were new when written, so the row's body is this message.
         self._written: dict[str, Outgoing] = {}
 
-    async def enqueue(self, messages: Sequence[Outgoing], now: dt.datetime) -> int:
+    async def enqueue(
+        self, messages: Sequence[Outgoing], now: dt.datetime, *, sent: Sequence[int] = ()
+    ) -> int:
         """Write messages to send; a key already written is left as it is. Returns how many
-        were new."""
-        if not messages:
+        were new. Rows `sent` are closed in the same trip (`mark_sent`)."""
+        if not messages and not sent:
             return 0
+        closed = [(_ts(now), row_id) for row_id in sent]
         stamp = _ts(now)
         rows = [
             (
@@ -97,6 +100,8 @@ class OutboxRepository:
         ]
 
         def write(conn: sqlite3.Connection) -> list[bool]:
+            if closed:
+                conn.executemany(SENT, closed).close()
             # One round trip for all of an update's messages; row by row, since an
             # executemany's rowcount does not say which keys were new.
             return [conn.execute(ENQUEUE, row).rowcount > 0 for row in rows]

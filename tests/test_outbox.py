@@ -390,6 +390,38 @@ async def _add_deferred_then_fail(world: World) -> None:
         raise RuntimeError
 
 
+async def test_a_group_commit_closes_what_the_sender_sent_a_rollback_gives_it_back(
+    world: World,
+) -> None:
+    await world.add(message("a1", person(HEAD)), message("a2", person(HEAD)))
+    with world.sender.carried():  # as while the pipeline handles a batch of updates
+        assert await world.sender.drain() == 1  # a1; a2 waits for a1 to be closed
+        assert (await world.row("a1")).state == "pending"
+        sent = world.sender.take_sent()
+        assert [row.message.key for row in sent] == ["a1"]
+        with pytest.raises(RuntimeError):
+            await _close_then_fail(world, [row.id for row in sent])
+        world.sender.settle(sent, closed=False)
+        assert (await world.row("a1")).state == "pending"
+
+        sent = world.sender.take_sent()
+        async with world.db.transaction(), world.outbox.deferred(lambda: [r.id for r in sent]):
+            pass
+        world.sender.settle(sent, closed=True)
+        assert (await world.row("a1")).state == "sent"
+
+    assert await world.sender.drain() == 1  # a2, and it closes itself with no group around
+    assert await world.states() == {"a1": "sent", "a2": "sent"}
+    assert world.transport.sent_keys() == ["a1", "a2"]
+
+
+async def _close_then_fail(world: World, ids: list[int]) -> None:
+    async with world.db.transaction():
+        async with world.outbox.deferred(lambda: ids):
+            await world.outbox.add([message("b1", person(OTHER))])
+        raise RuntimeError  # after the rows are written and closed, before the commit
+
+
 async def test_a_replayed_update_writes_no_second_message(world: World) -> None:
     incoming = a_press()
     actions = (Edit("карточка", card_keyboard()), Reply("ответ"), Private(DEPUTY, "лично"))

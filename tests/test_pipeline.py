@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +31,9 @@ class FakeOutbox:
         return [FileJob(str(incoming.event_id), to, "f", b"", "", FileKind.DOCUMENT, "")]
 
     @contextlib.asynccontextmanager
-    async def deferred(self) -> AsyncIterator[None]:
+    async def deferred(self, closing: Callable[[], Sequence[int]] = tuple) -> AsyncIterator[None]:
         yield
+        closing()
 
 
 class FakeSender:
@@ -45,6 +46,16 @@ class FakeSender:
 
     async def send_files(self, jobs: Sequence[FileJob]) -> None:
         self.sent.extend(job.key for job in jobs)
+
+    def take_sent(self) -> list[object]:
+        return []
+
+    @contextlib.contextmanager
+    def carried(self) -> Iterator[None]:
+        yield
+
+    def settle(self, rows: Sequence[object], *, closed: bool) -> None:
+        pass
 
 
 class World:
