@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +36,7 @@ from bot.messages import Address
 from bot.notify import Audience, Notifier
 from bot.onboarding import Onboarding, refresh
 from bot.outbox import Outbox, Sender, Transport, Transports, Uploader
-from bot.pipeline import Pipeline
+from bot.pipeline import Pipeline, tune_process
 from bot.ports import Messenger
 from bot.scheduler import Scheduler
 from bot.service import CampaignService, Repositories
@@ -48,7 +47,7 @@ from handlers.chat_events import chat_events_labeler
 from handlers.heads import heads_labeler
 from handlers.max import MaxHandlers, author, users_of, wrap
 from storage.accounts import FIRST_OTHER_PERSON, AccountRepository
-from storage.db import SWITCH_INTERVAL, Database
+from storage.db import Database
 from storage.onboarding import ChatRepository, RegistrationRepository
 from storage.outbox import OutboxRepository
 
@@ -485,8 +484,7 @@ async def serve(app: App, stop: asyncio.Event, *, scheduler: bool = True) -> Non
     the sender and the scheduler would otherwise each retry it forever.
     """
     runner = Runner(app)
-    switch_interval = sys.getswitchinterval()
-    sys.setswitchinterval(SWITCH_INTERVAL)  # the database's thread hands results back sooner
+    untune = tune_process()
     tasks = {asyncio.create_task(runner.run()), asyncio.create_task(app.sender.run())}
     if app.max is not None:
         tasks.add(asyncio.create_task(MaxRunner(app, app.max).run()))
@@ -504,7 +502,7 @@ async def serve(app: App, stop: asyncio.Event, *, scheduler: bool = True) -> Non
         for task in done & tasks:
             task.result()
     finally:
-        sys.setswitchinterval(switch_interval)
+        untune()
         app.polling.stop()
         for task in (*tasks, stopper, housekeeping, rejected):
             task.cancel()

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import gc
 import logging
+import sys
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Any
 
@@ -41,6 +43,34 @@ _FILES: contextvars.ContextVar[list[FileJob] | None] = contextvars.ContextVar(
 GROUP = 32
 
 Dispatch = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+# aiosqlite runs each statement on a thread of its own, and the thread needs the GIL back to
+# hand the result to the event loop. While the loop runs Python (the rules of other updates)
+# it lets go only every switch interval, 5 ms by default: a 0.1 ms statement could wait fifty
+# times that.
+SWITCH_INTERVAL = 0.0005
+# Handling an update allocates thousands of small objects (vkbottle's and our models); at
+# Python's default (a collection every 700) the cyclic collector was ~15 % of the bot's CPU.
+GC_THRESHOLDS = (20_000, 20, 20)
+
+
+def tune_process() -> Callable[[], None]:
+    """Set the process up for bursts of updates (row 1 of BENCHMARKS.md): the database's
+    thread hands results back within half a millisecond, and the cyclic collector runs
+    rarely and leaves out what start-up made (`gc.freeze`). Returns what undoes it."""
+    switch_interval = sys.getswitchinterval()
+    thresholds = gc.get_threshold()
+    sys.setswitchinterval(SWITCH_INTERVAL)
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+    def restore() -> None:
+        sys.setswitchinterval(switch_interval)
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
+
+    return restore
 
 
 class _UpdateFailed(Exception):

@@ -98,13 +98,6 @@ def bundled_migrations() -> list[Migration]:
     return found
 
 
-# aiosqlite runs each statement on a thread of its own, and the thread needs the GIL back to
-# hand the result to the event loop. While the loop runs Python (the rules of other updates)
-# it lets go of the GIL only every `sys.getswitchinterval()`, 5 ms by default: a statement of
-# 0.1 ms could wait fifty times that. A long-running bot sets this instead (see `serve`).
-SWITCH_INTERVAL = 0.0005
-
-
 class Database:
     """The single connection of the process; every statement goes through it."""
 
