@@ -39,7 +39,7 @@ from bot.notify import Audience, Notifier
 from bot.onboarding import Onboarding, refresh
 from bot.orders import Desk, Orders
 from bot.outbox import Outbox, Sender, Transport, Transports, Uploader
-from bot.pipeline import Pipeline
+from bot.pipeline import Pipeline, tune_process
 from bot.ports import Messenger
 from bot.rules.base import Context
 from bot.rules.chats import ChatRules
@@ -626,6 +626,7 @@ async def serve(app: App, stop: asyncio.Event, *, scheduler: bool = True) -> Non
     the sender and the scheduler would otherwise each retry it forever.
     """
     runner = Runner(app)
+    untune = tune_process()
     tasks = {asyncio.create_task(runner.run()), asyncio.create_task(app.sender.run())}
     if app.max is not None:
         tasks.add(asyncio.create_task(MaxRunner(app, app.max).run()))
@@ -645,6 +646,7 @@ async def serve(app: App, stop: asyncio.Event, *, scheduler: bool = True) -> Non
         for task in done & tasks:
             task.result()
     finally:
+        untune()
         app.polling.stop()
         for task in (*tasks, stopper, housekeeping, rejected):
             task.cancel()

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import datetime as dt
 import logging
 import random
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -139,6 +140,8 @@ def split(message: Outgoing) -> list[Outgoing]:
 def per_platform(message: Outgoing) -> list[Outgoing]:
     """A message to people on several messengers as one message per messenger (a reminder to
     a school's heads on VK and on MAX), each with the fallback chats of its own messenger."""
+    if len(message.to) == 1 and not message.fallback:
+        return [message]  # nearly every message: a reply to one conversation
     platforms = list(dict.fromkeys(a.platform for a in message.to))
     if len(platforms) == 1 and all(a.platform == platforms[0] for a in message.fallback):
         return [message]
@@ -152,6 +155,18 @@ def per_platform(message: Outgoing) -> list[Outgoing]:
         )
         for platform in platforms
     ]
+
+
+@dataclass
+class _Deferred:
+    rows: list[Outgoing] = field(default_factory=list)
+    open: bool = True  # a task outliving the block writes its rows itself
+
+
+# Rows added while a group of updates is handled: written together at its end (`deferred`).
+_DEFERRED: contextvars.ContextVar[_Deferred | None] = contextvars.ContextVar(
+    "confirmbot_outbox_deferred", default=None
+)
 
 
 class Outbox:
@@ -191,7 +206,29 @@ class Outbox:
         parts = [
             part for message in messages for one in per_platform(message) for part in split(one)
         ]
+        deferred = _DEFERRED.get()
+        if deferred is not None and deferred.open:
+            deferred.rows.extend(parts)
+            return
         await self.repo.enqueue(parts, self.clock.now())
+
+    @contextlib.asynccontextmanager
+    async def deferred(self, closing: Callable[[], Sequence[int]] = tuple) -> AsyncIterator[None]:
+        """Collect the rows added in the block (and in the tasks it starts) and write them in
+        one trip as it ends, inside the caller's transaction; if the block raises, none. The
+        rows `closing()` names as sent are closed in the same trip.
+
+        A group of updates writes its messages this way: one trip for all, not one each.
+        Rows keep the order they were added in, so each lane's order is what the rules made.
+        """
+        deferred = _Deferred()
+        token = _DEFERRED.set(deferred)
+        try:
+            yield
+        finally:
+            deferred.open = False
+            _DEFERRED.reset(token)
+        await self.repo.enqueue(deferred.rows, self.clock.now(), sent=closing())
 
     async def write(self, incoming: Incoming, actions: Sequence[Action]) -> list[FileJob]:
         """The rows for what the rules answered to `incoming`; files come back as jobs."""
@@ -343,7 +380,7 @@ class Sender:
         transport: Transport,
         *,
         uploader: Uploader | None = None,
-        parallel: int = 4,
+        parallel: int = 8,
         wall: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
         jitter: Callable[[], float] = random.random,
     ) -> None:
@@ -359,6 +396,12 @@ class Sender:
         self._wake = asyncio.Event()
         self._inflight: set[int] = set()
         self._busy_lanes: set[str] = set()
+        # Batches on their way with fewer rows than the messenger takes at once.
+        self._short: set[asyncio.Task[int]] = set()
+        # Batches of updates being handled whose commits close our rows (`carried`).
+        self._carriers = 0
+        # Batches sent whose rows are not closed yet: the next claim closes them.
+        self._done: list[tuple[OutboxRow, Result]] = []
         outbox.on_commit(self.wake)
 
     def wake(self) -> None:
@@ -378,17 +421,28 @@ class Sender:
     async def run(self) -> None:
         """Send until cancelled; a failed round is logged and tried again."""
         tasks: set[asyncio.Task[int]] = set()
+        size = self.transport.batch_size
         try:
             while True:
                 self._wake.clear()
-                while len(tasks) < self.parallel:
-                    batch = await self._claim()
-                    if not batch:
-                        break
-                    task = asyncio.create_task(self._send(batch))
-                    tasks.add(task)
-                    task.add_done_callback(tasks.discard)
-                    task.add_done_callback(self._finished)
+                while self._closing_due() or len(tasks) < self.parallel:
+                    wanted = self.parallel - len(tasks)
+                    # One trip closes the batches sent and claims every free one: the
+                    # database's one connection is often held by a group of updates, and
+                    # each trip waits for its commit. A batch short of full goes only while
+                    # no other short one is on its way: under VK's limit, rows arriving one
+                    # by one then fill the next request instead of taking one each.
+                    batches = await self._claim(wanted, short=not self._short)
+                    for batch in batches:
+                        task = asyncio.create_task(self._send(batch))
+                        tasks.add(task)
+                        task.add_done_callback(tasks.discard)
+                        task.add_done_callback(self._finished)
+                        if len(batch) < size:
+                            self._short.add(task)
+                            task.add_done_callback(self._short.discard)
+                    if len(batches) < wanted or (batches and len(batches[-1]) < size):
+                        break  # all that is due now is on its way
                 # Not asyncio.wait_for: on Python 3.11 it can swallow a cancel that arrives as
                 # the event is set (cpython gh-86296), and the bot would never stop.
                 with contextlib.suppress(TimeoutError):
@@ -406,8 +460,8 @@ class Sender:
         """Send everything due now, in rounds, until nothing is left to try; for the CLI and
         tests that run without the loop. Returns how many rows were handled."""
         handled = 0
-        while batch := await self._claim():
-            handled += await self._send(batch)
+        while batches := await self._claim(1):
+            handled += await self._send(batches[0])
         return handled
 
     async def _idle_wait(self) -> float:
@@ -415,31 +469,88 @@ class Sender:
         ends is tried within a second of it (a commit or a finished batch wakes us sooner)."""
         return 1.0
 
-    async def _claim(self) -> list[OutboxRow]:
-        """The next batch: due rows, one per lane, none to a chat the bot has lost."""
+    async def _claim(self, batches: int, *, short: bool = True) -> list[list[OutboxRow]]:
+        """Close what was sent, then up to `batches` next batches: due rows, one per lane, none
+        to a chat the bot has lost; button answers in the first; the last short of the
+        messenger's batch size only if `short`."""
         while True:
-            rows, skipped = await self._choose()
+            rows, skipped = await self._choose(batches, short=short)
             if rows or not skipped:
-                return rows
+                size = self.transport.batch_size
+                return [rows[start : start + size] for start in range(0, len(rows), size)]
 
-    async def _choose(self) -> tuple[list[OutboxRow], int]:
+    async def _choose(self, batches: int, *, short: bool = True) -> tuple[list[OutboxRow], int]:
         now = self._wall()
-        batch: list[OutboxSlot] = []
-        blocked = set(self._busy_lanes)
-        for slot in await self.repo.pending(now, limit=self.transport.batch_size * 8):
-            if slot.id in self._inflight or slot.lane in blocked:
-                continue
-            blocked.add(slot.lane)  # one message per lane per batch keeps them in order
-            if slot.attempts and slot.not_before > now:
-                continue
-            batch.append(slot)
-            if len(batch) >= self.transport.batch_size:
-                break
-        if not batch:
+        done, self._done = self._done, []
+        others = [(row, result) for row, result in done if not _plainly_sent(result)]
+        if others:
+            # Rare: refusals, lost chats, retries, failures; each has its own writes.
+            try:
+                async with self.db.transaction():
+                    for row, result in others:
+                        await self._apply(row, result)
+            finally:
+                self._release(row for row, _ in others)
+        sent = [row for row, result in done if _plainly_sent(result)]
+        if self._carriers:
+            # A group of updates is being handled: its commit closes these (`take_sent`),
+            # one commit and one fsync fewer than a transaction of our own.
+            self._done.extend((row, Result(Outcome.SENT)) for row in sent)
+            sent = []
+        if batches < 1:
+            try:
+                if sent:
+                    await self.repo.mark_sent([row.id for row in sent], now)
+            finally:
+                self._release(sent)
             return [], 0
+        size = self.transport.batch_size
+        wanted = size * batches
+        # Copies: `pick` runs on the database's thread while batches finish here; the rows
+        # closed in the same trip no longer hold their lanes.
+        inflight = frozenset(self._inflight.difference(row.id for row in sent))
+        busy = frozenset(self._busy_lanes.difference(row.lane for row in sent))
+
+        def pick(slots: list[OutboxSlot]) -> list[OutboxSlot]:
+            picked: list[OutboxSlot] = []
+            blocked = set(busy)
+            for slot in slots:
+                if slot.id in inflight or slot.lane in blocked:
+                    continue
+                blocked.add(slot.lane)  # one message per lane in flight keeps them in order
+                if slot.attempts and slot.not_before > now:
+                    continue
+                picked.append(slot)
+                if len(picked) >= wanted:
+                    break
+            return picked if short else picked[: len(picked) // size * size]
+
         # Chat ids of different messengers never meet (VK's from 2e9 on, MAX's negative):
         # a transport for several asks for the lost chats of all (platform "").
-        rows, lost = await self.repo.chosen(batch, self.transport.platform or None)
+        try:
+            found, lost = await self.repo.due(
+                now,
+                size * (batches + 7),
+                pick,
+                self.transport.platform or None,
+                sent=[row.id for row in sent],
+            )
+        finally:
+            # Closed, or (if the trip failed) still pending and sent again: either way free.
+            self._release(sent)
+        if not found:
+            return [], 0
+        rows = [
+            # Built from our own rows and a validated message: no need to validate again.
+            OutboxRow.model_construct(
+                id=slot.id,
+                lane=slot.lane,
+                attempts=slot.attempts,
+                not_before=slot.not_before,
+                message=message,
+            )
+            for slot, message in found
+        ]
         skipped = [row for row in rows if _all_lost(row.message, lost)]
         if skipped:
             async with self.db.transaction():
@@ -451,22 +562,60 @@ class Sender:
             self._busy_lanes.add(row.lane)
         return chosen, len(skipped)
 
-    async def _send(self, batch: list[OutboxRow]) -> int:
+    @contextlib.contextmanager
+    def carried(self) -> Iterator[None]:
+        """While the block runs, rows sent are left for its transactions to close
+        (`take_sent`); after it, the sender closes them itself again."""
+        self._carriers += 1
         try:
-            try:
-                results = await self.transport.send_batch([row.message for row in batch])
-            except Exception as error:  # the transport should not raise; if it does, retry
-                log.exception("sending a batch of %d failed", len(batch))
-                results = [Result(Outcome.RETRY, error=type(error).__name__)] * len(batch)
-            if len(results) != len(batch):
-                raise RuntimeError("the transport answered a different number of results")
-            async with self.db.transaction():
-                for row, result in zip(batch, results, strict=True):
-                    await self._apply(row, result)
+            yield
         finally:
-            for row in batch:
-                self._inflight.discard(row.id)
-                self._busy_lanes.discard(row.lane)
+            self._carriers -= 1
+            self.wake()
+
+    def _closing_due(self) -> bool:
+        """Rows sent wait to be closed, and no transaction will do it for us."""
+        if self._carriers:
+            return any(not _plainly_sent(result) for _, result in self._done)
+        return bool(self._done)
+
+    def take_sent(self) -> list[OutboxRow]:
+        """The rows sent plainly and not closed yet, for a transaction that commits anyway to
+        close (the pipeline's group: one commit, one fsync, fewer). Hand them back to `settle`
+        once it has committed or failed."""
+        sent = [row for row, result in self._done if _plainly_sent(result)]
+        if sent:
+            self._done = [(row, result) for row, result in self._done if not _plainly_sent(result)]
+        return sent
+
+    def settle(self, rows: Sequence[OutboxRow], *, closed: bool) -> None:
+        """Rows from `take_sent`: closed by a commit (their lanes are free), or not (closed by
+        the next claim)."""
+        if closed:
+            self._release(rows)
+        else:
+            self._done.extend((row, Result(Outcome.SENT)) for row in rows)
+
+    def _release(self, rows: Iterable[OutboxRow]) -> None:
+        for row in rows:
+            self._inflight.discard(row.id)
+            self._busy_lanes.discard(row.lane)
+
+    async def _send(self, batch: list[OutboxRow]) -> int:
+        """Send a batch; its results wait for the next claim, which closes them in its trip
+        (the batch's lanes stay held until then)."""
+        try:
+            results = await self.transport.send_batch([row.message for row in batch])
+        except asyncio.CancelledError:
+            self._release(batch)  # still pending: sent again, deduplicated by its key
+            raise
+        except Exception as error:  # the transport should not raise; if it does, retry
+            log.exception("sending a batch of %d failed", len(batch))
+            results = [Result(Outcome.RETRY, error=type(error).__name__)] * len(batch)
+        if len(results) != len(batch):
+            self._release(batch)
+            raise RuntimeError("the transport answered a different number of results")
+        self._done.extend(zip(batch, results, strict=True))
         return len(batch)
 
     async def _apply(self, row: OutboxRow, result: Result) -> None:
@@ -552,6 +701,11 @@ class Sender:
             async with self.db.transaction():
                 await self.outbox.add([message])
             self.wake()
+
+
+def _plainly_sent(result: Result) -> bool:
+    """Sent to everyone, and nothing learnt about chats or people on the way."""
+    return result.outcome is Outcome.SENT and not result.refused and not result.lost
 
 
 def _all_lost(message: Outgoing, lost: set[int]) -> bool:

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import gc
 import logging
+import sys
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Any
 
@@ -25,6 +27,7 @@ from bot.actions import Action, Incoming
 from bot.clock import Clock
 from bot.outbox import FileJob, Outbox, Sender
 from storage.db import Database
+from storage.outbox import OutboxRow
 from storage.repositories import EventRepository
 
 log = logging.getLogger(__name__)
@@ -40,6 +43,34 @@ _FILES: contextvars.ContextVar[list[FileJob] | None] = contextvars.ContextVar(
 GROUP = 32
 
 Dispatch = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+# aiosqlite runs each statement on a thread of its own, and the thread needs the GIL back to
+# hand the result to the event loop. While the loop runs Python (the rules of other updates)
+# it lets go only every switch interval, 5 ms by default: a 0.1 ms statement could wait fifty
+# times that.
+SWITCH_INTERVAL = 0.0005
+# Handling an update allocates thousands of small objects (vkbottle's and our models); at
+# Python's default (a collection every 700) the cyclic collector was ~15 % of the bot's CPU.
+GC_THRESHOLDS = (20_000, 20, 20)
+
+
+def tune_process() -> Callable[[], None]:
+    """Set the process up for bursts of updates (row 1 of BENCHMARKS.md): the database's
+    thread hands results back within half a millisecond, and the cyclic collector runs
+    rarely and leaves out what start-up made (`gc.freeze`). Returns what undoes it."""
+    switch_interval = sys.getswitchinterval()
+    thresholds = gc.get_threshold()
+    sys.setswitchinterval(SWITCH_INTERVAL)
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+    def restore() -> None:
+        sys.setswitchinterval(switch_interval)
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
+
+    return restore
 
 
 class _UpdateFailed(Exception):
@@ -95,10 +126,11 @@ class Pipeline:
     ) -> None:
         """Handle a long-poll batch in arrival order, `group` updates per transaction;
         `author` says whose update it is for another messenger's batch."""
-        for start in range(0, len(updates), self.group):
-            await self._handle_group(
-                updates[start : start + self.group], dispatch, author or self.author
-            )
+        with self.sender.carried():  # each group's commit closes what the sender sent
+            for start in range(0, len(updates), self.group):
+                await self._handle_group(
+                    updates[start : start + self.group], dispatch, author or self.author
+                )
 
     async def _handle_group(
         self,
@@ -108,11 +140,20 @@ class Pipeline:
     ) -> None:
         files: list[FileJob] = []
         token = _FILES.set(files)
+        # What the sender has sent since: this commit closes it too, instead of one more.
+        closing: list[OutboxRow] = []
+        committed = False
+
+        def close() -> list[int]:
+            closing.extend(self.sender.take_sent())
+            return [row.id for row in closing]
+
         try:
             try:
                 # The usual case, no update fails: no savepoints, two round trips fewer each.
-                async with self.db.transaction():
+                async with self.db.transaction(), self.outbox.deferred(close):
                     await self._handle_all(updates, dispatch, author, isolated=False)
+                committed = True
             except _UpdateFailed as failed:
                 # Rare: the batch is rolled back whole and handled again, each update in a
                 # savepoint of its own, so the failing one is rolled back alone.
@@ -122,7 +163,11 @@ class Pipeline:
                     await self._handle_all(updates, dispatch, author, isolated=True)
         finally:
             _FILES.reset(token)
+            self.sender.settle(closing, closed=committed)
         self.sender.wake()
+        # Let the sender take the connection first: it closes what it sent and claims what
+        # this commit made due in one trip, and the next group would hold it until its commit.
+        await asyncio.sleep(0)
         if files:
             task = asyncio.create_task(self.sender.send_files(files))
             self._uploads.add(task)

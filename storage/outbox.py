@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -17,6 +18,14 @@ ENQUEUE = (
     "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING"
 )
 LOST = "SELECT chat_id FROM lost_chats WHERE ?1 IS NULL OR platform = ?1"
+SENT = "UPDATE outbox SET state = 'sent', done_at = ?, attempts = attempts + 1 WHERE id = ?"
+# A lane's oldest pending row, if it may go now: ?1 now, ?2 the kind that goes first, ?3 limit.
+DUE = """
+    SELECT id, lane, attempts, not_before FROM outbox o
+    WHERE state = 'pending' AND (attempts = 0 OR not_before <= ?1)
+      AND id = (SELECT MIN(id) FROM outbox WHERE lane = o.lane AND state = 'pending')
+    ORDER BY kind != ?2, id LIMIT ?3
+"""
 
 
 def _ts(moment: dt.datetime) -> str:
@@ -32,6 +41,10 @@ class OutboxSlot:
     lane: str
     attempts: int
     not_before: dt.datetime
+
+
+def _slot(row: Sequence[Any]) -> OutboxSlot:
+    return OutboxSlot(row[0], row[1], row[2], dt.datetime.fromisoformat(row[3]))
 
 
 class OutboxRow(BaseModel):
@@ -53,15 +66,25 @@ class OutboxCounts(BaseModel):
     skipped: int = 0
 
 
+# Messages this process wrote, kept until the sender claims them (`due`) so that it need not
+# parse their bodies back; a bound, since a rolled-back write never gets claimed.
+WRITTEN_KEPT = 20_000
+
+
 class OutboxRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
+        # By key; only rows that were new when written, so the row's body is this message.
+        self._written: dict[str, Outgoing] = {}
 
-    async def enqueue(self, messages: Sequence[Outgoing], now: dt.datetime) -> int:
+    async def enqueue(
+        self, messages: Sequence[Outgoing], now: dt.datetime, *, sent: Sequence[int] = ()
+    ) -> int:
         """Write messages to send; a key already written is left as it is. Returns how many
-        were new."""
-        if not messages:
+        were new. Rows `sent` are closed in the same trip (`mark_sent`)."""
+        if not messages and not sent:
             return 0
+        closed = [(_ts(now), row_id) for row_id in sent]
         stamp = _ts(now)
         rows = [
             (
@@ -76,16 +99,21 @@ class OutboxRepository:
             for message in messages
         ]
 
-        def write(conn: sqlite3.Connection) -> int:
-            # One round trip for all of an update's messages; counted row by row, since an
-            # executemany's rowcount does not say how many keys were new.
-            added = 0
-            for row in rows:
-                added += conn.execute(ENQUEUE, row).rowcount
-            return added
+        def write(conn: sqlite3.Connection) -> list[bool]:
+            if closed:
+                conn.executemany(SENT, closed).close()
+            # One round trip for all of an update's messages; row by row, since an
+            # executemany's rowcount does not say which keys were new.
+            return [conn.execute(ENQUEUE, row).rowcount > 0 for row in rows]
 
         async with self._db.atomic():
-            return await self._db.run(write)
+            new = await self._db.run(write)
+        if len(self._written) > WRITTEN_KEPT:
+            self._written.clear()
+        for message, added in zip(messages, new, strict=True):
+            if added:
+                self._written[message.key] = message
+        return sum(new)
 
     async def pending_keys(self, platform: str) -> list[str]:
         """The keys of a messenger's new messages still pending: at start, the ones a process
@@ -98,21 +126,65 @@ class OutboxRepository:
 
     async def pending(self, now: dt.datetime, limit: int) -> list[OutboxSlot]:
         """The next message of each lane that may go now, oldest first, button answers first;
-        without their bodies, which only the chosen few need (`bodies`).
+        without their bodies, which only the chosen few need (`chosen`, or `due` for both).
 
         Only a lane's oldest pending message is a candidate, so a lane backing off (or one
         with thousands of messages) never hides the lanes queued after it.
         """
-        rows = await self._db.fetchall(
-            """
-            SELECT id, lane, attempts, not_before FROM outbox o
-            WHERE state = 'pending' AND (attempts = 0 OR not_before <= ?)
-              AND id = (SELECT MIN(id) FROM outbox WHERE lane = o.lane AND state = 'pending')
-            ORDER BY kind != ?, id LIMIT ?
-            """,
-            (_ts(now), OutKind.ANSWER.value, limit),
-        )
-        return [OutboxSlot(r[0], r[1], r[2], dt.datetime.fromisoformat(r[3])) for r in rows]
+        rows = await self._db.fetchall(DUE, (_ts(now), OutKind.ANSWER.value, limit))
+        return [_slot(row) for row in rows]
+
+    async def due(
+        self,
+        now: dt.datetime,
+        limit: int,
+        choose: Callable[[list[OutboxSlot]], list[OutboxSlot]],
+        platform: str | None,
+        *,
+        sent: Sequence[int] = (),
+    ) -> tuple[list[tuple[OutboxSlot, Outgoing]], set[int]]:
+        """In one round trip: close the rows `sent` (`mark_sent`, committed first), then
+        `pending`, the rows `choose` picks from them with their bodies, and the chats of
+        `platform` the bot is no longer in. `choose` runs on the database's thread, so it
+        must only look at the slots it is given."""
+        closed = [(_ts(now), row_id) for row_id in sent]
+
+        def read(
+            conn: sqlite3.Connection,
+        ) -> tuple[list[tuple[OutboxSlot, str, str]], set[int]]:
+            slots = [
+                _slot(row) for row in conn.execute(DUE, (_ts(now), OutKind.ANSWER.value, limit))
+            ]
+            picked = choose(slots)
+            if not picked:
+                return [], set()
+            marks = ",".join("?" * len(picked))
+            bodies = {
+                row[0]: (row[1], row[2])
+                for row in conn.execute(
+                    f"SELECT id, key, body FROM outbox WHERE id IN ({marks})",  # noqa: S608
+                    [slot.id for slot in picked],
+                )
+            }
+            lost = {row[0] for row in conn.execute(LOST, (platform,))}
+            return [(slot, *bodies[slot.id]) for slot in picked if slot.id in bodies], lost
+
+        def close_then_read(
+            conn: sqlite3.Connection,
+        ) -> tuple[list[tuple[OutboxSlot, str, str]], set[int]]:
+            conn.executemany(SENT, closed).close()
+            return read(conn)
+
+        if closed:
+            # The read inside the closing transaction sees the rows closed; one commit.
+            found, lost = await self._db.write(close_then_read)
+        else:
+            found, lost = await self._db.run(read)
+        return [(slot, self._message(key, body)) for slot, key, body in found], lost
+
+    def _message(self, key: str, body: str) -> Outgoing:
+        kept: Outgoing | None = self._written.pop(key, None)
+        return kept if kept is not None else Outgoing.model_validate_json(body)
 
     async def chosen(
         self, slots: Sequence[OutboxSlot], platform: str | None
@@ -150,15 +222,19 @@ class OutboxRepository:
             "ORDER BY id LIMIT ?",
             (limit,),
         )
-        slots = [OutboxSlot(r[0], r[1], r[2], dt.datetime.fromisoformat(r[3])) for r in rows]
+        slots = [_slot(row) for row in rows]
         chosen, _ = await self.chosen(slots, None)
         return chosen
 
     async def mark_sent(self, ids: Sequence[int], now: dt.datetime) -> None:
-        await self._db.executemany(
-            "UPDATE outbox SET state = 'sent', done_at = ?, attempts = attempts + 1 WHERE id = ?",
-            [(_ts(now), row_id) for row_id in ids],
-        )
+        """Close rows as sent: a transaction of its own in one round trip, or part of the
+        caller's."""
+        rows = [(_ts(now), row_id) for row_id in ids]
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.executemany(SENT, rows).close()
+
+        await self._db.write(write)
 
     async def finish(self, row_id: int, state: str, error: str, now: dt.datetime) -> None:
         """Close a row as `failed` or `skipped`, with why."""
@@ -180,6 +256,7 @@ class OutboxRepository:
             "UPDATE outbox SET kind = ?, lane = ?, body = ? WHERE id = ?",
             (message.kind.value, message.lane, message.model_dump_json(), row_id),
         )
+        self._written.pop(message.key, None)
 
     async def counts(self) -> OutboxCounts:
         rows = await self._db.fetchall("SELECT state, COUNT(*) FROM outbox GROUP BY state")

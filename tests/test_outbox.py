@@ -351,6 +351,77 @@ async def test_enqueue_is_idempotent_by_key(world: World) -> None:
     assert (await world.repo.counts()).pending == 2
 
 
+async def test_deferred_rows_are_written_as_the_block_ends_in_order_or_not_at_all(
+    world: World,
+) -> None:
+    async with world.db.transaction():
+        async with world.outbox.deferred():
+            await world.outbox.add([message("a1", person(HEAD)), message("b1", person(OTHER))])
+
+            async def another_update() -> None:
+                await world.outbox.add([message("a2", person(HEAD))])
+
+            await asyncio.create_task(another_update())  # a chain of the same group
+            assert await world.rows() == []  # nothing written yet
+        assert [r.key for r in await world.rows()] == ["a1", "b1", "a2"]
+    with pytest.raises(RuntimeError):
+        await _add_deferred_then_fail(world)
+    assert [r.key for r in await world.rows()] == ["a1", "b1", "a2"]
+
+
+async def test_a_task_outliving_the_deferred_block_writes_its_own_rows(world: World) -> None:
+    go = asyncio.Event()
+
+    async def late() -> None:
+        await go.wait()
+        async with world.db.transaction():
+            await world.outbox.add([message("late", person(HEAD))])
+
+    async with world.db.transaction(), world.outbox.deferred():
+        task = asyncio.create_task(late())
+    go.set()
+    await task
+    assert [r.key for r in await world.rows()] == ["late"]
+
+
+async def _add_deferred_then_fail(world: World) -> None:
+    async with world.db.transaction(), world.outbox.deferred():
+        await world.outbox.add([message("lost", person(HEAD))])
+        raise RuntimeError
+
+
+async def test_a_group_commit_closes_what_the_sender_sent_a_rollback_gives_it_back(
+    world: World,
+) -> None:
+    await world.add(message("a1", person(HEAD)), message("a2", person(HEAD)))
+    with world.sender.carried():  # as while the pipeline handles a batch of updates
+        assert await world.sender.drain() == 1  # a1; a2 waits for a1 to be closed
+        assert (await world.row("a1")).state == "pending"
+        sent = world.sender.take_sent()
+        assert [row.message.key for row in sent] == ["a1"]
+        with pytest.raises(RuntimeError):
+            await _close_then_fail(world, [row.id for row in sent])
+        world.sender.settle(sent, closed=False)
+        assert (await world.row("a1")).state == "pending"
+
+        sent = world.sender.take_sent()
+        async with world.db.transaction(), world.outbox.deferred(lambda: [r.id for r in sent]):
+            pass
+        world.sender.settle(sent, closed=True)
+        assert (await world.row("a1")).state == "sent"
+
+    assert await world.sender.drain() == 1  # a2, and it closes itself with no group around
+    assert await world.states() == {"a1": "sent", "a2": "sent"}
+    assert world.transport.sent_keys() == ["a1", "a2"]
+
+
+async def _close_then_fail(world: World, ids: list[int]) -> None:
+    async with world.db.transaction():
+        async with world.outbox.deferred(lambda: ids):
+            await world.outbox.add([message("b1", person(OTHER))])
+        raise RuntimeError  # after the rows are written and closed, before the commit
+
+
 async def test_a_replayed_update_writes_no_second_message(world: World) -> None:
     incoming = a_press()
     actions = (Edit("карточка", card_keyboard()), Reply("ответ"), Private(DEPUTY, "лично"))

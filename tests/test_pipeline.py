@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
+import gc
 import logging
-from collections.abc import AsyncIterator, Sequence
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +17,7 @@ import pytest
 from bot.actions import Action, FileKind, Incoming
 from bot.clock import FakeClock
 from bot.outbox import FileJob
-from bot.pipeline import Pipeline
+from bot.pipeline import GC_THRESHOLDS, SWITCH_INTERVAL, Pipeline, tune_process
 from bot.vk import vk_address
 from storage.db import Database
 from storage.repositories import EventRepository
@@ -29,6 +32,11 @@ class FakeOutbox:
         to = vk_address(incoming.peer_id)
         return [FileJob(str(incoming.event_id), to, "f", b"", "", FileKind.DOCUMENT, "")]
 
+    @contextlib.asynccontextmanager
+    async def deferred(self, closing: Callable[[], Sequence[int]] = tuple) -> AsyncIterator[None]:
+        yield
+        closing()
+
 
 class FakeSender:
     def __init__(self) -> None:
@@ -40,6 +48,16 @@ class FakeSender:
 
     async def send_files(self, jobs: Sequence[FileJob]) -> None:
         self.sent.extend(job.key for job in jobs)
+
+    def take_sent(self) -> list[object]:
+        return []
+
+    @contextlib.contextmanager
+    def carried(self) -> Iterator[None]:
+        yield
+
+    def settle(self, rows: Sequence[object], *, closed: bool) -> None:
+        pass
 
 
 class World:
@@ -278,3 +296,16 @@ async def test_a_failure_beside_others_rolls_the_group_back_and_isolates_it(
     assert await world.stored() == ["a", "c"]
     assert await world.marked() == {"a", "b", "c"}
     assert world.calls[-3:] == ["a", "b", "c"]  # the retry runs one at a time, in order
+
+
+def test_tune_process_sets_the_interpreter_up_for_bursts_and_undoes_it() -> None:
+    before = (sys.getswitchinterval(), gc.get_threshold())
+    untune = tune_process()
+    try:
+        assert sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL)
+        assert gc.get_threshold() == GC_THRESHOLDS
+        assert gc.get_freeze_count() > 0  # what start-up made is left out of collections
+    finally:
+        untune()
+    assert (sys.getswitchinterval(), gc.get_threshold()) == before
+    assert gc.get_freeze_count() == 0

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator
+import sqlite3
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -217,6 +218,74 @@ async def test_nested_transaction_rolls_back_inner_only(db: Database) -> None:
             await _rename_then_fail(db)
     names = dict(await db.fetchall("SELECT id, name FROM schools"))
     assert names == {"s1": "A", "s2": "Лицей"}
+
+
+async def _write_then_fail(db: Database, work: Callable[[sqlite3.Connection], int]) -> None:
+    async with db.transaction():
+        await db.write(work)
+        raise RuntimeError
+
+
+async def test_write_is_a_transaction_in_one_trip_or_part_of_the_callers(db: Database) -> None:
+    await seed(db)
+
+    def rename(name: str, fail: bool) -> Callable[[sqlite3.Connection], int]:
+        def work(conn: sqlite3.Connection) -> int:
+            changed = conn.execute("UPDATE schools SET name = ? WHERE id = 's1'", (name,)).rowcount
+            if fail:
+                raise RuntimeError
+            return changed
+
+        return work
+
+    assert await db.write(rename("A", fail=False)) == 1
+    with pytest.raises(RuntimeError):
+        await db.write(rename("B", fail=True))  # rolled back whole, no transaction left open
+    assert await db.fetchval("SELECT name FROM schools WHERE id = 's1'") == "A"
+    with pytest.raises(RuntimeError):
+        await _write_then_fail(db, rename("C", fail=False))  # the caller's: falls with it
+    assert await db.fetchval("SELECT name FROM schools WHERE id = 's1'") == "A"
+    async with db.transaction():
+        await db.write(rename("D", fail=False))
+    assert await db.fetchval("SELECT name FROM schools WHERE id = 's1'") == "D"
+
+
+async def test_work_asked_in_one_turn_goes_to_the_thread_at_once_in_order(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handed: list[object] = []
+    queue = db._conn._tx  # type: ignore[attr-defined]
+
+    class Counting:
+        def put_nowait(self, item: object) -> None:
+            handed.append(item)
+            queue.put_nowait(item)
+
+    monkeypatch.setattr(db._conn, "_tx", Counting())
+    ran: list[int] = []
+
+    def step(n: int) -> Callable[[sqlite3.Connection], int]:
+        def work(conn: sqlite3.Connection) -> int:
+            ran.append(n)
+            if n == 2:
+                raise ValueError(n)
+            return int(conn.execute("SELECT ?", (n,)).fetchone()[0])
+
+        return work
+
+    async with db.transaction():  # as a group of updates does: side by side, no lock each
+        handed.clear()  # the BEGIN
+        results = await asyncio.gather(
+            db.run(step(1)), db.run(step(2)), db.run(step(3)), return_exceptions=True
+        )
+        assert len(handed) == 1  # one hand-off for the three
+        assert await db.run(step(4)) == 4  # and the next turn hands off again
+        assert len(handed) == 2
+
+    assert ran == [1, 2, 3, 4]
+    assert results[0] == 1
+    assert isinstance(results[1], ValueError)  # the failing one fails alone
+    assert results[2] == 3
 
 
 async def test_reimport_updates_people_and_keeps_answers(db: Database) -> None:
