@@ -42,7 +42,8 @@ def school_id(n: int) -> str:
 
 
 def order47(now: dt.datetime) -> Campaign:
-    """The default campaign (order No. 47, five steps) with its deadline three days ahead."""
+    """The default campaign (order No. 47: five steps for heads, four for staff) with its
+    deadline three days ahead."""
     campaign = load_campaign(default_campaign_path())
     return campaign.model_copy(update={"deadline": now + dt.timedelta(days=3)})
 
@@ -64,7 +65,7 @@ def six_step_campaign(now: dt.datetime) -> Campaign:
         issuer=base.issuer,
         deadline=now + dt.timedelta(days=30),
         timezone=base.timezone,
-        steps=(*base.steps, extra),
+        steps=(*base.for_heads().steps, extra),
     )
 
 

@@ -111,7 +111,7 @@ def _answers(
     current: list[tuple[object, ...]] = []
     if history is None:
         return answers, counts, current
-    steps = {s.id: s for s in campaign.steps}
+    steps = {s.id: s for s in campaign.for_heads().steps}
     start = now - dt.timedelta(days=3)
     for n in range(schools):
         for step_id, states in history(n).items():
@@ -150,7 +150,7 @@ def _answers(
 def random_history(campaign: Campaign, seed: int = 48) -> Callable[[int], History]:
     """Each step: no answer (25%), one (45%), two (20%) or three (10%); the last one counts."""
     rng = random.Random(seed)  # noqa: S311 - synthetic data, not secrets
-    step_ids = [s.id for s in campaign.steps]
+    step_ids = [s.id for s in campaign.for_heads().steps]
     finals = (StepState.DONE, StepState.IN_PROGRESS, StepState.PROBLEM)
 
     def history(n: int) -> History:
@@ -169,7 +169,7 @@ def patterned_history(
     campaign: Campaign, patterns: Sequence[Sequence[StepState]]
 ) -> Callable[[int], History]:
     """School n is in pattern n % len(patterns): a state per step (NONE: no answer)."""
-    step_ids = [s.id for s in campaign.steps]
+    step_ids = [s.id for s in campaign.for_heads().steps]
 
     def history(n: int) -> History:
         pattern = patterns[n % len(patterns)]

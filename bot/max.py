@@ -41,7 +41,7 @@ from bot.max_api import (
 )
 from bot.messages import Address, AddressKind, Button, Outcome, Outgoing, OutKind, Result
 from bot.outbox import UploadFailed
-from bot.vk_api import RateLimiter
+from bot.ratelimit import RateLimiter
 from storage.accounts import AccountRepository, Linked
 
 log = logging.getLogger(__name__)
@@ -339,9 +339,9 @@ class MaxTransport:
 
     async def _one(self, message: Outgoing) -> Result:
         if self.client.token_rejected.is_set():
-            return Result(Outcome.RETRY, error="MAX rejected the token")
+            return Result(Outcome.WAIT, error="MAX rejected the token")
         if self.bot_id is None:
-            return Result(Outcome.RETRY, error="MAX has not been reached yet")
+            return Result(Outcome.WAIT, error="MAX has not been reached yet")
         try:
             if message.kind is OutKind.ANSWER:
                 return await self._answer(message)

@@ -24,7 +24,7 @@ import aiohttp
 from aiohttp import ClientError, ClientTimeout
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from bot.vk_api import RateLimiter
+from bot.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 

@@ -97,6 +97,9 @@ def buttons_of(keyboard: Keyboard | None) -> tuple[tuple[Button, ...], ...] | No
 class Outcome(StrEnum):
     SENT = "sent"  # done (for a message to many: for everyone not listed below)
     RETRY = "retry"  # a passing failure (rate limit, 5xx, time-out): try again later
+    # The messenger cannot be used yet (MAX not reached since start-up, or its token refused):
+    # try again later without using up the message's attempts, so nothing is given up meanwhile.
+    WAIT = "wait"
     FAILED = "failed"  # the messenger refused this message for good
     SKIPPED = "skipped"  # the bot is no longer in the chat
     EDIT_IMPOSSIBLE = "edit_impossible"  # too old or gone: send it as a new message

@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 # A passing failure is tried again with back-off for about half an hour, then given up.
 MAX_ATTEMPTS = 12
 MAX_BACKOFF = 300.0
+# How often a message waiting for its messenger (Outcome.WAIT) is tried again.
+WAIT_SECONDS = 30.0
 
 
 class UploadFailed(Exception):
@@ -641,6 +643,9 @@ class Sender:
             await self.repo.replace(
                 row.id, message.model_copy(update={"kind": OutKind.SEND, "edit": None})
             )
+        elif result.outcome is Outcome.WAIT:
+            # Not the message's fault: it waits for its messenger, however long that takes.
+            await self.repo.wait(row.id, now + dt.timedelta(seconds=WAIT_SECONDS), result.error)
         elif result.outcome is Outcome.RETRY and row.attempts + 1 < MAX_ATTEMPTS:
             delay = min(MAX_BACKOFF, 0.5 * 2**row.attempts) * (0.5 + self._jitter())
             await self.repo.retry(row.id, now + dt.timedelta(seconds=delay), result.error)

@@ -14,13 +14,14 @@ import asyncio
 import json
 import logging
 import random
-from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import ClientError, ClientTimeout
 from vkbottle import API
 from vkbottle.http import ABCHTTPClient
+
+from bot.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -34,43 +35,6 @@ DEFAULT_TIMEOUT = 30.0
 
 class TransientError(Exception):
     """A failure that is worth trying again (HTTP 5xx, a body that is not JSON)."""
-
-
-class RateLimiter:
-    """At most `rate` acquisitions in any one-second window (a sliding window)."""
-
-    def __init__(
-        self,
-        rate: float,
-        *,
-        clock: Callable[[], float] | None = None,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    ) -> None:
-        if rate <= 0:
-            raise ValueError("rate must be positive")
-        self.capacity = max(1, int(rate))
-        # VK counts a request when it arrives, we when it leaves: 50 ms of slack keeps a burst
-        # from landing as rate + 1 in VK's second (the benchmark saw error 6 without it).
-        self.window = self.capacity / rate + 0.05
-        self._clock = clock
-        self._sleep = sleep
-        self._stamps: deque[float] = deque()
-        self._lock = asyncio.Lock()
-
-    def _now(self) -> float:
-        return self._clock() if self._clock is not None else asyncio.get_running_loop().time()
-
-    async def acquire(self) -> None:
-        async with self._lock:
-            while True:
-                now = self._now()
-                while self._stamps and now - self._stamps[0] >= self.window:
-                    self._stamps.popleft()
-                if len(self._stamps) < self.capacity:
-                    self._stamps.append(now)
-                    return
-                # A microsecond more, so float rounding can never leave us a hair short.
-                await self._sleep(self.window - (now - self._stamps[0]) + 1e-6)
 
 
 class ResilientAPI(API):

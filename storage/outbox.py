@@ -250,6 +250,15 @@ class OutboxRepository:
             (_ts(not_before), error[:500], row_id),
         )
 
+    async def wait(self, row_id: int, not_before: dt.datetime, error: str) -> None:
+        """Try again at `not_before` without using up an attempt: the messenger cannot be
+        used yet. It counts as tried once (a never-tried row is always due), never more."""
+        await self._db.execute(
+            "UPDATE outbox SET attempts = MAX(attempts, 1), not_before = ?, error = ? "
+            "WHERE id = ?",
+            (_ts(not_before), error[:500], row_id),
+        )
+
     async def replace(self, row_id: int, message: Outgoing) -> None:
         """Send something else under the same key (an edit VK refuses becomes a new message)."""
         await self._db.execute(

@@ -404,3 +404,16 @@ def test_campaign_announce_posts_the_named_order_and_refuses_a_closed_one(
     assert len(sent) == 1
     assert sent[0].startswith("📋 Приказ № 48 от 16.10.2023 «О втором приказе»")
     assert refused == 1
+
+
+def test_the_offline_commands_do_not_load_the_messenger_libraries() -> None:
+    """`roster import`, `report`, `campaign add` never talk to VK: loading vkbottle for them cost
+    0.7 s and 40 MB a run (BENCHMARKS.md row 4 missed its target over it)."""
+    probe = (
+        "import sys, bot.__main__, bot.config, bot.campaign, bot.roster\n"
+        "print(sorted(m for m in ('vkbottle', 'vkbottle_types') if m in sys.modules))"
+    )
+    result = subprocess.run(  # noqa: S603 - our own interpreter and arguments
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"

@@ -18,8 +18,8 @@ import pytest
 
 from bot.clock import FakeClock
 from bot.domain import Campaign, StepKind
+from bot.ratelimit import RateLimiter
 from bot.sandbox import ADMIN_CHAT, Sandbox, start_sandbox
-from bot.vk_api import RateLimiter
 from bot.vk_emulator import MAX_MESSAGE_LENGTH
 from tests.conftest import ADMIN, deputy_of, district, head_of
 

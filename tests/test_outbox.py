@@ -43,7 +43,15 @@ from bot.messages import (
     Result,
     buttons_of,
 )
-from bot.outbox import MAX_ATTEMPTS, MAX_BACKOFF, Outbox, Sender, UploadFailed, split
+from bot.outbox import (
+    MAX_ATTEMPTS,
+    MAX_BACKOFF,
+    WAIT_SECONDS,
+    Outbox,
+    Sender,
+    UploadFailed,
+    split,
+)
 from bot.payloads import OpenCardPayload
 from bot.vk import CHAT_PEER_START, vk_address
 from storage.db import Database
@@ -793,6 +801,26 @@ async def test_retries_back_off_up_to_the_cap_and_give_up_after_max_attempts(
     assert (row.state, row.attempts, row.error) == ("failed", MAX_ATTEMPTS, "VK error 6")
     assert world.transport.sent_keys().count("a1") == MAX_ATTEMPTS
     assert (await world.row("a2")).state == "sent"
+
+
+async def test_a_message_waiting_for_its_messenger_is_never_given_up(world: World) -> None:
+    """MAX not reached since start-up (or its token refused): the message waits as long as it
+    takes, tried every WAIT_SECONDS, and goes once the messenger is there (issue 16)."""
+    waits = MAX_ATTEMPTS * 3
+    world.transport.script(
+        "a1", *[Result(Outcome.WAIT, error="MAX has not been reached yet")] * waits
+    )
+    await world.add(message("a1", person(HEAD)))
+    for _ in range(waits):
+        assert await world.sender.drain() == 1
+        row = await world.row("a1")
+        assert (row.state, row.attempts) == ("pending", 1)
+        assert (row.not_before - world.wall.now).total_seconds() == WAIT_SECONDS
+        assert await world.sender.drain() == 0  # not due before its time
+        world.wall.advance(WAIT_SECONDS)
+    assert await world.sender.drain() == 1
+    assert (await world.row("a1")).state == "sent"
+    assert world.transport.sent_keys().count("a1") == waits + 1
 
 
 async def test_refused_people_are_marked_unreachable_and_mentioned_in_the_fallback(

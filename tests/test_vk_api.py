@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from vkbottle import VKAPIError
 from vkbottle.http import AiohttpClient
 
-from bot.vk_api import RateLimiter, ResilientAPI, TransientError, form_urlencode
+from bot.ratelimit import RateLimiter
+from bot.vk_api import ResilientAPI, TransientError, form_urlencode
 from bot.vk_emulator import VKEmulator
 
 TOKEN = "api-test-token"
