@@ -19,7 +19,7 @@ import pytest
 
 from bot.__main__ import EXIT_DATABASE, _announce, main
 from bot.campaign import default_campaign_path, load_campaign
-from bot.config import load_config
+from bot.config import Config, load_config
 from bot.vk_emulator import VKEmulator
 from storage.db import Database
 from storage.onboarding import ChatRepository
@@ -135,6 +135,22 @@ def test_commands_that_never_call_vk_need_no_token(
     assert TOKEN_ENV in err
 
 
+async def _bound_heads_chat(tmp_path: Path, emulator: VKEmulator) -> Config:
+    """A config on the emulator with no chats listed, and a heads chat bound since."""
+    emulator.add_chat(2_000_000_007, [1001])
+    text = NO_TOKEN_CONFIG.replace(
+        "group_id = 4242",
+        f'group_id = 4242\ntoken = "vk1.a.emulated"\napi_url = "{emulator.api_url}"',
+    )
+    config = load_config(write(tmp_path / "config.toml", text), env={})
+    db = await Database.open(config.storage.path)
+    try:
+        await ChatRepository(db).bind(2_000_000_007, "heads", 1001, dt.datetime.now(dt.UTC))
+    finally:
+        await db.close()
+    return config
+
+
 def test_announce_reaches_a_heads_chat_bound_after_start(tmp_path: Path) -> None:
     """Chats bound with «/привязать руководители» count: the config's lists may stay empty."""
 
@@ -142,18 +158,7 @@ def test_announce_reaches_a_heads_chat_bound_after_start(tmp_path: Path) -> None
         emulator = VKEmulator(token="vk1.a.emulated", group_id=4242)
         await emulator.start()
         try:
-            emulator.add_chat(2_000_000_007, [1001])
-            text = NO_TOKEN_CONFIG.replace(
-                "group_id = 4242",
-                f'group_id = 4242\ntoken = "vk1.a.emulated"\napi_url = "{emulator.api_url}"',
-            )
-            config = load_config(write(tmp_path / "config.toml", text), env={})
-            db = await Database.open(config.storage.path)
-            try:
-                now = dt.datetime.now(dt.UTC)
-                await ChatRepository(db).bind(2_000_000_007, "heads", 1001, now)
-            finally:
-                await db.close()
+            config = await _bound_heads_chat(tmp_path, emulator)
             assert await _announce(config) == 0
             return [m.text for m in emulator.messages_to(2_000_000_007)]
         finally:
@@ -376,17 +381,10 @@ def test_campaign_announce_posts_the_named_order_and_refuses_a_closed_one(
         emulator = VKEmulator(token="vk1.a.emulated", group_id=4242)
         await emulator.start()
         try:
-            emulator.add_chat(2_000_000_007, [1001])
-            text = NO_TOKEN_CONFIG.replace(
-                "group_id = 4242",
-                f'group_id = 4242\ntoken = "vk1.a.emulated"\napi_url = "{emulator.api_url}"',
-            )
-            config = load_config(write(tmp_path / "config.toml", text), env={})
+            config = await _bound_heads_chat(tmp_path, emulator)
             db = await Database.open(config.storage.path)
             try:
-                now = dt.datetime.now(dt.UTC)
-                await ChatRepository(db).bind(2_000_000_007, "heads", 1001, now)
-                await CampaignRepository(db).save(order_48, now)
+                await CampaignRepository(db).save(order_48, dt.datetime.now(dt.UTC))
             finally:
                 await db.close()
             assert await _announce(config, "48") == 0
