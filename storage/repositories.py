@@ -210,6 +210,23 @@ class CampaignRepository:
         )
 
 
+# A school's people and how far each got (campaign, school): `школа 009` and the web page.
+SCHOOL_PEOPLE = """
+    SELECT p.person_id, p.school_id, p.full_name, p.role, p.source,
+           p.registered_at, k.acknowledged_at, u.person_id IS NOT NULL
+    FROM people p
+    LEFT JOIN acknowledgements k
+      ON k.campaign_id = ? AND k.person_id = p.person_id
+    LEFT JOIN private_unreachable u ON u.person_id = p.person_id
+    WHERE p.school_id = ? ORDER BY p.role DESC, p.full_name
+"""
+# Those the roster names only by a screen name not resolved yet (school).
+SCHOOL_UNRESOLVED = (
+    "SELECT screen_name, full_name, role, problem FROM unresolved_people "
+    "WHERE school_id = ? ORDER BY full_name"
+)
+
+
 # A school's people and when each acknowledged a campaign's order (campaign, school).
 PEOPLE_ACKNOWLEDGED = """
     SELECT p.person_id, p.school_id, p.full_name, p.role, k.acknowledged_at FROM people p
@@ -398,23 +415,8 @@ class RosterRepository:
         only by a screen name. One round trip."""
         people, unresolved = await self._db.fetch_many(
             [
-                (
-                    """
-                    SELECT p.person_id, p.school_id, p.full_name, p.role, p.source,
-                           p.registered_at, k.acknowledged_at, u.person_id IS NOT NULL
-                    FROM people p
-                    LEFT JOIN acknowledgements k
-                      ON k.campaign_id = ? AND k.person_id = p.person_id
-                    LEFT JOIN private_unreachable u ON u.person_id = p.person_id
-                    WHERE p.school_id = ? ORDER BY p.role DESC, p.full_name
-                    """,
-                    (campaign_id, school_id),
-                ),
-                (
-                    "SELECT screen_name, full_name, role, problem FROM unresolved_people "
-                    "WHERE school_id = ? ORDER BY full_name",
-                    (school_id,),
-                ),
+                (SCHOOL_PEOPLE, (campaign_id, school_id)),
+                (SCHOOL_UNRESOLVED, (school_id,)),
             ]
         )
         found = [

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from bot.domain import AnswerSource, Campaign, Count, Role, StepState
 from storage.db import Database
+from storage.repositories import SCHOOL_PEOPLE, SCHOOL_UNRESOLVED
 
 
 def _ts(moment: dt.datetime) -> str:
@@ -439,23 +440,8 @@ class WebQueries:
                     "WHERE campaign_id = ? AND school_id = ?",
                     (campaign_id, school_id),
                 ),
-                (
-                    """
-                    SELECT p.person_id, p.full_name, p.role, p.source, p.registered_at,
-                           k.acknowledged_at, u.person_id IS NOT NULL
-                    FROM people p
-                    LEFT JOIN acknowledgements k
-                      ON k.campaign_id = ? AND k.person_id = p.person_id
-                    LEFT JOIN private_unreachable u ON u.person_id = p.person_id
-                    WHERE p.school_id = ? ORDER BY p.role DESC, p.full_name
-                    """,
-                    (campaign_id, school_id),
-                ),
-                (
-                    "SELECT screen_name, full_name, role, problem FROM unresolved_people "
-                    "WHERE school_id = ? ORDER BY full_name",
-                    (school_id,),
-                ),
+                (SCHOOL_PEOPLE, (campaign_id, school_id)),
+                (SCHOOL_UNRESOLVED, (school_id,)),
                 (
                     """
                     SELECT a.id, a.step_id, a.state, a.reason, a.answered_by, a.answered_at,
@@ -490,12 +476,12 @@ class WebQueries:
                 [
                     PersonRow(
                         person_id=r[0],
-                        full_name=r[1],
-                        role=Role(r[2]),
-                        source=r[3],
-                        registered_at=_maybe_ts(r[4]),
-                        acknowledged_at=_maybe_ts(r[5]),
-                        unreachable=bool(r[6]),
+                        full_name=r[2],
+                        role=Role(r[3]),
+                        source=r[4],
+                        registered_at=_maybe_ts(r[5]),
+                        acknowledged_at=_maybe_ts(r[6]),
+                        unreachable=bool(r[7]),
                     )
                     for r in people
                 ]
