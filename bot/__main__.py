@@ -904,17 +904,15 @@ async def _announce(config: Config, ref: str | None = None) -> int:
 
     app = await build_app(config)
     try:
-        desk = app.flow.home
-        if ref is not None:
-            found = _campaign_named(app.orders.records(), ref)
-            named = None if found is None else app.orders.get(found.campaign.id)
-            if found is None or named is None:
-                return EXIT_REFUSED
-            if found.closed_at is not None:
-                when = texts.fmt_moment(found.closed_at, found.campaign.timezone)
-                _error(texts.CLI_CAMPAIGN_NOT_OPEN.format(id=found.campaign.id, when=when))
-                return EXIT_REFUSED
-            desk = named
+        # None: the config's order; refused as any other once it is closed.
+        found = _campaign_named(app.orders.records(), ref or app.campaign.id)
+        desk = None if found is None else app.orders.get(found.campaign.id)
+        if found is None or desk is None:
+            return EXIT_REFUSED
+        if found.closed_at is not None:
+            when = texts.fmt_moment(found.closed_at, found.campaign.timezone)
+            _error(texts.CLI_CAMPAIGN_NOT_OPEN.format(id=found.campaign.id, when=when))
+            return EXIT_REFUSED
         # The chats of the config and those bound with «привязать» since.
         heads_chats = await app.flow.settings.chats.heads_chats()
         if not heads_chats:

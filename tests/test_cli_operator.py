@@ -415,3 +415,23 @@ def test_the_offline_commands_do_not_load_the_messenger_libraries() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_announce_refuses_the_configs_order_once_it_is_closed(tmp_path: Path) -> None:
+    async def scenario() -> tuple[int, int]:
+        emulator = VKEmulator(token="vk1.a.emulated", group_id=4242)
+        await emulator.start()
+        try:
+            config = await _bound_heads_chat(tmp_path, emulator)
+            db = await Database.open(config.storage.path)
+            try:
+                now = dt.datetime.now(dt.UTC)
+                await CampaignRepository(db).save(load_campaign(config.campaign.file), now)
+                await CampaignRepository(db).close("order_47", now)
+            finally:
+                await db.close()
+            return await _announce(config), len(emulator.messages_to(2_000_000_007))
+        finally:
+            await emulator.stop()
+
+    assert asyncio.run(scenario()) == (1, 0)
