@@ -568,6 +568,10 @@ class MaxRunner:
             else:
                 self.side.connected(bot_id)
                 log.info("MAX reached: bot %s; its updates are taken from now on", bot_id)
+                # What waited for MAX (Outcome.WAIT) goes now, not at its next half-minute.
+                await self.app.outbox.repo.due_now(
+                    self.side.transport.platform, self.app.clock.now()
+                )
                 self.app.sender.wake()
                 return
             await asyncio.sleep(backoff)

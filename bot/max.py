@@ -334,6 +334,10 @@ class MaxTransport:
         rows pending when this process starts. Each is looked for before it is sent."""
         self._suspects.update(keys)
 
+    def ready(self, platform: str) -> bool:
+        """MAX can be sent to: reached since start-up and the token not refused."""
+        return self.bot_id is not None and not self.client.token_rejected.is_set()
+
     async def send_batch(self, messages: Sequence[Outgoing]) -> list[Result]:
         return list(await asyncio.gather(*(self._one(m) for m in messages)))
 

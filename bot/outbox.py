@@ -62,6 +62,13 @@ class Transport(Protocol):
         ...
 
 
+def ready_for(transport: object, platform: str) -> bool:
+    """Whether the transport can send for `platform` now: a transport that may have to wait
+    for its messenger (MAX before it is reached) says so with `ready(platform)`; others can."""
+    ready = getattr(transport, "ready", None)
+    return True if ready is None else bool(ready(platform))
+
+
 class Transports:
     """One transport per messenger behind one sender: each message goes by its address's
     platform, each file upload too; one outbox, one order per recipient."""
@@ -90,6 +97,10 @@ class Transports:
 
         await asyncio.gather(*(send(p, i) for p, i in groups.items()))
         return results
+
+    def ready(self, platform: str) -> bool:
+        transport = self.by_platform.get(platform)
+        return transport is not None and ready_for(transport, platform)
 
     async def upload(self, to: Address, filename: str, data: bytes, kind: FileKind) -> str:
         uploader = self.uploaders.get(to.platform)
@@ -409,6 +420,12 @@ class Sender:
     def wake(self) -> None:
         self._wake.set()
 
+    async def messenger_back(self, platform: str) -> None:
+        """A messenger the bot waited for is reachable: what waited for it (Outcome.WAIT)
+        goes now, not at its next try."""
+        await self.repo.due_now(platform, self._wall())
+        self.wake()
+
     @property
     def busy(self) -> bool:
         """A batch is on its way to the messenger."""
@@ -644,8 +661,11 @@ class Sender:
                 row.id, message.model_copy(update={"kind": OutKind.SEND, "edit": None})
             )
         elif result.outcome is Outcome.WAIT:
-            # Not the message's fault: it waits for its messenger, however long that takes.
-            await self.repo.wait(row.id, now + dt.timedelta(seconds=WAIT_SECONDS), result.error)
+            # Not the message's fault: it waits for its messenger, however long that takes; if
+            # the messenger came back while this answer was on its way, it goes now.
+            back = ready_for(self.transport, message.to[0].platform)
+            delay = 0.0 if back else WAIT_SECONDS
+            await self.repo.wait(row.id, now + dt.timedelta(seconds=delay), result.error)
         elif result.outcome is Outcome.RETRY and row.attempts + 1 < MAX_ATTEMPTS:
             delay = min(MAX_BACKOFF, 0.5 * 2**row.attempts) * (0.5 + self._jitter())
             await self.repo.retry(row.id, now + dt.timedelta(seconds=delay), result.error)

@@ -250,6 +250,14 @@ class OutboxRepository:
             (_ts(not_before), error[:500], row_id),
         )
 
+    async def due_now(self, platform: str, now: dt.datetime) -> int:
+        """Every pending row of a messenger that was waiting for it is due now (it is back)."""
+        return await self._db.execute(
+            "UPDATE outbox SET not_before = ? "
+            "WHERE state = 'pending' AND platform = ? AND not_before > ?",
+            (_ts(now), platform, _ts(now)),
+        )
+
     async def wait(self, row_id: int, not_before: dt.datetime, error: str) -> None:
         """Try again at `not_before` without using up an attempt: the messenger cannot be
         used yet. It counts as tried once (a never-tried row is always due), never more."""

@@ -114,6 +114,8 @@ class FakeTransport:
     batch_size: int = 25
     platform: str = "vk"
     hold: bool = False
+    # The messenger not reachable yet (MAX before start-up reached it): `ready` says so.
+    waiting: bool = False
     batches: list[list[Outgoing]] = field(default_factory=list)
     scripts: dict[str, list[Result | Exception]] = field(default_factory=dict)
     in_flight: list[list[Outgoing]] = field(default_factory=list)
@@ -127,6 +129,9 @@ class FakeTransport:
 
     def sent_keys(self) -> list[str]:
         return [m.key for batch in self.batches for m in batch]
+
+    def ready(self, platform: str) -> bool:
+        return not self.waiting
 
     def _answer(self, message: Outgoing) -> Result:
         queue = self.scripts.get(message.key)
@@ -807,8 +812,9 @@ async def test_a_message_waiting_for_its_messenger_is_never_given_up(world: Worl
     """MAX not reached since start-up (or its token refused): the message waits as long as it
     takes, tried every WAIT_SECONDS, and goes once the messenger is there (issue 16)."""
     waits = MAX_ATTEMPTS * 3
+    world.transport.waiting = True
     world.transport.script(
-        "a1", *[Result(Outcome.WAIT, error="MAX has not been reached yet")] * waits
+        "a1", *[Result(Outcome.WAIT, error="MAX has not been reached yet")] * (waits + 1)
     )
     await world.add(message("a1", person(HEAD)))
     for _ in range(waits):
@@ -818,9 +824,23 @@ async def test_a_message_waiting_for_its_messenger_is_never_given_up(world: Worl
         assert (row.not_before - world.wall.now).total_seconds() == WAIT_SECONDS
         assert await world.sender.drain() == 0  # not due before its time
         world.wall.advance(WAIT_SECONDS)
+    # The messenger is back while a try is on its way: that try's WAIT leaves the row due.
+    world.transport.waiting = False
+    assert await world.sender.drain() == 2  # the stale WAIT, then the send
+    assert (await world.row("a1")).state == "sent"
+    assert world.transport.sent_keys().count("a1") == waits + 2
+
+
+async def test_a_messenger_back_makes_what_waited_for_it_due_at_once(world: World) -> None:
+    world.transport.waiting = True
+    world.transport.script("a1", Result(Outcome.WAIT, error="MAX has not been reached yet"))
+    await world.add(message("a1", person(HEAD)))
+    assert await world.sender.drain() == 1
+    assert await world.sender.drain() == 0  # waits its half-minute
+    world.transport.waiting = False
+    await world.sender.messenger_back("vk")
     assert await world.sender.drain() == 1
     assert (await world.row("a1")).state == "sent"
-    assert world.transport.sent_keys().count("a1") == waits + 1
 
 
 async def test_refused_people_are_marked_unreachable_and_mentioned_in_the_fallback(
