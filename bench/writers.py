@@ -24,20 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import vm_hwm_mb
+from bot.texts import REPORT_HISTORY_HEADER
 
 STATES = (("выполнено", "#C6EFCE"), ("в работе", "#FFEB9C"), ("проблема", "#FFC7CE"))
-HEADER = (
-    "Дата и время",
-    "№ школы",
-    "Школа",
-    "Пункт",
-    "Состояние",
-    "Значение",
-    "Причина",
-    "Кто",
-    "Как",
-    "С опозданием",
-)
+HEADER = REPORT_HISTORY_HEADER
 WRITERS = ("rows only", "xlsxwriter cells", "confirmbot rows", "pyexcelerate", "rustpy-xlsxwriter")
 
 

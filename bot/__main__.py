@@ -37,6 +37,7 @@ from bot.config import (
     load_config,
 )
 from bot.domain import Campaign, Person, School
+from bot.orders import campaign_named
 from bot.roster import (
     RosterError,
     collisions_with,
@@ -803,12 +804,10 @@ def _campaign_named(records: Sequence[CampaignRecord], ref: str | None) -> Campa
             return records[0]
         _error(texts.CLI_CAMPAIGN_WHICH.format(known=known))
         return None
-    wanted = ref.strip().lstrip("№").strip()
-    for record in records:  # open first, newest first
-        if wanted in (record.campaign.id, record.campaign.number):
-            return record
-    _error(texts.CLI_CAMPAIGN_UNKNOWN.format(ref=ref, known=known or "—"))
-    return None
+    found = campaign_named(records, ref)
+    if found is None:
+        _error(texts.CLI_CAMPAIGN_UNKNOWN.format(ref=ref, known=known or "—"))
+    return found
 
 
 async def _campaign(config: Config, args: argparse.Namespace) -> int:

@@ -20,9 +20,7 @@ from bot.parsing import (
     MAX_INPUT_LENGTH,
     STAFF_ONLY,
     AdminCommand,
-    AnswerError,
     ParsedAdminCommand,
-    Reading,
     clean,
     parse_admin_command,
     read,
@@ -224,10 +222,10 @@ class Flow(Rules):
             elsewhere = [
                 d
                 for d in self.orders.open()
-                if d is not desk and _names_own_steps(read(msg.text, d.campaign))
+                if d is not desk and read(msg.text, d.campaign).names_known_steps
             ]
             if desk is not None and (
-                not elsewhere or _names_own_steps(read(msg.text, desk.campaign))
+                not elsewhere or read(msg.text, desk.campaign).names_known_steps
             ):
                 return await desk.heads.on_text(msg, speaker)
             if desk is not None:
@@ -250,7 +248,7 @@ class Flow(Rules):
             return [] if quiet else [Reply(texts.NO_OPEN_ORDERS)]
         if len(opened) == 1:
             return await opened[0].heads.on_text(msg, speaker)
-        fits = [d for d in opened if _names_own_steps(read(msg.text, d.campaign))]
+        fits = [d for d in opened if read(msg.text, d.campaign).names_known_steps]
         if len(fits) == 1:
             return await fits[0].heads.on_text(msg, speaker)
         if len(fits) > 1:
@@ -326,7 +324,7 @@ class Flow(Rules):
         if desk is None:
             return []
         memberships = await self.service.memberships(msg.user_id)
-        return await desk.heads._unanswered(memberships, pending, msg.user_id)
+        return await desk.heads.unanswered(memberships, pending, msg.user_id)
 
     # --- staff commands: which order they are about ---------------------------------------
 
@@ -405,15 +403,6 @@ class Flow(Rules):
 
     def on_bot_added(self) -> list[Action]:
         return self._current().chats.on_bot_added()
-
-
-def _names_own_steps(reading: Reading) -> bool:
-    """The message names a step of this order (not only steps the order does not have)."""
-    return bool(
-        reading.answers
-        or reading.questions
-        or any(p.error is not AnswerError.UNKNOWN_STEP for p in reading.problems)
-    )
 
 
 def _looks_like_order(word: str) -> bool:

@@ -117,6 +117,14 @@ class Notifier:
             schools=len(pending),
         )
 
+    async def slot_plans(self, slot_key: str) -> list[ReminderPlan]:
+        """A reminder slot of the order: the schools that owe (those given more time than the
+        order wait for their own deadline) and the staff who owe their own items."""
+        waiting = await self.service.waiting(self.campaign.deadline)
+        plans = [await self.plan(slot_key, skip=frozenset(waiting))]
+        staff = await self.staff_plan(slot_key)
+        return plans if staff is None else [*plans, staff]
+
     async def staff_plan(self, slot_key: str | None) -> ReminderPlan | None:
         """The staff who still owe their own items of the order; None when it has none."""
         progress = await self.service.staff_progress()

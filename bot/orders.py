@@ -8,9 +8,8 @@ no longer open, so nobody is reminded of it and its buttons say it is closed.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -58,6 +57,7 @@ class Orders:
         self._make_desk = make_desk
         self._desks: dict[str, Desk] = {}
         self._records: list[CampaignRecord] = []
+        self._open: list[Desk] = []
 
     async def refresh(self) -> None:
         """Read the campaigns again: new ones get a desk, closed ones stop being open."""
@@ -67,38 +67,30 @@ class Orders:
             if desk is None or desk.service.order != record.campaign:
                 self._desks[record.campaign.id] = self._make_desk(record.campaign)
         self._records = records
+        # Oldest first: the order in which staff issued them (read on every message).
+        opened = sorted(
+            (r for r in records if r.closed_at is None),
+            key=lambda r: (r.created_at, r.campaign.id),
+        )
+        self._open = [self._desks[r.campaign.id] for r in opened]
 
     def records(self) -> list[CampaignRecord]:
         return list(self._records)
 
     def open(self) -> list[Desk]:
-        """The open campaigns, oldest first (the order in which staff issued them)."""
-        records = [r for r in self._records if r.closed_at is None]
-        records.sort(key=lambda r: (r.created_at, r.campaign.id))
-        return [self._desks[r.campaign.id] for r in records]
+        """The open campaigns, oldest first."""
+        return list(self._open)
 
     def is_open(self, campaign_id: str) -> bool:
-        return any(r.campaign.id == campaign_id and r.closed_at is None for r in self._records)
-
-    def closed_at(self, campaign_id: str) -> dt.datetime | None:
-        for record in self._records:
-            if record.campaign.id == campaign_id:
-                return record.closed_at
-        return None
+        return any(d.campaign.id == campaign_id for d in self._open)
 
     def get(self, campaign_id: str) -> Desk | None:
         return self._desks.get(campaign_id)
 
     def named(self, ref: str) -> Desk | None:
-        """The campaign staff or heads name by its id or its order number («47», «№47»);
-        an open one before a closed one, the newest first."""
-        ref = ref.strip().lstrip("№").strip()
-        if not ref:
-            return None
-        for record in self._records:  # open first, each group newest first
-            if record.campaign.id == ref or record.campaign.number.casefold() == ref.casefold():
-                return self._desks[record.campaign.id]
-        return None
+        """The campaign staff or heads name by its id or its order number («47», «№47»)."""
+        record = campaign_named(self._records, ref)
+        return None if record is None else self._desks[record.campaign.id]
 
     def current(self) -> Desk:
         """The newest open campaign, or the newest of all when none is open: what registration
@@ -109,6 +101,18 @@ class Orders:
         if not self._records:
             raise LookupError("no campaign in the database")
         return self._desks[self._records[0].campaign.id]
+
+
+def campaign_named(records: Sequence[CampaignRecord], ref: str) -> CampaignRecord | None:
+    """The campaign of `records` (open first, each group newest first, as `listing` gives
+    them) whose id or order number is `ref` («47», «№47», «order_47»)."""
+    ref = ref.strip().lstrip("№").strip()
+    if not ref:
+        return None
+    for record in records:
+        if record.campaign.id == ref or record.campaign.number.casefold() == ref.casefold():
+            return record
+    return None
 
 
 # «47: 3.1 выполнено», «приказ 47 3.1 выполнено», «№47 3.1 выполнено», «по приказу 47 …».

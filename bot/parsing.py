@@ -269,6 +269,16 @@ class Reading:
         return bool(self.answers or self.problems or self.questions)
 
     @property
+    def names_known_steps(self) -> bool:
+        """It names a step the campaign has (not only steps it does not have): which of
+        several open orders a message is for."""
+        return bool(
+            self.answers
+            or self.questions
+            or any(p.error is not AnswerError.UNKNOWN_STEP for p in self.problems)
+        )
+
+    @property
     def needs_school(self) -> bool:
         """Something to store or to ask numbers for: it belongs to one school."""
         return bool(self.answers) or any(

@@ -107,10 +107,7 @@ class Scheduler:
             async with self.db.transaction():
                 plans = []
                 for desk, slots in reminding:
-                    waiting = await desk.service.waiting(desk.campaign.deadline)
-                    plans.append(await desk.notifier.plan(slots[-1].key, skip=frozenset(waiting)))
-                    staff = await desk.notifier.staff_plan(slots[-1].key)
-                    plans += [staff] if staff is not None else []
+                    plans += await desk.notifier.slot_plans(slots[-1].key)
                 await write_reminders(reminding[0][0].notifier.outbox, plans, now)
                 for desk, slots in reminding:
                     for slot in slots:
@@ -172,11 +169,7 @@ class Scheduler:
 
     async def _fire(self, notifier: Notifier, slot: Slot) -> list[FileJob]:
         if slot.kind is SlotKind.REMINDER:
-            # Schools given more time than the order are reminded before their own deadline.
-            waiting = await notifier.service.waiting(notifier.campaign.deadline)
-            plans = [await notifier.plan(slot.key, skip=frozenset(waiting))]
-            staff = await notifier.staff_plan(slot.key)
-            plans += [staff] if staff is not None else []
+            plans = await notifier.slot_plans(slot.key)
             await write_reminders(notifier.outbox, plans, self.clock.now())
         elif slot.kind is SlotKind.SUMMARY:
             return await notifier.summary(slot.key)

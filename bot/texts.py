@@ -1726,29 +1726,31 @@ def extension_lines(
 
 def registered_notice(people: list[tuple[str, Role, str]]) -> str:
     """Who registered by code since the last notice: (mention, role, school name) each."""
-    if len(people) == 1:
-        head = "🆕 Новая регистрация по коду:"
-    else:
-        head = f"🆕 Зарегистрировались по коду: {counted(len(people), *_PERSON)}"
-    lines = [head]
-    lines += [f"• {who}, {ROLE_NAME[role]}, {school}" for who, role, school in people]
-    lines.append("Все регистрации: «регистрации»; отвязать по ошибке: «отвязать id…».")
-    return "\n".join(lines)
+    return _people_notice(
+        people,
+        "🆕 Новая регистрация по коду:",
+        "🆕 Зарегистрировались по коду",
+        "Все регистрации: «регистрации»; отвязать по ошибке: «отвязать id…».",
+    )
+
+
+def removed_notice(people: list[tuple[str, Role, str]]) -> str:
+    """Who left a school's list since the last notice: (mention, role, school name) each."""
+    return _people_notice(
+        people,
+        "➖ Убран(а) из списка школы:",
+        "➖ Убраны из списков школ",
+        "Их ответы остаются в истории; люди школы: «школа 009».",
+    )
 
 
 _PERSON = ("человек", "человека", "человек")
 
 
-def removed_notice(people: list[tuple[str, Role, str]]) -> str:
-    """Who left a school's list since the last notice: (mention, role, school name) each."""
-    if len(people) == 1:
-        head = "➖ Убран(а) из списка школы:"
-    else:
-        head = f"➖ Убраны из списков школ: {counted(len(people), *_PERSON)}"
-    lines = [head]
-    lines += [f"• {who}, {ROLE_NAME[role]}, {school}" for who, role, school in people]
-    lines.append("Их ответы остаются в истории; люди школы: «школа 009».")
-    return "\n".join(lines)
+def _people_notice(people: list[tuple[str, Role, str]], one: str, many: str, tail: str) -> str:
+    head = one if len(people) == 1 else f"{many}: {counted(len(people), *_PERSON)}"
+    lines = [head, *(f"• {who}, {ROLE_NAME[role]}, {school}" for who, role, school in people)]
+    return "\n".join([*lines, tail])
 
 
 def not_required_for_school(step_id: str) -> str:

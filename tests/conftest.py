@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -56,21 +57,35 @@ def clock(campaign: Campaign) -> FakeClock:
     return FakeClock(campaign.deadline - dt.timedelta(days=3))
 
 
-@pytest.fixture
-async def sandbox(
-    tmp_path: Path, clock: FakeClock, campaign: Campaign, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[Sandbox]:
-    monkeypatch.chdir(tmp_path)
-    schools, people = district()
-    box = await start_sandbox(
+async def start_district(
+    tmp_path: Path,
+    clock: FakeClock,
+    campaign: Campaign,
+    *,
+    schools: int = SCHOOL_COUNT,
+    **more: Any,
+) -> Sandbox:
+    """The test district (`district`) with its admin and controller, on the emulators;
+    `more` goes to `start_sandbox` (max_people, web_listen, ...)."""
+    found, people = district(schools)
+    return await start_sandbox(
         tmp_path,
-        schools=schools,
+        schools=found,
         people=people,
         admins=[ADMIN],
         controller=CONTROLLER,
         clock=clock,
         campaign=campaign,
+        **more,
     )
+
+
+@pytest.fixture
+async def sandbox(
+    tmp_path: Path, clock: FakeClock, campaign: Campaign, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Sandbox]:
+    monkeypatch.chdir(tmp_path)
+    box = await start_district(tmp_path, clock, campaign)
     try:
         yield box
     finally:

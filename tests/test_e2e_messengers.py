@@ -17,8 +17,8 @@ from bot.chart import WIDTH
 from bot.clock import FakeClock
 from bot.domain import Campaign, Role, StepState
 from bot.onboarding import refresh
-from bot.sandbox import HEADS_CHAT, start_sandbox
-from tests.conftest import ADMIN, CONTROLLER, deputy_of, district, head_of
+from bot.sandbox import HEADS_CHAT
+from tests.conftest import ADMIN, deputy_of, head_of, start_district
 from tests.drivers import Driver, MaxDriver, VKDriver
 
 NEWCOMER = 812_345
@@ -33,17 +33,7 @@ async def driver(
     monkeypatch: pytest.MonkeyPatch,
 ) -> AsyncIterator[Driver]:
     monkeypatch.chdir(tmp_path)
-    schools, people = district()
-    box = await start_sandbox(
-        tmp_path,
-        schools=schools,
-        people=people,
-        admins=[ADMIN],
-        controller=CONTROLLER,
-        clock=clock,
-        campaign=campaign,
-        max_people=request.param == "max",
-    )
+    box = await start_district(tmp_path, clock, campaign, max_people=request.param == "max")
     try:
         yield VKDriver(box) if request.param == "vk" else MaxDriver(box)
     finally:

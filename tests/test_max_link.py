@@ -15,9 +15,9 @@ from bot.clock import FakeClock
 from bot.domain import Campaign, StepState
 from bot.max import strip_marker
 from bot.max_emulator import MaxEmulator
-from bot.sandbox import MAX_BOT_NAME, Sandbox, start_sandbox
+from bot.sandbox import MAX_BOT_NAME, Sandbox
 from storage.accounts import FIRST_OTHER_PERSON, AccountRepository
-from tests.conftest import ADMIN, CONTROLLER, STRANGER, district, head_of
+from tests.conftest import STRANGER, head_of, start_district
 
 ON_MAX = 955_001  # the head's MAX user id: nothing to do with their VK id
 SOMEONE_ELSE = 955_002
@@ -29,17 +29,7 @@ async def box(
     tmp_path: Path, clock: FakeClock, campaign: Campaign, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[Sandbox]:
     monkeypatch.chdir(tmp_path)
-    schools, people = district()
-    sandbox = await start_sandbox(
-        tmp_path,
-        schools=schools,
-        people=people,
-        admins=[ADMIN],
-        controller=CONTROLLER,
-        clock=clock,
-        campaign=campaign,
-        max_people=True,
-    )
+    sandbox = await start_district(tmp_path, clock, campaign, max_people=True)
     try:
         yield sandbox
     finally:

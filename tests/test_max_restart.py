@@ -15,9 +15,9 @@ from bot.domain import Campaign
 from bot.max import strip_marker
 from bot.max_emulator import MaxEmulator
 from bot.messages import Outgoing
-from bot.sandbox import Sandbox, start_sandbox
+from bot.sandbox import Sandbox
 from storage.db import Database
-from tests.conftest import ADMIN, CONTROLLER, district, head_of
+from tests.conftest import head_of, start_district
 from tests.drivers import MaxDriver
 
 TEXT = "Принято: проверка после сбоя"
@@ -41,17 +41,7 @@ async def test_a_message_sent_just_before_a_crash_is_not_sent_again(
     tmp_path: Path, clock: FakeClock, campaign: Campaign, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    schools, people = district()
-    box = await start_sandbox(
-        tmp_path,
-        schools=schools,
-        people=people,
-        admins=[ADMIN],
-        controller=CONTROLLER,
-        clock=clock,
-        campaign=campaign,
-        max_people=True,
-    )
+    box = await start_district(tmp_path, clock, campaign, max_people=True)
     max_emulator = box.max_emulator
     assert max_emulator is not None
     driver, head = MaxDriver(box), head_of(1)

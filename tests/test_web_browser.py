@@ -25,8 +25,8 @@ import pytest
 
 from bot.campaign import default_campaign_path, load_campaign
 from bot.clock import FakeClock
-from bot.sandbox import Sandbox, start_sandbox
-from tests.conftest import ADMIN, CONTROLLER, district, head_of
+from bot.sandbox import Sandbox
+from tests.conftest import ADMIN, head_of, start_district
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -97,16 +97,8 @@ async def box(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[
     monkeypatch.chdir(tmp_path)
     campaign = load_campaign(default_campaign_path())
     clock = FakeClock(campaign.deadline - dt.timedelta(days=2))
-    schools, people = district(3)
-    sandbox = await start_sandbox(
-        tmp_path,
-        schools=schools,
-        people=people,
-        admins=[ADMIN],
-        controller=CONTROLLER,
-        clock=clock,
-        campaign=campaign,
-        web_listen=f"127.0.0.1:{_free_port()}",
+    sandbox = await start_district(
+        tmp_path, clock, campaign, schools=3, web_listen=f"127.0.0.1:{_free_port()}"
     )
     try:
         yield sandbox

@@ -270,7 +270,7 @@ def _order_summary(record: OrderRecord, progress: Any, now: dt.datetime) -> dict
         "time_left": texts.time_left(campaign, now),
         "deadline": texts.fmt_deadline(campaign),
         "items": items,
-        "staff_items": [s for s in campaign.steps if s.audience == "staff"],
+        "staff_items": campaign.staff_steps,
     }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any
@@ -107,9 +108,9 @@ class TableQuery(BaseModel):
         return {k: str(v) for k, v in data.items() if v != defaults[k]}
 
 
-def school_steps(campaign: Campaign) -> list[Step]:
+def school_steps(campaign: Campaign) -> tuple[Step, ...]:
     """The items schools answer; the staff's own items are not a school's."""
-    return [s for s in campaign.steps if s.audience == "heads"]
+    return campaign.for_heads().steps
 
 
 FINISHED = frozenset({StepState.DONE, StepState.NOT_REQUIRED})
@@ -131,7 +132,7 @@ def state(row: SchoolRow, step_id: str) -> StepState:
     return StepState.NONE if cell is None else cell.state
 
 
-def finished_items(row: SchoolRow, steps: list[Step]) -> int:
+def finished_items(row: SchoolRow, steps: Sequence[Step]) -> int:
     cells = row.cells
     return sum(
         1 for s in steps if (cell := cells.get(s.id)) is not None and cell.state in FINISHED
@@ -143,7 +144,7 @@ def overdue(campaign: Campaign, row: SchoolRow, step: Step, now: dt.datetime) ->
 
 
 def _matches(
-    campaign: Campaign, row: SchoolRow, steps: list[Step], query: TableQuery, now: dt.datetime
+    campaign: Campaign, row: SchoolRow, steps: Sequence[Step], query: TableQuery, now: dt.datetime
 ) -> bool:
     if query.q:
         needle = _fold(query.q)

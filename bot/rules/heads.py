@@ -184,7 +184,7 @@ class HeadRules(Rules):
         await self.service.repos.conversations.clear_input(msg.user_id, msg.peer_id)
         if pending.kind != REASON or answering == (pending.school_id, pending.step_id):
             return []
-        return await self._unanswered(speaker.memberships, pending, msg.user_id)
+        return await self.unanswered(speaker.memberships, pending, msg.user_id)
 
     async def end_prompt(self, msg: Incoming) -> list[Action]:
         """A command ends the prompt waiting here (a statement only when there is one)."""
@@ -192,9 +192,9 @@ class HeadRules(Rules):
         if pending is None or pending.kind != REASON:
             return []
         memberships = await self.service.memberships(msg.user_id)
-        return await self._unanswered(memberships, pending, msg.user_id)
+        return await self.unanswered(memberships, pending, msg.user_id)
 
-    async def _unanswered(
+    async def unanswered(
         self, memberships: list[Membership], pending: PendingInput, user_id: int
     ) -> list[Action]:
         school = school_of(memberships, pending.school_id)

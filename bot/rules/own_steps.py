@@ -30,12 +30,7 @@ class StaffStepRules(Rules):
 
     def reads(self, msg: Incoming) -> bool:
         """The message names one of the staff's items of this order."""
-        reading = read(msg.text, self.order.for_staff())
-        return bool(
-            reading.answers
-            or reading.questions
-            or any(p.error is not AnswerError.UNKNOWN_STEP for p in reading.problems)
-        )
+        return read(msg.text, self.order.for_staff()).names_known_steps
 
     async def on_text(self, msg: Incoming) -> list[Action]:
         """«2.1 выполнено» from a staff member in private: stored as their own answer."""
